@@ -1,0 +1,119 @@
+//! The client's address and user agent, as recorded with login sessions and events.
+//!
+//! The address is the TCP peer, unless the peer is one of `TRUSTED_PROXIES`: then it is the
+//! right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+
+use std::net::IpAddr;
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+
+use crate::store::events::Origin;
+
+const MAX_USER_AGENT_BYTES: usize = 512;
+
+pub fn client_ip(request: &HttpRequest, trusted_proxies: &[ipnet::IpNet]) -> String {
+    let Some(peer) = request.peer_addr().map(|address| address.ip()) else {
+        return "unknown".to_owned();
+    };
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return peer.to_string();
+    }
+    let forwarded = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted(ip))
+        .unwrap_or(peer)
+        .to_string()
+}
+
+pub fn user_agent(request: &HttpRequest) -> String {
+    let raw = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let mut end = raw.len().min(MAX_USER_AGENT_BYTES);
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    raw[..end].to_owned()
+}
+
+pub fn origin(request: &HttpRequest, trusted_proxies: &[ipnet::IpNet]) -> Origin {
+    Origin {
+        ip: client_ip(request, trusted_proxies),
+        user_agent: user_agent(request),
+    }
+}
+
+/// "Firefox 128 on Windows", "curl 8.5", or "Unknown client", from a maintained parser.
+pub fn describe_device(user_agent: &str) -> String {
+    let Some(parsed) = woothee::parser::Parser::new().parse(user_agent) else {
+        return if user_agent.is_empty() {
+            "Unknown client".to_owned()
+        } else {
+            fallback_name(user_agent)
+        };
+    };
+    let major_minor = |version: &str| {
+        let parts: Vec<&str> = version.split('.').take(2).collect();
+        match parts.as_slice() {
+            [major, ..] => (*major).to_owned(),
+            [] => String::new(),
+        }
+    };
+    let name = match parsed.name {
+        // Libraries and tools (curl, wget, HTTPie …) are named by their own product token.
+        "UNKNOWN" | "HTTP Library" => return fallback_name(user_agent),
+        name => name.to_owned(),
+    };
+    let version = major_minor(parsed.version);
+    let browser = if version.is_empty() || version == "UNKNOWN" {
+        name
+    } else {
+        format!("{name} {version}")
+    };
+    match parsed.os {
+        "UNKNOWN" | "" => browser,
+        os => format!("{browser} on {os}"),
+    }
+}
+
+/// For clients the parser does not know: the product token of the string (`HTTPie/3.2` → "HTTPie 3.2").
+fn fallback_name(user_agent: &str) -> String {
+    let product = user_agent.split_whitespace().next().unwrap_or("");
+    match product.split_once('/') {
+        Some((name, version))
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            let short: Vec<&str> = version.split('.').take(2).collect();
+            format!("{name} {}", short.join("."))
+        }
+        _ => "Unknown client".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_device;
+
+    #[test]
+    fn common_clients_are_named() {
+        assert_eq!(describe_device("curl/8.5.0"), "curl 8.5");
+        assert_eq!(
+            describe_device("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+            "Firefox 128 on Windows 10"
+        );
+        assert_eq!(describe_device(""), "Unknown client");
+        assert_eq!(describe_device("\u{1}"), "Unknown client");
+    }
+}

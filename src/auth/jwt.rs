@@ -1,0 +1,231 @@
+//! Access tokens: claims, keys, issuing, and validation against a server-side algorithm allow-list.
+//!
+//! The algorithm is never taken from the token: `Validation::algorithms` holds exactly the one the
+//! server is configured with, `typ` must be `at+jwt`, and `iss`, `aud`, `exp`, `nbf` are required
+//! and checked. Every failure maps to one `RejectReason`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{JwtAlgorithm, Settings};
+use crate::domain::RandomId;
+use crate::error::RejectReason;
+use crate::store::{self, Db};
+
+pub const TOKEN_TYPE: &str = "at+jwt";
+/// Longest token accepted before any parsing: a real one is a few hundred bytes.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub ver: i64,
+    pub jti: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+pub struct IssuedToken {
+    pub token: String,
+    pub claims: Claims,
+}
+
+pub struct JwtKeys {
+    algorithm: Algorithm,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    key_id: Option<String>,
+    validation: Validation,
+    public_jwk: Option<serde_json::Value>,
+    issuer: String,
+    audience: String,
+    lifetime_seconds: i64,
+}
+
+impl JwtKeys {
+    /// Keys from `JWT_SECRET`, or generated once and kept in the database's `secrets` table.
+    pub async fn load(settings: &Settings, db: &Db) -> anyhow::Result<Self> {
+        let (algorithm, encoding, decoding, key_id, public_jwk) = match settings.jwt_algorithm {
+            JwtAlgorithm::Hs256 => {
+                let secret = match &settings.jwt_secret {
+                    Some(secret) => secret.expose().to_owned(),
+                    None => store::secrets::get_or_create(db, "jwt_hs256", RandomId::secret).await?,
+                };
+                (
+                    Algorithm::HS256,
+                    EncodingKey::from_secret(secret.as_bytes()),
+                    DecodingKey::from_secret(secret.as_bytes()),
+                    None,
+                    None,
+                )
+            }
+            JwtAlgorithm::EdDsa => {
+                let seed_text = store::secrets::get_or_create(db, "jwt_ed25519_seed", RandomId::secret).await?;
+                let seed: [u8; 32] = URL_SAFE_NO_PAD
+                    .decode(seed_text)?
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("stored Ed25519 seed is not 32 bytes"))?;
+                let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+                let public = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
+                let key_id = URL_SAFE_NO_PAD.encode(&Sha256::digest(public.as_bytes())[..12]);
+                let der = signing.to_pkcs8_der()?;
+                let jwk = serde_json::json!({
+                    "kty": "OKP", "crv": "Ed25519", "x": public, "kid": key_id, "alg": "EdDSA", "use": "sig"
+                });
+                (
+                    Algorithm::EdDSA,
+                    EncodingKey::from_ed_der(der.as_bytes()),
+                    DecodingKey::from_ed_components(&public)?,
+                    Some(key_id),
+                    Some(jwk),
+                )
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.algorithms = vec![algorithm];
+        validation.leeway = settings.jwt_leeway.as_secs();
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&settings.jwt_issuer]);
+        validation.set_audience(&[&settings.jwt_audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        Ok(Self {
+            algorithm,
+            encoding,
+            decoding,
+            key_id,
+            validation,
+            public_jwk,
+            issuer: settings.jwt_issuer.clone(),
+            audience: settings.jwt_audience.clone(),
+            lifetime_seconds: settings.access_ttl.as_secs() as i64,
+        })
+    }
+
+    pub fn issue(&self, user_id: &str, session_id: &str, token_version: i64) -> anyhow::Result<IssuedToken> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.to_owned(),
+            sid: session_id.to_owned(),
+            ver: token_version,
+            jti: RandomId::generate(),
+            iat: now,
+            nbf: now,
+            exp: now + self.lifetime_seconds,
+        };
+        let mut header = Header::new(self.algorithm);
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        header.kid = self.key_id.clone();
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)?;
+        Ok(IssuedToken { token, claims })
+    }
+
+    /// Signature, algorithm, `typ`, `kid`, `iss`, `aud`, `exp`, `nbf`: everything a token says
+    /// about itself. Nothing stored is consulted.
+    pub fn validate(&self, token: &str) -> Result<Claims, RejectReason> {
+        if token.len() > MAX_TOKEN_BYTES || token.bytes().filter(|b| *b == b'.').count() != 2 {
+            return Err(RejectReason::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|error| match error.kind() {
+            ErrorKind::InvalidAlgorithmName | ErrorKind::UnsupportedAlgorithm => RejectReason::BadSignature,
+            _ => RejectReason::Malformed,
+        })?;
+        if header.alg != self.algorithm {
+            return Err(RejectReason::BadSignature);
+        }
+        if header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(TOKEN_TYPE) {
+            return Err(RejectReason::Malformed);
+        }
+        if self.key_id.is_some() && header.kid != self.key_id {
+            return Err(RejectReason::BadSignature);
+        }
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|error| match error.kind() {
+                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => RejectReason::BadSignature,
+                ErrorKind::ExpiredSignature => RejectReason::Expired,
+                ErrorKind::ImmatureSignature => RejectReason::NotYetValid,
+                ErrorKind::InvalidAudience => RejectReason::WrongAudience,
+                ErrorKind::InvalidIssuer => RejectReason::WrongIssuer,
+                _ => RejectReason::Malformed,
+            })
+    }
+
+    /// The JWKS document: the public key when signing is asymmetric, an empty set for HS256.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": self.public_jwk.iter().collect::<Vec<_>>() })
+    }
+
+    pub fn algorithm_name(&self) -> &'static str {
+        match self.algorithm {
+            Algorithm::EdDSA => "EdDSA",
+            _ => "HS256",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    async fn keys(pairs: &[(&str, &str)]) -> JwtKeys {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let settings = Settings::from_lookup(|name| map.get(name).cloned()).unwrap();
+        let path = std::env::temp_dir().join(format!("revocable-jwt-{}.db", RandomId::generate()));
+        let db = store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        store::migrate(&db).await.unwrap();
+        JwtKeys::load(&settings, &db).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_token_round_trips_with_every_claim() {
+        let keys = keys(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).await;
+        let issued = keys.issue("user", "session", 3).unwrap();
+        let claims = keys.validate(&issued.token).unwrap();
+        assert_eq!(claims, issued.claims);
+        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    }
+
+    #[tokio::test]
+    async fn a_token_signed_with_another_key_is_a_bad_signature() {
+        let ours = keys(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).await;
+        let theirs = keys(&[("JWT_SECRET", "ffffffffffffffffffffffffffffffff")]).await;
+        let token = theirs.issue("user", "session", 0).unwrap().token;
+        assert_eq!(ours.validate(&token), Err(RejectReason::BadSignature));
+    }
+
+    #[tokio::test]
+    async fn eddsa_tokens_carry_a_kid_and_publish_a_jwk() {
+        let keys = keys(&[("JWT_ALG", "EdDSA")]).await;
+        let issued = keys.issue("user", "session", 0).unwrap();
+        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        assert!(header.kid.is_some());
+        assert_eq!(keys.validate(&issued.token).unwrap().sub, "user");
+        assert_eq!(keys.jwks()["keys"][0]["kty"], "OKP");
+        assert_eq!(keys.jwks()["keys"][0]["kid"], header.kid.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_hs256_token_is_refused_by_an_eddsa_server() {
+        let hmac = keys(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).await;
+        let eddsa = keys(&[("JWT_ALG", "EdDSA")]).await;
+        let token = hmac.issue("user", "session", 0).unwrap().token;
+        assert_eq!(eddsa.validate(&token), Err(RejectReason::BadSignature));
+    }
+}

@@ -1,0 +1,9 @@
+//! Who is calling: passwords, tokens, cookie sessions, CSRF, and the five checking strategies.
+
+pub mod client;
+pub mod csrf;
+pub mod jwt;
+pub mod login;
+pub mod password;
+pub mod session_store;
+pub mod strategy;

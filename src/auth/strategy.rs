@@ -1,0 +1,320 @@
+//! The five ways a request's credential is checked, each a type, so that a handler's signature
+//! says how its route is protected: `Authenticated<Version>`, `Authenticated<Cookie>`, …
+//!
+//! | strategy    | checks                                                            |
+//! |-------------|-------------------------------------------------------------------|
+//! | `Stateless` | the JWT itself (signature, `exp`, `nbf`, `iss`, `aud`, `typ`); no I/O |
+//! | `Version`   | + `ver` equals the user's current `token_version`                 |
+//! | `Denylist`  | + the `jti` is not denylisted                                     |
+//! | `Allowlist` | + the login session (`sid`) is live                               |
+//! | `Cookie`    | the server-side session, and its login session is live            |
+//!
+//! Every lookup goes through `Revocation`, never to a store directly.
+
+use std::marker::PhantomData;
+
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+
+use crate::auth::jwt::Claims;
+use crate::auth::session_store::LOGIN_SESSION_KEY;
+use crate::domain::now_millis;
+use crate::error::{ApiError, PageError, RejectReason};
+use crate::state::AppState;
+use crate::store;
+
+pub const USER_KEY: &str = "user_id";
+pub const LAST_SEEN_KEY: &str = "seen";
+/// When the session last proved the password (log-in or re-authentication), for sudo mode.
+pub const AUTHENTICATED_AT_KEY: &str = "authenticated_at";
+
+/// How the caller proved who they are.
+#[derive(Clone)]
+pub enum Credential {
+    Bearer(Claims),
+    Cookie(Session),
+}
+
+#[derive(Clone)]
+pub struct Principal {
+    pub user_id: String,
+    pub session_id: String,
+    pub credential: Credential,
+}
+
+pub trait Strategy: 'static {
+    const NAME: &'static str;
+
+    fn check(request: HttpRequest) -> impl Future<Output = Result<Principal, ApiError>>;
+}
+
+fn app_state(request: &HttpRequest) -> web::Data<AppState> {
+    request
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered in startup::build")
+        .clone()
+}
+
+/// The token of `Authorization: Bearer …`.
+fn bearer_token(request: &HttpRequest) -> Result<&str, RejectReason> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(RejectReason::NoCredential)?
+        .to_str()
+        .map_err(|_| RejectReason::Malformed)?;
+    let (scheme, token) = value.split_once(' ').ok_or(RejectReason::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(RejectReason::Malformed);
+    }
+    Ok(token.trim())
+}
+
+fn stateless(request: &HttpRequest, state: &AppState) -> Result<Claims, ApiError> {
+    let token = bearer_token(request).map_err(ApiError::bearer)?;
+    state.keys.validate(token).map_err(ApiError::bearer)
+}
+
+fn principal(claims: Claims) -> Principal {
+    Principal {
+        user_id: claims.sub.clone(),
+        session_id: claims.sid.clone(),
+        credential: Credential::Bearer(claims),
+    }
+}
+
+async fn check_version(state: &AppState, claims: &Claims) -> Result<(), ApiError> {
+    match state.revocation.current_token_version(&claims.sub).await? {
+        Some(version) if version == claims.ver => Ok(()),
+        _ => Err(ApiError::bearer(RejectReason::RevokedVersion)),
+    }
+}
+
+async fn check_denylist(state: &AppState, claims: &Claims) -> Result<(), ApiError> {
+    if state.revocation.is_denylisted(&claims.jti).await? {
+        return Err(ApiError::bearer(RejectReason::RevokedJti));
+    }
+    Ok(())
+}
+
+async fn check_allowlist(state: &AppState, claims: &Claims) -> Result<(), ApiError> {
+    let now = now_millis();
+    match state.revocation.login_session(&claims.sid).await? {
+        Some(session) if session.is_live(now) && session.user_id == claims.sub => Ok(()),
+        _ => Err(ApiError::bearer(RejectReason::RevokedSession)),
+    }
+}
+
+pub struct Stateless;
+pub struct Version;
+pub struct Denylist;
+pub struct Allowlist;
+pub struct Cookie;
+/// Every Bearer check at once, for the routes that change an account: version, denylist and
+/// allowlist must all pass.
+pub struct Strict;
+
+impl Strategy for Stateless {
+    const NAME: &'static str = "stateless";
+
+    async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
+        let state = app_state(&request);
+        stateless(&request, &state).map(principal)
+    }
+}
+
+impl Strategy for Version {
+    const NAME: &'static str = "version";
+
+    async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
+        let state = app_state(&request);
+        let claims = stateless(&request, &state)?;
+        check_version(&state, &claims).await?;
+        Ok(principal(claims))
+    }
+}
+
+impl Strategy for Denylist {
+    const NAME: &'static str = "denylist";
+
+    async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
+        let state = app_state(&request);
+        let claims = stateless(&request, &state)?;
+        check_denylist(&state, &claims).await?;
+        Ok(principal(claims))
+    }
+}
+
+impl Strategy for Allowlist {
+    const NAME: &'static str = "allowlist";
+
+    async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
+        let state = app_state(&request);
+        let claims = stateless(&request, &state)?;
+        check_allowlist(&state, &claims).await?;
+        Ok(principal(claims))
+    }
+}
+
+impl Strategy for Strict {
+    const NAME: &'static str = "strict";
+
+    async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
+        let state = app_state(&request);
+        let claims = stateless(&request, &state)?;
+        check_version(&state, &claims).await?;
+        check_denylist(&state, &claims).await?;
+        check_allowlist(&state, &claims).await?;
+        Ok(principal(claims))
+    }
+}
+
+impl Strategy for Cookie {
+    const NAME: &'static str = "cookie";
+
+    async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
+        let state = app_state(&request);
+        let session = request.get_session();
+        let principal = check_cookie(&state, session.clone()).await.map_err(ApiError::cookie)?;
+        crate::auth::csrf::verify_api(&request, &session)?;
+        Ok(principal)
+    }
+}
+
+/// The cookie check: server-side state names a login session that is live, and the session has
+/// not been idle longer than `SESSION_IDLE_TTL`. Activity is recorded at most once per
+/// `last_seen_interval`, so a busy browser does not turn every request into a write.
+pub async fn check_cookie(state: &AppState, session: Session) -> Result<Principal, RejectReason> {
+    let login_session_id = match session.get::<String>(LOGIN_SESSION_KEY) {
+        Ok(Some(id)) => id,
+        _ => return Err(RejectReason::NoCredential),
+    };
+    let user_id = session
+        .get::<String>(USER_KEY)
+        .ok()
+        .flatten()
+        .ok_or(RejectReason::Malformed)?;
+    let now = now_millis();
+    let login_session = match state.revocation.login_session(&login_session_id).await {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::warn!(error = %error, "cookie check could not reach the database");
+            return Err(RejectReason::Unavailable);
+        }
+    };
+    let Some(login_session) = login_session.filter(|found| found.user_id == user_id) else {
+        session.purge();
+        return Err(RejectReason::RevokedSession);
+    };
+    let last_seen = session
+        .get::<i64>(LAST_SEEN_KEY)
+        .ok()
+        .flatten()
+        .unwrap_or(login_session.last_seen_at);
+    let idle_limit = state.settings.session_idle_ttl.as_millis() as i64;
+    if login_session.revoked_at.is_some() {
+        session.purge();
+        return Err(RejectReason::RevokedSession);
+    }
+    if now >= login_session.expires_at || now - last_seen >= idle_limit || !login_session.is_live(now) {
+        session.purge();
+        return Err(RejectReason::Expired);
+    }
+    if now - last_seen >= state.settings.last_seen_interval().as_millis() as i64 {
+        let idle_expires_at = (now + idle_limit).min(login_session.expires_at);
+        if store::login_sessions::touch(&state.db, &login_session_id, now, idle_expires_at)
+            .await
+            .is_ok()
+        {
+            let _ = session.insert(LAST_SEEN_KEY, now);
+        }
+    }
+    Ok(Principal {
+        user_id,
+        session_id: login_session_id,
+        credential: Credential::Cookie(session),
+    })
+}
+
+/// A request authenticated by strategy `S`; the type is the route's protection.
+pub struct Authenticated<S> {
+    pub principal: Principal,
+    _strategy: PhantomData<S>,
+}
+
+impl<S> std::ops::Deref for Authenticated<S> {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+impl<S: Strategy> FromRequest for Authenticated<S> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            let principal = S::check(request).await?;
+            Ok(Self {
+                principal,
+                _strategy: PhantomData,
+            })
+        })
+    }
+}
+
+/// A Bearer token (all checks, `Strict`) or, when no `Authorization` header is sent, a session
+/// cookie: for the routes API.md opens to both.
+pub struct BearerOrCookie(pub Principal);
+
+impl FromRequest for BearerOrCookie {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            let principal = if request.headers().contains_key(header::AUTHORIZATION) {
+                Strict::check(request).await?
+            } else {
+                Cookie::check(request).await?
+            };
+            Ok(Self(principal))
+        })
+    }
+}
+
+/// A logged-in browser on an HTML page; anything else is sent to `/login`.
+pub struct WebUser(pub Principal);
+
+impl WebUser {
+    pub fn session(&self) -> &Session {
+        match &self.0.credential {
+            Credential::Cookie(session) => session,
+            Credential::Bearer(_) => unreachable!("WebUser is only built from a cookie"),
+        }
+    }
+}
+
+impl FromRequest for WebUser {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<Self, PageError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            let state = app_state(&request);
+            match check_cookie(&state, request.get_session()).await {
+                Ok(principal) => Ok(Self(principal)),
+                Err(RejectReason::Unavailable) => Err(PageError::Api(ApiError::Unavailable("the database"))),
+                Err(_) => Err(PageError::LoginRequired),
+            }
+        })
+    }
+}

@@ -1,0 +1,292 @@
+//! Settings from the environment (and `.env` when present), validated once at start-up.
+//!
+//! Every variable of API.md's configuration table is read here and nowhere else. An invalid value
+//! stops the start-up with one line naming the variable (see `cli`), exit status 2.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Secret(**redacted**)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    Hs256,
+    EdDsa,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so that instances of separate deployments (or tests) can share
+    /// one Redis without seeing each other's state.
+    pub redis_prefix: String,
+    pub bind: SocketAddr,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub session_idle_ttl: Duration,
+    pub session_ttl: Duration,
+    pub refresh_reuse_grace: Duration,
+    pub sudo_ttl: Duration,
+    pub jwt_secret: Option<Secret>,
+    pub jwt_algorithm: JwtAlgorithm,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// Clock skew tolerated on `exp` and `nbf`; at most 30 s.
+    pub jwt_leeway: Duration,
+    pub trusted_proxies: Vec<IpNet>,
+    /// `Secure` cookies: forced on or off by `COOKIE_SECURE`, else on unless bound to loopback.
+    pub cookie_secure: bool,
+    /// Log-in and sign-up attempts per minute and client address.
+    pub login_rate_per_minute: u32,
+    /// How often expired denylist entries, tokens and sessions are purged.
+    pub purge_interval: Duration,
+}
+
+/// One invalid variable: `NAME must be …`.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// Reads the process environment, after loading `.env` from the working directory if present.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is the normal case; a broken one is worth saying.
+        if let Err(error) = dotenvy::dotenv()
+            && !error.not_found()
+        {
+            return Err(invalid(".env", format!("could not be read: {error}")));
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any source of variables; tests pass a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://revocable.db?mode=rwc".to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(invalid("DATABASE_URL", "must start with sqlite: or postgres://"));
+        }
+        let redis_url = get("REDIS_URL");
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(invalid("REDIS_URL", "must start with redis:// or rediss://"));
+        }
+        let bind: SocketAddr = match get("BIND") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(value) => value.parse().map_err(|_| {
+                invalid(
+                    "BIND",
+                    format!("must be an address and port such as 127.0.0.1:8080, not {value:?}"),
+                )
+            })?,
+        };
+        let duration = |name: &'static str, default: &str, allow_zero: bool| -> Result<Duration, ConfigError> {
+            let raw = get(name).unwrap_or_else(|| default.to_owned());
+            let parsed = if raw == "0" {
+                Duration::ZERO
+            } else {
+                humantime::parse_duration(&raw)
+                    .map_err(|_| invalid(name, format!("must be a duration such as 15m, 14d or 30s, not {raw:?}")))?
+            };
+            if parsed.is_zero() && !allow_zero {
+                return Err(invalid(name, "must be longer than zero"));
+            }
+            Ok(parsed)
+        };
+        let access_ttl = duration("ACCESS_TTL", "15m", false)?;
+        let refresh_ttl = duration("REFRESH_TTL", "14d", false)?;
+        let session_idle_ttl = duration("SESSION_IDLE_TTL", "30m", false)?;
+        let session_ttl = duration("SESSION_TTL", "30d", false)?;
+        let refresh_reuse_grace = duration("REFRESH_REUSE_GRACE", "10s", true)?;
+        let sudo_ttl = duration("SUDO_TTL", "10m", true)?;
+        let purge_interval = duration("PURGE_INTERVAL", "60s", false)?;
+        let jwt_leeway = duration("JWT_LEEWAY", "5s", true)?;
+        if jwt_leeway > Duration::from_secs(30) {
+            return Err(invalid("JWT_LEEWAY", "must be at most 30s"));
+        }
+        if access_ttl >= session_ttl {
+            return Err(invalid("ACCESS_TTL", "must be shorter than SESSION_TTL"));
+        }
+
+        let jwt_secret = match get("JWT_SECRET") {
+            None => None,
+            Some(secret) if secret.len() < 32 => return Err(invalid("JWT_SECRET", "must be at least 32 bytes")),
+            Some(secret) => Some(Secret::new(secret)),
+        };
+        let jwt_algorithm = match get("JWT_ALG").as_deref() {
+            None | Some("HS256") => JwtAlgorithm::Hs256,
+            Some("EdDSA") => JwtAlgorithm::EdDsa,
+            Some(other) => return Err(invalid("JWT_ALG", format!("must be HS256 or EdDSA, not {other:?}"))),
+        };
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| {
+                    entry
+                        .parse::<IpNet>()
+                        .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                        .map_err(|_| {
+                            invalid(
+                                "TRUSTED_PROXIES",
+                                format!(
+                                    "must be a comma-separated list of addresses or CIDR ranges; {entry:?} is neither"
+                                ),
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let cookie_secure = match get("COOKIE_SECURE").as_deref() {
+            None => !bind.ip().is_loopback(),
+            Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => {
+                return Err(invalid(
+                    "COOKIE_SECURE",
+                    format!("must be true or false, not {other:?}"),
+                ));
+            }
+        };
+        let login_rate_per_minute = match get("LOGIN_RATE_PER_MINUTE") {
+            None => 30,
+            Some(value) => value.parse::<u32>().ok().filter(|rate| *rate > 0).ok_or_else(|| {
+                invalid(
+                    "LOGIN_RATE_PER_MINUTE",
+                    format!("must be a positive whole number, not {value:?}"),
+                )
+            })?,
+        };
+
+        Ok(Self {
+            database_url,
+            redis_url,
+            redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "revocable:".to_owned()),
+            bind,
+            access_ttl,
+            refresh_ttl,
+            session_idle_ttl,
+            session_ttl,
+            refresh_reuse_grace,
+            sudo_ttl,
+            jwt_secret,
+            jwt_algorithm,
+            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "revocable".to_owned()),
+            jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "revocable".to_owned()),
+            jwt_leeway,
+            trusted_proxies,
+            cookie_secure,
+            login_rate_per_minute,
+            purge_interval,
+        })
+    }
+
+    /// How often a busy session's `last_seen_at` may be written: once a minute, or more often
+    /// when the idle limit is so short that a minute would matter.
+    pub fn last_seen_interval(&self) -> Duration {
+        (self.session_idle_ttl / 30).min(Duration::from_secs(60))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let settings = settings(&[]).expect("defaults are valid");
+        assert_eq!(settings.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.access_ttl, Duration::from_secs(15 * 60));
+        assert_eq!(settings.refresh_ttl, Duration::from_secs(14 * 86400));
+        assert_eq!(settings.session_idle_ttl, Duration::from_secs(30 * 60));
+        assert_eq!(settings.session_ttl, Duration::from_secs(30 * 86400));
+        assert_eq!(settings.jwt_algorithm, JwtAlgorithm::Hs256);
+        assert!(settings.database_url.starts_with("sqlite:"));
+        assert!(!settings.cookie_secure, "loopback binds do not force Secure");
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_by_name() {
+        let error = settings(&[("JWT_SECRET", "short")]).unwrap_err();
+        assert_eq!(error.to_string(), "JWT_SECRET must be at least 32 bytes");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("ACCESS_TTL", "soon"),
+            ("BIND", "nowhere"),
+            ("JWT_ALG", "none"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8,garbage"),
+            ("DATABASE_URL", "mysql://x"),
+            ("REDIS_URL", "http://x"),
+        ] {
+            let error = settings(&[(name, value)]).unwrap_err();
+            assert_eq!(error.variable, name, "{error}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let settings = settings(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap();
+        assert!(!format!("{settings:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn a_public_bind_turns_secure_cookies_on() {
+        assert!(settings(&[("BIND", "0.0.0.0:8080")]).unwrap().cookie_secure);
+        assert!(
+            !settings(&[("BIND", "0.0.0.0:8080"), ("COOKIE_SECURE", "false")])
+                .unwrap()
+                .cookie_secure
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Values parsed once at the edge and trusted afterwards.
+
+mod email;
+mod ids;
+mod password;
+
+pub use email::Email;
+pub use ids::{RandomId, RefreshToken, now_millis};
+pub use password::Password;

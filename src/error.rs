@@ -1,0 +1,296 @@
+//! The one error policy.
+//!
+//! Every handler under `/api` returns `Result<_, ApiError>`; an `ApiError` becomes the JSON body
+//! `{"error", "error_description"}` of API.md (plus `reason` for rejected credentials, `field` for
+//! invalid input). HTML handlers return `Result<_, PageError>`, which renders a small error page
+//! or redirects to `/login`. Storage and Redis failures become `Unavailable` (503) at the point
+//! where they are caught; anything else unexpected is `Internal` (500), whose cause chain goes to
+//! the log and never to the client.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Why a credential was refused; the `reason` field of a 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    Malformed,
+    BadSignature,
+    Expired,
+    NotYetValid,
+    WrongAudience,
+    WrongIssuer,
+    RevokedVersion,
+    RevokedJti,
+    RevokedSession,
+    NoCredential,
+    /// Not a rejection: the check could not be made. Becomes a 503, never a 401.
+    #[serde(skip)]
+    Unavailable,
+}
+
+impl RejectReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::WrongAudience => "wrong_audience",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::RevokedVersion => "revoked_version",
+            Self::RevokedJti => "revoked_jti",
+            Self::RevokedSession => "revoked_session",
+            Self::NoCredential => "no_credential",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Self::Malformed => "the credential is not well-formed",
+            Self::BadSignature => "the token's signature does not verify",
+            Self::Expired => "the credential has expired",
+            Self::NotYetValid => "the token is not valid yet",
+            Self::WrongAudience => "the token was issued for another audience",
+            Self::WrongIssuer => "the token was issued by another issuer",
+            Self::RevokedVersion => "the token predates a log-out-everywhere or password change",
+            Self::RevokedJti => "the token has been revoked",
+            Self::RevokedSession => "the login session has been revoked",
+            Self::NoCredential => "no credential was presented",
+            Self::Unavailable => "the credential could not be checked",
+        }
+    }
+}
+
+/// How a credential was presented, so a 401 can carry the right challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    Bearer,
+    Cookie,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("credential rejected: {}", reason.as_str())]
+    Unauthorized { reason: RejectReason, kind: CredentialKind },
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    CsrfFailed(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    #[error("{field}: {message}")]
+    InvalidField { field: &'static str, message: String },
+    #[error("{0} is unavailable")]
+    Unavailable(&'static str),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bearer(reason: RejectReason) -> Self {
+        Self::Unauthorized {
+            reason,
+            kind: CredentialKind::Bearer,
+        }
+    }
+
+    pub fn cookie(reason: RejectReason) -> Self {
+        if reason == RejectReason::Unavailable {
+            return Self::Unavailable("the database");
+        }
+        Self::Unauthorized {
+            reason,
+            kind: CredentialKind::Cookie,
+        }
+    }
+
+    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field,
+            message: message.into(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "invalid_request",
+            Self::Unauthorized { .. } => "invalid_token",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::CsrfFailed(_) => "csrf_failed",
+            Self::NotFound => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<RejectReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'static str>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } | Self::InvalidGrant(_) => StatusCode::UNAUTHORIZED,
+            Self::CsrfFailed(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (description, reason, field) = match self {
+            Self::Unauthorized { reason, .. } => (reason.description().to_owned(), Some(*reason), None),
+            Self::InvalidField { field, message } => (message.clone(), None, Some(*field)),
+            Self::NotFound => ("no such resource".to_owned(), None, None),
+            Self::Internal(error) => {
+                tracing::error!(error.cause_chain = ?error, "internal error");
+                ("an unexpected error occurred".to_owned(), None, None)
+            }
+            Self::Unavailable(service) => {
+                tracing::warn!(service, "backing service unavailable");
+                (self.to_string(), None, None)
+            }
+            other => (other.to_string(), None, None),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::Unauthorized {
+            kind: CredentialKind::Bearer,
+            ..
+        } = self
+        {
+            response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#));
+        }
+        if let Self::Unavailable(_) = self {
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        response.json(ErrorBody {
+            error: self.code(),
+            error_description: description,
+            reason,
+            field,
+        })
+    }
+}
+
+/// Database errors are a backing service that is down, unless they are a bug in a query.
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => {
+                tracing::warn!(error = %error, "database unavailable");
+                Self::Unavailable("the database")
+            }
+            sqlx::Error::Database(ref db) if is_unavailable_database_error(db.as_ref()) => {
+                tracing::warn!(error = %error, "database unavailable");
+                Self::Unavailable("the database")
+            }
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// PostgreSQL shutting down or refusing connections, SQLite busy or out of disk.
+fn is_unavailable_database_error(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = error.code().unwrap_or_default();
+    code.starts_with("57P") || code.starts_with("08") || code.starts_with("53") || code == "5" || code == "13"
+}
+
+impl From<deadpool_redis::PoolError> for ApiError {
+    fn from(error: deadpool_redis::PoolError) -> Self {
+        tracing::warn!(error = %error, "redis unavailable");
+        Self::Unavailable("redis")
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(error: redis::RedisError) -> Self {
+        tracing::warn!(error = %error, "redis unavailable");
+        Self::Unavailable("redis")
+    }
+}
+
+/// Errors of HTML handlers: a page, or a redirect to the log-in form.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("login required")]
+    LoginRequired,
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Api(error.into())
+    }
+}
+
+impl From<anyhow::Error> for PageError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Api(error.into())
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::LoginRequired => StatusCode::SEE_OTHER,
+            Self::Api(error) => error.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::LoginRequired => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/login"))
+                .finish(),
+            Self::Api(ApiError::Unauthorized { .. }) => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/login"))
+                .finish(),
+            Self::Api(error) => {
+                let status = error.status_code();
+                let message = match error {
+                    ApiError::Internal(cause) => {
+                        tracing::error!(error.cause_chain = ?cause, "internal error");
+                        "Something went wrong on our side.".to_owned()
+                    }
+                    ApiError::CsrfFailed(_) => {
+                        "This form has expired or did not come from this site. Go back, reload the page and try again."
+                            .to_owned()
+                    }
+                    other => other.to_string(),
+                };
+                crate::routes::web::error_page(status, &message)
+            }
+        }
+    }
+}

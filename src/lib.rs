@@ -1,0 +1,13 @@
+//! revocable: server-side sessions and revocable JWTs, side by side.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod revocation;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

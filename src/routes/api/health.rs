@@ -1,0 +1,27 @@
+//! Liveness, readiness, and the public keys.
+
+use actix_web::{HttpResponse, web};
+
+use crate::state::AppState;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// 200 when the database (and Redis, when configured) answer; 503 naming the one that does not.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.unavailable_service().await {
+        None => HttpResponse::Ok().json(
+            serde_json::json!({ "status": "ready", "database": state.backend.name(), "redis": state.redis.is_some() }),
+        ),
+        Some(service) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "error": "service_unavailable",
+            "error_description": format!("{service} is not answering"),
+            "unavailable": service,
+        })),
+    }
+}
+
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.keys.jwks())
+}

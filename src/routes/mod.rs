@@ -1,0 +1,4 @@
+//! HTTP handlers: `api` speaks JSON, `web` renders pages. The route table is in `startup`.
+
+pub mod api;
+pub mod web;

@@ -1,0 +1,168 @@
+//! `GET/POST /login`, `POST /logout`.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::client;
+use crate::auth::login::{check_credentials, open_login_session};
+use crate::auth::session_store::LOGIN_SESSION_KEY;
+use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY, WebUser};
+use crate::domain::now_millis;
+use crate::error::{ApiError, PageError};
+use crate::routes::web::{CsrfForm, Layout, redirect, render, render_with_status};
+use crate::state::AppState;
+use crate::store::events::{self, EventKind, NewEvent, Origin};
+use crate::store::login_sessions::{EndReason, Kind};
+use crate::store::users::User;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    email: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    ended: Option<String>,
+    count: Option<u32>,
+}
+
+/// Messages a redirect to `/login` may ask for; the session that would have carried a flash is gone.
+fn notice(query: &NoticeQuery) -> Option<String> {
+    let count = query.count.unwrap_or(0);
+    let devices = if count == 1 { "device" } else { "devices" };
+    match query.ended.as_deref()? {
+        "everywhere" => Some(format!("Logged out everywhere: {count} {devices}")),
+        "logout" => Some("You have been logged out.".to_owned()),
+        _ => None,
+    }
+}
+
+pub async fn form(session: Session, query: web::Query<NoticeQuery>) -> Result<HttpResponse, PageError> {
+    render(&LoginPage {
+        layout: Layout::new(&session, None)?,
+        email: String::new(),
+        error: None,
+        notice: notice(&query),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+/// Starts a browser session for a user whose password was just checked: a new session key (the
+/// key sent before log-in never works after it), a new CSRF token, a new login session row.
+pub async fn start_browser_session(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    origin: &Origin,
+) -> Result<(), ApiError> {
+    let login_session = open_login_session(state, user, Kind::Cookie, origin).await?;
+    session.clear();
+    session.renew();
+    let now = now_millis();
+    put(session, USER_KEY, &user.id)?;
+    put(session, LOGIN_SESSION_KEY, &login_session.id)?;
+    put(session, LAST_SEEN_KEY, now)?;
+    put(session, AUTHENTICATED_AT_KEY, now)?;
+    crate::auth::csrf::rotate(session)?;
+    Ok(())
+}
+
+pub fn put(session: &Session, key: &str, value: impl serde::Serialize) -> Result<(), ApiError> {
+    session
+        .insert(key, value)
+        .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))
+}
+
+pub async fn submit(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> Result<HttpResponse, PageError> {
+    let email = form.email.unwrap_or_default();
+    let password = form.password.unwrap_or_default();
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    match check_credentials(&state, &email, &password).await? {
+        Some(user) => {
+            start_browser_session(&state, &session, &user, &origin).await?;
+            Ok(redirect("/dashboard"))
+        }
+        None => {
+            record_failed_login(&state, &email, &origin).await?;
+            render_with_status(
+                &LoginPage {
+                    layout: Layout::new(&session, None)?,
+                    email,
+                    error: Some("Incorrect email or password.".to_owned()),
+                    notice: None,
+                },
+                StatusCode::UNAUTHORIZED,
+            )
+        }
+    }
+}
+
+/// A wrong password for an existing account goes into that account's security activity.
+async fn record_failed_login(state: &AppState, email: &str, origin: &Origin) -> Result<(), ApiError> {
+    let Ok(email) = crate::domain::Email::parse(email) else {
+        return Ok(());
+    };
+    if let Some(user) = crate::store::users::find_by_email(&state.db, &email).await? {
+        events::record(
+            &state.db,
+            NewEvent {
+                user_id: &user.id,
+                kind: EventKind::LoginFailed,
+                session_id: None,
+                other_session_id: None,
+                origin,
+                detail: String::new(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+/// Ends this login session: the row is revoked and the server-side state deleted.
+pub async fn logout(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    user: WebUser,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<HttpResponse, PageError> {
+    let principal = &user.0;
+    state
+        .revocation
+        .revoke_session(&principal.session_id, EndReason::LoggedOut, Some(&principal.session_id))
+        .await?;
+    events::record(
+        &state.db,
+        NewEvent {
+            user_id: &principal.user_id,
+            kind: EventKind::LoggedOut,
+            session_id: Some(&principal.session_id),
+            other_session_id: None,
+            origin: &client::origin(&request, &state.settings.trusted_proxies),
+            detail: "browser session".into(),
+        },
+    )
+    .await?;
+    user.session().purge();
+    Ok(redirect("/login?ended=logout"))
+}

@@ -1,0 +1,215 @@
+//! The HTML side: server-rendered pages over the cookie session, every form with a CSRF token,
+//! no JavaScript needed for any action.
+
+pub mod dashboard;
+pub mod login;
+pub mod password;
+pub mod register;
+
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::http::{StatusCode, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, error::UrlencodedError, web};
+use askama::Template;
+use futures_util::future::LocalBoxFuture;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::auth::{csrf, strategy};
+use crate::error::{ApiError, PageError};
+
+/// What the shared layout needs: who is logged in, the CSRF token for the log-out button, and
+/// the flash messages of the last action.
+pub struct Layout {
+    pub user_email: Option<String>,
+    pub csrf_token: String,
+    pub flashes: Vec<Flash>,
+}
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct Flash {
+    pub kind: String,
+    pub message: String,
+}
+
+const FLASH_KEY: &str = "flash";
+
+/// Queues a message for the next page this browser loads.
+pub fn flash(session: &Session, kind: &str, message: impl Into<String>) {
+    let mut flashes: Vec<Flash> = session.get(FLASH_KEY).ok().flatten().unwrap_or_default();
+    flashes.push(Flash {
+        kind: kind.to_owned(),
+        message: message.into(),
+    });
+    let _ = session.insert(FLASH_KEY, flashes);
+}
+
+impl Layout {
+    /// Builds the layout and consumes the pending flash messages.
+    pub fn new(session: &Session, user_email: Option<String>) -> Result<Self, ApiError> {
+        let flashes = session
+            .remove_as::<Vec<Flash>>(FLASH_KEY)
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        Ok(Self {
+            user_email,
+            csrf_token: csrf::token(session)?,
+            flashes,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    layout: Layout,
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
+    let page = ErrorPage {
+        layout: Layout {
+            user_email: None,
+            csrf_token: String::new(),
+            flashes: Vec::new(),
+        },
+        status: status.as_u16(),
+        title: status.canonical_reason().unwrap_or("Error"),
+        message,
+    };
+    let mut response = HttpResponse::build(status);
+    response.content_type("text/html; charset=utf-8");
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((header::RETRY_AFTER, "5"));
+    }
+    match page.render() {
+        Ok(body) => response.body(body),
+        Err(_) => response.body(message.to_owned()),
+    }
+}
+
+/// Unknown paths: JSON under `/api`, a page elsewhere.
+pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if request.path().starts_with("/api/") {
+        return Err(ApiError::NotFound);
+    }
+    Ok(error_page(StatusCode::NOT_FOUND, "There is no page at this address."))
+}
+
+pub fn form_error(error: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
+    match error {
+        UrlencodedError::Overflow { .. } => PageError::Api(ApiError::PayloadTooLarge).into(),
+        other => PageError::Api(ApiError::BadRequest(format!("the form could not be read: {other}"))).into(),
+    }
+}
+
+pub fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_owned()))
+        .finish()
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    layout: Layout,
+}
+
+/// The landing page, or the dashboard for a logged-in browser.
+pub async fn home(request: HttpRequest, state: web::Data<crate::state::AppState>) -> Result<HttpResponse, PageError> {
+    let session = request.get_session();
+    if strategy::check_cookie(&state, session.clone()).await.is_ok() {
+        return Ok(redirect("/dashboard"));
+    }
+    render(&HomePage {
+        layout: Layout::new(&session, None)?,
+    })
+}
+
+pub fn render(page: &impl Template) -> Result<HttpResponse, PageError> {
+    render_with_status(page, StatusCode::OK)
+}
+
+pub fn render_with_status(page: &impl Template, status: StatusCode) -> Result<HttpResponse, PageError> {
+    let body = page
+        .render()
+        .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("template: {error}"))))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}
+
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../../static/app.css"))
+}
+
+#[derive(Deserialize)]
+struct CsrfField {
+    csrf_token: Option<String>,
+}
+
+/// A form body whose CSRF token has been checked against the session: every POST form handler
+/// takes one, so none can forget the check. A missing or wrong token is a 403.
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<Self, PageError>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let session = request.get_session();
+        let body = web::Bytes::from_request(request, payload);
+        Box::pin(async move {
+            let body = body.await.map_err(|_| PageError::Api(ApiError::PayloadTooLarge))?;
+            let field: CsrfField = serde_urlencoded::from_bytes(&body).map_err(|error| {
+                PageError::Api(ApiError::BadRequest(format!("the form could not be read: {error}")))
+            })?;
+            csrf::verify_form(&session, field.csrf_token.as_deref())?;
+            let form = serde_urlencoded::from_bytes(&body).map_err(|error| {
+                PageError::Api(ApiError::BadRequest(format!("the form could not be read: {error}")))
+            })?;
+            Ok(Self(form))
+        })
+    }
+}
+
+/// "3 minutes ago", with the exact time left to a `title` attribute.
+pub fn relative_time(millis: i64, now: i64) -> String {
+    let seconds = (now - millis).max(0) / 1000;
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
+    match seconds {
+        0..=9 => "just now".to_owned(),
+        10..=59 => plural(seconds, "second"),
+        60..=3599 => plural(seconds / 60, "minute"),
+        3600..=86_399 => plural(seconds / 3600, "hour"),
+        _ => plural(seconds / 86_400, "day"),
+    }
+}
+
+/// Exact UTC time for people: `2026-11-22 13:40 UTC`.
+pub fn exact_time(millis: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M:%S UTC")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_time;
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = 10_000_000_000;
+        assert_eq!(relative_time(now - 2_000, now), "just now");
+        assert_eq!(relative_time(now - 180_000, now), "3 minutes ago");
+        assert_eq!(relative_time(now - 3_600_000, now), "1 hour ago");
+        assert_eq!(relative_time(now - 3 * 86_400_000, now), "3 days ago");
+    }
+}

@@ -1,0 +1,98 @@
+//! `GET/POST /password`: change the password; every other device is signed out, this browser
+//! stays logged in with a renewed session.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::client;
+use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, WebUser};
+use crate::domain::now_millis;
+use crate::error::{ApiError, PageError};
+use crate::routes::api::account::change_password_for;
+use crate::routes::web::login::put;
+use crate::routes::web::{CsrfForm, Layout, flash, redirect, render, render_with_status};
+use crate::state::AppState;
+use crate::store;
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    layout: Layout,
+    error: Option<String>,
+}
+
+async fn email_of(state: &AppState, user: &WebUser) -> Result<String, PageError> {
+    Ok(store::users::find_by_id(&state.db, &user.0.user_id)
+        .await?
+        .ok_or(PageError::LoginRequired)?
+        .email)
+}
+
+pub async fn form(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, PageError> {
+    render(&PasswordPage {
+        layout: Layout::new(user.session(), Some(email_of(&state, &user).await?))?,
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: Option<String>,
+    new_password: Option<String>,
+    new_password_confirmation: Option<String>,
+}
+
+pub async fn submit(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    user: WebUser,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    let new = form.new_password.unwrap_or_default();
+    if form
+        .new_password_confirmation
+        .is_some_and(|confirmation| confirmation != new)
+    {
+        return refuse(&state, &user, "The two new passwords do not match.".into()).await;
+    }
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let current = form.current_password.unwrap_or_default();
+    match change_password_for(&state, &user.0.user_id, &user.0.session_id, current, new, &origin).await {
+        Ok(signed_out) => {
+            // A new session key for this browser: whatever copy of the old cookie exists is dead.
+            let session = user.session();
+            session.renew();
+            let now = now_millis();
+            put(session, AUTHENTICATED_AT_KEY, now)?;
+            put(session, LAST_SEEN_KEY, now)?;
+            crate::auth::csrf::rotate(session)?;
+            let devices = if signed_out == 1 { "device" } else { "devices" };
+            flash(
+                session,
+                "success",
+                format!("Password changed. Signed out of {signed_out} other {devices}."),
+            );
+            Ok(redirect("/dashboard"))
+        }
+        Err(ApiError::InvalidField { message, .. }) => {
+            let mut message = message;
+            if let Some(first) = message.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            refuse(&state, &user, format!("{message}.")).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn refuse(state: &AppState, user: &WebUser, message: String) -> Result<HttpResponse, PageError> {
+    render_with_status(
+        &PasswordPage {
+            layout: Layout::new(user.session(), Some(email_of(state, user).await?))?,
+            error: Some(message),
+        },
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+}

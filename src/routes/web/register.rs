@@ -1,0 +1,91 @@
+//! `GET/POST /register`.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::client;
+use crate::error::{ApiError, PageError};
+use crate::routes::api::account::create_account;
+use crate::routes::web::login::start_browser_session;
+use crate::routes::web::{CsrfForm, Layout, flash, redirect, render, render_with_status};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "register.html")]
+struct RegisterPage {
+    layout: Layout,
+    email: String,
+    error: Option<String>,
+}
+
+pub async fn form(session: Session) -> Result<HttpResponse, PageError> {
+    render(&RegisterPage {
+        layout: Layout::new(&session, None)?,
+        email: String::new(),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    email: Option<String>,
+    password: Option<String>,
+    password_confirmation: Option<String>,
+}
+
+pub async fn submit(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<RegisterForm>,
+) -> Result<HttpResponse, PageError> {
+    let email = form.email.unwrap_or_default();
+    let password = form.password.unwrap_or_default();
+    let refuse = |message: String, status: StatusCode| {
+        render_with_status(
+            &RegisterPage {
+                layout: Layout::new(&session, None)?,
+                email: email.clone(),
+                error: Some(message),
+            },
+            status,
+        )
+    };
+    if form
+        .password_confirmation
+        .is_some_and(|confirmation| confirmation != password)
+    {
+        return refuse(
+            "The two passwords do not match.".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    match create_account(&state, &email, password, &origin).await {
+        Ok(user) => {
+            start_browser_session(&state, &session, &user, &origin).await?;
+            flash(&session, "success", "Welcome! Your account is ready.");
+            Ok(redirect("/dashboard"))
+        }
+        Err(error @ (ApiError::InvalidField { .. } | ApiError::Conflict(_))) => {
+            let status = actix_web::ResponseError::status_code(&error);
+            let message = match &error {
+                ApiError::InvalidField { message, .. } => capitalize(message),
+                _ => "An account with this email already exists.".to_owned(),
+            };
+            refuse(message, status)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn capitalize(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}

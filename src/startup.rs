@@ -1,0 +1,306 @@
+//! Builds the application: pools, stores, keys, background tasks, and the whole route table in
+//! one function (`routes`), so every URL is visible in one place.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_governor::governor::NotUntil;
+use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
+use actix_governor::governor::middleware::NoOpMiddleware;
+use actix_governor::{Governor, GovernorConfig, GovernorConfigBuilder, KeyExtractor};
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{App, HttpResponse, HttpResponseBuilder, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng;
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::session_store::WebSessionStore;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::revocation::{DenylistCopy, Revocation};
+use crate::routes::{api, web as pages};
+use crate::state::AppState;
+use crate::store::{self, Backend};
+
+pub struct Application {
+    address: std::net::SocketAddr,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+/// Largest request body accepted anywhere: 16 KiB.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let state = web::Data::new(build_state(settings).await?);
+        crate::auth::password::prepare();
+        if let Err(error) = state.revocation.reload_denylist().await {
+            tracing::warn!(error = %error, "denylist copy not loaded at start; it will be on first use");
+        }
+        spawn_purge(state.clone());
+
+        let listener = TcpListener::bind(state.settings.bind)?;
+        let address = listener.local_addr()?;
+        let session_key = cookie_key(&state).await?;
+        let governor = rate_limit(&state.settings);
+        let metrics = actix_web_prom::PrometheusMetricsBuilder::new("revocable")
+            .endpoint("/metrics")
+            .build()
+            .map_err(|error| anyhow::anyhow!("metrics: {error}"))?;
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let settings = &app_state.settings;
+            let cookie_name = if settings.cookie_secure { "__Host-revocable" } else { "revocable_session" };
+            let sessions = SessionMiddleware::builder(app_state.web_sessions.clone(), session_key.clone())
+                .cookie_name(cookie_name.to_owned())
+                .cookie_secure(settings.cookie_secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_path("/".to_owned())
+                .cookie_content_security(CookieContentSecurity::Private)
+                .session_lifecycle(
+                    BrowserSession::default()
+                        .state_ttl(actix_web::cookie::time::Duration::seconds(
+                            settings.session_idle_ttl.as_secs().max(1) as i64,
+                        ))
+                        .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+                )
+                .build();
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(api::json_error))
+                .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(pages::form_error))
+                .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
+                .configure(|config| routes(config, &governor))
+                .default_service(web::to(pages::not_found))
+                .wrap(sessions)
+                .wrap(from_fn(session_store_unavailable))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("Referrer-Policy", "same-origin"))
+                        .add(("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")),
+                )
+                .wrap(metrics.clone())
+                .wrap(TracingLogger::default())
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Self { address, server, state })
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes the requests in flight (graceful shutdown).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await?;
+        Ok(())
+    }
+}
+
+/// The route table: every URL of API.md in one place.
+fn routes(config: &mut web::ServiceConfig, governor: &GovernorConfig<ClientAddress, NoOpMiddleware<QuantaInstant>>) {
+    config
+        .route("/healthz", web::get().to(api::health::healthz))
+        .route("/readyz", web::get().to(api::health::readyz))
+        .route("/.well-known/jwks.json", web::get().to(api::health::jwks))
+        .service(
+            web::resource("/api/register")
+                .wrap(Governor::new(governor))
+                .route(web::post().to(api::account::register)),
+        )
+        .service(
+            web::resource("/api/token")
+                .wrap(Governor::new(governor))
+                .route(web::post().to(api::token::issue)),
+        )
+        .service(
+            web::resource("/api/token/refresh")
+                .wrap(Governor::new(governor))
+                .route(web::post().to(api::token::refresh)),
+        )
+        .route("/api/logout", web::post().to(api::token::logout))
+        .route("/api/logout-all", web::post().to(api::account::logout_all))
+        .service(
+            web::resource("/api/password")
+                .wrap(Governor::new(governor))
+                .route(web::post().to(api::account::change_password)),
+        )
+        .route("/api/stateless/me", web::get().to(api::me::stateless))
+        .route("/api/version/me", web::get().to(api::me::version))
+        .route("/api/denylist/me", web::get().to(api::me::denylist))
+        .route("/api/allowlist/me", web::get().to(api::me::allowlist))
+        .route("/api/cookie/me", web::get().to(api::me::cookie))
+        .route("/api/sessions", web::get().to(api::sessions::list))
+        .route("/api/sessions/{id}", web::delete().to(api::sessions::revoke))
+        .route("/", web::get().to(pages::home))
+        .service(
+            web::resource("/register")
+                .route(web::get().to(pages::register::form))
+                .route(web::post().to(pages::register::submit).wrap(Governor::new(governor))),
+        )
+        .service(
+            web::resource("/login")
+                .route(web::get().to(pages::login::form))
+                .route(web::post().to(pages::login::submit).wrap(Governor::new(governor))),
+        )
+        .route("/logout", web::post().to(pages::login::logout))
+        .route("/dashboard", web::get().to(pages::dashboard::show))
+        .route(
+            "/sessions/revoke-others",
+            web::post().to(pages::dashboard::revoke_others),
+        )
+        .route("/sessions/{id}/revoke", web::post().to(pages::dashboard::revoke_one))
+        .service(
+            web::resource("/logout-all")
+                .route(web::get().to(pages::dashboard::confirm_logout_all))
+                .route(web::post().to(pages::dashboard::logout_all)),
+        )
+        .service(
+            web::resource("/password")
+                .route(web::get().to(pages::password::form))
+                .route(web::post().to(pages::password::submit).wrap(Governor::new(governor))),
+        )
+        .route("/static/app.css", web::get().to(pages::stylesheet));
+}
+
+async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    let backend = Backend::of(&settings.database_url);
+    let db = store::connect(&settings.database_url)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot open the {} database: {error}", backend.name()))?;
+    store::migrate(&db).await?;
+    let redis = match &settings.redis_url {
+        None => None,
+        Some(url) => Some(
+            deadpool_redis::Config::from_url(url)
+                .builder()
+                .map_err(|error| anyhow::anyhow!("REDIS_URL: {error}"))?
+                .max_size(32)
+                .wait_timeout(Some(Duration::from_secs(2)))
+                .create_timeout(Some(Duration::from_secs(2)))
+                .recycle_timeout(Some(Duration::from_secs(2)))
+                .runtime(deadpool_redis::Runtime::Tokio1)
+                .build()
+                .map_err(|error| anyhow::anyhow!("REDIS_URL: {error}"))?,
+        ),
+    };
+    let (web_sessions, denylist) = match &redis {
+        None => (WebSessionStore::Sql(db.clone()), DenylistCopy::memory()),
+        Some(pool) => (
+            WebSessionStore::Redis {
+                pool: pool.clone(),
+                prefix: settings.redis_prefix.clone(),
+            },
+            DenylistCopy::redis(pool.clone(), settings.redis_prefix.clone()),
+        ),
+    };
+    let keys = JwtKeys::load(&settings, &db).await?;
+    let revocation = Revocation::new(db.clone(), denylist, web_sessions.clone());
+    Ok(AppState {
+        settings,
+        db,
+        backend,
+        redis,
+        keys,
+        revocation,
+        web_sessions,
+    })
+}
+
+/// The key that encrypts the session cookie, generated once and kept with the other secrets.
+async fn cookie_key(state: &AppState) -> anyhow::Result<Key> {
+    let encoded = store::secrets::get_or_create(&state.db, "cookie_key", || {
+        let mut bytes = [0u8; 64];
+        rand::rng().fill_bytes(&mut bytes);
+        URL_SAFE_NO_PAD.encode(bytes)
+    })
+    .await?;
+    let bytes = URL_SAFE_NO_PAD.decode(encoded)?;
+    Ok(Key::try_from(bytes.as_slice())?)
+}
+
+/// Purges expired state on a timer; a failure is logged and retried on the next tick.
+fn spawn_purge(state: web::Data<AppState>) {
+    let interval = state.settings.purge_interval;
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            if let Err(error) = state.revocation.purge_expired().await {
+                tracing::warn!(error = %error, "purge of expired state failed");
+            }
+        }
+    });
+}
+
+/// actix-session turns a failing store into an opaque 500; a store that is down is a 503.
+async fn session_store_unavailable(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next.call(request).await.map_err(|error| {
+        if error.as_response_error().status_code().is_server_error() {
+            tracing::warn!(error = %error, "session store unavailable");
+            ApiError::Unavailable("the session store").into()
+        } else {
+            error
+        }
+    })
+}
+
+/// Rate-limit key: the client address as `auth::client` determines it (trusted proxies honoured).
+#[derive(Clone)]
+pub struct ClientAddress {
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl KeyExtractor for ClientAddress {
+    type Key = String;
+    type KeyExtractionError = ApiError;
+
+    fn extract(&self, request: &ServiceRequest) -> Result<String, ApiError> {
+        Ok(crate::auth::client::client_ip(request.request(), &self.trusted_proxies))
+    }
+
+    fn exceed_rate_limit_response(
+        &self,
+        negative: &NotUntil<QuantaInstant>,
+        mut response: HttpResponseBuilder,
+    ) -> HttpResponse {
+        let wait = negative.wait_time_from(DefaultClock::default().now()).as_secs().max(1);
+        response.json(serde_json::json!({
+            "error": "rate_limited",
+            "error_description": format!("too many attempts; retry in {wait} s"),
+        }))
+    }
+}
+
+fn rate_limit(settings: &Settings) -> GovernorConfig<ClientAddress, NoOpMiddleware<QuantaInstant>> {
+    let per_minute = u64::from(settings.login_rate_per_minute);
+    GovernorConfigBuilder::default()
+        .key_extractor(ClientAddress {
+            trusted_proxies: settings.trusted_proxies.clone(),
+        })
+        .period(Duration::from_millis((60_000 / per_minute).max(1)))
+        .burst_size(settings.login_rate_per_minute)
+        .finish()
+        .expect("period and burst are positive")
+}

@@ -1,0 +1,41 @@
+//! What every request handler can reach: settings, database, stores, keys, the revocation layer.
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::session_store::WebSessionStore;
+use crate::config::Settings;
+use crate::revocation::Revocation;
+use crate::store::{Backend, Db};
+
+pub struct AppState {
+    pub settings: Settings,
+    pub db: Db,
+    pub backend: Backend,
+    pub redis: Option<deadpool_redis::Pool>,
+    pub keys: JwtKeys,
+    pub revocation: Revocation,
+    pub web_sessions: WebSessionStore,
+}
+
+impl AppState {
+    /// `Some(name)` of the first backing service that does not answer.
+    pub async fn unavailable_service(&self) -> Option<&'static str> {
+        if !crate::store::ping(&self.db).await {
+            return Some("database");
+        }
+        if let Some(pool) = &self.redis {
+            let alive = async {
+                let mut connection = pool.get().await.ok()?;
+                redis::cmd("PING").query_async::<String>(&mut connection).await.ok()
+            };
+            if tokio::time::timeout(std::time::Duration::from_secs(2), alive)
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+            {
+                return Some("redis");
+            }
+        }
+        None
+    }
+}

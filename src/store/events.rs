@@ -1,0 +1,113 @@
+//! The `security_events` table, written by the code path that causes each event.
+
+use sqlx::{Executor, Row};
+
+use crate::domain::{RandomId, now_millis};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Registered,
+    LoggedIn,
+    LoginFailed,
+    LoggedOut,
+    DeviceSignedOut,
+    OtherDevicesSignedOut,
+    LoggedOutEverywhere,
+    PasswordChanged,
+    RefreshTokenReused,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::LoggedIn => "logged_in",
+            Self::LoginFailed => "login_failed",
+            Self::LoggedOut => "logged_out",
+            Self::DeviceSignedOut => "device_signed_out",
+            Self::OtherDevicesSignedOut => "other_devices_signed_out",
+            Self::LoggedOutEverywhere => "logged_out_everywhere",
+            Self::PasswordChanged => "password_changed",
+            Self::RefreshTokenReused => "refresh_token_reused",
+        }
+    }
+}
+
+/// Where a request came from, as recorded with an event.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecurityEvent {
+    pub id: String,
+    pub kind: String,
+    pub session_id: Option<String>,
+    pub other_session_id: Option<String>,
+    pub ip: String,
+    pub user_agent: String,
+    pub detail: String,
+    pub created_at: i64,
+}
+
+pub struct NewEvent<'a> {
+    pub user_id: &'a str,
+    pub kind: EventKind,
+    pub session_id: Option<&'a str>,
+    pub other_session_id: Option<&'a str>,
+    pub origin: &'a Origin,
+    pub detail: String,
+}
+
+pub async fn record<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    event: NewEvent<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO security_events (id, user_id, kind, session_id, other_session_id, ip, user_agent, detail, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(RandomId::generate())
+    .bind(event.user_id)
+    .bind(event.kind.as_str())
+    .bind(event.session_id)
+    .bind(event.other_session_id)
+    .bind(&event.origin.ip)
+    .bind(&event.origin.user_agent)
+    .bind(event.detail)
+    .bind(now_millis())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+pub async fn recent<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    user_id: &str,
+    limit: i64,
+) -> Result<Vec<SecurityEvent>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, kind, session_id, other_session_id, ip, user_agent, detail, created_at FROM security_events
+         WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2",
+    )
+    .bind(user_id)
+    .bind(limit)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SecurityEvent {
+                id: row.try_get("id")?,
+                kind: row.try_get("kind")?,
+                session_id: row.try_get("session_id")?,
+                other_session_id: row.try_get("other_session_id")?,
+                ip: row.try_get("ip")?,
+                user_agent: row.try_get("user_agent")?,
+                detail: row.try_get("detail")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
