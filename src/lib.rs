@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod revocation;
 pub mod routes;
+pub mod scenario;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -147,6 +147,8 @@ fn routes(config: &mut web::ServiceConfig, governor: &GovernorConfig<ClientAddre
         .route("/api/denylist/me", web::get().to(api::me::denylist))
         .route("/api/allowlist/me", web::get().to(api::me::allowlist))
         .route("/api/cookie/me", web::get().to(api::me::cookie))
+        .route("/api/policy", web::get().to(api::health::policy))
+        .route("/api/account", web::delete().to(api::account::delete_account))
         .route("/api/sessions", web::get().to(api::sessions::list))
         .route("/api/sessions/{id}", web::delete().to(api::sessions::revoke))
         .route("/", web::get().to(pages::home))

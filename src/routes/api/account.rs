@@ -208,3 +208,40 @@ pub async fn authenticate(state: &AppState, email: &str, password: &str) -> Resu
         .await?
         .ok_or_else(|| ApiError::InvalidGrant("the email or password is not correct".into()))
 }
+
+#[derive(Deserialize)]
+pub struct DeleteAccountRequest {
+    password: Option<String>,
+}
+
+/// Deletes the caller's account after checking the password: every login session is revoked
+/// first (so tokens are denylisted and cookie state deleted), then the user row and, by cascade,
+/// everything that belonged to it.
+pub async fn delete_account(
+    state: web::Data<AppState>,
+    BearerOrCookie(principal): BearerOrCookie,
+    body: web::Json<DeleteAccountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let password = required(body.into_inner().password, "password")?;
+    let user = store::users::find_by_id(&state.db, &principal.user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !password::verify(password, Some(user.password_hash)).await? {
+        return Err(ApiError::invalid_field("password", "the password is not correct"));
+    }
+    state
+        .revocation
+        .revoke_all_sessions(
+            &user.id,
+            None,
+            EndReason::AccountDeleted,
+            Some(&principal.session_id),
+            true,
+        )
+        .await?;
+    store::users::delete(&state.db, &user.id).await?;
+    if let Credential::Cookie(session) = &principal.credential {
+        session.purge();
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -25,3 +25,17 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(state.keys.jwks())
 }
+
+/// The server's public token and session policy, so clients (and `revocable demo`) know the limits.
+pub async fn policy(state: web::Data<AppState>) -> HttpResponse {
+    let settings = &state.settings;
+    HttpResponse::Ok().json(crate::scenario::Policy {
+        access_ttl_seconds: settings.access_ttl.as_secs(),
+        refresh_ttl_seconds: settings.refresh_ttl.as_secs(),
+        session_idle_ttl_seconds: settings.session_idle_ttl.as_secs(),
+        session_ttl_seconds: settings.session_ttl.as_secs(),
+        refresh_reuse_grace_seconds: settings.refresh_reuse_grace.as_secs(),
+        jwt_leeway_seconds: settings.jwt_leeway.as_secs(),
+        jwt_algorithm: state.keys.algorithm_name().to_owned(),
+    })
+}
