@@ -137,10 +137,7 @@ impl JwtKeys {
         if token.len() > MAX_TOKEN_BYTES || token.bytes().filter(|b| *b == b'.').count() != 2 {
             return Err(RejectReason::Malformed);
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|error| match error.kind() {
-            ErrorKind::InvalidAlgorithmName | ErrorKind::UnsupportedAlgorithm => RejectReason::BadSignature,
-            _ => RejectReason::Malformed,
-        })?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Self::unreadable_header(token))?;
         if header.alg != self.algorithm {
             return Err(RejectReason::BadSignature);
         }
@@ -160,6 +157,18 @@ impl JwtKeys {
                 ErrorKind::InvalidIssuer => RejectReason::WrongIssuer,
                 _ => RejectReason::Malformed,
             })
+    }
+
+    /// A header jsonwebtoken cannot read: an algorithm it does not know (`none` above all) is a
+    /// missing signature; anything else is malformed.
+    fn unreadable_header(token: &str) -> RejectReason {
+        let names_an_algorithm = token
+            .split('.')
+            .next()
+            .and_then(|encoded| URL_SAFE_NO_PAD.decode(encoded).ok())
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .is_some_and(|header| header["alg"].is_string());
+        if names_an_algorithm { RejectReason::BadSignature } else { RejectReason::Malformed }
     }
 
     /// The JWKS document: the public key when signing is asymmetric, an empty set for HS256.

@@ -125,7 +125,7 @@ impl DenylistCopy {
     }
 
     /// Entries in the copy right now (Redis: keys under the prefix).
-    pub async fn len(&self) -> Result<usize, ApiError> {
+    pub async fn entry_count(&self) -> Result<usize, ApiError> {
         match self {
             Self::Memory(map) => Ok(map.len()),
             Self::Redis { pool, prefix, .. } => {

@@ -1,0 +1,230 @@
+//! The binary itself: configuration errors, commands, logs, shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use revocable::domain::RandomId;
+
+fn fresh_directory() -> std::path::PathBuf {
+    let directory = std::env::temp_dir().join(format!("revocable-cli-{}", RandomId::generate()));
+    std::fs::create_dir_all(&directory).unwrap();
+    directory
+}
+
+/// The binary in an empty working directory with an empty environment.
+fn binary() -> Command {
+    binary_in(&fresh_directory())
+}
+
+fn binary_in(directory: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_revocable"));
+    command.current_dir(directory).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+#[test]
+fn an_invalid_setting_stops_start_up_with_one_line_and_status_2() {
+    for (variable, value, expected) in [
+        ("JWT_SECRET", "too-short", "JWT_SECRET must be at least 32 bytes"),
+        ("ACCESS_TTL", "soon", "ACCESS_TTL must be a duration"),
+        ("JWT_ALG", "none", "JWT_ALG must be HS256 or EdDSA"),
+        ("BIND", "everywhere", "BIND must be an address"),
+    ] {
+        let output = binary().env(variable, value).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{variable}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn help_lists_serve_migrate_and_demo() {
+    let output = binary().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for command in ["serve", "migrate", "demo"] {
+        assert!(help.contains(command), "{help}");
+    }
+}
+
+#[test]
+fn migrate_creates_the_sqlite_file_and_applies_the_schema() {
+    let mut command = binary();
+    let output = command.arg("migrate").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("migrations applied"));
+    let directory = command.get_current_dir().unwrap();
+    assert!(directory.join("revocable.db").exists());
+}
+
+/// Starts `revocable serve` on a free port and returns the child and its address.
+fn serve(extra: &[(&str, &str)]) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
+    serve_in(&fresh_directory(), extra)
+}
+
+fn serve_in(
+    directory: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
+    let mut command = binary_in(directory);
+    command
+        .env("BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    for stream in [Box::new(stdout) as Box<dyn std::io::Read + Send>, Box::new(stderr)] {
+        let sender = sender.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(line) = receiver.recv_timeout(Duration::from_millis(200)) {
+            let plain = strip_ansi(&line);
+            if let Some(address) = plain.split("address=").nth(1) {
+                let address = address.split_whitespace().next().unwrap().to_owned();
+                return (child, format!("http://{address}"), receiver);
+            }
+            seen.push(plain);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server did not report its address: {seen:?}");
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn terminate(child: &std::process::Child) {
+    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn secrets_and_passwords_never_reach_the_log() {
+    let secret = "s3cr3t-signing-key-that-is-long-enough-0123456789";
+    let (mut child, address, lines) = serve(&[("JWT_SECRET", secret)]);
+    let client = reqwest::Client::new();
+    let password = "hunter2-but-longer";
+    client
+        .post(format!("{address}/api/register"))
+        .json(&serde_json::json!({ "email": "ann@example.com", "password": password }))
+        .send()
+        .await
+        .unwrap();
+    let token: serde_json::Value = client
+        .post(format!("{address}/api/token"))
+        .json(&serde_json::json!({ "email": "ann@example.com", "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    let refresh = token["refresh_token"].as_str().unwrap().to_owned();
+    client
+        .get(format!("{address}/api/version/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{address}/api/token"))
+        .json(&serde_json::json!({ "email": "ann@example.com", "password": "wrong-password-123" }))
+        .send()
+        .await
+        .unwrap();
+    terminate(&child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "SIGTERM ends the server cleanly: {status:?}");
+    let log: Vec<String> = lines.try_iter().collect();
+    let log = log.join("\n");
+    assert!(log.contains("/api/token"), "requests are logged: {log}");
+    for forbidden in [secret, password, "wrong-password-123", &access, &refresh] {
+        assert!(!log.contains(forbidden), "the log contains a secret: {forbidden}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_server_finish_and_exit_zero() {
+    let (mut child, address, _lines) = serve(&[]);
+    assert_eq!(reqwest::get(format!("{address}/healthz")).await.unwrap().status(), 200);
+    terminate(&child);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn the_embedded_default_keeps_its_generated_keys_across_a_restart() {
+    let directory = fresh_directory();
+    let (mut child, address, _lines) = serve_in(&directory, &[]);
+    let client = reqwest::Client::new();
+    client
+        .post(format!("{address}/api/register"))
+        .json(&serde_json::json!({ "email": "ann@example.com", "password": "correct horse" }))
+        .send()
+        .await
+        .unwrap();
+    let token: serde_json::Value = client
+        .post(format!("{address}/api/token"))
+        .json(&serde_json::json!({ "email": "ann@example.com", "password": "correct horse" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    terminate(&child);
+    child.wait().unwrap();
+    assert!(directory.join("revocable.db").exists(), "the SQLite file is created in the working directory");
+
+    let (mut restarted, address, _lines) = serve_in(&directory, &[]);
+    let me = client
+        .get(format!("{address}/api/version/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "a token issued before the restart still verifies");
+    terminate(&restarted);
+    restarted.wait().unwrap();
+}

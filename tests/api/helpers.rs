@@ -1,0 +1,471 @@
+//! `spawn_app` and the clients the tests speak through: `TestApp` for JSON, `Browser` for pages.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use revocable::config::Settings;
+use revocable::domain::RandomId;
+use revocable::startup::Application;
+use serde_json::{Value, json};
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+
+/// Tests that flush Redis take this exclusively; every other Redis-backed test holds it shared.
+static REDIS_FLUSH_LOCK: LazyLock<Arc<RwLock<()>>> = LazyLock::new(|| Arc::new(RwLock::new(())));
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())
+}
+
+pub fn redis_url() -> Option<String> {
+    std::env::var("TEST_REDIS_URL").ok().filter(|url| !url.is_empty())
+}
+
+/// A database of this test's own, dropped when the last app using it is gone.
+pub struct TestDatabase {
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    async fn create() -> Self {
+        match postgres_url() {
+            None => {
+                let path = std::env::temp_dir().join(format!("revocable-test-{}.db", RandomId::generate()));
+                Self {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    cleanup: Cleanup::Sqlite(path),
+                }
+            }
+            Some(admin_url) => {
+                use sqlx::Connection;
+                let name = format!("revocable_test_{}", RandomId::generate().to_lowercase().replace('-', "_"));
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("TEST_DATABASE_URL answers");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create the test database");
+                let (base, _) = admin_url.rsplit_once('/').expect("TEST_DATABASE_URL names a database");
+                Self {
+                    url: format!("{base}/{name}"),
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime: use a thread with a runtime of its own.
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                    runtime.block_on(async {
+                        use sqlx::Connection;
+                        let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)))
+                            .execute(&mut admin)
+                            .await
+                            .ok()
+                    })
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// This test's Redis keys: a prefix of its own, deleted at the end.
+pub struct TestRedis {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(self.url.as_str()) else { return };
+        let Ok(mut connection) = client.get_connection() else { return };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut connection)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut connection);
+        }
+    }
+}
+
+pub enum RedisGuard {
+    Shared(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
+    Exclusive(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub database: Arc<TestDatabase>,
+    pub redis: Option<Arc<TestRedis>>,
+    pub state: actix_web::web::Data<revocable::state::AppState>,
+    overrides: Vec<(String, String)>,
+    pub api: reqwest::Client,
+    _guard: Option<Arc<RedisGuard>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// An app with extra settings (short TTLs, …) on a fresh database.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let guard = match redis_url() {
+        Some(_) => Some(Arc::new(RedisGuard::Shared(REDIS_FLUSH_LOCK.clone().read_owned().await))),
+        None => None,
+    };
+    spawn_with_guard(overrides, guard).await
+}
+
+/// An app whose test may flush Redis: no other Redis-backed test runs meanwhile.
+pub async fn spawn_app_owning_redis(overrides: &[(&str, &str)]) -> TestApp {
+    let guard = Arc::new(RedisGuard::Exclusive(REDIS_FLUSH_LOCK.clone().write_owned().await));
+    spawn_with_guard(overrides, Some(guard)).await
+}
+
+async fn spawn_with_guard(overrides: &[(&str, &str)], guard: Option<Arc<RedisGuard>>) -> TestApp {
+    let database = Arc::new(TestDatabase::create().await);
+    let redis = redis_url().map(|url| {
+        Arc::new(TestRedis {
+            url,
+            prefix: format!("test:{}:", RandomId::generate()),
+        })
+    });
+    let overrides = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    start(database, redis, overrides, guard).await
+}
+
+async fn start(
+    database: Arc<TestDatabase>,
+    redis: Option<Arc<TestRedis>>,
+    overrides: Vec<(String, String)>,
+    guard: Option<Arc<RedisGuard>>,
+) -> TestApp {
+    let mut variables: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), database.url.clone()),
+        ("BIND".into(), "127.0.0.1:0".into()),
+        ("LOGIN_RATE_PER_MINUTE".into(), "100000".into()),
+        ("JWT_LEEWAY".into(), "0".into()),
+    ]);
+    if let Some(redis) = &redis {
+        variables.insert("REDIS_URL".into(), redis.url.clone());
+        variables.insert("REDIS_PREFIX".into(), redis.prefix.clone());
+    }
+    for (key, value) in &overrides {
+        variables.insert(key.clone(), value.clone());
+    }
+    let settings = Settings::from_lookup(|name| variables.get(name).cloned()).expect("test settings are valid");
+    let application = Application::build(settings).await.expect("the application builds");
+    let address = format!("http://{}", application.address());
+    let state = application.state();
+    let server = tokio::spawn(async move {
+        let _ = application.run_until_stopped().await;
+    });
+    TestApp {
+        address,
+        database,
+        redis,
+        state,
+        overrides,
+        api: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        _guard: guard,
+        server,
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub email: String,
+    pub password: String,
+    pub id: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub session_id: String,
+}
+
+impl Tokens {
+    fn from_json(body: &Value) -> Self {
+        Self {
+            access: body["access_token"].as_str().expect("access_token").to_owned(),
+            refresh: body["refresh_token"].as_str().expect("refresh_token").to_owned(),
+            session_id: body["session_id"].as_str().expect("session_id").to_owned(),
+        }
+    }
+}
+
+impl TestApp {
+    /// The same database and Redis prefix, a new process-like instance (new port, new pools).
+    pub async fn restart(&self) -> TestApp {
+        start(self.database.clone(), self.redis.clone(), self.overrides.clone(), self._guard.clone()).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.api.post(self.url(path)).json(body).send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.api.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Response {
+        self.post_json("/api/register", &json!({ "email": email, "password": password })).await
+    }
+
+    pub async fn new_user(&self) -> TestUser {
+        let email = format!("user-{}@example.com", RandomId::generate().to_lowercase());
+        let password = format!("pw-{}", RandomId::generate());
+        let response = self.register(&email, &password).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        TestUser {
+            email,
+            password,
+            id: body["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn token_login(&self, user: &TestUser) -> Tokens {
+        let response = self
+            .post_json("/api/token", &json!({ "email": user.email, "password": user.password }))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        Tokens::from_json(&response.json().await.unwrap())
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/api/token/refresh", &json!({ "refresh_token": refresh_token }))
+            .await
+    }
+
+    pub async fn refreshed(response: Response) -> Tokens {
+        assert_eq!(response.status(), StatusCode::OK);
+        Tokens::from_json(&response.json().await.unwrap())
+    }
+
+    pub async fn me(&self, strategy: &str, access_token: &str) -> Response {
+        self.api
+            .get(self.url(&format!("/api/{strategy}/me")))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn status_of(&self, strategy: &str, access_token: &str) -> StatusCode {
+        self.me(strategy, access_token).await.status()
+    }
+
+    pub async fn bearer_post(&self, path: &str, access_token: &str, body: Option<Value>) -> Response {
+        let mut request = self.api.post(self.url(path)).bearer_auth(access_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn bearer_delete(&self, path: &str, access_token: &str) -> Response {
+        self.api
+            .delete(self.url(path))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.address)
+    }
+
+    /// A pool on this test's database, for looking at what was stored.
+    pub async fn db(&self) -> revocable::store::Db {
+        revocable::store::connect(&self.database.url).await.unwrap()
+    }
+}
+
+/// Reads a JSON error body and checks API.md's shape.
+pub async fn error_body(response: Response) -> Value {
+    let body: Value = response.json().await.expect("errors are JSON");
+    assert!(body["error"].is_string(), "no `error` in {body}");
+    assert!(body["error_description"].is_string(), "no `error_description` in {body}");
+    body
+}
+
+/// A browser with a cookie jar it manages by hand, so tests can read, keep and replay cookies.
+pub struct Browser {
+    base: String,
+    client: reqwest::Client,
+    pub jar: Mutex<HashMap<String, String>>,
+    pub user_agent: String,
+    pub last_set_cookies: Mutex<Vec<String>>,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            jar: Mutex::new(HashMap::new()),
+            user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".into(),
+            last_set_cookies: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn with_user_agent(mut self, user_agent: &str) -> Self {
+        self.user_agent = user_agent.to_owned();
+        self
+    }
+
+    /// Points this browser (and its cookies) at another instance.
+    pub fn rebase(&mut self, base: &str) {
+        self.base = base.to_owned();
+    }
+
+    fn cookie_header(&self) -> String {
+        self.jar
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn absorb(&self, headers: &HeaderMap) {
+        let mut jar = self.jar.lock().unwrap();
+        let mut seen = Vec::new();
+        for header in headers.get_all(SET_COOKIE) {
+            let text = header.to_str().unwrap().to_owned();
+            let pair = text.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            let lower = text.to_ascii_lowercase();
+            if value.is_empty() || lower.contains("max-age=0") || lower.contains("expires=thu, 01 jan 1970") {
+                jar.remove(name);
+            } else {
+                jar.insert(name.to_owned(), value.to_owned());
+            }
+            seen.push(text);
+        }
+        *self.last_set_cookies.lock().unwrap() = seen;
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Response {
+        let response = request
+            .header("cookie", self.cookie_header())
+            .header("user-agent", self.user_agent.clone())
+            .send()
+            .await
+            .expect("request sent");
+        self.absorb(response.headers());
+        response
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(self.client.get(format!("{}{path}", self.base))).await
+    }
+
+    pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let response = self.get(path).await;
+        (response.status(), response.text().await.unwrap())
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        self.send(self.client.post(format!("{}{path}", self.base)).form(fields)).await
+    }
+
+    /// Loads `page` for its CSRF token, then posts the form with it.
+    pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Response {
+        let (_, body) = self.get_text(page).await;
+        let token = revocable::scenario::extract_csrf(&body).unwrap_or_else(|| panic!("no CSRF token on {page}: {body}"));
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_form(action, &all).await
+    }
+
+    pub async fn login(&self, user: &TestUser) -> Response {
+        let response = self
+            .submit("/login", "/login", &[("email", &user.email), ("password", &user.password)])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "log-in failed");
+        assert_eq!(location(&response), "/dashboard");
+        response
+    }
+
+    pub async fn cookie_me(&self) -> Response {
+        self.send(self.client.get(format!("{}/api/cookie/me", self.base))).await
+    }
+
+    pub async fn api_post(&self, path: &str, body: Option<Value>, origin: Option<&str>) -> Response {
+        let mut request = self.client.post(format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        self.send(request).await
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        self.jar.lock().unwrap().get("revocable_session").cloned()
+    }
+
+    pub fn set_session_cookie(&self, value: &str) {
+        self.jar
+            .lock()
+            .unwrap()
+            .insert("revocable_session".into(), value.to_owned());
+    }
+
+    pub fn origin(&self) -> String {
+        self.base.clone()
+    }
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,15 @@
+//! Integration tests: the real application on port 0, spoken to over HTTP. The same suite runs
+//! on the embedded default (SQLite, in-process stores) and, with `TEST_DATABASE_URL` and
+//! `TEST_REDIS_URL` set, on PostgreSQL and Redis.
+
+mod helpers;
+
+mod accounts;
+mod cli;
+mod cookie_sessions;
+mod csrf;
+mod operations;
+mod refresh_tokens;
+mod revocation;
+mod strategies;
+mod token_validation;

@@ -1,0 +1,88 @@
+//! Health, readiness, metrics, unknown routes.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{error_body, spawn_app};
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_200_when_everything_is_up() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["redis"], crate::helpers::redis_url().is_some());
+}
+
+#[tokio::test]
+async fn readyz_is_a_503_naming_the_database_when_it_is_gone() {
+    let app = spawn_app().await;
+    app.state.db.close().await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = error_body(response).await;
+    assert_eq!(body["unavailable"], "database");
+}
+
+#[tokio::test]
+async fn a_database_that_is_down_is_a_503_not_a_500() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let tokens = app.token_login(&user).await;
+    app.state.db.close().await;
+    let register = app.register("someone@example.com", "correct horse").await;
+    assert_eq!(register.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_body(register).await["error"], "service_unavailable");
+    assert_eq!(app.status_of("version", &tokens.access).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.status_of("allowlist", &tokens.access).await, StatusCode::SERVICE_UNAVAILABLE);
+    // The stateless check needs no storage at all.
+    assert_eq!(app.status_of("stateless", &tokens.access).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_prometheus_text_format() {
+    let app = spawn_app().await;
+    app.get("/healthz").await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("revocable_http_requests_total"), "{body}");
+}
+
+#[tokio::test]
+async fn an_unknown_api_path_is_a_json_404() {
+    let app = spawn_app().await;
+    let response = app.get("/api/nothing-here").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_body(response).await["error"], "not_found");
+}
+
+#[tokio::test]
+async fn the_policy_tells_clients_the_lifetimes() {
+    let app = crate::helpers::spawn_app_with(&[("ACCESS_TTL", "2m")]).await;
+    let body: serde_json::Value = app.get("/api/policy").await.json().await.unwrap();
+    assert_eq!(body["access_ttl_seconds"], 120);
+    assert_eq!(body["refresh_ttl_seconds"], 14 * 86_400);
+    assert_eq!(body["jwt_algorithm"], "HS256");
+}
+
+#[tokio::test]
+async fn jwks_publishes_the_ed25519_key_when_eddsa_is_configured() {
+    let app = crate::helpers::spawn_app_with(&[("JWT_ALG", "EdDSA")]).await;
+    let body: serde_json::Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    assert_eq!(body["keys"][0]["kty"], "OKP");
+    assert_eq!(body["keys"][0]["crv"], "Ed25519");
+    let user = app.new_user().await;
+    let tokens = app.token_login(&user).await;
+    assert_eq!(app.status_of("version", &tokens.access).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers() {
+    let app = spawn_app().await;
+    let response = app.get("/login").await;
+    let headers = response.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+}
