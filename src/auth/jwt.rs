@@ -168,7 +168,11 @@ impl JwtKeys {
             .and_then(|encoded| URL_SAFE_NO_PAD.decode(encoded).ok())
             .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
             .is_some_and(|header| header["alg"].is_string());
-        if names_an_algorithm { RejectReason::BadSignature } else { RejectReason::Malformed }
+        if names_an_algorithm {
+            RejectReason::BadSignature
+        } else {
+            RejectReason::Malformed
+        }
     }
 
     /// The JWKS document: the public key when signing is asymmetric, an empty set for HS256.

@@ -18,7 +18,10 @@ async fn registering_returns_201_with_the_id_and_email() {
 #[tokio::test]
 async fn an_email_is_taken_whatever_its_letter_case() {
     let app = spawn_app().await;
-    assert_eq!(app.register("Ann@Example.com", "correct horse").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.register("Ann@Example.com", "correct horse").await.status(),
+        StatusCode::CREATED
+    );
     let response = app.register("ann@EXAMPLE.com", "another password").await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert_eq!(error_body(response).await["error"], "conflict");
@@ -46,13 +49,18 @@ async fn passwords_shorter_than_8_or_longer_than_1024_bytes_are_refused() {
         assert_eq!(body["field"], "password");
         assert!(body["error_description"].as_str().unwrap().contains("password"));
     }
-    assert_eq!(app.register("ann@example.com", &"x".repeat(1024)).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.register("ann@example.com", &"x".repeat(1024)).await.status(),
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
 async fn a_missing_field_is_a_422() {
     let app = spawn_app().await;
-    let response = app.post_json("/api/register", &json!({ "email": "ann@example.com" })).await;
+    let response = app
+        .post_json("/api/register", &json!({ "email": "ann@example.com" }))
+        .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_body(response).await["field"], "password");
 }
@@ -60,7 +68,11 @@ async fn a_missing_field_is_a_422() {
 #[tokio::test]
 async fn malformed_json_is_a_400_in_the_json_error_shape() {
     let app = spawn_app().await;
-    for body in [r#"{"email": "ann@example.com", "#, "not json at all", r#"{"email": 42, "password": []}"#] {
+    for body in [
+        r#"{"email": "ann@example.com", "#,
+        "not json at all",
+        r#"{"email": 42, "password": []}"#,
+    ] {
         let response = app
             .api
             .post(app.url("/api/register"))
@@ -93,7 +105,10 @@ async fn a_body_that_is_not_json_is_a_400() {
 async fn a_body_over_16_kib_is_a_413() {
     let app = spawn_app().await;
     let response = app
-        .post_json("/api/register", &json!({ "email": "ann@example.com", "password": "x".repeat(17 * 1024) }))
+        .post_json(
+            "/api/register",
+            &json!({ "email": "ann@example.com", "password": "x".repeat(17 * 1024) }),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_body(response).await["error"], "payload_too_large");
@@ -102,7 +117,10 @@ async fn a_body_over_16_kib_is_a_413() {
 #[tokio::test]
 async fn accounts_survive_a_restart_of_the_application() {
     let app = spawn_app().await;
-    assert_eq!(app.register("ann@example.com", "correct horse").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.register("ann@example.com", "correct horse").await.status(),
+        StatusCode::CREATED
+    );
     let restarted = app.restart().await;
     let response = restarted.register("ANN@example.com", "correct horse").await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
@@ -140,10 +158,16 @@ async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let wrong_password = app
-        .post_json("/api/token", &json!({ "email": user.email, "password": "not the password" }))
+        .post_json(
+            "/api/token",
+            &json!({ "email": user.email, "password": "not the password" }),
+        )
         .await;
     let unknown_email = app
-        .post_json("/api/token", &json!({ "email": "nobody@example.com", "password": "not the password" }))
+        .post_json(
+            "/api/token",
+            &json!({ "email": "nobody@example.com", "password": "not the password" }),
+        )
         .await;
     assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(unknown_email.status(), StatusCode::UNAUTHORIZED);
@@ -173,9 +197,15 @@ async fn deleting_an_account_needs_the_password_and_removes_everything() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    assert_eq!(app.status_of("allowlist", &tokens.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.status_of("allowlist", &tokens.access).await,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(app.refresh(&tokens.refresh).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.register(&user.email, &user.password).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.register(&user.email, &user.password).await.status(),
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
@@ -184,7 +214,10 @@ async fn too_many_attempts_from_one_address_are_a_429_with_retry_after() {
     let mut statuses = Vec::new();
     for _ in 0..5 {
         let response = app
-            .post_json("/api/token", &json!({ "email": "nobody@example.com", "password": "whatever it is" }))
+            .post_json(
+                "/api/token",
+                &json!({ "email": "nobody@example.com", "password": "whatever it is" }),
+            )
             .await;
         statuses.push(response.status());
         if response.status() == StatusCode::TOO_MANY_REQUESTS {

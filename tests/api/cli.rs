@@ -19,7 +19,10 @@ fn binary() -> Command {
 
 fn binary_in(directory: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_revocable"));
-    command.current_dir(directory).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .current_dir(directory)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     command
 }
 
@@ -126,7 +129,11 @@ fn strip_ansi(line: &str) -> String {
 }
 
 fn terminate(child: &std::process::Child) {
-    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -215,7 +222,10 @@ async fn the_embedded_default_keeps_its_generated_keys_across_a_restart() {
     let access = token["access_token"].as_str().unwrap().to_owned();
     terminate(&child);
     child.wait().unwrap();
-    assert!(directory.join("revocable.db").exists(), "the SQLite file is created in the working directory");
+    assert!(
+        directory.join("revocable.db").exists(),
+        "the SQLite file is created in the working directory"
+    );
 
     let (mut restarted, address, _lines) = serve_in(&directory, &[]);
     let me = client

@@ -13,7 +13,9 @@ async fn logging_in_issues_a_new_session_key_and_the_old_one_never_works() {
     let user = app.new_user().await;
     let browser = app.browser();
     browser.get("/login").await;
-    let before = browser.session_cookie().expect("the log-in form sets a session cookie for its CSRF token");
+    let before = browser
+        .session_cookie()
+        .expect("the log-in form sets a session cookie for its CSRF token");
     browser.login(&user).await;
     let after = browser.session_cookie().expect("logged in");
     assert_ne!(before, after);
@@ -37,7 +39,10 @@ async fn the_session_cookie_is_http_only_same_site_lax_with_path_root() {
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
     assert!(set_cookie.contains("Path=/"), "{set_cookie}");
-    assert!(!set_cookie.contains("Secure"), "loopback binds do not set Secure: {set_cookie}");
+    assert!(
+        !set_cookie.contains("Secure"),
+        "loopback binds do not set Secure: {set_cookie}"
+    );
     let value = browser.session_cookie().unwrap();
     assert!(!value.contains(&user.id), "the cookie holds only an opaque key");
 }
@@ -119,9 +124,15 @@ async fn a_session_revoked_by_id_is_refused_on_its_very_next_request() {
     let cookie_session = me["session_id"].as_str().unwrap().to_owned();
 
     let tokens = app.token_login(&user).await;
-    let revoked = app.bearer_delete(&format!("/api/sessions/{cookie_session}"), &tokens.access).await;
+    let revoked = app
+        .bearer_delete(&format!("/api/sessions/{cookie_session}"), &tokens.access)
+        .await;
     assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
-    assert_eq!(server_side_states(&app, &cookie_session).await, 0, "its server-side state is gone");
+    assert_eq!(
+        server_side_states(&app, &cookie_session).await,
+        0,
+        "its server-side state is gone"
+    );
 
     let copy = app.browser();
     copy.set_session_cookie(&browser.session_cookie().unwrap());
@@ -179,12 +190,20 @@ async fn a_failed_log_in_shows_one_generic_message_for_unknown_email_and_wrong_p
     let user = app.new_user().await;
     let browser = app.browser();
     let wrong_password = browser
-        .submit("/login", "/login", &[("email", &user.email), ("password", "not the password")])
+        .submit(
+            "/login",
+            "/login",
+            &[("email", &user.email), ("password", "not the password")],
+        )
         .await;
     let status = wrong_password.status();
     let wrong_password = wrong_password.text().await.unwrap();
     let unknown = browser
-        .submit("/login", "/login", &[("email", "nobody@example.com"), ("password", "not the password")])
+        .submit(
+            "/login",
+            "/login",
+            &[("email", "nobody@example.com"), ("password", "not the password")],
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
@@ -219,13 +238,20 @@ async fn every_log_in_records_a_login_session_with_user_agent_and_ip() {
         assert_eq!(session["ip"], "127.0.0.1");
         assert!(!session["user_agent"].as_str().unwrap().is_empty() || session["kind"] == "token");
         for field in ["created_at", "last_seen_at", "expires_at"] {
-            assert!(session[field].as_str().unwrap().ends_with('Z'), "{field} is RFC 3339 UTC");
+            assert!(
+                session[field].as_str().unwrap().ends_with('Z'),
+                "{field} is RFC 3339 UTC"
+            );
         }
     }
     let kinds: Vec<&str> = sessions.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "cookie").count(), 2);
     assert!(sessions.iter().any(|s| s["device"] == "Firefox 128 on Linux"));
-    assert!(sessions.iter().any(|s| s["device"].as_str().unwrap().starts_with("Chrome 126 on Windows")));
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s["device"].as_str().unwrap().starts_with("Chrome 126 on Windows"))
+    );
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
 }
 
@@ -280,7 +306,11 @@ async fn registering_in_the_browser_logs_the_new_user_in() {
         .submit(
             "/register",
             "/register",
-            &[("email", "new@example.com"), ("password", "correct horse"), ("password_confirmation", "correct horse")],
+            &[
+                ("email", "new@example.com"),
+                ("password", "correct horse"),
+                ("password_confirmation", "correct horse"),
+            ],
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -293,7 +323,11 @@ async fn registering_in_the_browser_logs_the_new_user_in() {
         .submit(
             "/register",
             "/register",
-            &[("email", "NEW@example.com"), ("password", "correct horse"), ("password_confirmation", "correct horse")],
+            &[
+                ("email", "NEW@example.com"),
+                ("password", "correct horse"),
+                ("password_confirmation", "correct horse"),
+            ],
         )
         .await;
     assert_eq!(taken.status(), StatusCode::CONFLICT);

@@ -14,10 +14,22 @@ async fn every_form_post_without_a_csrf_token_is_a_403() {
     let me: serde_json::Value = browser.cookie_me().await.json().await.unwrap();
     let session_id = me["session_id"].as_str().unwrap().to_owned();
     let revoke = format!("/sessions/{session_id}/revoke");
-    for path in ["/login", "/register", "/logout", "/sessions/revoke-others", "/logout-all", "/password", revoke.as_str()] {
-        let without = browser.post_form(path, &[("email", "x@example.com"), ("confirm", "yes")]).await;
+    for path in [
+        "/login",
+        "/register",
+        "/logout",
+        "/sessions/revoke-others",
+        "/logout-all",
+        "/password",
+        revoke.as_str(),
+    ] {
+        let without = browser
+            .post_form(path, &[("email", "x@example.com"), ("confirm", "yes")])
+            .await;
         assert_eq!(without.status(), StatusCode::FORBIDDEN, "{path} without a token");
-        let wrong = browser.post_form(path, &[("csrf_token", "forged"), ("confirm", "yes")]).await;
+        let wrong = browser
+            .post_form(path, &[("csrf_token", "forged"), ("confirm", "yes")])
+            .await;
         assert_eq!(wrong.status(), StatusCode::FORBIDDEN, "{path} with a wrong token");
     }
     assert_eq!(browser.cookie_me().await.status(), StatusCode::OK, "nothing was done");
@@ -29,7 +41,9 @@ async fn a_cookie_authenticated_json_request_from_another_origin_is_a_403() {
     let user = app.new_user().await;
     let browser = app.browser();
     browser.login(&user).await;
-    let foreign = browser.api_post("/api/logout-all", None, Some("https://evil.example")).await;
+    let foreign = browser
+        .api_post("/api/logout-all", None, Some("https://evil.example"))
+        .await;
     assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
     assert_eq!(error_body(foreign).await["error"], "csrf_failed");
     let no_origin = browser.api_post("/api/logout-all", None, None).await;
@@ -58,5 +72,9 @@ async fn a_cookie_authenticated_json_request_may_carry_the_token_in_a_header() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(browser.cookie_me().await.status(), StatusCode::OK, "the caller stays logged in");
+    assert_eq!(
+        browser.cookie_me().await.status(),
+        StatusCode::OK,
+        "the caller stays logged in"
+    );
 }

@@ -45,8 +45,13 @@ impl TestDatabase {
             }
             Some(admin_url) => {
                 use sqlx::Connection;
-                let name = format!("revocable_test_{}", RandomId::generate().to_lowercase().replace('-', "_"));
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("TEST_DATABASE_URL answers");
+                let name = format!(
+                    "revocable_test_{}",
+                    RandomId::generate().to_lowercase().replace('-', "_")
+                );
+                let mut admin = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .expect("TEST_DATABASE_URL answers");
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
                     .execute(&mut admin)
                     .await
@@ -73,14 +78,19 @@ impl Drop for TestDatabase {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop runs inside the test's runtime: use a thread with a runtime of its own.
                 let _ = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
                     runtime.block_on(async {
                         use sqlx::Connection;
                         let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
-                        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)))
-                            .execute(&mut admin)
-                            .await
-                            .ok()
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                            r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+                        )))
+                        .execute(&mut admin)
+                        .await
+                        .ok()
                     })
                 })
                 .join();
@@ -97,8 +107,12 @@ pub struct TestRedis {
 
 impl Drop for TestRedis {
     fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else { return };
-        let Ok(mut connection) = client.get_connection() else { return };
+        let Ok(client) = redis::Client::open(self.url.as_str()) else {
+            return;
+        };
+        let Ok(mut connection) = client.get_connection() else {
+            return;
+        };
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{}*", self.prefix))
             .query(&mut connection)
@@ -138,7 +152,9 @@ pub async fn spawn_app() -> TestApp {
 /// An app with extra settings (short TTLs, …) on a fresh database.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let guard = match redis_url() {
-        Some(_) => Some(Arc::new(RedisGuard::Shared(REDIS_FLUSH_LOCK.clone().read_owned().await))),
+        Some(_) => Some(Arc::new(RedisGuard::Shared(
+            REDIS_FLUSH_LOCK.clone().read_owned().await,
+        ))),
         None => None,
     };
     spawn_with_guard(overrides, guard).await
@@ -195,6 +211,7 @@ async fn start(
         state,
         overrides,
         api: reqwest::Client::builder()
+            .user_agent("revocable-tests/1.0")
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
@@ -230,7 +247,13 @@ impl Tokens {
 impl TestApp {
     /// The same database and Redis prefix, a new process-like instance (new port, new pools).
     pub async fn restart(&self) -> TestApp {
-        start(self.database.clone(), self.redis.clone(), self.overrides.clone(), self._guard.clone()).await
+        start(
+            self.database.clone(),
+            self.redis.clone(),
+            self.overrides.clone(),
+            self._guard.clone(),
+        )
+        .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -238,7 +261,12 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.api.post(self.url(path)).json(body).send().await.expect("request sent")
+        self.api
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -246,7 +274,8 @@ impl TestApp {
     }
 
     pub async fn register(&self, email: &str, password: &str) -> Response {
-        self.post_json("/api/register", &json!({ "email": email, "password": password })).await
+        self.post_json("/api/register", &json!({ "email": email, "password": password }))
+            .await
     }
 
     pub async fn new_user(&self) -> TestUser {
@@ -324,7 +353,10 @@ impl TestApp {
 pub async fn error_body(response: Response) -> Value {
     let body: Value = response.json().await.expect("errors are JSON");
     assert!(body["error"].is_string(), "no `error` in {body}");
-    assert!(body["error_description"].is_string(), "no `error_description` in {body}");
+    assert!(
+        body["error_description"].is_string(),
+        "no `error_description` in {body}"
+    );
     body
 }
 
@@ -410,13 +442,15 @@ impl Browser {
     }
 
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
-        self.send(self.client.post(format!("{}{path}", self.base)).form(fields)).await
+        self.send(self.client.post(format!("{}{path}", self.base)).form(fields))
+            .await
     }
 
     /// Loads `page` for its CSRF token, then posts the form with it.
     pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Response {
         let (_, body) = self.get_text(page).await;
-        let token = revocable::scenario::extract_csrf(&body).unwrap_or_else(|| panic!("no CSRF token on {page}: {body}"));
+        let token =
+            revocable::scenario::extract_csrf(&body).unwrap_or_else(|| panic!("no CSRF token on {page}: {body}"));
         let mut all = vec![("csrf_token", token.as_str())];
         all.extend_from_slice(fields);
         self.post_form(action, &all).await
@@ -424,7 +458,11 @@ impl Browser {
 
     pub async fn login(&self, user: &TestUser) -> Response {
         let response = self
-            .submit("/login", "/login", &[("email", &user.email), ("password", &user.password)])
+            .submit(
+                "/login",
+                "/login",
+                &[("email", &user.email), ("password", &user.password)],
+            )
             .await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "log-in failed");
         assert_eq!(location(&response), "/dashboard");

@@ -33,8 +33,14 @@ async fn a_database_that_is_down_is_a_503_not_a_500() {
     let register = app.register("someone@example.com", "correct horse").await;
     assert_eq!(register.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(error_body(register).await["error"], "service_unavailable");
-    assert_eq!(app.status_of("version", &tokens.access).await, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(app.status_of("allowlist", &tokens.access).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        app.status_of("version", &tokens.access).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        app.status_of("allowlist", &tokens.access).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     // The stateless check needs no storage at all.
     assert_eq!(app.status_of("stateless", &tokens.access).await, StatusCode::OK);
 }
@@ -84,5 +90,10 @@ async fn responses_carry_security_headers() {
     let headers = response.headers();
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["x-frame-options"], "DENY");
-    assert!(headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
 }

@@ -15,7 +15,10 @@ async fn a_refresh_returns_a_new_pair_and_the_old_refresh_token_is_spent() {
     let second = TestApp::refreshed(app.refresh(&first.refresh).await).await;
     assert_ne!(second.refresh, first.refresh);
     assert_ne!(second.access, first.access);
-    assert_eq!(second.session_id, first.session_id, "the family stays one login session");
+    assert_eq!(
+        second.session_id, first.session_id,
+        "the family stays one login session"
+    );
     assert_eq!(app.status_of("allowlist", &second.access).await, StatusCode::OK);
     let third = TestApp::refreshed(app.refresh(&second.refresh).await).await;
     assert_eq!(app.status_of("version", &third.access).await, StatusCode::OK);
@@ -29,12 +32,16 @@ async fn refresh_tokens_are_256_bit_opaque_strings_stored_only_as_hashes() {
     assert_eq!(tokens.refresh.len(), 43, "32 random bytes, base64url");
     assert!(!tokens.refresh.contains('.'), "not a JWT");
     let db = app.db().await;
-    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM refresh_tokens").fetch_all(&db).await.unwrap();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM refresh_tokens")
+        .fetch_all(&db)
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0], tokens.refresh);
-    use sha2::Digest;
     use base64::Engine;
-    let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(tokens.refresh.as_bytes()));
+    use sha2::Digest;
+    let expected =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(tokens.refresh.as_bytes()));
     assert_eq!(stored[0], expected, "SHA-256 of the token");
 }
 
@@ -49,17 +56,30 @@ async fn reusing_a_spent_refresh_token_revokes_the_whole_login_session() {
     assert_eq!(reuse.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_body(reuse).await["error"], "invalid_grant");
     // Every token of the family is dead: the legitimate holder's refresh and access tokens too.
-    assert_eq!(app.refresh(&legitimate.refresh).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.status_of("allowlist", &legitimate.access).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.status_of("denylist", &legitimate.access).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.status_of("denylist", &stolen.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.refresh(&legitimate.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.status_of("allowlist", &legitimate.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.status_of("denylist", &legitimate.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.status_of("denylist", &stolen.access).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     let db = app.db().await;
-    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE user_id = $1 AND kind = 'refresh_token_reused'")
-        .bind(&user.id)
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let events: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE user_id = $1 AND kind = 'refresh_token_reused'")
+            .bind(&user.id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
     assert_eq!(events, 1, "the reuse is recorded as a security event");
     let reason: Option<String> = sqlx::query_scalar("SELECT revoke_reason FROM login_sessions WHERE id = $1")
         .bind(&stolen.session_id)
@@ -133,7 +153,11 @@ async fn a_refresh_token_never_outlives_the_login_sessions_absolute_limit() {
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let response = app.refresh(&tokens.refresh).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "no refresh extends SESSION_TTL");
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "no refresh extends SESSION_TTL"
+    );
 }
 
 #[tokio::test]

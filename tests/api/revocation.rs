@@ -12,7 +12,10 @@ async fn a_revocation_is_in_the_database_when_the_answer_arrives() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let tokens = app.token_login(&user).await;
-    assert_eq!(app.bearer_post("/api/logout", &tokens.access, None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.bearer_post("/api/logout", &tokens.access, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let db = app.db().await;
     let revoked: Option<i64> = sqlx::query_scalar("SELECT revoked_at FROM login_sessions WHERE id = $1")
         .bind(&tokens.session_id)
@@ -20,7 +23,10 @@ async fn a_revocation_is_in_the_database_when_the_answer_arrives() {
         .await
         .unwrap();
     assert!(revoked.is_some());
-    let denied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM denylist").fetch_one(&db).await.unwrap();
+    let denied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM denylist")
+        .fetch_one(&db)
+        .await
+        .unwrap();
     assert_eq!(denied, 1);
 }
 
@@ -31,7 +37,10 @@ async fn the_denylist_survives_a_restart() {
     let tokens = app.token_login(&user).await;
     app.bearer_post("/api/logout", &tokens.access, None).await;
     let restarted = app.restart().await;
-    assert_eq!(restarted.status_of("denylist", &tokens.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        restarted.status_of("denylist", &tokens.access).await,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(restarted.status_of("stateless", &tokens.access).await, StatusCode::OK);
 }
 
@@ -46,14 +55,25 @@ async fn the_denylist_survives_a_redis_flush() {
     let tokens = app.token_login(&user).await;
     let other = app.token_login(&user).await;
     app.bearer_post("/api/logout", &tokens.access, None).await;
-    assert_eq!(app.status_of("denylist", &tokens.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.status_of("denylist", &tokens.access).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut connection = client.get_connection().unwrap();
     let _: () = redis::cmd("FLUSHALL").query(&mut connection).unwrap();
 
-    assert_eq!(app.status_of("denylist", &tokens.access).await, StatusCode::UNAUTHORIZED, "nothing revoked comes back");
-    assert_eq!(app.status_of("denylist", &other.access).await, StatusCode::OK, "nothing live is refused");
+    assert_eq!(
+        app.status_of("denylist", &tokens.access).await,
+        StatusCode::UNAUTHORIZED,
+        "nothing revoked comes back"
+    );
+    assert_eq!(
+        app.status_of("denylist", &other.access).await,
+        StatusCode::OK,
+        "nothing live is refused"
+    );
     let restored: i64 = redis::cmd("EXISTS")
         .arg(format!("{}deny-loaded", app.redis.as_ref().unwrap().prefix))
         .query(&mut connection)
@@ -70,7 +90,10 @@ async fn expired_denylist_entries_are_purged_from_the_database_and_the_copy() {
     assert_eq!(app.state.revocation.denylist().entry_count().await.unwrap(), 1);
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let db = app.db().await;
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM denylist").fetch_one(&db).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM denylist")
+        .fetch_one(&db)
+        .await
+        .unwrap();
     assert_eq!(left, 0, "the denylist holds only tokens that could still be used");
     assert_eq!(app.state.revocation.denylist().entry_count().await.unwrap(), 0);
 }
@@ -82,7 +105,10 @@ async fn log_out_everywhere_ends_cookie_sessions_too() {
     let browser = app.browser();
     browser.login(&user).await;
     let tokens = app.token_login(&user).await;
-    assert_eq!(app.bearer_post("/api/logout-all", &tokens.access, None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.bearer_post("/api/logout-all", &tokens.access, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(browser.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.refresh(&tokens.refresh).await.status(), StatusCode::UNAUTHORIZED);
     let db = app.db().await;
@@ -113,11 +139,18 @@ async fn a_password_change_with_a_token_returns_a_fresh_pair_and_signs_out_the_o
     assert_eq!(response.status(), StatusCode::OK);
     let fresh: Value = response.json().await.unwrap();
     let fresh_access = fresh["access_token"].as_str().unwrap();
-    assert_eq!(fresh["session_id"], caller.session_id.as_str(), "the caller keeps its login session");
+    assert_eq!(
+        fresh["session_id"],
+        caller.session_id.as_str(),
+        "the caller keeps its login session"
+    );
     assert_eq!(app.status_of("version", fresh_access).await, StatusCode::OK);
     assert_eq!(app.status_of("allowlist", fresh_access).await, StatusCode::OK);
     assert_eq!(app.status_of("version", &caller.access).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.status_of("allowlist", &other.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.status_of("allowlist", &other.access).await,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(browser.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
     TestApp::refreshed(app.refresh(fresh["refresh_token"].as_str().unwrap()).await).await;
     assert_eq!(app.refresh(&other.refresh).await.status(), StatusCode::UNAUTHORIZED);
@@ -127,7 +160,10 @@ async fn a_password_change_with_a_token_returns_a_fresh_pair_and_signs_out_the_o
         .await;
     assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
     let new = app
-        .post_json("/api/token", &json!({ "email": user.email, "password": "an entirely new one" }))
+        .post_json(
+            "/api/token",
+            &json!({ "email": user.email, "password": "an entirely new one" }),
+        )
         .await;
     assert_eq!(new.status(), StatusCode::OK);
 }
@@ -155,7 +191,11 @@ async fn a_password_change_needs_the_current_password_and_a_valid_new_one() {
         .await;
     assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(crate::helpers::error_body(short).await["field"], "new_password");
-    assert_eq!(app.status_of("version", &tokens.access).await, StatusCode::OK, "nothing changed");
+    assert_eq!(
+        app.status_of("version", &tokens.access).await,
+        StatusCode::OK,
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
@@ -165,7 +205,8 @@ async fn a_revoked_device_loses_its_unexpired_access_tokens_at_once() {
     let device = app.token_login(&user).await;
     let refreshed = TestApp::refreshed(app.refresh(&device.refresh).await).await;
     let other = app.token_login(&user).await;
-    app.bearer_delete(&format!("/api/sessions/{}", device.session_id), &other.access).await;
+    app.bearer_delete(&format!("/api/sessions/{}", device.session_id), &other.access)
+        .await;
     for token in [&device.access, &refreshed.access] {
         assert_eq!(app.status_of("denylist", token).await, StatusCode::UNAUTHORIZED);
         assert_eq!(app.status_of("allowlist", token).await, StatusCode::UNAUTHORIZED);

@@ -27,11 +27,23 @@ async fn every_event_against_every_strategy_matches_the_documented_matrix() {
     for (row, (event, cells)) in observed.rows.iter().zip(EXPECTED) {
         assert_eq!(row.event, event);
         for (index, (seen, wanted)) in row.cells.iter().zip(cells).enumerate() {
-            assert_eq!(*seen, wanted, "after {:?}, strategy {}", event, scenario::STRATEGIES[index]);
+            assert_eq!(
+                *seen,
+                wanted,
+                "after {:?}, strategy {}",
+                event,
+                scenario::STRATEGIES[index]
+            );
         }
     }
     assert!(observed.differences().is_empty());
-    assert_eq!(scenario::expected().iter().map(|row| (row.event, row.cells)).collect::<Vec<_>>(), EXPECTED.to_vec());
+    assert_eq!(
+        scenario::expected()
+            .iter()
+            .map(|row| (row.event, row.cells))
+            .collect::<Vec<_>>(),
+        EXPECTED.to_vec()
+    );
 }
 
 #[tokio::test]
@@ -56,8 +68,15 @@ async fn each_revocation_is_refused_with_its_own_reason() {
     let user = app.new_user().await;
     let device = app.token_login(&user).await;
     let other = app.token_login(&user).await;
-    assert_eq!(app.bearer_post("/api/logout-all", &other.access, None).await.status(), StatusCode::NO_CONTENT);
-    for (strategy, reason) in [("version", "revoked_version"), ("denylist", "revoked_jti"), ("allowlist", "revoked_session")] {
+    assert_eq!(
+        app.bearer_post("/api/logout-all", &other.access, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    for (strategy, reason) in [
+        ("version", "revoked_version"),
+        ("denylist", "revoked_jti"),
+        ("allowlist", "revoked_session"),
+    ] {
         let response = app.me(strategy, &device.access).await;
         assert_eq!(error_body(response).await["reason"], reason, "{strategy}");
     }
@@ -68,11 +87,23 @@ async fn logout_denylists_the_token_until_it_expires_and_no_longer() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let tokens = app.token_login(&user).await;
-    assert_eq!(app.bearer_post("/api/logout", &tokens.access, None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.bearer_post("/api/logout", &tokens.access, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let db = app.db().await;
-    let expires_at: i64 = sqlx::query_scalar("SELECT expires_at FROM denylist").fetch_one(&db).await.unwrap();
-    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(&tokens.access).unwrap().claims;
-    assert_eq!(expires_at, claims["exp"].as_i64().unwrap() * 1000, "kept exactly until the token's exp");
+    let expires_at: i64 = sqlx::query_scalar("SELECT expires_at FROM denylist")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(&tokens.access)
+        .unwrap()
+        .claims;
+    assert_eq!(
+        expires_at,
+        claims["exp"].as_i64().unwrap() * 1000,
+        "kept exactly until the token's exp"
+    );
     assert_eq!(app.refresh(&tokens.refresh).await.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -83,7 +114,8 @@ async fn the_session_list_marks_the_current_one_and_hides_ended_ones() {
     let first = app.token_login(&user).await;
     let second = app.token_login(&user).await;
     let third = app.token_login(&user).await;
-    app.bearer_delete(&format!("/api/sessions/{}", third.session_id), &first.access).await;
+    app.bearer_delete(&format!("/api/sessions/{}", third.session_id), &first.access)
+        .await;
     let sessions: Vec<Value> = app
         .api
         .get(app.url("/api/sessions"))
@@ -115,6 +147,11 @@ async fn another_users_session_id_is_a_404_and_stays_alive() {
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_body(response).await["error"], "not_found");
-    assert_eq!(app.bearer_delete("/api/sessions/no-such-session", &ann_tokens.access).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.bearer_delete("/api/sessions/no-such-session", &ann_tokens.access)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(app.status_of("allowlist", &bob_tokens.access).await, StatusCode::OK);
 }

@@ -37,7 +37,11 @@ fn claims(user_id: &str, session_id: &str) -> Value {
 async fn assert_rejected(app: &TestApp, token: &str, reason: &str) {
     for strategy in ["stateless", "version", "denylist", "allowlist"] {
         let response = app.me(strategy, token).await;
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{strategy}: expected {reason}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{strategy}: expected {reason}"
+        );
         assert_eq!(
             response.headers()["www-authenticate"],
             r#"Bearer error="invalid_token""#,
@@ -55,7 +59,11 @@ async fn a_well_formed_token_signed_with_the_server_key_is_accepted() {
     let user = app.new_user().await;
     let tokens = app.token_login(&user).await;
     let token = forge(claims(&user.id, &tokens.session_id), None, SECRET);
-    assert_eq!(app.status_of("stateless", &token).await, StatusCode::OK, "the forge helper itself is right");
+    assert_eq!(
+        app.status_of("stateless", &token).await,
+        StatusCode::OK,
+        "the forge helper itself is right"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +92,11 @@ async fn a_token_with_a_tampered_payload_is_a_bad_signature() {
 async fn a_token_signed_with_another_key_is_a_bad_signature() {
     let app = app().await;
     let user = app.new_user().await;
-    let token = forge(claims(&user.id, "session"), None, "another-secret-of-at-least-32-bytes!!");
+    let token = forge(
+        claims(&user.id, "session"),
+        None,
+        "another-secret-of-at-least-32-bytes!!",
+    );
     assert_rejected(&app, &token, "bad_signature").await;
 }
 
@@ -137,7 +149,12 @@ async fn a_token_without_the_access_token_type_is_refused() {
     let user = app.new_user().await;
     let mut header = Header::new(Algorithm::HS256);
     header.typ = Some("JWT-id".into());
-    assert_rejected(&app, &forge(claims(&user.id, "session"), Some(header), SECRET), "malformed").await;
+    assert_rejected(
+        &app,
+        &forge(claims(&user.id, "session"), Some(header), SECRET),
+        "malformed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -201,6 +218,9 @@ async fn the_issued_token_carries_every_claim_and_the_at_jwt_type() {
     }
     assert_eq!(claims["sub"], user.id.as_str());
     assert_eq!(claims["sid"], tokens.session_id.as_str());
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 15 * 60);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        15 * 60
+    );
     assert!(claims["jti"].as_str().unwrap().len() >= 22);
 }

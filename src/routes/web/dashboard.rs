@@ -149,10 +149,12 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
             reason: format!("{}{}", reason.describe(), by.unwrap_or_default()),
         });
     }
-    let devices: Vec<DeviceRow> = live
+    // This device first, then the others by last activity (the order `list_live` returns).
+    let mut devices: Vec<DeviceRow> = live
         .iter()
         .map(|session| device_row(session, &principal.session_id, now))
         .collect();
+    devices.sort_by_key(|device| !device.current);
     let new_devices = live
         .iter()
         .filter(|session| session.new_device && session.id != principal.session_id)
