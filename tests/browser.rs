@@ -64,7 +64,7 @@ async fn start_driver(program: &str) -> Driver {
         .local_addr()
         .unwrap()
         .port();
-    let process = Command::new(program)
+    let mut process = Command::new(program)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -78,6 +78,8 @@ async fn start_driver(program: &str) -> Driver {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let _ = process.kill();
+    let _ = process.wait();
     panic!("chromedriver did not answer on {url}");
 }
 
