@@ -8,6 +8,7 @@ mod accounts;
 mod cli;
 mod cookie_sessions;
 mod csrf;
+mod dashboard;
 mod operations;
 mod refresh_tokens;
 mod revocation;

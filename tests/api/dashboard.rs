@@ -1,0 +1,442 @@
+//! The dashboard over HTTP: devices, recently ended sessions with their reasons, security
+//! activity, sudo mode, the new-device notice, and the password page.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::helpers::{Browser, TestApp, location, spawn_app, spawn_app_with};
+
+const CHROME_WINDOWS: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+
+async fn dashboard(browser: &Browser) -> String {
+    let (status, page) = browser.get_text("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    page
+}
+
+async fn session_id(browser: &Browser) -> String {
+    let me: serde_json::Value = browser.cookie_me().await.json().await.unwrap();
+    me["session_id"].as_str().unwrap().to_owned()
+}
+
+/// The text of the "Recently ended" section.
+fn ended_section(page: &str) -> &str {
+    let start = page.find("Recently ended").expect("the section is there");
+    let end = page[start..]
+        .find("Security activity")
+        .map_or(page.len(), |i| start + i);
+    &page[start..end]
+}
+
+#[tokio::test]
+async fn the_dashboard_lists_both_kinds_of_login_with_device_names_and_this_device() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let firefox = app.browser();
+    firefox.login(&user).await;
+    let chrome = Browser::new(&app.address).with_user_agent(CHROME_WINDOWS);
+    chrome.login(&user).await;
+    app.token_login(&user).await;
+    let page = dashboard(&firefox).await;
+    assert_eq!(page.matches("<li class=\"device").count(), 3);
+    assert!(page.contains("Firefox 128 on Linux"));
+    assert!(page.contains("Chrome 126 on Windows"));
+    assert!(page.contains("revocable-tests 1.0"));
+    assert!(page.contains("API token") && page.contains("browser session"));
+    assert_eq!(page.matches(">this device<").count(), 1);
+    let own = session_id(&firefox).await;
+    assert!(page.contains(&format!("class=\"device current\" data-session-id=\"{own}\"")));
+    assert!(page.contains(CHROME_WINDOWS), "the raw user agent is available");
+    assert!(page.contains("Refresh rotations"));
+    assert_eq!(
+        page.matches("aria-label=\"Sign out ").count(),
+        2,
+        "a Sign out button on every other row"
+    );
+}
+
+#[tokio::test]
+async fn signing_out_one_device_says_which_and_lists_it_as_ended_with_the_reason() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let firefox = app.browser();
+    firefox.login(&user).await;
+    let chrome = Browser::new(&app.address).with_user_agent(CHROME_WINDOWS);
+    chrome.login(&user).await;
+    let chrome_session = session_id(&chrome).await;
+    let response = firefox
+        .submit("/dashboard", &format!("/sessions/{chrome_session}/revoke"), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = dashboard(&firefox).await;
+    assert!(
+        page.contains("Signed out of Chrome 126 on Windows"),
+        "the flash message"
+    );
+    let ended = ended_section(&page);
+    assert!(ended.contains("Chrome 126 on Windows"));
+    assert!(
+        ended.contains("Signed out from another device (Firefox 128 on Linux)"),
+        "{ended}"
+    );
+    assert!(
+        page.contains("Signed out Chrome 126 on Windows"),
+        "the security activity records it"
+    );
+    assert_eq!(chrome.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
+    // The flash is shown once.
+    assert!(
+        !dashboard(&firefox)
+            .await
+            .contains("Signed out of Chrome 126 on Windows")
+    );
+}
+
+#[tokio::test]
+async fn another_users_session_cannot_be_signed_out_from_the_dashboard() {
+    let app = spawn_app().await;
+    let ann = app.new_user().await;
+    let bob = app.new_user().await;
+    let ann_browser = app.browser();
+    ann_browser.login(&ann).await;
+    let bob_tokens = app.token_login(&bob).await;
+    let response = ann_browser
+        .submit(
+            "/dashboard",
+            &format!("/sessions/{}/revoke", bob_tokens.session_id),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.status_of("allowlist", &bob_tokens.access).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_way_a_session_ends_is_shown_with_its_reason() {
+    let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "0")]).await;
+    let user = app.new_user().await;
+    let watcher = app.browser();
+    watcher.login(&user).await;
+    // logged out
+    let tokens = app.token_login(&user).await;
+    app.bearer_post("/api/logout", &tokens.access, None).await;
+    // stolen refresh token reused
+    let stolen = app.token_login(&user).await;
+    TestApp::refreshed(app.refresh(&stolen.refresh).await).await;
+    app.refresh(&stolen.refresh).await;
+    let page = dashboard(&watcher).await;
+    let ended = ended_section(&page);
+    assert!(ended.contains("Logged out"), "{ended}");
+    assert!(ended.contains("Stolen refresh token reused"), "{ended}");
+    assert!(page.contains("a stolen refresh token may have been used; that device was signed out"));
+    // password changed
+    let other = app.token_login(&user).await;
+    let response = watcher
+        .submit(
+            "/password",
+            "/password",
+            &[
+                ("current_password", &user.password),
+                ("new_password", "a new password entirely"),
+                ("new_password_confirmation", "a new password entirely"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), "/dashboard");
+    let page = dashboard(&watcher).await;
+    assert!(
+        page.contains("Password changed. Signed out of 1 other device."),
+        "the flash"
+    );
+    assert!(ended_section(&page).contains("Password changed"));
+    assert_eq!(
+        app.status_of("allowlist", &other.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn idle_and_absolute_timeouts_show_as_such() {
+    let app = spawn_app_with(&[("SESSION_IDLE_TTL", "1s"), ("SESSION_TTL", "3s"), ("ACCESS_TTL", "1s")]).await;
+    let user = app.new_user().await;
+    let idle = app.browser();
+    idle.login(&user).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let viewer = app.browser();
+    viewer.login(&user).await;
+    let page = dashboard(&viewer).await;
+    assert!(
+        ended_section(&page).contains("Idle timeout"),
+        "{}",
+        ended_section(&page)
+    );
+    let tokens = app.token_login(&user).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_eq!(app.refresh(&tokens.refresh).await.status(), StatusCode::UNAUTHORIZED);
+    let late = app.browser();
+    late.login(&user).await;
+    let page = dashboard(&late).await;
+    assert!(
+        ended_section(&page).contains("Absolute timeout"),
+        "{}",
+        ended_section(&page)
+    );
+}
+
+#[tokio::test]
+async fn sensitive_actions_ask_for_the_password_again_after_the_sudo_window() {
+    let app = spawn_app_with(&[("SUDO_TTL", "0")]).await;
+    let user = app.new_user().await;
+    let browser = app.browser();
+    browser.login(&user).await;
+    let other = app.token_login(&user).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let page = dashboard(&browser).await;
+    assert!(page.contains("Password (required for this action)"));
+
+    let refused = browser.submit("/dashboard", "/sessions/revoke-others", &[]).await;
+    assert_eq!(location(&refused), "/dashboard");
+    assert!(
+        dashboard(&browser)
+            .await
+            .contains("Confirm with your password to sign out other devices.")
+    );
+    let wrong = browser
+        .submit(
+            "/dashboard",
+            "/sessions/revoke-others",
+            &[("password", "not my password")],
+        )
+        .await;
+    assert_eq!(location(&wrong), "/dashboard");
+    assert_eq!(
+        app.status_of("allowlist", &other.access).await,
+        StatusCode::OK,
+        "nothing was signed out"
+    );
+
+    browser
+        .submit("/dashboard", "/sessions/revoke-others", &[("password", &user.password)])
+        .await;
+    assert!(dashboard(&browser).await.contains("Signed out of 1 other device"));
+    assert_eq!(
+        app.status_of("allowlist", &other.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(browser.cookie_me().await.status(), StatusCode::OK, "this device stays");
+}
+
+#[tokio::test]
+async fn a_fresh_log_in_needs_no_password_for_sensitive_actions() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let browser = app.browser();
+    browser.login(&user).await;
+    let page = dashboard(&browser).await;
+    assert!(!page.contains("Password (required for this action)"));
+    let other = app.token_login(&user).await;
+    browser.submit("/dashboard", "/sessions/revoke-others", &[]).await;
+    assert_eq!(
+        app.status_of("allowlist", &other.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn log_out_everywhere_goes_through_a_confirmation_and_ends_this_browser_too() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let browser = app.browser();
+    browser.login(&user).await;
+    let tokens = app.token_login(&user).await;
+    let other = Browser::new(&app.address).with_user_agent(CHROME_WINDOWS);
+    other.login(&user).await;
+    let (status, confirmation) = browser.get_text("/logout-all").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(confirmation.contains("signs out all 3 of your devices"));
+    // Without the confirmation field, nothing happens.
+    let unconfirmed = browser.submit("/dashboard", "/logout-all", &[]).await;
+    assert_eq!(location(&unconfirmed), "/logout-all");
+    assert_eq!(app.status_of("version", &tokens.access).await, StatusCode::OK);
+
+    let response = browser
+        .submit("/logout-all", "/logout-all", &[("confirm", "yes")])
+        .await;
+    let target = location(&response);
+    assert!(target.starts_with("/login?ended=everywhere"), "{target}");
+    let (_, login_page) = browser.get_text(&target).await;
+    assert!(login_page.contains("Logged out everywhere: 3 devices"));
+    assert_eq!(app.status_of("version", &tokens.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(other.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(browser.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_log_in_from_a_new_device_is_flagged_and_can_be_signed_out_in_one_click() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let usual = app.browser();
+    usual.login(&user).await;
+    let again = app.browser();
+    again.login(&user).await;
+    assert!(
+        !dashboard(&usual).await.contains("New device:"),
+        "the same browser and address is not new"
+    );
+
+    let stranger = Browser::new(&app.address).with_user_agent(CHROME_WINDOWS);
+    stranger.login(&user).await;
+    let stranger_session = session_id(&stranger).await;
+    let page = dashboard(&usual).await;
+    assert!(page.contains("New device: Chrome 126 on Windows 10 from 127.0.0.1"));
+    assert!(page.contains("This wasn&#39;t me — sign it out") || page.contains("This wasn't me — sign it out"));
+    assert!(
+        page.contains("Logged in (browser session · new device)"),
+        "it is in the security activity"
+    );
+    usual
+        .submit("/dashboard", &format!("/sessions/{stranger_session}/revoke"), &[])
+        .await;
+    assert!(!dashboard(&usual).await.contains("New device:"));
+    assert_eq!(stranger.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_security_activity_lists_what_happened_with_device_and_address() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let browser = app.browser();
+    browser
+        .submit(
+            "/login",
+            "/login",
+            &[("email", &user.email), ("password", "wrong password")],
+        )
+        .await;
+    browser.login(&user).await;
+    let tokens = app.token_login(&user).await;
+    app.bearer_post("/api/logout", &tokens.access, None).await;
+    let page = dashboard(&browser).await;
+    for line in [
+        "Account created",
+        "Failed log-in attempt",
+        "Logged in (browser session)",
+        "Logged in (API token",
+        "Logged out",
+    ] {
+        assert!(page.contains(line), "missing {line:?}");
+    }
+    assert!(page.contains("Firefox 128 on Linux · 127.0.0.1"));
+}
+
+#[tokio::test]
+async fn the_password_page_explains_its_errors() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let browser = app.browser();
+    browser.login(&user).await;
+    let mismatch = browser
+        .submit(
+            "/password",
+            "/password",
+            &[
+                ("current_password", &user.password),
+                ("new_password", "one new password"),
+                ("new_password_confirmation", "another one"),
+            ],
+        )
+        .await;
+    assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        mismatch
+            .text()
+            .await
+            .unwrap()
+            .contains("The two new passwords do not match.")
+    );
+    let wrong = browser
+        .submit(
+            "/password",
+            "/password",
+            &[
+                ("current_password", "not the password"),
+                ("new_password", "one new password"),
+                ("new_password_confirmation", "one new password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("The current password is not correct.")
+    );
+    assert_eq!(browser.cookie_me().await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_password_change_renews_this_browsers_session_key() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let browser = app.browser();
+    browser.login(&user).await;
+    let before = browser.session_cookie().unwrap();
+    browser
+        .submit(
+            "/password",
+            "/password",
+            &[
+                ("current_password", &user.password),
+                ("new_password", "one new password"),
+                ("new_password_confirmation", "one new password"),
+            ],
+        )
+        .await;
+    let after = browser.session_cookie().unwrap();
+    assert_ne!(before, after);
+    let stale = app.browser();
+    stale.set_session_cookie(&before);
+    assert_eq!(stale.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(browser.cookie_me().await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn pages_are_labelled_and_carry_a_csrf_token_in_every_form() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let browser = app.browser();
+    for path in ["/login", "/register"] {
+        let (_, page) = browser.get_text(path).await;
+        assert_forms_are_sound(&page, path);
+    }
+    browser.login(&user).await;
+    app.token_login(&user).await;
+    for path in ["/dashboard", "/password", "/logout-all"] {
+        let (_, page) = browser.get_text(path).await;
+        assert_forms_are_sound(&page, path);
+    }
+}
+
+fn assert_forms_are_sound(page: &str, path: &str) {
+    assert!(page.starts_with("<!DOCTYPE html>"), "{path}");
+    assert!(page.contains("<html lang=\"en\">"), "{path}");
+    let forms = page.matches("<form ").count();
+    assert!(forms > 0, "{path} has forms");
+    assert_eq!(
+        page.matches("name=\"csrf_token\"").count(),
+        forms,
+        "{path}: every form has a token"
+    );
+    for (index, _) in page.match_indices("<input id=\"") {
+        let id = &page[index + 11..];
+        let id = &id[..id.find('"').unwrap()];
+        assert!(
+            page.contains(&format!("<label for=\"{id}\"")),
+            "{path}: #{id} has a label"
+        );
+    }
+}
