@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod domain;
 pub mod error;

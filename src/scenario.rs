@@ -161,6 +161,7 @@ struct Scenario {
     base: String,
     email: String,
     password: String,
+    probe: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -176,8 +177,16 @@ struct Browser {
     session_id: String,
 }
 
-fn client(cookies: bool) -> Client {
+/// The header by which the server recognises its own `/compare` probe (exempt from rate limits).
+pub const PROBE_HEADER: &str = "x-revocable-probe";
+
+fn client(cookies: bool, probe: Option<&str>) -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(value) = probe.and_then(|probe| reqwest::header::HeaderValue::from_str(probe).ok()) {
+        headers.insert(PROBE_HEADER, value);
+    }
     Client::builder()
+        .default_headers(headers)
         .cookie_store(cookies)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
@@ -187,6 +196,10 @@ fn client(cookies: bool) -> Client {
 }
 
 impl Scenario {
+    fn client(&self, cookies: bool) -> Client {
+        client(cookies, self.probe.as_deref())
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -226,7 +239,7 @@ impl Scenario {
         let response = self
             .expect(
                 "token log-in",
-                client(false)
+                self.client(false)
                     .post(self.url("/api/token"))
                     .json(&serde_json::json!({ "email": self.email, "password": self.password })),
                 StatusCode::OK,
@@ -252,7 +265,7 @@ impl Scenario {
     }
 
     async fn browser_login(&self) -> Result<Browser, ScenarioError> {
-        let browser = client(true);
+        let browser = self.client(true);
         let csrf = self.csrf_token(&browser, "/login").await?;
         self.expect(
             "browser log-in",
@@ -288,7 +301,7 @@ impl Scenario {
         let response = self
             .send(
                 "check",
-                client(false)
+                self.client(false)
                     .get(self.url(&format!("/api/{strategy}/me")))
                     .bearer_auth(token),
             )
@@ -318,7 +331,7 @@ impl Scenario {
         let device = self.token_login().await?;
         let browser = self.browser_login().await?;
         let other = self.token_login().await?;
-        let api = client(false);
+        let api = self.client(false);
         match event {
             Event::Logout => {
                 self.expect(
@@ -431,7 +444,7 @@ pub fn extract_csrf(page: &str) -> Option<String> {
 }
 
 pub async fn policy(base: &str) -> Result<Policy, ScenarioError> {
-    let response = client(false)
+    let response = client(false, None)
         .get(format!("{base}/api/policy"))
         .send()
         .await
@@ -455,17 +468,24 @@ pub async fn policy(base: &str) -> Result<Policy, ScenarioError> {
 
 /// Runs every event against the server at `base` with a throw-away account, deleted at the end.
 pub async fn run(base: &str) -> Result<Observed, ScenarioError> {
+    run_with_probe(base, None).await
+}
+
+/// As `run`, identifying itself with the server's own probe secret (used by `/compare`).
+pub async fn run_with_probe(base: &str, probe: Option<&str>) -> Result<Observed, ScenarioError> {
     let base = base.trim_end_matches('/').to_owned();
     let policy = policy(&base).await?;
     let mut scenario = Scenario {
         email: format!("demo-{}@revocable.invalid", RandomId::generate().to_lowercase()),
         password: format!("pw-{}", RandomId::generate()),
         base,
+        probe: probe.map(str::to_owned),
     };
     scenario
         .expect(
             "register",
-            client(false)
+            scenario
+                .client(false)
                 .post(scenario.url("/api/register"))
                 .json(&serde_json::json!({ "email": scenario.email, "password": scenario.password })),
             StatusCode::CREATED,
@@ -484,7 +504,8 @@ pub async fn run(base: &str) -> Result<Observed, ScenarioError> {
     }
     // The throw-away account goes whatever happened.
     if let Ok(session) = scenario.token_login().await {
-        let _ = client(false)
+        let _ = scenario
+            .client(false)
             .delete(scenario.url("/api/account"))
             .bearer_auth(&session.access_token)
             .json(&serde_json::json!({ "password": scenario.password }))
@@ -554,6 +575,22 @@ mod tests {
         assert!(
             readme.contains(&markdown(&expected())),
             "README.md's matrix differs from scenario::expected()"
+        );
+    }
+
+    #[test]
+    fn a_cell_that_differs_is_reported_and_an_unobserved_one_is_not() {
+        let mut rows = expected();
+        rows[0].cells[2] = Cell::Accepted;
+        rows[5].cells[0] = Cell::NotObserved;
+        let observed = Observed {
+            rows,
+            access_ttl_seconds: 900,
+        };
+        let differences = observed.differences();
+        assert_eq!(
+            differences,
+            vec![(Event::Logout, "denylist", Cell::Accepted, Cell::Rejected)]
         );
     }
 

@@ -49,8 +49,14 @@ impl Application {
 
         let listener = TcpListener::bind(state.settings.bind)?;
         let address = listener.local_addr()?;
+        let reachable = if address.ip().is_unspecified() {
+            std::net::SocketAddr::from(([127, 0, 0, 1], address.port()))
+        } else {
+            address
+        };
+        let _ = state.self_url.set(format!("http://{reachable}"));
         let session_key = cookie_key(&state).await?;
-        let governor = rate_limit(&state.settings);
+        let governor = rate_limit(&state.settings, &state.probe_secret);
         let metrics = actix_web_prom::PrometheusMetricsBuilder::new("revocable")
             .endpoint("/metrics")
             .build()
@@ -179,6 +185,7 @@ fn routes(config: &mut web::ServiceConfig, governor: &GovernorConfig<ClientAddre
                 .route(web::get().to(pages::password::form))
                 .route(web::post().to(pages::password::submit).wrap(Governor::new(governor))),
         )
+        .route("/compare", web::get().to(pages::compare::show))
         .route("/static/app.css", web::get().to(pages::stylesheet));
 }
 
@@ -223,6 +230,9 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         keys,
         revocation,
         web_sessions,
+        self_url: std::sync::OnceLock::new(),
+        probe_secret: crate::domain::RandomId::secret(),
+        compare: Default::default(),
     })
 }
 
@@ -272,14 +282,29 @@ async fn session_store_unavailable(
 #[derive(Clone)]
 pub struct ClientAddress {
     trusted_proxies: Vec<ipnet::IpNet>,
+    probe_secret: String,
 }
+
+/// The key under which `/compare`'s probe of its own server is counted: never limited.
+const PROBE_KEY: &str = "compare-probe";
 
 impl KeyExtractor for ClientAddress {
     type Key = String;
     type KeyExtractionError = ApiError;
 
     fn extract(&self, request: &ServiceRequest) -> Result<String, ApiError> {
+        let probe = request
+            .headers()
+            .get(crate::scenario::PROBE_HEADER)
+            .is_some_and(|value| subtle::ConstantTimeEq::ct_eq(value.as_bytes(), self.probe_secret.as_bytes()).into());
+        if probe {
+            return Ok(PROBE_KEY.to_owned());
+        }
         Ok(crate::auth::client::client_ip(request.request(), &self.trusted_proxies))
+    }
+
+    fn whitelisted_keys(&self) -> Vec<String> {
+        vec![PROBE_KEY.to_owned()]
     }
 
     fn exceed_rate_limit_response(
@@ -295,11 +320,12 @@ impl KeyExtractor for ClientAddress {
     }
 }
 
-fn rate_limit(settings: &Settings) -> GovernorConfig<ClientAddress, NoOpMiddleware<QuantaInstant>> {
+fn rate_limit(settings: &Settings, probe_secret: &str) -> GovernorConfig<ClientAddress, NoOpMiddleware<QuantaInstant>> {
     let per_minute = u64::from(settings.login_rate_per_minute);
     GovernorConfigBuilder::default()
         .key_extractor(ClientAddress {
             trusted_proxies: settings.trusted_proxies.clone(),
+            probe_secret: probe_secret.to_owned(),
         })
         .period(Duration::from_millis((60_000 / per_minute).max(1)))
         .burst_size(settings.login_rate_per_minute)

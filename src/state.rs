@@ -14,6 +14,11 @@ pub struct AppState {
     pub keys: JwtKeys,
     pub revocation: Revocation,
     pub web_sessions: WebSessionStore,
+    /// This instance's own address, for `/compare`'s probe of itself; set once bound.
+    pub self_url: std::sync::OnceLock<String>,
+    /// A per-process secret by which the rate limiter recognises that probe.
+    pub probe_secret: String,
+    pub compare: crate::compare::CompareCache,
 }
 
 impl AppState {

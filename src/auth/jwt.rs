@@ -112,6 +112,18 @@ impl JwtKeys {
     }
 
     pub fn issue(&self, user_id: &str, session_id: &str, token_version: i64) -> anyhow::Result<IssuedToken> {
+        self.issue_for(user_id, session_id, token_version, self.lifetime_seconds)
+    }
+
+    /// A token with a lifetime of its own: `/compare`'s probe must outlive its few thousand checks
+    /// even when `ACCESS_TTL` is a couple of seconds.
+    pub fn issue_for(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        token_version: i64,
+        lifetime_seconds: i64,
+    ) -> anyhow::Result<IssuedToken> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -122,7 +134,7 @@ impl JwtKeys {
             jti: RandomId::generate(),
             iat: now,
             nbf: now,
-            exp: now + self.lifetime_seconds,
+            exp: now + lifetime_seconds,
         };
         let mut header = Header::new(self.algorithm);
         header.typ = Some(TOKEN_TYPE.to_owned());
@@ -155,6 +167,19 @@ impl JwtKeys {
                 ErrorKind::ImmatureSignature => RejectReason::NotYetValid,
                 ErrorKind::InvalidAudience => RejectReason::WrongAudience,
                 ErrorKind::InvalidIssuer => RejectReason::WrongIssuer,
+                _ => RejectReason::Malformed,
+            })
+    }
+
+    /// Validates as `validate` does, but as if the clock were `seconds_later` ahead: how `/compare`
+    /// observes what happens to a real token once its lifetime has passed, without waiting for it.
+    pub fn validate_later(&self, token: &str, seconds_later: u64) -> Result<Claims, RejectReason> {
+        let mut validation = self.validation.clone();
+        validation.reject_tokens_expiring_in_less_than = seconds_later;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => RejectReason::Expired,
                 _ => RejectReason::Malformed,
             })
     }
@@ -212,6 +237,14 @@ mod tests {
         assert_eq!(claims, issued.claims);
         let header = jsonwebtoken::decode_header(&issued.token).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    }
+
+    #[tokio::test]
+    async fn a_token_is_expired_once_its_lifetime_has_passed() {
+        let keys = keys(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef"), ("JWT_LEEWAY", "0")]).await;
+        let token = keys.issue("user", "session", 0).unwrap().token;
+        assert!(keys.validate_later(&token, 60).is_ok());
+        assert_eq!(keys.validate_later(&token, 15 * 60 + 1), Err(RejectReason::Expired));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod cli;
+mod compare;
 mod cookie_sessions;
 mod csrf;
 mod dashboard;

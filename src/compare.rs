@@ -1,0 +1,428 @@
+//! `/compare`: the five strategies measured by the running server. At most once a minute, in the
+//! background, it (1) runs the revocation scenario against itself over HTTP, (2) times each
+//! strategy's check in-process over a few thousand calls, (3) measures the state each keeps from
+//! its stores. Requests in between are served the last report, so a public page cannot be used
+//! to make the server burn CPU.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_session::{SessionExt, storage::SessionKey, storage::SessionStore};
+use actix_web::http::header;
+use actix_web::test::TestRequest;
+use actix_web::web;
+use tokio::sync::RwLock;
+
+use crate::auth::login;
+use crate::auth::password;
+use crate::auth::session_store::LOGIN_SESSION_KEY;
+use crate::auth::strategy::{self, Allowlist, Denylist, LAST_SEEN_KEY, Stateless, Strategy, USER_KEY, Version};
+use crate::domain::{Email, Password, RandomId, now_millis};
+use crate::error::ApiError;
+use crate::revocation::DenylistCopy;
+use crate::scenario::{self, Cell, Row};
+use crate::state::AppState;
+use crate::store::events::Origin;
+use crate::store::login_sessions::{EndReason, Kind};
+use crate::store::{self, users::Inserted};
+
+/// How long a report is served before the next request triggers a new measurement.
+pub const REPORT_LIFETIME: Duration = Duration::from_secs(60);
+/// Checks timed per strategy.
+pub const CHECKS_PER_STRATEGY: usize = 2000;
+
+#[derive(Clone, Debug)]
+pub struct CheckCost {
+    pub strategy: &'static str,
+    pub median_micros: f64,
+    pub p99_micros: f64,
+    pub io: String,
+    pub state: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub measured_at: i64,
+    pub took_millis: u128,
+    pub matrix: Result<Vec<Row>, String>,
+    /// The expiry row was observed by validating with the clock moved forward, not by waiting.
+    pub expiry_observed_in_process: bool,
+    pub costs: Result<Vec<CheckCost>, String>,
+    pub access_ttl_seconds: u64,
+}
+
+#[derive(Default)]
+pub struct CompareCache {
+    report: RwLock<Option<Arc<Report>>>,
+    running: AtomicBool,
+}
+
+impl CompareCache {
+    /// The last report, and whether a new one is being measured.
+    pub async fn current(&self) -> (Option<Arc<Report>>, bool) {
+        (self.report.read().await.clone(), self.running.load(Ordering::Acquire))
+    }
+
+    /// Starts a measurement when the report is missing or older than a minute and none runs.
+    pub async fn refresh_if_stale(&self, state: web::Data<AppState>) {
+        let stale = match &*self.report.read().await {
+            None => true,
+            Some(report) => now_millis() - report.measured_at >= REPORT_LIFETIME.as_millis() as i64,
+        };
+        if !stale || self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // The checks are timed on real (thread-bound) actix requests: stay on this worker.
+        actix_web::rt::spawn(async move {
+            let report = measure(&state).await;
+            let cache = &state.compare;
+            *cache.report.write().await = Some(Arc::new(report));
+            cache.running.store(false, Ordering::Release);
+        });
+    }
+}
+
+pub async fn measure(state: &web::Data<AppState>) -> Report {
+    let started = Instant::now();
+    let base = state.self_url.get().cloned().unwrap_or_default();
+    let (matrix, expiry_observed_in_process) = match scenario::run_with_probe(&base, Some(&state.probe_secret)).await {
+        Ok(observed) => {
+            let mut rows = observed.rows;
+            let in_process = observe_expiry_in_process(state, &mut rows);
+            (Ok(rows), in_process)
+        }
+        Err(error) => (Err(error.to_string()), false),
+    };
+    let costs = measure_costs(state).await.map_err(|error| error.to_string());
+    Report {
+        measured_at: now_millis(),
+        took_millis: started.elapsed().as_millis(),
+        matrix,
+        expiry_observed_in_process,
+        costs,
+        access_ttl_seconds: state.settings.access_ttl.as_secs(),
+    }
+}
+
+/// An access-token lifetime too long to wait for is observed by validating a freshly issued
+/// token as if the clock had moved past its `exp` (every Bearer strategy starts with this check).
+fn observe_expiry_in_process(state: &AppState, rows: &mut [Row]) -> bool {
+    let Some(row) = rows
+        .iter_mut()
+        .find(|row| row.event == scenario::Event::AccessTokenExpired)
+    else {
+        return false;
+    };
+    if row.cells[0] != Cell::NotObserved {
+        return false;
+    }
+    let Ok(issued) = state.keys.issue("expiry-probe", "expiry-probe", 0) else {
+        return false;
+    };
+    let later = state.settings.access_ttl.as_secs() + state.settings.jwt_leeway.as_secs() + 1;
+    let cell = match state.keys.validate_later(&issued.token, later) {
+        Ok(_) => Cell::Accepted,
+        Err(_) => Cell::Rejected,
+    };
+    for slot in &mut row.cells[..4] {
+        *slot = cell;
+    }
+    true
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index].as_secs_f64() * 1e6
+}
+
+async fn time_checks<F, Fut>(mut check: F) -> Result<(f64, f64), ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), ApiError>>,
+{
+    for _ in 0..200 {
+        check().await?;
+    }
+    let mut samples = Vec::with_capacity(CHECKS_PER_STRATEGY);
+    for _ in 0..CHECKS_PER_STRATEGY {
+        let started = Instant::now();
+        check().await?;
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    Ok((percentile(&samples, 0.5), percentile(&samples, 0.99)))
+}
+
+/// A probe account with one token login and one cookie login, removed afterwards.
+struct Fixture {
+    user_id: String,
+    access_token: String,
+    session_key: String,
+    token_session: String,
+    cookie_session: String,
+    revoked_jti: String,
+}
+
+async fn fixture(state: &AppState) -> Result<Fixture, ApiError> {
+    let email = Email::parse(&format!(
+        "probe-{}@revocable.invalid",
+        RandomId::generate().to_lowercase()
+    ))
+    .map_err(|message| ApiError::Internal(anyhow::anyhow!(message)))?;
+    let secret = Password::parse(RandomId::secret()).map_err(|message| ApiError::Internal(anyhow::anyhow!(message)))?;
+    let hash = password::hash(secret).await?;
+    let Inserted::Created(user) = store::users::insert(&state.db, &email, &hash).await? else {
+        return Err(ApiError::Internal(anyhow::anyhow!("probe email collided")));
+    };
+    let origin = Origin {
+        ip: "127.0.0.1".into(),
+        user_agent: "revocable-compare-probe".into(),
+    };
+    let token_session = login::open_login_session(state, &user, Kind::Token, &origin).await?;
+    let access = state
+        .keys
+        .issue_for(&user.id, &token_session.id, user.token_version, 600)?;
+    store::access_tokens::record(
+        &state.db,
+        &access.claims.jti,
+        &token_session.id,
+        access.claims.exp * 1000,
+    )
+    .await?;
+    let revoked = login::issue_access_token(state, &state.db, &user.id, &token_session.id, user.token_version).await?;
+    state
+        .revocation
+        .denylist_token(&revoked.claims.jti, revoked.claims.exp * 1000)
+        .await?;
+    let cookie_session = login::open_login_session(state, &user, Kind::Cookie, &origin).await?;
+    let session_state: HashMap<String, String> = HashMap::from([
+        (USER_KEY.to_owned(), serde_json::to_string(&user.id).unwrap_or_default()),
+        (
+            LOGIN_SESSION_KEY.to_owned(),
+            serde_json::to_string(&cookie_session.id).unwrap_or_default(),
+        ),
+        (LAST_SEEN_KEY.to_owned(), now_millis().to_string()),
+    ]);
+    let ttl = actix_web::cookie::time::Duration::seconds(300);
+    let key = state
+        .web_sessions
+        .save(session_state, &ttl)
+        .await
+        .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))?;
+    Ok(Fixture {
+        user_id: user.id,
+        access_token: access.token,
+        session_key: key.into(),
+        token_session: token_session.id,
+        cookie_session: cookie_session.id,
+        revoked_jti: revoked.claims.jti,
+    })
+}
+
+async fn remove(state: &AppState, fixture: &Fixture) -> Result<(), ApiError> {
+    state
+        .revocation
+        .revoke_all_sessions(&fixture.user_id, None, EndReason::AccountDeleted, None, false)
+        .await?;
+    store::users::delete(&state.db, &fixture.user_id).await?;
+    Ok(())
+}
+
+async fn check_bearer<S: Strategy>(state: &web::Data<AppState>, token: &str) -> Result<(f64, f64), ApiError> {
+    let request = TestRequest::default()
+        .insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
+        .app_data(state.clone())
+        .to_http_request();
+    time_checks(|| {
+        let request = request.clone();
+        async move { S::check(request).await.map(|_| ()) }
+    })
+    .await
+}
+
+/// The cookie check as a request meets it: the session store's load, then the login session.
+async fn check_cookie(state: &web::Data<AppState>, session_key: &str) -> Result<(f64, f64), ApiError> {
+    time_checks(|| async {
+        let key = SessionKey::try_from(session_key.to_owned())
+            .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))?;
+        let loaded = state
+            .web_sessions
+            .load(&key)
+            .await
+            .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))?
+            .unwrap_or_default();
+        let request = TestRequest::default().app_data(state.clone()).to_http_request();
+        let session = request.get_session();
+        for (name, value) in loaded {
+            let value: serde_json::Value = serde_json::from_str(&value).unwrap_or(serde_json::Value::Null);
+            let _ = session.insert(name, value);
+        }
+        strategy::check_cookie(state, session)
+            .await
+            .map(|_| ())
+            .map_err(ApiError::cookie)
+    })
+    .await
+}
+
+async fn measure_costs(state: &web::Data<AppState>) -> Result<Vec<CheckCost>, ApiError> {
+    let fixture = fixture(state).await?;
+    let outcome = cost_table(state, &fixture).await;
+    remove(state, &fixture).await?;
+    outcome
+}
+
+async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Vec<CheckCost>, ApiError> {
+    let sizes = crate::compare::sizes::measure(state, fixture).await?;
+    let redis = state.redis.is_some();
+    let database = state.backend.name();
+    let token = &fixture.access_token;
+    let mut costs = Vec::new();
+    let (median, p99) = check_bearer::<Stateless>(state, token).await?;
+    costs.push(CheckCost {
+        strategy: "stateless",
+        median_micros: median,
+        p99_micros: p99,
+        io: "none".into(),
+        state: "none".into(),
+    });
+    let (median, p99) = check_bearer::<Version>(state, token).await?;
+    costs.push(CheckCost {
+        strategy: "version",
+        median_micros: median,
+        p99_micros: p99,
+        io: format!("{database}: the user's token_version"),
+        state: "8 B per user (one integer)".into(),
+    });
+    let (median, p99) = check_bearer::<Denylist>(state, token).await?;
+    costs.push(CheckCost {
+        strategy: "denylist",
+        median_micros: median,
+        p99_micros: p99,
+        io: if redis {
+            "Redis: one EXISTS".into()
+        } else {
+            "none: an in-process map".into()
+        },
+        state: format!(
+            "{} B per revoked token in {database} + {} B in the {}; {} B per issued token to revoke a device at once",
+            sizes.denylist_row,
+            sizes.denylist_copy,
+            if redis { "Redis copy" } else { "in-process copy" },
+            sizes.access_token_row
+        ),
+    });
+    let (median, p99) = check_bearer::<Allowlist>(state, token).await?;
+    costs.push(CheckCost {
+        strategy: "allowlist",
+        median_micros: median,
+        p99_micros: p99,
+        io: format!("{database}: the login session row"),
+        state: format!("{} B per login session", sizes.login_session_row),
+    });
+    let (median, p99) = check_cookie(state, &fixture.session_key).await?;
+    costs.push(CheckCost {
+        strategy: "cookie",
+        median_micros: median,
+        p99_micros: p99,
+        io: if redis {
+            format!("Redis: the session state; {database}: the login session row")
+        } else {
+            format!("{database}: the session state and the login session row")
+        },
+        state: format!(
+            "{} B per login session + {} B of session state",
+            sizes.login_session_row, sizes.session_state
+        ),
+    });
+    Ok(costs)
+}
+
+mod sizes {
+    //! Bytes each strategy keeps, read from the stores: payload bytes of the SQL rows (column
+    //! values; the engine's own overhead comes on top), Redis's `MEMORY USAGE` for its keys.
+
+    use deadpool_redis::redis;
+
+    use super::{DenylistCopy, Fixture};
+    use crate::error::ApiError;
+    use crate::state::AppState;
+
+    pub(super) struct Sizes {
+        pub login_session_row: i64,
+        pub access_token_row: i64,
+        pub denylist_row: i64,
+        pub denylist_copy: i64,
+        pub session_state: i64,
+    }
+
+    const BIGINT: i64 = 8;
+
+    pub(super) async fn measure(state: &AppState, fixture: &Fixture) -> Result<Sizes, ApiError> {
+        let login_session_row: i64 = sqlx::query_scalar(
+            "SELECT LENGTH(id) + LENGTH(user_id) + LENGTH(kind) + LENGTH(user_agent) + LENGTH(ip)
+                    + COALESCE(LENGTH(revoke_reason), 0) + COALESCE(LENGTH(revoked_by_session_id), 0)
+             FROM login_sessions WHERE id = $1",
+        )
+        .bind(&fixture.token_session)
+        .fetch_one(&state.db)
+        .await?;
+        let login_session_row = login_session_row + 7 * BIGINT;
+        let access_token_row: i64 =
+            sqlx::query_scalar("SELECT LENGTH(jti) + LENGTH(session_id) FROM access_tokens WHERE jti = $1")
+                .bind(&fixture.revoked_jti)
+                .fetch_one(&state.db)
+                .await?;
+        let access_token_row = access_token_row + BIGINT;
+        let denylist_row: i64 = sqlx::query_scalar("SELECT LENGTH(jti) FROM denylist WHERE jti = $1")
+            .bind(&fixture.revoked_jti)
+            .fetch_one(&state.db)
+            .await?;
+        let denylist_row = denylist_row + 2 * BIGINT;
+        let (denylist_copy, session_state) = match (&state.redis, state.revocation.denylist()) {
+            (Some(pool), DenylistCopy::Redis { prefix, .. }) => {
+                let mut connection = pool.get().await?;
+                let deny_bytes: Option<i64> = redis::cmd("MEMORY")
+                    .arg("USAGE")
+                    .arg(format!("{prefix}deny:{}", fixture.revoked_jti))
+                    .query_async(&mut connection)
+                    .await?;
+                let state_bytes: Option<i64> = redis::cmd("MEMORY")
+                    .arg("USAGE")
+                    .arg(format!("{prefix}session:{}", fixture.session_key))
+                    .query_async(&mut connection)
+                    .await?;
+                let index_bytes: Option<i64> = redis::cmd("MEMORY")
+                    .arg("USAGE")
+                    .arg(format!("{prefix}session-of:{}", fixture.cookie_session))
+                    .query_async(&mut connection)
+                    .await?;
+                (
+                    deny_bytes.unwrap_or(0),
+                    state_bytes.unwrap_or(0) + index_bytes.unwrap_or(0),
+                )
+            }
+            _ => {
+                let state_bytes: i64 = sqlx::query_scalar(
+                    "SELECT LENGTH(session_key) + LENGTH(state) + COALESCE(LENGTH(login_session_id), 0)
+                     FROM web_sessions WHERE session_key = $1",
+                )
+                .bind(&fixture.session_key)
+                .fetch_one(&state.db)
+                .await?;
+                // The map holds the jti (a String: 24 B header + its bytes) and the expiry (8 B).
+                let jti_bytes = fixture.revoked_jti.len() as i64;
+                (24 + jti_bytes + BIGINT, state_bytes + BIGINT)
+            }
+        };
+        Ok(Sizes {
+            login_session_row,
+            access_token_row,
+            denylist_row,
+            denylist_copy,
+            session_state,
+        })
+    }
+}

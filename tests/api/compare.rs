@@ -1,0 +1,152 @@
+//! `/compare` and `revocable demo`: the matrix observed by the running system.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use revocable::scenario;
+
+use crate::helpers::{TestApp, spawn_app_with};
+
+/// Loads `/compare` until the first measurement has landed.
+async fn measured_page(app: &TestApp) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let response = app.get("/compare").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let page = response.text().await.unwrap();
+        if page.contains("What each one costs") {
+            return page;
+        }
+        assert!(Instant::now() < deadline, "no measurement after two minutes: {page}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_compare_page_shows_the_documented_matrix_as_observed() {
+    // A tight rate limit: the server's probe of itself must not be throttled by it.
+    let app = spawn_app_with(&[
+        ("ACCESS_TTL", "2s"),
+        ("REFRESH_REUSE_GRACE", "0"),
+        ("LOGIN_RATE_PER_MINUTE", "3"),
+    ])
+    .await;
+    let first = app.get("/compare").await.text().await.unwrap();
+    assert!(first.contains("The first measurement is running"));
+    let page = measured_page(&app).await;
+    assert!(
+        page.contains("Every observed cell matches the documented matrix."),
+        "{page}"
+    );
+    let (report, _) = app.state.compare.current().await;
+    let report = report.unwrap();
+    assert_eq!(report.matrix.as_ref().unwrap(), &scenario::expected());
+    assert!(
+        !report.expiry_observed_in_process,
+        "a 2 s token is waited for, not simulated"
+    );
+    for event in scenario::Event::ALL {
+        assert!(page.contains(event.label()), "{}", event.label());
+    }
+    // stateless in five rows, version in three.
+    assert_eq!(
+        page.matches("still accepted, until it expires (up to 1 min)").count(),
+        8
+    );
+}
+
+#[tokio::test]
+async fn the_compare_page_measures_costs_and_state_for_all_five_strategies() {
+    let app = spawn_app_with(&[("ACCESS_TTL", "2s"), ("REFRESH_REUSE_GRACE", "0")]).await;
+    let page = measured_page(&app).await;
+    let (report, _) = app.state.compare.current().await;
+    let costs = report.unwrap().costs.clone().expect("costs measured");
+    let names: Vec<&str> = costs.iter().map(|cost| cost.strategy).collect();
+    assert_eq!(names, scenario::STRATEGIES);
+    for cost in &costs {
+        assert!(
+            cost.median_micros > 0.0 && cost.p99_micros >= cost.median_micros,
+            "{cost:?}"
+        );
+        assert!(page.contains(&format!("<code>{}</code>", cost.strategy)));
+    }
+    assert_eq!(costs[0].io, "none");
+    assert!(costs[3].state.contains("B per login session"), "{:?}", costs[3]);
+    assert!(costs[2].state.contains("B per revoked token"), "{:?}", costs[2]);
+    // The probe account is gone again.
+    let db = app.db().await;
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(users, 0, "the throw-away accounts are deleted");
+}
+
+#[tokio::test]
+async fn the_compare_page_is_measured_at_most_once_a_minute() {
+    let app = spawn_app_with(&[("ACCESS_TTL", "2s"), ("REFRESH_REUSE_GRACE", "0")]).await;
+    measured_page(&app).await;
+    let (first, _) = app.state.compare.current().await;
+    let measured_at = first.unwrap().measured_at;
+    for _ in 0..20 {
+        assert_eq!(app.get("/compare").await.status(), StatusCode::OK);
+    }
+    let (again, running) = app.state.compare.current().await;
+    assert_eq!(again.unwrap().measured_at, measured_at);
+    assert!(!running, "no new measurement was started");
+}
+
+#[tokio::test]
+async fn a_long_access_token_lifetime_is_observed_in_process_for_the_expiry_row() {
+    let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "0")]).await;
+    let page = measured_page(&app).await;
+    let (report, _) = app.state.compare.current().await;
+    let report = report.unwrap();
+    assert!(report.expiry_observed_in_process);
+    assert_eq!(report.matrix.as_ref().unwrap(), &scenario::expected());
+    assert!(page.contains("clock moved past its"));
+}
+
+fn demo(url: &str, json: bool) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_revocable"));
+    command.arg("demo").arg("--url").arg(url);
+    if json {
+        command.arg("--json");
+    }
+    command.output().unwrap()
+}
+
+#[tokio::test]
+async fn revocable_demo_against_a_running_server_prints_every_row_and_exits_zero() {
+    let app = spawn_app_with(&[("ACCESS_TTL", "2s"), ("REFRESH_REUSE_GRACE", "0")]).await;
+    let url = app.address.clone();
+    let output = tokio::task::spawn_blocking(move || demo(&url, false)).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for event in scenario::Event::ALL {
+        assert!(stdout.contains(event.label()), "{stdout}");
+    }
+    assert!(stdout.contains("every observed cell matches the documented matrix"));
+    assert!(!stdout.contains("\u{1b}["), "no colours when stdout is not a terminal");
+
+    let url = app.address.clone();
+    let output = tokio::task::spawn_blocking(move || demo(&url, true)).await.unwrap();
+    assert!(output.status.success());
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(document["matches_documented_matrix"], true);
+    assert_eq!(document["rows"].as_array().unwrap().len(), 6);
+    assert_eq!(document["rows"][1]["cells"][1], "rejected");
+}
+
+#[tokio::test]
+async fn revocable_demo_exits_non_zero_when_it_cannot_reach_the_server() {
+    let output = tokio::task::spawn_blocking(|| demo("http://127.0.0.1:9", false))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach"));
+}
