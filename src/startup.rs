@@ -97,6 +97,7 @@ impl Application {
                         .add(("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")),
                 )
                 .wrap(metrics.clone())
+                .wrap(from_fn(crate::telemetry::access_log))
                 .wrap(TracingLogger::default())
         })
         .listen(listener)?

@@ -100,10 +100,19 @@ async fn check_denylist(state: &AppState, claims: &Claims) -> Result<(), ApiErro
     Ok(())
 }
 
+/// Token sessions record their last activity here, at most once a minute: the check has just
+/// read the row, so only a stale `last_seen_at` costs a write.
+const ACTIVITY_INTERVAL_MILLIS: i64 = 60_000;
+
 async fn check_allowlist(state: &AppState, claims: &Claims) -> Result<(), ApiError> {
     let now = now_millis();
     match state.revocation.login_session(&claims.sid).await? {
-        Some(session) if session.is_live(now) && session.user_id == claims.sub => Ok(()),
+        Some(session) if session.is_live(now) && session.user_id == claims.sub => {
+            if now - session.last_seen_at >= ACTIVITY_INTERVAL_MILLIS {
+                store::login_sessions::record_activity(&state.db, &session.id, now).await?;
+            }
+            Ok(())
+        }
         _ => Err(ApiError::bearer(RejectReason::RevokedSession)),
     }
 }

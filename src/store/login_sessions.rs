@@ -290,6 +290,20 @@ pub async fn touch<'c>(
     Ok(())
 }
 
+/// Records activity of a token login session seen by a check (its idle limit is its refresh token's).
+pub async fn record_activity<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE login_sessions SET last_seen_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
 /// A refresh rotated: counts it and moves the idle limit.
 pub async fn record_rotation<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,

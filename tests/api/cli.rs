@@ -177,7 +177,17 @@ async fn secrets_and_passwords_never_reach_the_log() {
     assert!(status.success(), "SIGTERM ends the server cleanly: {status:?}");
     let log: Vec<String> = lines.try_iter().collect();
     let log = log.join("\n");
-    assert!(log.contains("/api/token"), "requests are logged: {log}");
+    let request_lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("path=\"/api/version/me\""))
+        .collect();
+    assert_eq!(request_lines.len(), 1, "one line per request: {log}");
+    assert!(request_lines[0].contains("status=200"), "{}", request_lines[0]);
+    assert!(
+        request_lines[0].contains("latency_ms="),
+        "with its latency: {}",
+        request_lines[0]
+    );
     for forbidden in [secret, password, "wrong-password-123", &access, &refresh] {
         assert!(!log.contains(forbidden), "the log contains a secret: {forbidden}");
     }

@@ -97,3 +97,47 @@ async fn responses_carry_security_headers() {
             .contains("frame-ancestors 'none'")
     );
 }
+
+#[tokio::test]
+async fn a_redis_that_is_down_is_a_503_naming_it_and_loses_nothing() {
+    // Nothing listens on port 1: every Redis call fails fast.
+    let app = crate::helpers::spawn_app_with(&[("REDIS_URL", "redis://127.0.0.1:1")]).await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_body(ready).await["unavailable"], "redis");
+
+    let user = app.new_user().await;
+    let tokens = app.token_login(&user).await;
+    assert_eq!(
+        app.status_of("denylist", &tokens.access).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        app.status_of("allowlist", &tokens.access).await,
+        StatusCode::OK,
+        "checks that need no Redis go on"
+    );
+    let page = app.browser().get("/login").await;
+    assert_eq!(
+        page.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the session store is Redis"
+    );
+
+    // A logout cannot check the token against the denylist: it is refused whole, nothing half-done.
+    let logout = app.bearer_post("/api/logout", &tokens.access, None).await;
+    assert_eq!(logout.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_body(logout).await["error"], "service_unavailable");
+    let db = app.db().await;
+    let revoked: Option<i64> = sqlx::query_scalar("SELECT revoked_at FROM login_sessions WHERE id = $1")
+        .bind(&tokens.session_id)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert!(revoked.is_none());
+    assert_eq!(
+        app.refresh(&tokens.refresh).await.status(),
+        StatusCode::OK,
+        "the device keeps working"
+    );
+}
