@@ -1,5 +1,6 @@
 //! revocable: server-side sessions and revocable JWTs, side by side.
 
+pub mod account;
 pub mod auth;
 pub mod cli;
 pub mod compare;

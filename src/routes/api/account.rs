@@ -1,20 +1,18 @@
-//! Sign-up, log out everywhere, password change.
+//! Sign-up, log out everywhere, password change, account deletion: the JSON side of `account`.
 
 use actix_session::SessionExt;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use crate::account;
 use crate::auth::client;
-use crate::auth::login::{self, check_credentials};
-use crate::auth::password;
+use crate::auth::login;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, BearerOrCookie, Credential, LAST_SEEN_KEY};
-use crate::domain::{Email, Password, now_millis};
+use crate::domain::now_millis;
 use crate::error::ApiError;
 use crate::routes::api::{required, token::TokenResponse};
 use crate::state::AppState;
-use crate::store::events::{self, EventKind, NewEvent};
-use crate::store::login_sessions::EndReason;
-use crate::store::{self, users::Inserted};
+use crate::store;
 
 #[derive(Deserialize)]
 pub struct RegisterRequest {
@@ -28,39 +26,6 @@ pub struct RegisteredUser {
     email: String,
 }
 
-/// Creates an account; the parsing rules are shared with the HTML form.
-pub async fn create_account(
-    state: &AppState,
-    email: &str,
-    password: String,
-    origin: &store::events::Origin,
-) -> Result<store::users::User, ApiError> {
-    let email = Email::parse(email).map_err(|message| ApiError::invalid_field("email", message))?;
-    let password = Password::parse(password).map_err(|message| ApiError::invalid_field("password", message))?;
-    if store::users::find_by_email(&state.db, &email).await?.is_some() {
-        return Err(ApiError::Conflict("an account with this email already exists".into()));
-    }
-    let hash = password::hash(password).await?;
-    match store::users::insert(&state.db, &email, &hash).await? {
-        Inserted::EmailTaken => Err(ApiError::Conflict("an account with this email already exists".into())),
-        Inserted::Created(user) => {
-            events::record(
-                &state.db,
-                NewEvent {
-                    user_id: &user.id,
-                    kind: EventKind::Registered,
-                    session_id: None,
-                    other_session_id: None,
-                    origin,
-                    detail: String::new(),
-                },
-            )
-            .await?;
-            Ok(user)
-        }
-    }
-}
-
 pub async fn register(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -70,7 +35,7 @@ pub async fn register(
     let email = required(body.email, "email")?;
     let password = required(body.password, "password")?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let user = create_account(&state, &email, password, &origin).await?;
+    let user = account::create(&state, &email, password, &origin).await?;
     Ok(HttpResponse::Created().json(RegisteredUser {
         id: user.id,
         email: user.email,
@@ -82,29 +47,8 @@ pub async fn logout_all(
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
 ) -> Result<HttpResponse, ApiError> {
-    let revoked = state
-        .revocation
-        .revoke_all_sessions(
-            &principal.user_id,
-            None,
-            EndReason::LoggedOutEverywhere,
-            Some(&principal.session_id),
-            true,
-        )
-        .await?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    events::record(
-        &state.db,
-        NewEvent {
-            user_id: &principal.user_id,
-            kind: EventKind::LoggedOutEverywhere,
-            session_id: Some(&principal.session_id),
-            other_session_id: None,
-            origin: &origin,
-            detail: format!("{} devices", revoked.sessions.len()),
-        },
-    )
-    .await?;
+    account::log_out_everywhere(&state, &principal, &origin).await?;
     if let Credential::Cookie(session) = &principal.credential {
         session.purge();
     }
@@ -117,54 +61,8 @@ pub struct ChangePasswordRequest {
     new_password: Option<String>,
 }
 
-/// Verifies the current password, stores the new one, bumps `token_version` and revokes every
-/// other login session. The caller's own session survives; `token_version` moved, so a Bearer
-/// caller needs a fresh access token, which is returned.
-pub async fn change_password_for(
-    state: &AppState,
-    user_id: &str,
-    session_id: &str,
-    current: String,
-    new: String,
-    origin: &store::events::Origin,
-) -> Result<usize, ApiError> {
-    let user = store::users::find_by_id(&state.db, user_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if !password::verify(current, Some(user.password_hash.clone())).await? {
-        return Err(ApiError::invalid_field(
-            "current_password",
-            "the current password is not correct",
-        ));
-    }
-    let new = Password::parse(new).map_err(|message| ApiError::invalid_field("new_password", message))?;
-    let hash = password::hash(new).await?;
-    store::users::change_password(&state.db, user_id, &hash).await?;
-    let revoked = state
-        .revocation
-        .revoke_all_sessions(
-            user_id,
-            Some(session_id),
-            EndReason::PasswordChanged,
-            Some(session_id),
-            false,
-        )
-        .await?;
-    events::record(
-        &state.db,
-        NewEvent {
-            user_id,
-            kind: EventKind::PasswordChanged,
-            session_id: Some(session_id),
-            other_session_id: None,
-            origin,
-            detail: format!("{} other devices signed out", revoked.sessions.len()),
-        },
-    )
-    .await?;
-    Ok(revoked.sessions.len())
-}
-
+/// Changes the password. `token_version` moved, so a Bearer caller gets a fresh pair in its own
+/// login session; a cookie caller keeps its session under a new key.
 pub async fn change_password(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -175,7 +73,7 @@ pub async fn change_password(
     let current = required(body.current_password, "current_password")?;
     let new = required(body.new_password, "new_password")?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    change_password_for(&state, &principal.user_id, &principal.session_id, current, new, &origin).await?;
+    account::change_password(&state, &principal, current, new, &origin).await?;
     match &principal.credential {
         Credential::Bearer(claims) => {
             // The old access token carries the old `ver`; it goes on the denylist and a new pair
@@ -202,44 +100,18 @@ pub async fn change_password(
     }
 }
 
-/// Used by the JSON and HTML log-in alike: a generic refusal for unknown email and wrong password.
-pub async fn authenticate(state: &AppState, email: &str, password: &str) -> Result<store::users::User, ApiError> {
-    check_credentials(state, email, password)
-        .await?
-        .ok_or_else(|| ApiError::InvalidGrant("the email or password is not correct".into()))
-}
-
 #[derive(Deserialize)]
 pub struct DeleteAccountRequest {
     password: Option<String>,
 }
 
-/// Deletes the caller's account after checking the password: every login session is revoked
-/// first (so tokens are denylisted and cookie state deleted), then the user row and, by cascade,
-/// everything that belonged to it.
 pub async fn delete_account(
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: web::Json<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let password = required(body.into_inner().password, "password")?;
-    let user = store::users::find_by_id(&state.db, &principal.user_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if !password::verify(password, Some(user.password_hash)).await? {
-        return Err(ApiError::invalid_field("password", "the password is not correct"));
-    }
-    state
-        .revocation
-        .revoke_all_sessions(
-            &user.id,
-            None,
-            EndReason::AccountDeleted,
-            Some(&principal.session_id),
-            true,
-        )
-        .await?;
-    store::users::delete(&state.db, &user.id).await?;
+    account::delete(&state, &principal, password).await?;
     if let Credential::Cookie(session) = &principal.credential {
         session.purge();
     }

@@ -5,12 +5,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::auth::client;
-use crate::auth::strategy::{BearerOrCookie, Principal};
+use crate::auth::strategy::BearerOrCookie;
 use crate::domain::now_millis;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::events::{self, EventKind, NewEvent};
-use crate::store::login_sessions::{self, EndReason, LoginSession};
+use crate::store::login_sessions::{self, LoginSession};
 
 pub fn rfc3339(millis: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(millis)
@@ -61,48 +60,6 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(views))
 }
 
-/// Revokes one of the caller's own login sessions; any other id, another user's included, is a 404.
-/// Returns the device description of what was signed out.
-pub async fn revoke_own_session(
-    state: &AppState,
-    principal: &Principal,
-    session_id: &str,
-    origin: &events::Origin,
-) -> Result<String, ApiError> {
-    let target = login_sessions::find(&state.db, session_id)
-        .await?
-        .filter(|session| session.user_id == principal.user_id && session.is_live(now_millis()))
-        .ok_or(ApiError::NotFound)?;
-    let own = target.id == principal.session_id;
-    let reason = if own {
-        EndReason::LoggedOut
-    } else {
-        EndReason::SignedOutFromAnotherDevice
-    };
-    state
-        .revocation
-        .revoke_session(&target.id, reason, Some(&principal.session_id))
-        .await?;
-    let device = client::describe_device(&target.user_agent);
-    events::record(
-        &state.db,
-        NewEvent {
-            user_id: &principal.user_id,
-            kind: if own {
-                EventKind::LoggedOut
-            } else {
-                EventKind::DeviceSignedOut
-            },
-            session_id: Some(&principal.session_id),
-            other_session_id: Some(&target.id),
-            origin,
-            detail: device.clone(),
-        },
-    )
-    .await?;
-    Ok(device)
-}
-
 pub async fn revoke(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -110,6 +67,6 @@ pub async fn revoke(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    revoke_own_session(&state, &principal, &path.into_inner(), &origin).await?;
+    crate::account::revoke_own_session(&state, &principal, &path.into_inner(), &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }

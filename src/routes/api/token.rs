@@ -4,15 +4,14 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use crate::account;
 use crate::auth::client;
 use crate::auth::login::{self, TokenPair};
 use crate::auth::strategy::{Authenticated, Credential, Strict};
 use crate::error::ApiError;
-use crate::routes::api::account::authenticate;
 use crate::routes::api::required;
 use crate::state::AppState;
-use crate::store::events::{self, EventKind, NewEvent};
-use crate::store::login_sessions::{EndReason, Kind};
+use crate::store::login_sessions::Kind;
 
 #[derive(Deserialize)]
 pub struct TokenRequest {
@@ -57,7 +56,7 @@ pub async fn issue(
     let email = required(body.email, "email")?;
     let password = required(body.password, "password")?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let user = authenticate(&state, &email, &password).await?;
+    let user = account::authenticate(&state, &email, &password).await?;
     let session = login::open_login_session(&state, &user, Kind::Token, &origin).await?;
     let pair = login::issue_pair(&state, &user, &session).await?;
     Ok(no_store(TokenResponse::from_pair(&state, pair)))
@@ -89,22 +88,7 @@ pub async fn logout(
     if let Credential::Bearer(claims) = &user.credential {
         state.revocation.denylist_token(&claims.jti, claims.exp * 1000).await?;
     }
-    state
-        .revocation
-        .revoke_session(&user.session_id, EndReason::LoggedOut, Some(&user.session_id))
-        .await?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    events::record(
-        &state.db,
-        NewEvent {
-            user_id: &user.user_id,
-            kind: EventKind::LoggedOut,
-            session_id: Some(&user.session_id),
-            other_session_id: None,
-            origin: &origin,
-            detail: "API token".into(),
-        },
-    )
-    .await?;
+    account::log_out(&state, &user.principal, &origin, "API token").await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -11,12 +11,11 @@ use crate::auth::client::{self, describe_device};
 use crate::auth::password;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, WebUser};
 use crate::domain::now_millis;
-use crate::error::{ApiError, PageError};
-use crate::routes::api::sessions::revoke_own_session;
+use crate::error::PageError;
 use crate::routes::web::login::{NoFields, put};
 use crate::routes::web::{CsrfForm, Layout, exact_time, flash, redirect, relative_time, render};
 use crate::state::AppState;
-use crate::store::events::{self, EventKind, NewEvent, SecurityEvent};
+use crate::store::events::{self, SecurityEvent};
 use crate::store::login_sessions::{self, EndReason, Kind, LoginSession};
 use crate::store::{self, users::User};
 
@@ -227,7 +226,7 @@ pub async fn revoke_one(
 ) -> Result<HttpResponse, PageError> {
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     let target = path.into_inner();
-    let device = revoke_own_session(&state, &user.0, &target, &origin).await?;
+    let device = crate::account::revoke_own_session(&state, &user.0, &target, &origin).await?;
     if target == user.0.session_id {
         user.session().purge();
         return Ok(redirect("/login?ended=logout"));
@@ -256,31 +255,9 @@ pub async fn revoke_others(
         );
         return Ok(redirect("/dashboard"));
     }
-    let principal = &user.0;
-    let revoked = state
-        .revocation
-        .revoke_all_sessions(
-            &principal.user_id,
-            Some(&principal.session_id),
-            EndReason::SignedOutFromAnotherDevice,
-            Some(&principal.session_id),
-            false,
-        )
-        .await?;
-    let count = revoked.sessions.len();
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let count = crate::account::sign_out_other_devices(&state, &user.0, &origin).await?;
     let devices = if count == 1 { "device" } else { "devices" };
-    events::record(
-        &state.db,
-        NewEvent {
-            user_id: &principal.user_id,
-            kind: EventKind::OtherDevicesSignedOut,
-            session_id: Some(&principal.session_id),
-            other_session_id: None,
-            origin: &client::origin(&request, &state.settings.trusted_proxies),
-            detail: format!("{count} {devices}"),
-        },
-    )
-    .await?;
     flash(
         user.session(),
         "success",
@@ -327,32 +304,8 @@ pub async fn logout_all(
         );
         return Ok(redirect("/logout-all"));
     }
-    let principal = &user.0;
-    let revoked = state
-        .revocation
-        .revoke_all_sessions(
-            &principal.user_id,
-            None,
-            EndReason::LoggedOutEverywhere,
-            Some(&principal.session_id),
-            true,
-        )
-        .await
-        .map_err(PageError::from)?;
-    let count = revoked.sessions.len();
-    events::record(
-        &state.db,
-        NewEvent {
-            user_id: &principal.user_id,
-            kind: EventKind::LoggedOutEverywhere,
-            session_id: Some(&principal.session_id),
-            other_session_id: None,
-            origin: &client::origin(&request, &state.settings.trusted_proxies),
-            detail: format!("{count} devices"),
-        },
-    )
-    .await
-    .map_err(ApiError::from)?;
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let count = crate::account::log_out_everywhere(&state, &user.0, &origin).await?;
     user.session().purge();
     Ok(redirect(&format!("/login?ended=everywhere&count={count}")))
 }

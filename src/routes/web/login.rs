@@ -15,7 +15,7 @@ use crate::error::{ApiError, PageError};
 use crate::routes::web::{CsrfForm, Layout, redirect, render, render_with_status};
 use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
-use crate::store::login_sessions::{EndReason, Kind};
+use crate::store::login_sessions::Kind;
 use crate::store::users::User;
 
 #[derive(Template)]
@@ -146,23 +146,8 @@ pub async fn logout(
     user: WebUser,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    let principal = &user.0;
-    state
-        .revocation
-        .revoke_session(&principal.session_id, EndReason::LoggedOut, Some(&principal.session_id))
-        .await?;
-    events::record(
-        &state.db,
-        NewEvent {
-            user_id: &principal.user_id,
-            kind: EventKind::LoggedOut,
-            session_id: Some(&principal.session_id),
-            other_session_id: None,
-            origin: &client::origin(&request, &state.settings.trusted_proxies),
-            detail: "browser session".into(),
-        },
-    )
-    .await?;
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    crate::account::log_out(&state, &user.0, &origin, "browser session").await?;
     user.session().purge();
     Ok(redirect("/login?ended=logout"))
 }

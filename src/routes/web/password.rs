@@ -10,7 +10,6 @@ use crate::auth::client;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, WebUser};
 use crate::domain::now_millis;
 use crate::error::{ApiError, PageError};
-use crate::routes::api::account::change_password_for;
 use crate::routes::web::login::put;
 use crate::routes::web::{CsrfForm, Layout, flash, redirect, render, render_with_status};
 use crate::state::AppState;
@@ -59,7 +58,7 @@ pub async fn submit(
     }
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     let current = form.current_password.unwrap_or_default();
-    match change_password_for(&state, &user.0.user_id, &user.0.session_id, current, new, &origin).await {
+    match crate::account::change_password(&state, &user.0, current, new, &origin).await {
         Ok(signed_out) => {
             // A new session key for this browser: whatever copy of the old cookie exists is dead.
             let session = user.session();

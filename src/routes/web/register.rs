@@ -8,7 +8,6 @@ use serde::Deserialize;
 
 use crate::auth::client;
 use crate::error::{ApiError, PageError};
-use crate::routes::api::account::create_account;
 use crate::routes::web::login::start_browser_session;
 use crate::routes::web::{CsrfForm, Layout, flash, redirect, render, render_with_status};
 use crate::state::AppState;
@@ -64,7 +63,7 @@ pub async fn submit(
         );
     }
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    match create_account(&state, &email, password, &origin).await {
+    match crate::account::create(&state, &email, password, &origin).await {
         Ok(user) => {
             start_browser_session(&state, &session, &user, &origin).await?;
             flash(&session, "success", "Welcome! Your account is ready.");

@@ -1,0 +1,231 @@
+//! What a person does to their own account, whichever way they are logged in: sign up, prove
+//! the password, change it, end one login session, the others, or all of them. The JSON and the
+//! HTML routes both call these, so the two ways through the product cannot drift apart; each
+//! records its security event here, where the change happens.
+
+use crate::auth::client::describe_device;
+use crate::auth::login::check_credentials;
+use crate::auth::password;
+use crate::auth::strategy::Principal;
+use crate::domain::{Email, Password, now_millis};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::events::{self, EventKind, NewEvent, Origin};
+use crate::store::login_sessions::{self, EndReason};
+use crate::store::users::{Inserted, User};
+use crate::store::{self};
+
+/// Records what the caller (`principal`) did.
+async fn record(
+    state: &AppState,
+    principal: &Principal,
+    kind: EventKind,
+    other_session_id: Option<&str>,
+    origin: &Origin,
+    detail: String,
+) -> Result<(), ApiError> {
+    events::record(
+        &state.db,
+        NewEvent {
+            user_id: &principal.user_id,
+            kind,
+            session_id: Some(&principal.session_id),
+            other_session_id,
+            origin,
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+fn devices(count: usize) -> String {
+    format!("{count} {}", if count == 1 { "device" } else { "devices" })
+}
+
+/// Creates an account: the email and password rules are the same for the API and the form.
+pub async fn create(state: &AppState, email: &str, password: String, origin: &Origin) -> Result<User, ApiError> {
+    let email = Email::parse(email).map_err(|message| ApiError::invalid_field("email", message))?;
+    let password = Password::parse(password).map_err(|message| ApiError::invalid_field("password", message))?;
+    let taken = || ApiError::Conflict("an account with this email already exists".into());
+    if store::users::find_by_email(&state.db, &email).await?.is_some() {
+        return Err(taken());
+    }
+    let hash = password::hash(password).await?;
+    let Inserted::Created(user) = store::users::insert(&state.db, &email, &hash).await? else {
+        return Err(taken());
+    };
+    events::record(
+        &state.db,
+        NewEvent {
+            user_id: &user.id,
+            kind: EventKind::Registered,
+            session_id: None,
+            other_session_id: None,
+            origin,
+            detail: String::new(),
+        },
+    )
+    .await?;
+    Ok(user)
+}
+
+/// The user behind an email and password; one generic refusal for an unknown email and a wrong
+/// password alike.
+pub async fn authenticate(state: &AppState, email: &str, password: &str) -> Result<User, ApiError> {
+    check_credentials(state, email, password)
+        .await?
+        .ok_or_else(|| ApiError::InvalidGrant("the email or password is not correct".into()))
+}
+
+/// Verifies `password` against the account's own.
+pub async fn password_matches(state: &AppState, user_id: &str, password: String) -> Result<bool, ApiError> {
+    let user = store::users::find_by_id(&state.db, user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(password::verify(password, Some(user.password_hash)).await?)
+}
+
+/// Verifies the current password, stores the new one, bumps `token_version` and revokes every
+/// other login session; the caller's own survives. Returns how many were signed out.
+pub async fn change_password(
+    state: &AppState,
+    principal: &Principal,
+    current: String,
+    new: String,
+    origin: &Origin,
+) -> Result<usize, ApiError> {
+    if !password_matches(state, &principal.user_id, current).await? {
+        return Err(ApiError::invalid_field(
+            "current_password",
+            "the current password is not correct",
+        ));
+    }
+    let new = Password::parse(new).map_err(|message| ApiError::invalid_field("new_password", message))?;
+    let hash = password::hash(new).await?;
+    store::users::change_password(&state.db, &principal.user_id, &hash).await?;
+    let revoked = state
+        .revocation
+        .revoke_all_sessions(
+            &principal.user_id,
+            Some(&principal.session_id),
+            EndReason::PasswordChanged,
+            Some(&principal.session_id),
+            false,
+        )
+        .await?;
+    let count = revoked.sessions.len();
+    let detail = format!("{} signed out", devices(count).replacen(' ', " other ", 1));
+    record(state, principal, EventKind::PasswordChanged, None, origin, detail).await?;
+    Ok(count)
+}
+
+/// Ends the caller's own login session (log out); `how` says which kind, for the activity list.
+pub async fn log_out(state: &AppState, principal: &Principal, origin: &Origin, how: &str) -> Result<(), ApiError> {
+    state
+        .revocation
+        .revoke_session(&principal.session_id, EndReason::LoggedOut, Some(&principal.session_id))
+        .await?;
+    record(state, principal, EventKind::LoggedOut, None, origin, how.to_owned()).await
+}
+
+/// Revokes one of the caller's own login sessions; any other id, another user's included, is a
+/// 404. Returns the device description of what was signed out.
+pub async fn revoke_own_session(
+    state: &AppState,
+    principal: &Principal,
+    session_id: &str,
+    origin: &Origin,
+) -> Result<String, ApiError> {
+    let target = login_sessions::find(&state.db, session_id)
+        .await?
+        .filter(|session| session.user_id == principal.user_id && session.is_live(now_millis()))
+        .ok_or(ApiError::NotFound)?;
+    let own = target.id == principal.session_id;
+    let (reason, kind) = if own {
+        (EndReason::LoggedOut, EventKind::LoggedOut)
+    } else {
+        (EndReason::SignedOutFromAnotherDevice, EventKind::DeviceSignedOut)
+    };
+    state
+        .revocation
+        .revoke_session(&target.id, reason, Some(&principal.session_id))
+        .await?;
+    let device = describe_device(&target.user_agent);
+    record(state, principal, kind, Some(&target.id), origin, device.clone()).await?;
+    Ok(device)
+}
+
+/// Every login session but the caller's; returns how many.
+pub async fn sign_out_other_devices(
+    state: &AppState,
+    principal: &Principal,
+    origin: &Origin,
+) -> Result<usize, ApiError> {
+    let revoked = state
+        .revocation
+        .revoke_all_sessions(
+            &principal.user_id,
+            Some(&principal.session_id),
+            EndReason::SignedOutFromAnotherDevice,
+            Some(&principal.session_id),
+            false,
+        )
+        .await?;
+    let count = revoked.sessions.len();
+    record(
+        state,
+        principal,
+        EventKind::OtherDevicesSignedOut,
+        None,
+        origin,
+        devices(count),
+    )
+    .await?;
+    Ok(count)
+}
+
+/// Bumps `token_version` and revokes every login session, the caller's included; returns how many.
+pub async fn log_out_everywhere(state: &AppState, principal: &Principal, origin: &Origin) -> Result<usize, ApiError> {
+    let revoked = state
+        .revocation
+        .revoke_all_sessions(
+            &principal.user_id,
+            None,
+            EndReason::LoggedOutEverywhere,
+            Some(&principal.session_id),
+            true,
+        )
+        .await?;
+    let count = revoked.sessions.len();
+    record(
+        state,
+        principal,
+        EventKind::LoggedOutEverywhere,
+        None,
+        origin,
+        devices(count),
+    )
+    .await?;
+    Ok(count)
+}
+
+/// After checking the password: every login session is revoked first (tokens denylisted, cookie
+/// state deleted), then the user row and, by cascade, everything that belonged to it.
+pub async fn delete(state: &AppState, principal: &Principal, password: String) -> Result<(), ApiError> {
+    if !password_matches(state, &principal.user_id, password).await? {
+        return Err(ApiError::invalid_field("password", "the password is not correct"));
+    }
+    state
+        .revocation
+        .revoke_all_sessions(
+            &principal.user_id,
+            None,
+            EndReason::AccountDeleted,
+            Some(&principal.session_id),
+            true,
+        )
+        .await?;
+    store::users::delete(&state.db, &principal.user_id).await?;
+    Ok(())
+}
