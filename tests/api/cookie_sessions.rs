@@ -223,16 +223,7 @@ async fn every_log_in_records_a_login_session_with_user_agent_and_ip() {
     );
     chrome.login(&user).await;
     let tokens = app.token_login(&user).await;
-    let sessions: Vec<Value> = app
-        .api
-        .get(app.url("/api/sessions"))
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions = app.sessions(&tokens.access).await;
     assert_eq!(sessions.len(), 3);
     for session in &sessions {
         assert_eq!(session["ip"], "127.0.0.1");

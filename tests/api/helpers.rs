@@ -339,6 +339,19 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// `GET /api/sessions` with a Bearer token.
+    pub async fn sessions(&self, access_token: &str) -> Vec<Value> {
+        let response = self
+            .api
+            .get(self.url("/api/sessions"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
     pub fn browser(&self) -> Browser {
         Browser::new(&self.address)
     }

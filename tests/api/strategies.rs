@@ -116,16 +116,7 @@ async fn the_session_list_marks_the_current_one_and_hides_ended_ones() {
     let third = app.token_login(&user).await;
     app.bearer_delete(&format!("/api/sessions/{}", third.session_id), &first.access)
         .await;
-    let sessions: Vec<Value> = app
-        .api
-        .get(app.url("/api/sessions"))
-        .bearer_auth(&second.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions = app.sessions(&second.access).await;
     let ids: Vec<&str> = sessions.iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&first.session_id.as_str()) && ids.contains(&second.session_id.as_str()));
