@@ -38,12 +38,18 @@ fn find_program(name: &str) -> Option<String> {
         .find(|path| std::path::Path::new(path).is_file())
 }
 
+/// Says why the browser tests did not run, past the test harness's output capture.
+fn not_run(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "browser tests were not run: {why}");
+}
+
 /// `None` when the browser tests should not run here (and it is fine that they do not).
 fn browser_available() -> Option<String> {
     let mode = std::env::var("BROWSER_TESTS").unwrap_or_default();
     let required = mode == "require" || std::env::var("CI").is_ok_and(|ci| ci == "true");
     if mode == "skip" {
-        println!("browser tests were not run (BROWSER_TESTS=skip)");
+        not_run("BROWSER_TESTS=skip");
         return None;
     }
     match (find_program("chromedriver"), std::path::Path::new(CHROMIUM).exists()) {
@@ -52,7 +58,7 @@ fn browser_available() -> Option<String> {
             panic!("chromium and chromedriver are required (CI=true or BROWSER_TESTS=require) but missing")
         }
         _ => {
-            println!("browser tests were not run: install Debian's chromium and chromium-driver to run them");
+            not_run("install Debian's chromium and chromium-driver to run them");
             None
         }
     }

@@ -47,7 +47,11 @@ async fn the_denylist_survives_a_restart() {
 #[tokio::test]
 async fn the_denylist_survives_a_redis_flush() {
     let Some(url) = redis_url() else {
-        eprintln!("TEST_REDIS_URL is not set: the Redis flush is exercised in the PostgreSQL + Redis run");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "TEST_REDIS_URL is not set: the Redis flush is exercised in the PostgreSQL + Redis run"
+        );
         return;
     };
     let app = spawn_app_owning_redis(&[]).await;
