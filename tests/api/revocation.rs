@@ -217,3 +217,47 @@ async fn a_revoked_device_loses_its_unexpired_access_tokens_at_once() {
     }
     assert_eq!(app.status_of("denylist", &other.access).await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_revocation_on_one_instance_is_refused_by_another_at_once() {
+    if redis_url().is_none() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "TEST_REDIS_URL is not set: several instances are exercised in the PostgreSQL + Redis run"
+        );
+        return;
+    }
+    let first = spawn_app().await;
+    let second = first.restart().await;
+    let user = first.new_user().await;
+    let device = first.token_login(&user).await;
+    let browser = first.browser();
+    browser.login(&user).await;
+    let mut elsewhere = second.browser();
+    elsewhere.set_session_cookie(&browser.session_cookie().unwrap());
+    elsewhere.rebase(&second.address);
+    assert_eq!(
+        elsewhere.cookie_me().await.status(),
+        StatusCode::OK,
+        "the cookie works on both"
+    );
+
+    let other = second.token_login(&user).await;
+    assert_eq!(
+        second
+            .bearer_post("/api/logout-all", &other.access, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    for strategy in ["version", "denylist", "allowlist"] {
+        assert_eq!(
+            first.status_of(strategy, &device.access).await,
+            StatusCode::UNAUTHORIZED,
+            "{strategy}"
+        );
+    }
+    assert_eq!(browser.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(first.refresh(&device.refresh).await.status(), StatusCode::UNAUTHORIZED);
+}
