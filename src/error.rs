@@ -87,6 +87,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("request body is too large")]
     PayloadTooLarge,
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
     #[error("{field}: {message}")]
     InvalidField { field: &'static str, message: String },
     #[error("{0} is unavailable")]
@@ -129,6 +131,7 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::InvalidField { .. } => "invalid_field",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
@@ -155,6 +158,7 @@ impl ResponseError for ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

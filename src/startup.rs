@@ -13,7 +13,8 @@ use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionP
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers, Next, from_fn};
 use actix_web::{App, HttpResponse, HttpResponseBuilder, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -85,8 +86,15 @@ impl Application {
                 .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(api::json_error))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(pages::form_error))
                 .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
+                .app_data(web::QueryConfig::default().error_handler(|error, request| {
+                    pages::extractor_error(format!("the query string could not be read: {error}"), request)
+                }))
+                .app_data(web::PathConfig::default().error_handler(|error, request| {
+                    pages::extractor_error(format!("the path could not be read: {error}"), request)
+                }))
                 .configure(|config| routes(config, &governor))
                 .default_service(web::to(pages::not_found))
+                .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, pages::method_not_allowed))
                 .wrap(sessions)
                 .wrap(from_fn(session_store_unavailable))
                 .wrap(

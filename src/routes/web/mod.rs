@@ -99,6 +99,30 @@ pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     Ok(error_page(StatusCode::NOT_FOUND, "There is no page at this address."))
 }
 
+/// A query string or path segment that does not parse: a JSON 400 under `/api`, a page elsewhere.
+pub fn extractor_error(message: String, request: &HttpRequest) -> actix_web::Error {
+    let error = ApiError::BadRequest(message);
+    if request.path().starts_with("/api/") {
+        error.into()
+    } else {
+        PageError::Api(error).into()
+    }
+}
+
+/// actix answers a known path with an unknown method by an empty 405: give it the error shape.
+pub fn method_not_allowed<B>(
+    response: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    let (request, _) = response.into_parts();
+    let body = if request.path().starts_with("/api/") {
+        actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed)
+    } else {
+        error_page(StatusCode::METHOD_NOT_ALLOWED, "This page cannot be used that way.")
+    };
+    let response = actix_web::dev::ServiceResponse::new(request, body).map_into_right_body();
+    Ok(actix_web::middleware::ErrorHandlerResponse::Response(response))
+}
+
 pub fn form_error(error: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
     match error {
         UrlencodedError::Overflow { .. } => PageError::Api(ApiError::PayloadTooLarge).into(),
