@@ -24,11 +24,10 @@ pub struct Revocation {
     web_sessions: WebSessionStore,
 }
 
-/// What a revocation did, for the response and the security log.
+/// The login sessions a revocation ended.
 #[derive(Debug, Default)]
 pub struct Revoked {
     pub sessions: Vec<String>,
-    pub denylisted_tokens: usize,
 }
 
 impl Revocation {
@@ -66,7 +65,7 @@ impl Revocation {
     }
 
     /// Revokes one login session: the row, its refresh tokens, its unexpired access tokens (onto
-    /// the denylist), and its server-side cookie state. `false` if it was not live.
+    /// the denylist), and its server-side cookie state. Revokes nothing if it already was revoked.
     pub async fn revoke_session(
         &self,
         session_id: &str,
@@ -86,7 +85,6 @@ impl Revocation {
             .await;
         Ok(Revoked {
             sessions: vec![session_id.to_owned()],
-            denylisted_tokens: denylisted.len(),
         })
     }
 
@@ -114,10 +112,7 @@ impl Revocation {
         }
         transaction.commit().await?;
         self.after_commit(&sessions, &denylisted).await;
-        Ok(Revoked {
-            denylisted_tokens: denylisted.len(),
-            sessions,
-        })
+        Ok(Revoked { sessions })
     }
 
     async fn revoke_tokens_of(
@@ -136,6 +131,11 @@ impl Revocation {
     /// The database has the revocation; now the copies. A copy that cannot be written is marked
     /// stale so it is rebuilt from the database before it is trusted again.
     async fn after_commit(&self, sessions: &[String], denylisted: &[(String, i64)]) {
+        tracing::info!(
+            sessions = sessions.len(),
+            denylisted = denylisted.len(),
+            "login sessions revoked"
+        );
         for (jti, expires_at) in denylisted {
             self.denylist.insert(jti, *expires_at).await;
         }

@@ -55,9 +55,3 @@ pub async fn purge_expired<'c>(
         .await?;
     Ok(result.rows_affected())
 }
-
-pub async fn count<'c>(executor: impl Executor<'c, Database = sqlx::Any>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM denylist")
-        .fetch_one(executor)
-        .await
-}
