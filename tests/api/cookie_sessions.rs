@@ -324,3 +324,28 @@ async fn registering_in_the_browser_logs_the_new_user_in() {
     assert_eq!(taken.status(), StatusCode::CONFLICT);
     assert!(taken.text().await.unwrap().contains("already exists"));
 }
+
+#[tokio::test]
+async fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
+    for (trusted, expected) in [(None, "127.0.0.1"), (Some("127.0.0.1/32"), "203.0.113.7")] {
+        let app = match trusted {
+            Some(proxies) => spawn_app_with(&[("TRUSTED_PROXIES", proxies)]).await,
+            None => spawn_app().await,
+        };
+        let user = app.new_user().await;
+        let response = app
+            .api
+            .post(app.url("/api/token"))
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+            .json(&serde_json::json!({ "email": user.email, "password": user.password }))
+            .send()
+            .await
+            .unwrap();
+        let access = response.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let sessions = app.sessions(&access).await;
+        assert_eq!(sessions[0]["ip"], expected, "TRUSTED_PROXIES={trusted:?}");
+    }
+}
