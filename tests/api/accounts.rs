@@ -144,13 +144,7 @@ async fn the_stored_hash_is_argon2id_with_owasp_parameters() {
 async fn a_new_account_starts_at_token_version_zero() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let db = app.db().await;
-    let version: i64 = sqlx::query_scalar("SELECT token_version FROM users WHERE id = $1")
-        .bind(&user.id)
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    assert_eq!(version, 0);
+    assert_eq!(app.token_version(&user.id).await, 0);
 }
 
 #[tokio::test]

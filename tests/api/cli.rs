@@ -128,6 +128,26 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
+/// Registers ann@example.com and returns the token response of her first log-in.
+async fn register_and_log_in(client: &reqwest::Client, address: &str, password: &str) -> serde_json::Value {
+    let credentials = serde_json::json!({ "email": "ann@example.com", "password": password });
+    let registered = client
+        .post(format!("{address}/api/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let response = client
+        .post(format!("{address}/api/token"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
 fn terminate(child: &std::process::Child) {
     let status = Command::new("kill")
         .arg("-TERM")
@@ -143,21 +163,7 @@ async fn secrets_and_passwords_never_reach_the_log() {
     let (mut child, address, lines) = serve(&[("JWT_SECRET", secret)]);
     let client = reqwest::Client::new();
     let password = "hunter2-but-longer";
-    client
-        .post(format!("{address}/api/register"))
-        .json(&serde_json::json!({ "email": "ann@example.com", "password": password }))
-        .send()
-        .await
-        .unwrap();
-    let token: serde_json::Value = client
-        .post(format!("{address}/api/token"))
-        .json(&serde_json::json!({ "email": "ann@example.com", "password": password }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = register_and_log_in(&client, &address, password).await;
     let access = token["access_token"].as_str().unwrap().to_owned();
     let refresh = token["refresh_token"].as_str().unwrap().to_owned();
     client
@@ -214,21 +220,7 @@ async fn the_embedded_default_keeps_its_generated_keys_across_a_restart() {
     let directory = fresh_directory();
     let (mut child, address, _lines) = serve_in(&directory, &[]);
     let client = reqwest::Client::new();
-    client
-        .post(format!("{address}/api/register"))
-        .json(&serde_json::json!({ "email": "ann@example.com", "password": "correct horse" }))
-        .send()
-        .await
-        .unwrap();
-    let token: serde_json::Value = client
-        .post(format!("{address}/api/token"))
-        .json(&serde_json::json!({ "email": "ann@example.com", "password": "correct horse" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = register_and_log_in(&client, &address, "correct horse").await;
     let access = token["access_token"].as_str().unwrap().to_owned();
     terminate(&child);
     child.wait().unwrap();

@@ -134,15 +134,7 @@ async fn every_way_a_session_ends_is_shown_with_its_reason() {
     // password changed
     let other = app.token_login(&user).await;
     let response = watcher
-        .submit(
-            "/password",
-            "/password",
-            &[
-                ("current_password", &user.password),
-                ("new_password", "a new password entirely"),
-                ("new_password_confirmation", "a new password entirely"),
-            ],
-        )
+        .change_password(&user.password, "a new password entirely", "a new password entirely")
         .await;
     assert_eq!(location(&response), "/dashboard");
     let page = dashboard(&watcher).await;
@@ -338,15 +330,7 @@ async fn the_password_page_explains_its_errors() {
     let browser = app.browser();
     browser.login(&user).await;
     let mismatch = browser
-        .submit(
-            "/password",
-            "/password",
-            &[
-                ("current_password", &user.password),
-                ("new_password", "one new password"),
-                ("new_password_confirmation", "another one"),
-            ],
-        )
+        .change_password(&user.password, "one new password", "another one")
         .await;
     assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
@@ -357,15 +341,7 @@ async fn the_password_page_explains_its_errors() {
             .contains("The two new passwords do not match.")
     );
     let wrong = browser
-        .submit(
-            "/password",
-            "/password",
-            &[
-                ("current_password", "not the password"),
-                ("new_password", "one new password"),
-                ("new_password_confirmation", "one new password"),
-            ],
-        )
+        .change_password("not the password", "one new password", "one new password")
         .await;
     assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
@@ -386,15 +362,7 @@ async fn the_password_change_renews_this_browsers_session_key() {
     browser.login(&user).await;
     let before = browser.session_cookie().unwrap();
     browser
-        .submit(
-            "/password",
-            "/password",
-            &[
-                ("current_password", &user.password),
-                ("new_password", "one new password"),
-                ("new_password_confirmation", "one new password"),
-            ],
-        )
+        .change_password(&user.password, "one new password", "one new password")
         .await;
     let after = browser.session_cookie().unwrap();
     assert_ne!(before, after);

@@ -356,6 +356,15 @@ impl TestApp {
         Browser::new(&self.address)
     }
 
+    /// The user's `token_version` as stored.
+    pub async fn token_version(&self, user_id: &str) -> i64 {
+        sqlx::query_scalar("SELECT token_version FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&self.db().await)
+            .await
+            .unwrap()
+    }
+
     /// A pool on this test's database, for looking at what was stored.
     pub async fn db(&self) -> revocable::store::Db {
         revocable::store::connect(&self.database.url).await.unwrap()
@@ -480,6 +489,20 @@ impl Browser {
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "log-in failed");
         assert_eq!(location(&response), "/dashboard");
         response
+    }
+
+    /// Submits the `/password` form: current password, new one, and its confirmation.
+    pub async fn change_password(&self, current: &str, new: &str, confirmation: &str) -> Response {
+        self.submit(
+            "/password",
+            "/password",
+            &[
+                ("current_password", current),
+                ("new_password", new),
+                ("new_password_confirmation", confirmation),
+            ],
+        )
+        .await
     }
 
     pub async fn cookie_me(&self) -> Response {

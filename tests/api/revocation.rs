@@ -115,13 +115,7 @@ async fn log_out_everywhere_ends_cookie_sessions_too() {
     );
     assert_eq!(browser.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.refresh(&tokens.refresh).await.status(), StatusCode::UNAUTHORIZED);
-    let db = app.db().await;
-    let version: i64 = sqlx::query_scalar("SELECT token_version FROM users WHERE id = $1")
-        .bind(&user.id)
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(app.token_version(&user.id).await, 1);
 }
 
 #[tokio::test]
