@@ -230,6 +230,8 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         ),
     };
     let keys = JwtKeys::load(&settings, &db).await?;
+    let csrf_key = store::secrets::get_or_create(&db, "csrf_key", crate::domain::RandomId::secret).await?;
+    let anonymous_csrf = crate::auth::csrf::AnonymousCsrf::new(csrf_key.into_bytes(), settings.cookie_secure);
     let revocation = Revocation::new(db.clone(), denylist, web_sessions.clone());
     Ok(AppState {
         settings,
@@ -242,6 +244,7 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         self_url: std::sync::OnceLock::new(),
         probe_secret: crate::domain::RandomId::secret(),
         compare: Default::default(),
+        anonymous_csrf,
     })
 }
 

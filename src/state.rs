@@ -19,6 +19,8 @@ pub struct AppState {
     /// A per-process secret by which the rate limiter recognises that probe.
     pub probe_secret: String,
     pub compare: crate::compare::CompareCache,
+    /// Signs the CSRF tokens of the forms shown before log-in.
+    pub anonymous_csrf: crate::auth::csrf::AnonymousCsrf,
 }
 
 impl AppState {

@@ -1,15 +1,24 @@
 //! CSRF protection.
 //!
-//! HTML forms use the synchronizer-token pattern: a random token kept in the server-side session,
-//! echoed in a hidden field, compared in constant time. JSON routes under cookie authentication
-//! accept a state-changing request only when its `Origin` is this site, or when it carries the
-//! session's token in `X-CSRF-Token`; SameSite=Lax on the cookie is the second line.
+//! Logged-in forms use the synchronizer-token pattern: a random token kept in the server-side
+//! session, echoed in a hidden field. Forms shown before log-in (log-in, sign-up) use a signed
+//! double-submit cookie instead — the field carries an HMAC of a random value kept in a cookie —
+//! so that a visitor who has not logged in makes the server store nothing. Both are compared in
+//! constant time. JSON routes under cookie authentication accept a state-changing request only
+//! when its `Origin` is this site or it carries the session's token in `X-CSRF-Token`;
+//! SameSite=Lax on the cookies is the second line.
 
 use actix_session::Session;
 use actix_web::HttpRequest;
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::domain::RandomId;
 use crate::error::ApiError;
 
@@ -17,7 +26,65 @@ const SESSION_KEY: &str = "csrf";
 pub const HEADER: &str = "x-csrf-token";
 pub const FIELD: &str = "csrf_token";
 
-/// The session's token, created on first use.
+/// The signing key of the double-submit tokens and the names of their cookie.
+#[derive(Clone)]
+pub struct AnonymousCsrf {
+    key: Vec<u8>,
+    cookie_name: &'static str,
+    secure: bool,
+}
+
+impl AnonymousCsrf {
+    pub fn new(key: Vec<u8>, secure: bool) -> Self {
+        Self {
+            key,
+            cookie_name: if secure {
+                "__Host-revocable-csrf"
+            } else {
+                "revocable_csrf"
+            },
+            secure,
+        }
+    }
+
+    fn sign(&self, nonce: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length");
+        mac.update(nonce.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    fn nonce(&self, request: &HttpRequest) -> Option<String> {
+        request
+            .cookie(self.cookie_name)
+            .map(|cookie| cookie.value().to_owned())
+            .filter(|value| value.len() == 43)
+    }
+
+    /// The token for a form shown before log-in, and the cookie to set when the browser has none.
+    pub fn token(&self, request: &HttpRequest) -> (String, Option<Cookie<'static>>) {
+        match self.nonce(request) {
+            Some(nonce) => (self.sign(&nonce), None),
+            None => {
+                let nonce = RandomId::secret();
+                let cookie = Cookie::build(self.cookie_name, nonce.clone())
+                    .path("/")
+                    .http_only(true)
+                    .secure(self.secure)
+                    .same_site(SameSite::Lax)
+                    .finish();
+                (self.sign(&nonce), Some(cookie))
+            }
+        }
+    }
+
+    fn matches(&self, request: &HttpRequest, presented: &str) -> bool {
+        self.nonce(request)
+            .is_some_and(|nonce| bool::from(self.sign(&nonce).as_bytes().ct_eq(presented.as_bytes())))
+    }
+}
+
+/// The session's token, created on first use. Only for sessions that are logged in: before
+/// log-in, forms take `AnonymousCsrf::token`.
 pub fn token(session: &Session) -> Result<String, ApiError> {
     if let Ok(Some(token)) = session.get::<String>(SESSION_KEY) {
         return Ok(token);
@@ -35,16 +102,28 @@ pub fn rotate(session: &Session) -> Result<String, ApiError> {
     token(session)
 }
 
-fn matches(session: &Session, presented: &str) -> bool {
+fn matches_session(session: &Session, presented: &str) -> bool {
     match session.get::<String>(SESSION_KEY) {
         Ok(Some(expected)) => !presented.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes())),
         _ => false,
     }
 }
 
-/// A form's hidden field.
-pub fn verify_form(session: &Session, presented: Option<&str>) -> Result<(), ApiError> {
-    if matches(session, presented.unwrap_or("")) {
+/// A form's hidden field: the session's token once logged in, the signed cookie before.
+pub fn verify_form(
+    request: &HttpRequest,
+    session: &Session,
+    anonymous: &AnonymousCsrf,
+    presented: Option<&str>,
+) -> Result<(), ApiError> {
+    let presented = presented.unwrap_or("");
+    let logged_in = session.contains_key(LOGIN_SESSION_KEY);
+    let valid = if logged_in {
+        matches_session(session, presented)
+    } else {
+        !presented.is_empty() && anonymous.matches(request, presented)
+    };
+    if valid {
         Ok(())
     } else {
         Err(ApiError::CsrfFailed("missing or invalid CSRF token".into()))
@@ -57,7 +136,7 @@ pub fn verify_api(request: &HttpRequest, session: &Session) -> Result<(), ApiErr
         return Ok(());
     }
     if let Some(presented) = request.headers().get(HEADER).and_then(|value| value.to_str().ok())
-        && matches(session, presented)
+        && matches_session(session, presented)
     {
         return Ok(());
     }

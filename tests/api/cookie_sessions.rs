@@ -8,24 +8,52 @@ use serde_json::Value;
 use crate::helpers::{Browser, error_body, location, spawn_app, spawn_app_with};
 
 #[tokio::test]
-async fn logging_in_issues_a_new_session_key_and_the_old_one_never_works() {
+async fn logging_in_issues_a_new_session_key_and_a_planted_one_never_becomes_the_victims() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let browser = app.browser();
-    browser.get("/login").await;
-    let before = browser
-        .session_cookie()
-        .expect("the log-in form sets a session cookie for its CSRF token");
-    browser.login(&user).await;
-    let after = browser.session_cookie().expect("logged in");
-    assert_ne!(before, after);
-    assert_eq!(browser.cookie_me().await.status(), StatusCode::OK);
+    let victim = app.new_user().await;
+    let attacker = app.new_user().await;
+    // The attacker's own session key, planted in the victim's browser before the victim logs in.
+    let attacker_browser = app.browser();
+    attacker_browser.login(&attacker).await;
+    let planted = attacker_browser.session_cookie().unwrap();
 
-    let attacker = app.browser();
-    attacker.set_session_cookie(&before);
-    let response = attacker.cookie_me().await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(error_body(response).await["reason"], "no_credential");
+    let browser = app.browser();
+    browser.set_session_cookie(&planted);
+    browser.login(&victim).await;
+    let issued = browser.session_cookie().expect("logged in");
+    assert_ne!(issued, planted, "log-in issues a new key");
+    let me: serde_json::Value = browser.cookie_me().await.json().await.unwrap();
+    assert_eq!(me["user_id"], victim.id.as_str());
+
+    let replay = app.browser();
+    replay.set_session_cookie(&planted);
+    let response = replay.cookie_me().await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "the planted key was renewed away"
+    );
+    assert_eq!(attacker_browser.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_log_in_form_stores_nothing_before_log_in() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    for page in ["/", "/login", "/register", "/compare"] {
+        assert_eq!(browser.get(page).await.status(), StatusCode::OK, "{page}");
+    }
+    assert!(browser.session_cookie().is_none(), "no session before log-in");
+    assert!(
+        browser.jar.lock().unwrap().contains_key("revocable_csrf"),
+        "the form's CSRF cookie"
+    );
+    let db = app.db().await;
+    let states: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(states, 0);
 }
 
 #[tokio::test]
@@ -50,8 +78,17 @@ async fn the_session_cookie_is_http_only_same_site_lax_with_path_root() {
 #[tokio::test]
 async fn secure_cookies_use_the_host_prefix() {
     let app = spawn_app_with(&[("COOKIE_SECURE", "true")]).await;
+    let user = app.new_user().await;
     let browser = app.browser();
     browser.get("/login").await;
+    let csrf_cookie = browser.last_set_cookies.lock().unwrap().join("\n");
+    assert!(csrf_cookie.starts_with("__Host-revocable-csrf="), "{csrf_cookie}");
+    assert!(
+        csrf_cookie.contains("Secure") && csrf_cookie.contains("HttpOnly"),
+        "{csrf_cookie}"
+    );
+    // The test browser sends its cookies back over plain HTTP, as a browser would over HTTPS.
+    browser.login(&user).await;
     let set_cookie = browser.last_set_cookies.lock().unwrap().join("\n");
     assert!(set_cookie.starts_with("__Host-revocable="), "{set_cookie}");
     assert!(set_cookie.contains("Secure"), "{set_cookie}");

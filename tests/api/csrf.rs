@@ -78,3 +78,35 @@ async fn a_cookie_authenticated_json_request_may_carry_the_token_in_a_header() {
         "the caller stays logged in"
     );
 }
+
+#[tokio::test]
+async fn forms_before_log_in_need_a_token_signed_for_this_browsers_cookie() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let fields = [("email", user.email.as_str()), ("password", user.password.as_str())];
+
+    let without = app.browser();
+    without.get("/login").await;
+    assert_eq!(
+        without.post_form("/login", &fields).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // A token from one browser is worthless with another browser's cookie.
+    let victim = app.browser();
+    victim.get("/login").await;
+    let attacker = app.browser();
+    let (_, page) = attacker.get_text("/login").await;
+    let attacker_token = revocable::scenario::extract_csrf(&page).unwrap();
+    let mut forged = vec![("csrf_token", attacker_token.as_str())];
+    forged.extend_from_slice(&fields);
+    assert_eq!(
+        victim.post_form("/login", &forged).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(victim.session_cookie().is_none());
+
+    // Its own token works.
+    victim.login(&user).await;
+    assert_eq!(victim.cookie_me().await.status(), StatusCode::OK);
+}

@@ -117,9 +117,21 @@ async fn a_redis_that_is_down_is_a_503_naming_it_and_loses_nothing() {
         StatusCode::OK,
         "checks that need no Redis go on"
     );
-    let page = app.browser().get("/login").await;
+    let browser = app.browser();
     assert_eq!(
-        page.status(),
+        browser.get("/login").await.status(),
+        StatusCode::OK,
+        "the form itself stores nothing"
+    );
+    let log_in = browser
+        .submit(
+            "/login",
+            "/login",
+            &[("email", &user.email), ("password", &user.password)],
+        )
+        .await;
+    assert_eq!(
+        log_in.status(),
         StatusCode::SERVICE_UNAVAILABLE,
         "the session store is Redis"
     );

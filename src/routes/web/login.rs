@@ -12,7 +12,7 @@ use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY, WebUser};
 use crate::domain::now_millis;
 use crate::error::{ApiError, PageError};
-use crate::routes::web::{CsrfForm, Layout, redirect, render, render_with_status};
+use crate::routes::web::{CsrfForm, Layout, redirect, render_form};
 use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::login_sessions::Kind;
@@ -44,13 +44,20 @@ fn notice(query: &NoticeQuery) -> Option<String> {
     }
 }
 
-pub async fn form(session: Session, query: web::Query<NoticeQuery>) -> Result<HttpResponse, PageError> {
-    render(&LoginPage {
-        layout: Layout::new(&session, None)?,
+pub async fn form(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<NoticeQuery>,
+) -> Result<HttpResponse, PageError> {
+    let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+    let page = LoginPage {
+        layout,
         email: String::new(),
         error: None,
         notice: notice(&query),
-    })
+    };
+    render_form(&page, StatusCode::OK, cookie)
 }
 
 #[derive(Deserialize)]
@@ -101,15 +108,14 @@ pub async fn submit(
         }
         None => {
             record_failed_login(&state, &email, &origin).await?;
-            render_with_status(
-                &LoginPage {
-                    layout: Layout::new(&session, None)?,
-                    email,
-                    error: Some("Incorrect email or password.".to_owned()),
-                    notice: None,
-                },
-                StatusCode::UNAUTHORIZED,
-            )
+            let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+            let page = LoginPage {
+                layout,
+                email,
+                error: Some("Incorrect email or password.".to_owned()),
+                notice: None,
+            };
+            render_form(&page, StatusCode::UNAUTHORIZED, cookie)
         }
     }
 }

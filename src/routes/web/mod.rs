@@ -46,18 +46,51 @@ pub fn flash(session: &Session, kind: &str, message: impl Into<String>) {
 }
 
 impl Layout {
-    /// Builds the layout and consumes the pending flash messages.
+    /// Builds the layout and consumes the pending flash messages. Only a logged-in page carries
+    /// a token (for the header's log-out form): an anonymous visit stores nothing.
     pub fn new(session: &Session, user_email: Option<String>) -> Result<Self, ApiError> {
-        let flashes = session
-            .remove_as::<Vec<Flash>>(FLASH_KEY)
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let csrf_token = if user_email.is_some() {
+            csrf::token(session)?
+        } else {
+            String::new()
+        };
         Ok(Self {
             user_email,
-            csrf_token: csrf::token(session)?,
-            flashes,
+            csrf_token,
+            flashes: take_flashes(session),
         })
     }
+
+    /// The layout of a form that may be shown before log-in (log-in, sign-up): the session's
+    /// token when logged in, else a signed double-submit token whose cookie must go with the page.
+    pub fn for_form(
+        request: &HttpRequest,
+        session: &Session,
+        state: &crate::state::AppState,
+    ) -> Result<(Self, Option<actix_web::cookie::Cookie<'static>>), ApiError> {
+        let (csrf_token, cookie) = if session.contains_key(crate::auth::session_store::LOGIN_SESSION_KEY) {
+            (csrf::token(session)?, None)
+        } else {
+            state.anonymous_csrf.token(request)
+        };
+        let layout = Self {
+            user_email: None,
+            csrf_token,
+            flashes: take_flashes(session),
+        };
+        Ok((layout, cookie))
+    }
+}
+
+/// The pending flash messages; reading them changes the session only when there were some.
+fn take_flashes(session: &Session) -> Vec<Flash> {
+    if !session.contains_key(FLASH_KEY) {
+        return Vec::new();
+    }
+    session
+        .remove_as::<Vec<Flash>>(FLASH_KEY)
+        .and_then(Result::ok)
+        .unwrap_or_default()
 }
 
 #[derive(Template)]
@@ -157,6 +190,21 @@ pub fn render(page: &impl Template) -> Result<HttpResponse, PageError> {
     render_with_status(page, StatusCode::OK)
 }
 
+/// Renders a form page, with the CSRF cookie when the browser has none yet.
+pub fn render_form(
+    page: &impl Template,
+    status: StatusCode,
+    cookie: Option<actix_web::cookie::Cookie<'static>>,
+) -> Result<HttpResponse, PageError> {
+    let mut response = render_with_status(page, status)?;
+    if let Some(cookie) = cookie {
+        response
+            .add_cookie(&cookie)
+            .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
+    }
+    Ok(response)
+}
+
 pub fn render_with_status(page: &impl Template, status: StatusCode) -> Result<HttpResponse, PageError> {
     let body = page
         .render()
@@ -179,7 +227,7 @@ struct CsrfField {
     csrf_token: Option<String>,
 }
 
-/// A form body whose CSRF token has been checked against the session: every POST form handler
+/// A form body whose CSRF token has been checked (see `auth::csrf`): every POST form handler
 /// takes one, so none can forget the check. A missing or wrong token is a 403.
 pub struct CsrfForm<T>(pub T);
 
@@ -189,13 +237,18 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let session = request.get_session();
+        let state = request
+            .app_data::<web::Data<crate::state::AppState>>()
+            .expect("AppState is registered in startup::build")
+            .clone();
         let body = web::Bytes::from_request(request, payload);
+        let request = request.clone();
         Box::pin(async move {
             let body = body.await.map_err(|_| PageError::Api(ApiError::PayloadTooLarge))?;
             let field: CsrfField = serde_urlencoded::from_bytes(&body).map_err(|error| {
                 PageError::Api(ApiError::BadRequest(format!("the form could not be read: {error}")))
             })?;
-            csrf::verify_form(&session, field.csrf_token.as_deref())?;
+            csrf::verify_form(&request, &session, &state.anonymous_csrf, field.csrf_token.as_deref())?;
             let form = serde_urlencoded::from_bytes(&body).map_err(|error| {
                 PageError::Api(ApiError::BadRequest(format!("the form could not be read: {error}")))
             })?;

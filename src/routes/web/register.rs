@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::auth::client;
 use crate::error::{ApiError, PageError};
 use crate::routes::web::login::start_browser_session;
-use crate::routes::web::{CsrfForm, Layout, flash, redirect, render, render_with_status};
+use crate::routes::web::{CsrfForm, Layout, flash, redirect, render_form};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -20,12 +20,18 @@ struct RegisterPage {
     error: Option<String>,
 }
 
-pub async fn form(session: Session) -> Result<HttpResponse, PageError> {
-    render(&RegisterPage {
-        layout: Layout::new(&session, None)?,
+pub async fn form(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, PageError> {
+    let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+    let page = RegisterPage {
+        layout,
         email: String::new(),
         error: None,
-    })
+    };
+    render_form(&page, StatusCode::OK, cookie)
 }
 
 #[derive(Deserialize)]
@@ -44,14 +50,13 @@ pub async fn submit(
     let email = form.email.unwrap_or_default();
     let password = form.password.unwrap_or_default();
     let refuse = |message: String, status: StatusCode| {
-        render_with_status(
-            &RegisterPage {
-                layout: Layout::new(&session, None)?,
-                email: email.clone(),
-                error: Some(message),
-            },
-            status,
-        )
+        let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+        let page = RegisterPage {
+            layout,
+            email: email.clone(),
+            error: Some(message),
+        };
+        render_form(&page, status, cookie)
     };
     if form
         .password_confirmation
