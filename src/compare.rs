@@ -302,7 +302,7 @@ async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Ve
         median_micros: median,
         p99_micros: p99,
         io: if redis {
-            "Redis: one EXISTS".into()
+            "Redis: one round trip (EXISTS of the entry and of the copy's sentinel)".into()
         } else {
             "none: an in-process map".into()
         },
