@@ -39,8 +39,10 @@ async fn record(
     Ok(())
 }
 
-fn devices(count: usize) -> String {
-    format!("{count} {}", if count == 1 { "device" } else { "devices" })
+/// "1 device", "3 other devices": how the activity list and the flash messages count devices.
+pub fn count_devices(count: usize, other: bool) -> String {
+    let other = if other { "other " } else { "" };
+    format!("{count} {other}{}", if count == 1 { "device" } else { "devices" })
 }
 
 /// Creates an account: the email and password rules are the same for the API and the form.
@@ -115,7 +117,7 @@ pub async fn change_password(
         )
         .await?;
     let count = revoked.sessions.len();
-    let detail = format!("{} signed out", devices(count).replacen(' ', " other ", 1));
+    let detail = format!("{} signed out", count_devices(count, true));
     record(state, principal, EventKind::PasswordChanged, None, origin, detail).await?;
     Ok(count)
 }
@@ -179,7 +181,7 @@ pub async fn sign_out_other_devices(
         EventKind::OtherDevicesSignedOut,
         None,
         origin,
-        devices(count),
+        count_devices(count, false),
     )
     .await?;
     Ok(count)
@@ -204,7 +206,7 @@ pub async fn log_out_everywhere(state: &AppState, principal: &Principal, origin:
         EventKind::LoggedOutEverywhere,
         None,
         origin,
-        devices(count),
+        count_devices(count, false),
     )
     .await?;
     Ok(count)

@@ -109,6 +109,12 @@ fn matches_session(session: &Session, presented: &str) -> bool {
     }
 }
 
+/// Whether a form shown to this session carries the session's token (logged in) or a signed
+/// double-submit token (not yet): the page and the check must agree, so both ask here.
+pub fn uses_session_token(session: &Session) -> bool {
+    session.contains_key(LOGIN_SESSION_KEY)
+}
+
 /// A form's hidden field: the session's token once logged in, the signed cookie before.
 pub fn verify_form(
     request: &HttpRequest,
@@ -117,8 +123,7 @@ pub fn verify_form(
     presented: Option<&str>,
 ) -> Result<(), ApiError> {
     let presented = presented.unwrap_or("");
-    let logged_in = session.contains_key(LOGIN_SESSION_KEY);
-    let valid = if logged_in {
+    let valid = if uses_session_token(session) {
         matches_session(session, presented)
     } else {
         !presented.is_empty() && anonymous.matches(request, presented)

@@ -257,12 +257,8 @@ pub async fn revoke_others(
     }
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     let count = crate::account::sign_out_other_devices(&state, &user.0, &origin).await?;
-    let devices = if count == 1 { "device" } else { "devices" };
-    flash(
-        user.session(),
-        "success",
-        format!("Signed out of {count} other {devices}"),
-    );
+    let signed_out = crate::account::count_devices(count, true);
+    flash(user.session(), "success", format!("Signed out of {signed_out}"));
     Ok(redirect("/dashboard"))
 }
 

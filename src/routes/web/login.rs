@@ -35,10 +35,9 @@ pub struct NoticeQuery {
 
 /// Messages a redirect to `/login` may ask for; the session that would have carried a flash is gone.
 fn notice(query: &NoticeQuery) -> Option<String> {
-    let count = query.count.unwrap_or(0);
-    let devices = if count == 1 { "device" } else { "devices" };
+    let devices = crate::account::count_devices(query.count.unwrap_or(0) as usize, false);
     match query.ended.as_deref()? {
-        "everywhere" => Some(format!("Logged out everywhere: {count} {devices}")),
+        "everywhere" => Some(format!("Logged out everywhere: {devices}")),
         "logout" => Some("You have been logged out.".to_owned()),
         _ => None,
     }

@@ -68,7 +68,7 @@ impl Layout {
         session: &Session,
         state: &crate::state::AppState,
     ) -> Result<(Self, Option<actix_web::cookie::Cookie<'static>>), ApiError> {
-        let (csrf_token, cookie) = if session.contains_key(crate::auth::session_store::LOGIN_SESSION_KEY) {
+        let (csrf_token, cookie) = if csrf::uses_session_token(session) {
             (csrf::token(session)?, None)
         } else {
             state.anonymous_csrf.token(request)

@@ -67,11 +67,11 @@ pub async fn submit(
             put(session, AUTHENTICATED_AT_KEY, now)?;
             put(session, LAST_SEEN_KEY, now)?;
             crate::auth::csrf::rotate(session)?;
-            let devices = if signed_out == 1 { "device" } else { "devices" };
+            let devices = crate::account::count_devices(signed_out, true);
             flash(
                 session,
                 "success",
-                format!("Password changed. Signed out of {signed_out} other {devices}."),
+                format!("Password changed. Signed out of {devices}."),
             );
             Ok(redirect("/dashboard"))
         }
