@@ -259,10 +259,7 @@ async fn check_cookie(state: &web::Data<AppState>, session_key: &str) -> Result<
             let value: serde_json::Value = serde_json::from_str(&value).unwrap_or(serde_json::Value::Null);
             let _ = session.insert(name, value);
         }
-        strategy::check_cookie(state, session)
-            .await
-            .map(|_| ())
-            .map_err(ApiError::cookie)
+        strategy::check_cookie(state, session).await.map(|_| ())
     })
     .await
 }

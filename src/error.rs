@@ -25,9 +25,6 @@ pub enum RejectReason {
     RevokedJti,
     RevokedSession,
     NoCredential,
-    /// Not a rejection: the check could not be made. Becomes a 503, never a 401.
-    #[serde(skip)]
-    Unavailable,
 }
 
 impl RejectReason {
@@ -43,7 +40,6 @@ impl RejectReason {
             Self::RevokedJti => "revoked_jti",
             Self::RevokedSession => "revoked_session",
             Self::NoCredential => "no_credential",
-            Self::Unavailable => "unavailable",
         }
     }
 
@@ -59,7 +55,6 @@ impl RejectReason {
             Self::RevokedJti => "the token has been revoked",
             Self::RevokedSession => "the login session has been revoked",
             Self::NoCredential => "no credential was presented",
-            Self::Unavailable => "the credential could not be checked",
         }
     }
 }
@@ -106,9 +101,6 @@ impl ApiError {
     }
 
     pub fn cookie(reason: RejectReason) -> Self {
-        if reason == RejectReason::Unavailable {
-            return Self::Unavailable("the database");
-        }
         Self::Unauthorized {
             reason,
             kind: CredentialKind::Cookie,

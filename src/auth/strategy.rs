@@ -187,7 +187,7 @@ impl Strategy for Cookie {
     async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
         let state = app_state(&request);
         let session = request.get_session();
-        let principal = check_cookie(&state, session.clone()).await.map_err(ApiError::cookie)?;
+        let principal = check_cookie(&state, session.clone()).await?;
         crate::auth::csrf::verify_api(&request, &session)?;
         Ok(principal)
     }
@@ -196,27 +196,21 @@ impl Strategy for Cookie {
 /// The cookie check: server-side state names a login session that is live, and the session has
 /// not been idle longer than `SESSION_IDLE_TTL`. Activity is recorded at most once per
 /// `last_seen_interval`, so a busy browser does not turn every request into a write.
-pub async fn check_cookie(state: &AppState, session: Session) -> Result<Principal, RejectReason> {
+pub async fn check_cookie(state: &AppState, session: Session) -> Result<Principal, ApiError> {
     let login_session_id = match session.get::<String>(LOGIN_SESSION_KEY) {
         Ok(Some(id)) => id,
-        _ => return Err(RejectReason::NoCredential),
+        _ => return Err(ApiError::cookie(RejectReason::NoCredential)),
     };
     let user_id = session
         .get::<String>(USER_KEY)
         .ok()
         .flatten()
-        .ok_or(RejectReason::Malformed)?;
+        .ok_or(ApiError::cookie(RejectReason::Malformed))?;
     let now = now_millis();
-    let login_session = match state.revocation.login_session(&login_session_id).await {
-        Ok(found) => found,
-        Err(error) => {
-            tracing::warn!(error = %error, "cookie check could not reach the database");
-            return Err(RejectReason::Unavailable);
-        }
-    };
+    let login_session = state.revocation.login_session(&login_session_id).await?;
     let Some(login_session) = login_session.filter(|found| found.user_id == user_id) else {
         session.purge();
-        return Err(RejectReason::RevokedSession);
+        return Err(ApiError::cookie(RejectReason::RevokedSession));
     };
     let last_seen = session
         .get::<i64>(LAST_SEEN_KEY)
@@ -226,11 +220,11 @@ pub async fn check_cookie(state: &AppState, session: Session) -> Result<Principa
     let idle_limit = state.settings.session_idle_ttl.as_millis() as i64;
     if login_session.revoked_at.is_some() {
         session.purge();
-        return Err(RejectReason::RevokedSession);
+        return Err(ApiError::cookie(RejectReason::RevokedSession));
     }
     if now >= login_session.expires_at || now - last_seen >= idle_limit || !login_session.is_live(now) {
         session.purge();
-        return Err(RejectReason::Expired);
+        return Err(ApiError::cookie(RejectReason::Expired));
     }
     if now - last_seen >= state.settings.last_seen_interval().as_millis() as i64 {
         let idle_expires_at = (now + idle_limit).min(login_session.expires_at);
@@ -321,8 +315,8 @@ impl FromRequest for WebUser {
             let state = app_state(&request);
             match check_cookie(&state, request.get_session()).await {
                 Ok(principal) => Ok(Self(principal)),
-                Err(RejectReason::Unavailable) => Err(PageError::Api(ApiError::Unavailable("the database"))),
-                Err(_) => Err(PageError::LoginRequired),
+                Err(ApiError::Unauthorized { .. }) => Err(PageError::LoginRequired),
+                Err(other) => Err(PageError::Api(other)),
             }
         })
     }
