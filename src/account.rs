@@ -105,16 +105,9 @@ pub async fn change_password(
     }
     let new = Password::parse(new).map_err(|message| ApiError::invalid_field("new_password", message))?;
     let hash = password::hash(new).await?;
-    store::users::change_password(&state.db, &principal.user_id, &hash).await?;
     let revoked = state
         .revocation
-        .revoke_all_sessions(
-            &principal.user_id,
-            Some(&principal.session_id),
-            EndReason::PasswordChanged,
-            Some(&principal.session_id),
-            false,
-        )
+        .change_password(&principal.user_id, &hash, &principal.session_id)
         .await?;
     let count = revoked.sessions.len();
     let detail = format!("{} signed out", count_devices(count, true));
@@ -220,14 +213,7 @@ pub async fn delete(state: &AppState, principal: &Principal, password: String) -
     }
     state
         .revocation
-        .revoke_all_sessions(
-            &principal.user_id,
-            None,
-            EndReason::AccountDeleted,
-            Some(&principal.session_id),
-            true,
-        )
+        .delete_user(&principal.user_id, Some(&principal.session_id))
         .await?;
-    store::users::delete(&state.db, &principal.user_id).await?;
     Ok(())
 }

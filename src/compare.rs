@@ -25,7 +25,7 @@ use crate::revocation::DenylistCopy;
 use crate::scenario::{self, Cell, Row};
 use crate::state::AppState;
 use crate::store::events::Origin;
-use crate::store::login_sessions::{EndReason, Kind};
+use crate::store::login_sessions::Kind;
 use crate::store::{self, users::Inserted};
 
 /// How long a report is served before the next request triggers a new measurement.
@@ -194,7 +194,7 @@ async fn fixture(state: &AppState) -> Result<Fixture, ApiError> {
     let revoked = login::issue_access_token(state, &state.db, &user.id, &token_session.id, user.token_version).await?;
     state
         .revocation
-        .denylist_token(&revoked.claims.jti, revoked.claims.exp * 1000)
+        .denylist_token(&revoked.claims.jti, &token_session.id, revoked.claims.exp * 1000)
         .await?;
     let cookie_session = login::open_login_session(state, &user, Kind::Cookie, &origin).await?;
     let session_state: HashMap<String, String> = HashMap::from([
@@ -222,11 +222,7 @@ async fn fixture(state: &AppState) -> Result<Fixture, ApiError> {
 }
 
 async fn remove(state: &AppState, fixture: &Fixture) -> Result<(), ApiError> {
-    state
-        .revocation
-        .revoke_all_sessions(&fixture.user_id, None, EndReason::AccountDeleted, None, false)
-        .await?;
-    store::users::delete(&state.db, &fixture.user_id).await?;
+    state.revocation.delete_user(&fixture.user_id, None).await?;
     Ok(())
 }
 

@@ -11,10 +11,13 @@ mod denylist;
 
 pub use denylist::DenylistCopy;
 
+use std::sync::Arc;
+
 use crate::auth::session_store::WebSessionStore;
 use crate::domain::now_millis;
 use crate::error::ApiError;
 use crate::store::login_sessions::{EndReason, LoginSession};
+use crate::store::revocation_log::{Change, Entry};
 use crate::store::{self, Db};
 
 #[derive(Clone)]
@@ -22,6 +25,8 @@ pub struct Revocation {
     db: Db,
     denylist: DenylistCopy,
     web_sessions: WebSessionStore,
+    /// Every committed entry of the revocation log, for in-process listeners (the revocation feed).
+    committed: tokio::sync::broadcast::Sender<Arc<Entry>>,
 }
 
 /// The login sessions a revocation ended.
@@ -30,17 +35,33 @@ pub struct Revoked {
     pub sessions: Vec<String>,
 }
 
+/// What a revoking transaction has done so far: the log entries it will append, the sessions it
+/// ended and the access tokens it denylisted.
+#[derive(Default)]
+struct Pending {
+    changes: Vec<Change>,
+    sessions: Vec<String>,
+    denylisted: Vec<(String, i64)>,
+}
+
 impl Revocation {
     pub fn new(db: Db, denylist: DenylistCopy, web_sessions: WebSessionStore) -> Self {
+        let (committed, _) = tokio::sync::broadcast::channel(1024);
         Self {
             db,
             denylist,
             web_sessions,
+            committed,
         }
     }
 
     pub fn denylist(&self) -> &DenylistCopy {
         &self.denylist
+    }
+
+    /// Entries of the revocation log as this instance commits or learns of them, in order.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Entry>> {
+        self.committed.subscribe()
     }
 
     /// The user's `token_version` now; `None` when the user no longer exists.
@@ -57,10 +78,17 @@ impl Revocation {
         Ok(store::login_sessions::find(&self.db, session_id).await?)
     }
 
-    /// Puts one access token on the denylist until it expires.
-    pub async fn denylist_token(&self, jti: &str, expires_at_millis: i64) -> Result<(), ApiError> {
-        store::denylist::insert(&self.db, jti, expires_at_millis, now_millis()).await?;
-        self.denylist.insert(jti, expires_at_millis).await;
+    /// Puts one access token of `session_id` on the denylist until it expires.
+    pub async fn denylist_token(&self, jti: &str, session_id: &str, expires_at_millis: i64) -> Result<(), ApiError> {
+        let now = now_millis();
+        let mut transaction = self.db.begin().await?;
+        store::denylist::insert(&mut *transaction, jti, expires_at_millis, now).await?;
+        let pending = Pending {
+            changes: vec![Change::jti_denylisted(jti, session_id, expires_at_millis)],
+            sessions: Vec::new(),
+            denylisted: vec![(jti.to_owned(), expires_at_millis)],
+        };
+        self.commit(transaction, pending, now).await?;
         Ok(())
     }
 
@@ -74,22 +102,19 @@ impl Revocation {
     ) -> Result<Revoked, ApiError> {
         let now = now_millis();
         let mut transaction = self.db.begin().await?;
-        let revoked = store::login_sessions::revoke(&mut *transaction, session_id, reason, by_session_id, now).await?;
-        if !revoked {
+        let Some(user_id) =
+            store::login_sessions::revoke(&mut *transaction, session_id, reason, by_session_id, now).await?
+        else {
             transaction.rollback().await?;
             return Ok(Revoked::default());
-        }
-        let denylisted = Self::revoke_tokens_of(&mut transaction, session_id, now).await?;
-        transaction.commit().await?;
-        self.after_commit(std::slice::from_ref(&session_id.to_owned()), &denylisted)
-            .await;
-        Ok(Revoked {
-            sessions: vec![session_id.to_owned()],
-        })
+        };
+        let mut pending = Pending::default();
+        Self::end_session(&mut transaction, &mut pending, &user_id, session_id, reason, now).await?;
+        self.commit(transaction, pending, now).await
     }
 
     /// Revokes every login session of the user but `except`, optionally bumping `token_version`
-    /// in the same transaction (log out everywhere, password change).
+    /// in the same transaction (log out everywhere).
     pub async fn revoke_all_sessions(
         &self,
         user_id: &str,
@@ -100,42 +125,140 @@ impl Revocation {
     ) -> Result<Revoked, ApiError> {
         let now = now_millis();
         let mut transaction = self.db.begin().await?;
+        let mut pending = Pending::default();
         if bump_token_version {
-            store::users::bump_token_version(&mut *transaction, user_id).await?;
+            let version = store::users::bump_token_version(&mut *transaction, user_id).await?;
+            pending.changes.push(Change::version_changed(user_id, version));
         }
-        let sessions =
-            store::login_sessions::revoke_all_for_user(&mut *transaction, user_id, except, reason, by_session_id, now)
-                .await?;
-        let mut denylisted = Vec::new();
-        for session_id in &sessions {
-            denylisted.extend(Self::revoke_tokens_of(&mut transaction, session_id, now).await?);
-        }
-        transaction.commit().await?;
-        self.after_commit(&sessions, &denylisted).await;
-        Ok(Revoked { sessions })
+        Self::end_all_sessions(
+            &mut transaction,
+            &mut pending,
+            user_id,
+            except,
+            reason,
+            by_session_id,
+            now,
+        )
+        .await?;
+        self.commit(transaction, pending, now).await
     }
 
-    async fn revoke_tokens_of(
+    /// Stores a new password hash, bumps `token_version` and revokes every other login session,
+    /// all in one transaction; the caller's own session (`keep`) survives.
+    pub async fn change_password(&self, user_id: &str, password_hash: &str, keep: &str) -> Result<Revoked, ApiError> {
+        let now = now_millis();
+        let mut transaction = self.db.begin().await?;
+        let mut pending = Pending::default();
+        let version = store::users::change_password(&mut *transaction, user_id, password_hash).await?;
+        pending.changes.push(Change::version_changed(user_id, version));
+        Self::end_all_sessions(
+            &mut transaction,
+            &mut pending,
+            user_id,
+            Some(keep),
+            EndReason::PasswordChanged,
+            Some(keep),
+            now,
+        )
+        .await?;
+        self.commit(transaction, pending, now).await
+    }
+
+    /// Revokes every login session of the user (tokens denylisted, cookie state deleted), then
+    /// deletes the user and, by cascade, everything that belonged to them.
+    pub async fn delete_user(&self, user_id: &str, by_session_id: Option<&str>) -> Result<Revoked, ApiError> {
+        let now = now_millis();
+        let mut transaction = self.db.begin().await?;
+        let mut pending = Pending::default();
+        Self::end_all_sessions(
+            &mut transaction,
+            &mut pending,
+            user_id,
+            None,
+            EndReason::AccountDeleted,
+            by_session_id,
+            now,
+        )
+        .await?;
+        store::users::delete(&mut *transaction, user_id).await?;
+        pending.changes.push(Change::user_deleted(user_id));
+        self.commit(transaction, pending, now).await
+    }
+
+    async fn end_all_sessions(
         transaction: &mut store::Transaction<'_>,
-        session_id: &str,
+        pending: &mut Pending,
+        user_id: &str,
+        except: Option<&str>,
+        reason: EndReason,
+        by_session_id: Option<&str>,
         now: i64,
-    ) -> Result<Vec<(String, i64)>, ApiError> {
+    ) -> Result<(), ApiError> {
+        let sessions =
+            store::login_sessions::revoke_all_for_user(&mut **transaction, user_id, except, reason, by_session_id, now)
+                .await?;
+        for session_id in &sessions {
+            Self::end_session(transaction, pending, user_id, session_id, reason, now).await?;
+        }
+        Ok(())
+    }
+
+    /// What follows from a login session's row being revoked: its refresh tokens go, its
+    /// unexpired access tokens are denylisted, and the log says so.
+    async fn end_session(
+        transaction: &mut store::Transaction<'_>,
+        pending: &mut Pending,
+        user_id: &str,
+        session_id: &str,
+        reason: EndReason,
+        now: i64,
+    ) -> Result<(), ApiError> {
         store::refresh_tokens::delete_for_session(&mut **transaction, session_id).await?;
         let tokens = store::access_tokens::unexpired_for_session(&mut **transaction, session_id, now).await?;
-        for (jti, expires_at) in &tokens {
-            store::denylist::insert(&mut **transaction, jti, *expires_at, now).await?;
+        pending
+            .changes
+            .push(Change::session_revoked(user_id, session_id, reason.as_str()));
+        for (jti, expires_at) in tokens {
+            store::denylist::insert(&mut **transaction, &jti, expires_at, now).await?;
+            pending
+                .changes
+                .push(Change::jti_denylisted(&jti, session_id, expires_at));
+            pending.denylisted.push((jti, expires_at));
         }
-        Ok(tokens)
+        pending.sessions.push(session_id.to_owned());
+        Ok(())
+    }
+
+    /// Appends the log entries (the last lock the transaction takes), commits, then updates the
+    /// copies and tells in-process listeners.
+    async fn commit(
+        &self,
+        mut transaction: store::Transaction<'_>,
+        pending: Pending,
+        now: i64,
+    ) -> Result<Revoked, ApiError> {
+        let entries = store::revocation_log::append(&mut transaction, pending.changes, now).await?;
+        transaction.commit().await?;
+        self.after_commit(&pending.sessions, &pending.denylisted).await;
+        for entry in entries {
+            // No listener is the normal case for an instance without feed clients.
+            let _ = self.committed.send(Arc::new(entry));
+        }
+        Ok(Revoked {
+            sessions: pending.sessions,
+        })
     }
 
     /// The database has the revocation; now the copies. A copy that cannot be written is marked
     /// stale so it is rebuilt from the database before it is trusted again.
     async fn after_commit(&self, sessions: &[String], denylisted: &[(String, i64)]) {
-        tracing::info!(
-            sessions = sessions.len(),
-            denylisted = denylisted.len(),
-            "login sessions revoked"
-        );
+        if !sessions.is_empty() || !denylisted.is_empty() {
+            tracing::info!(
+                sessions = sessions.len(),
+                denylisted = denylisted.len(),
+                "credentials revoked"
+            );
+        }
         for (jti, expires_at) in denylisted {
             self.denylist.insert(jti, *expires_at).await;
         }

@@ -229,25 +229,25 @@ pub async fn list_ended_since<'c>(
     Ok(sessions)
 }
 
-/// Marks one session revoked; `false` when it already was.
+/// Marks one session revoked; returns its user, or `None` when it already was revoked (or never
+/// existed).
 pub async fn revoke<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,
     id: &str,
     reason: EndReason,
     by_session_id: Option<&str>,
     now: i64,
-) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
         "UPDATE login_sessions SET revoked_at = $2, revoke_reason = $3, revoked_by_session_id = $4
-         WHERE id = $1 AND revoked_at IS NULL",
+         WHERE id = $1 AND revoked_at IS NULL RETURNING user_id",
     )
     .bind(id)
     .bind(now)
     .bind(reason.as_str())
     .bind(by_session_id)
-    .execute(executor)
-    .await?;
-    Ok(result.rows_affected() == 1)
+    .fetch_optional(executor)
+    .await
 }
 
 /// Revokes every unrevoked session of the user except `except`; returns the ids it revoked.

@@ -78,7 +78,10 @@ pub async fn change_password(
         Credential::Bearer(claims) => {
             // The old access token carries the old `ver`; it goes on the denylist and a new pair
             // replaces it, in the same login session.
-            state.revocation.denylist_token(&claims.jti, claims.exp * 1000).await?;
+            state
+                .revocation
+                .denylist_token(&claims.jti, &claims.sid, claims.exp * 1000)
+                .await?;
             let user = store::users::find_by_id(&state.db, &principal.user_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;

@@ -86,7 +86,10 @@ pub async fn logout(
     user: Authenticated<Strict>,
 ) -> Result<HttpResponse, ApiError> {
     if let Credential::Bearer(claims) = &user.credential {
-        state.revocation.denylist_token(&claims.jti, claims.exp * 1000).await?;
+        state
+            .revocation
+            .denylist_token(&claims.jti, &claims.sid, claims.exp * 1000)
+            .await?;
     }
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     account::log_out(&state, &user.principal, &origin, "API token").await?;
