@@ -375,13 +375,17 @@ mod sizes {
             .await?;
         let denylist_row = denylist_row + 2 * BIGINT;
         let (denylist_copy, session_state) = match (&state.redis, state.revocation.denylist()) {
-            (Some(pool), DenylistCopy::Redis { prefix, .. }) => {
+            (Some(pool), DenylistCopy::Redis { key, .. }) => {
+                let prefix = &state.settings.redis_prefix;
                 let mut connection = pool.get().await?;
-                let deny_bytes: Option<i64> = redis::cmd("MEMORY")
+                // One sorted set holds every entry: its size shared out per member.
+                let set_bytes: Option<i64> = redis::cmd("MEMORY")
                     .arg("USAGE")
-                    .arg(format!("{prefix}deny:{}", fixture.revoked_jti))
+                    .arg(key)
                     .query_async(&mut connection)
                     .await?;
+                let members: i64 = redis::cmd("ZCARD").arg(key).query_async(&mut connection).await?;
+                let deny_bytes = set_bytes.map(|bytes| bytes / members.max(1));
                 let state_bytes: Option<i64> = redis::cmd("MEMORY")
                     .arg("USAGE")
                     .arg(format!("{prefix}session:{}", fixture.session_key))

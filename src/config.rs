@@ -61,6 +61,18 @@ pub struct Settings {
     pub login_rate_per_minute: u32,
     /// How often expired denylist entries, tokens and sessions are purged.
     pub purge_interval: Duration,
+    /// `REVOCATION_CACHE`: checks answer from the in-process cache (`on`) or look up the stores on
+    /// every request (`off`, the approach the cache is measured against).
+    pub revocation_cache: bool,
+    /// `REVOCATION_PUSH`: send invalidations on commit (PostgreSQL NOTIFY, Redis PUBLISH). `off`
+    /// leaves only the poll, to measure and test the worst case.
+    pub revocation_push: bool,
+    /// How often each instance polls the revocation log: the worst-case delay when pushes fail.
+    pub revocation_poll_interval: Duration,
+    /// Entries per in-process map (user versions, login sessions, cookie state, denylist).
+    pub revocation_cache_capacity: u64,
+    /// How long revocation log entries are kept for instances and feed readers to catch up.
+    pub revocation_log_retention: Duration,
 }
 
 /// One invalid variable: `NAME must be …`.
@@ -200,6 +212,38 @@ impl Settings {
             })?,
         };
 
+        let switch = |name: &'static str, default: bool| -> Result<bool, ConfigError> {
+            match get(name).as_deref() {
+                None => Ok(default),
+                Some("on" | "true" | "1") => Ok(true),
+                Some("off" | "false" | "0") => Ok(false),
+                Some(other) => Err(invalid(name, format!("must be on or off, not {other:?}"))),
+            }
+        };
+        let revocation_cache = switch("REVOCATION_CACHE", true)?;
+        let revocation_push = switch("REVOCATION_PUSH", true)?;
+        let revocation_poll_interval = duration("REVOCATION_POLL_INTERVAL", "250ms", false)?;
+        if revocation_poll_interval > Duration::from_secs(10) {
+            return Err(invalid("REVOCATION_POLL_INTERVAL", "must be at most 10s"));
+        }
+        let revocation_cache_capacity = match get("REVOCATION_CACHE_CAPACITY") {
+            None => 1_000_000,
+            Some(value) => value
+                .parse::<u64>()
+                .ok()
+                .filter(|capacity| *capacity > 0)
+                .ok_or_else(|| {
+                    invalid(
+                        "REVOCATION_CACHE_CAPACITY",
+                        format!("must be a positive whole number, not {value:?}"),
+                    )
+                })?,
+        };
+        let revocation_log_retention = duration("REVOCATION_LOG_RETENTION", "24h", false)?;
+        if revocation_log_retention <= access_ttl {
+            return Err(invalid("REVOCATION_LOG_RETENTION", "must be longer than ACCESS_TTL"));
+        }
+
         Ok(Self {
             database_url,
             redis_url,
@@ -220,6 +264,11 @@ impl Settings {
             cookie_secure,
             login_rate_per_minute,
             purge_interval,
+            revocation_cache,
+            revocation_push,
+            revocation_poll_interval,
+            revocation_cache_capacity,
+            revocation_log_retention,
         })
     }
 

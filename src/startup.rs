@@ -25,7 +25,8 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::session_store::WebSessionStore;
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::revocation::{DenylistCopy, Revocation};
+use crate::revocation::web_state::CookieStateStore;
+use crate::revocation::{DenylistCopy, RedisFeed, Revocation, RevocationSettings, SyncSettings};
 use crate::routes::{api, web as pages};
 use crate::state::AppState;
 use crate::store::{self, Backend};
@@ -43,9 +44,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let state = web::Data::new(build_state(settings).await?);
         crate::auth::password::prepare();
-        if let Err(error) = state.revocation.reload_denylist().await {
-            tracing::warn!(error = %error, "denylist copy not loaded at start; it will be on first use");
-        }
+        state.revocation.start().await;
         spawn_purge(state.clone());
 
         let listener = TcpListener::bind(state.settings.bind)?;
@@ -200,6 +199,9 @@ fn routes(config: &mut web::ServiceConfig, governor: &GovernorConfig<ClientAddre
 
 async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let backend = Backend::of(&settings.database_url);
+    store::create_database_if_missing(&settings.database_url)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot create the {} database: {error}", backend.name()))?;
     let db = store::connect(&settings.database_url)
         .await
         .map_err(|error| anyhow::anyhow!("cannot open the {} database: {error}", backend.name()))?;
@@ -219,20 +221,26 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
                 .map_err(|error| anyhow::anyhow!("REDIS_URL: {error}"))?,
         ),
     };
-    let (web_sessions, denylist) = match &redis {
-        None => (WebSessionStore::Sql(db.clone()), DenylistCopy::memory()),
+    let (backing_sessions, denylist) = match &redis {
+        None => (WebSessionStore::Sql(db.clone()), DenylistCopy::Database),
         Some(pool) => (
             WebSessionStore::Redis {
                 pool: pool.clone(),
                 prefix: settings.redis_prefix.clone(),
             },
-            DenylistCopy::redis(pool.clone(), settings.redis_prefix.clone()),
+            DenylistCopy::redis(pool.clone(), &settings.redis_prefix),
         ),
     };
     let keys = JwtKeys::load(&settings, &db).await?;
     let csrf_key = store::secrets::get_or_create(&db, "csrf_key", crate::domain::RandomId::secret).await?;
     let anonymous_csrf = crate::auth::csrf::AnonymousCsrf::new(csrf_key.into_bytes(), settings.cookie_secure);
-    let revocation = Revocation::new(db.clone(), denylist, web_sessions.clone());
+    let revocation = Revocation::new(
+        db.clone(),
+        denylist,
+        backing_sessions,
+        revocation_settings(&settings, &redis),
+    );
+    let web_sessions = CookieStateStore::new(revocation.clone(), settings.session_ttl);
     Ok(AppState {
         settings,
         db,
@@ -246,6 +254,30 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         compare: Default::default(),
         anonymous_csrf,
     })
+}
+
+fn revocation_settings(settings: &Settings, redis: &Option<deadpool_redis::Pool>) -> RevocationSettings {
+    RevocationSettings {
+        cache: settings.revocation_cache,
+        capacity: settings.revocation_cache_capacity,
+        time_to_live: settings.access_ttl,
+        log_retention: settings.revocation_log_retention,
+        activity_interval: settings.last_seen_interval(),
+        sync: SyncSettings {
+            backend: Backend::of(&settings.database_url),
+            database_url: settings.database_url.clone(),
+            redis: match (redis, &settings.redis_url) {
+                (Some(pool), Some(url)) => Some(RedisFeed {
+                    url: url.clone(),
+                    pool: pool.clone(),
+                    channel: format!("{}revocations", settings.redis_prefix),
+                }),
+                _ => None,
+            },
+            push: settings.revocation_push,
+            poll_interval: settings.revocation_poll_interval,
+        },
+    }
 }
 
 /// The key that encrypts the session cookie, generated once and kept with the other secrets.

@@ -1,9 +1,9 @@
 //! What every request handler can reach: settings, database, stores, keys, the revocation layer.
 
 use crate::auth::jwt::JwtKeys;
-use crate::auth::session_store::WebSessionStore;
 use crate::config::Settings;
 use crate::revocation::Revocation;
+use crate::revocation::web_state::CookieStateStore;
 use crate::store::{Backend, Db};
 
 pub struct AppState {
@@ -13,7 +13,7 @@ pub struct AppState {
     pub redis: Option<deadpool_redis::Pool>,
     pub keys: JwtKeys,
     pub revocation: Revocation,
-    pub web_sessions: WebSessionStore,
+    pub web_sessions: CookieStateStore,
     /// This instance's own address, for `/compare`'s probe of itself; set once bound.
     pub self_url: std::sync::OnceLock<String>,
     /// A per-process secret by which the rate limiter recognises that probe.

@@ -24,7 +24,6 @@ use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::domain::now_millis;
 use crate::error::{ApiError, PageError, RejectReason};
 use crate::state::AppState;
-use crate::store;
 
 pub const USER_KEY: &str = "user_id";
 pub const LAST_SEEN_KEY: &str = "seen";
@@ -87,30 +86,28 @@ fn principal(claims: Claims) -> Principal {
 }
 
 async fn check_version(state: &AppState, claims: &Claims) -> Result<(), ApiError> {
-    match state.revocation.current_token_version(&claims.sub).await? {
-        Some(version) if version == claims.ver => Ok(()),
-        _ => Err(ApiError::bearer(RejectReason::RevokedVersion)),
+    let (current, _) = state.revocation.version_is_current(&claims.sub, claims.ver).await?;
+    if !current {
+        return Err(ApiError::bearer(RejectReason::RevokedVersion));
     }
+    Ok(())
 }
 
 async fn check_denylist(state: &AppState, claims: &Claims) -> Result<(), ApiError> {
-    if state.revocation.is_denylisted(&claims.jti).await? {
+    let (denied, _) = state.revocation.is_denylisted(&claims.jti).await?;
+    if denied {
         return Err(ApiError::bearer(RejectReason::RevokedJti));
     }
     Ok(())
 }
 
-/// Token sessions record their last activity here, at most once a minute: the check has just
-/// read the row, so only a stale `last_seen_at` costs a write.
-const ACTIVITY_INTERVAL_MILLIS: i64 = 60_000;
-
+/// The token's login session is live; its activity is recorded in memory (written to the
+/// database at most once a minute, off the request's path).
 async fn check_allowlist(state: &AppState, claims: &Claims) -> Result<(), ApiError> {
     let now = now_millis();
-    match state.revocation.login_session(&claims.sid).await? {
-        Some(session) if session.is_live(now) && session.user_id == claims.sub => {
-            if now - session.last_seen_at >= ACTIVITY_INTERVAL_MILLIS {
-                store::login_sessions::record_activity(&state.db, &session.id, now).await?;
-            }
+    match state.revocation.session(&claims.sid).await? {
+        (Some(session), _) if session.is_live(now) && session.user_id == claims.sub => {
+            state.revocation.record_activity(&claims.sid, &session, now, None);
             Ok(())
         }
         _ => Err(ApiError::bearer(RejectReason::RevokedSession)),
@@ -194,8 +191,8 @@ impl Strategy for Cookie {
 }
 
 /// The cookie check: server-side state names a login session that is live, and the session has
-/// not been idle longer than `SESSION_IDLE_TTL`. Activity is recorded at most once per
-/// `last_seen_interval`, so a busy browser does not turn every request into a write.
+/// not been idle longer than `SESSION_IDLE_TTL`. Activity moves the idle limit in memory and is
+/// written at most once per `last_seen_interval`, off the request's path.
 pub async fn check_cookie(state: &AppState, session: Session) -> Result<Principal, ApiError> {
     let login_session_id = match session.get::<String>(LOGIN_SESSION_KEY) {
         Ok(Some(id)) => id,
@@ -207,34 +204,24 @@ pub async fn check_cookie(state: &AppState, session: Session) -> Result<Principa
         .flatten()
         .ok_or(ApiError::cookie(RejectReason::Malformed))?;
     let now = now_millis();
-    let login_session = state.revocation.login_session(&login_session_id).await?;
+    let (login_session, _) = state.revocation.session(&login_session_id).await?;
     let Some(login_session) = login_session.filter(|found| found.user_id == user_id) else {
         session.purge();
         return Err(ApiError::cookie(RejectReason::RevokedSession));
     };
-    let last_seen = session
-        .get::<i64>(LAST_SEEN_KEY)
-        .ok()
-        .flatten()
-        .unwrap_or(login_session.last_seen_at);
-    let idle_limit = state.settings.session_idle_ttl.as_millis() as i64;
-    if login_session.revoked_at.is_some() {
+    if login_session.revoked {
         session.purge();
         return Err(ApiError::cookie(RejectReason::RevokedSession));
     }
-    if now >= login_session.expires_at || now - last_seen >= idle_limit || !login_session.is_live(now) {
+    if !login_session.is_live(now) {
         session.purge();
         return Err(ApiError::cookie(RejectReason::Expired));
     }
-    if now - last_seen >= state.settings.last_seen_interval().as_millis() as i64 {
-        let idle_expires_at = (now + idle_limit).min(login_session.expires_at);
-        if store::login_sessions::touch(&state.db, &login_session_id, now, idle_expires_at)
-            .await
-            .is_ok()
-        {
-            let _ = session.insert(LAST_SEEN_KEY, now);
-        }
-    }
+    let idle_limit = state.settings.session_idle_ttl.as_millis() as i64;
+    let idle_expires_at = (now + idle_limit).min(login_session.expires_at);
+    state
+        .revocation
+        .record_activity(&login_session_id, &login_session, now, Some(idle_expires_at));
     Ok(Principal {
         user_id,
         session_id: login_session_id,

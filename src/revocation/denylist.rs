@@ -1,137 +1,175 @@
-//! The fast copy of the denylist: Redis keys with a TTL of the token's remaining lifetime, or an
-//! in-process map with expiry when no Redis is configured. The database stays the source of truth:
-//! a sentinel key marks a Redis copy as complete, and a copy without it (Redis restarted, flushed,
-//! or a write to it failed) is rebuilt from the database before its answer is used.
+//! Where the denylist is looked up when the in-process cache cannot answer (it is switched off
+//! with `REVOCATION_CACHE=off`, or this instance is not current): the database, or with Redis a
+//! copy in one sorted set (`jti` → expiry in unix ms) that a lost key cannot make lie.
+//!
+//! The set carries a marker member whose score is minus the last log `seq` whose entries are all
+//! in the set. Each instance writes the log's `jti` entries in order as it applies them, and moves
+//! the marker only after they are written. So a lookup trusts absence only when the marker says
+//! the set is at least as current as this instance: a set that was evicted, flushed, deleted or
+//! rebuilt from an old snapshot has no marker or an old one, and the database answers instead
+//! (and the set is rebuilt). The set itself has no TTL, so `volatile-*` eviction never takes it;
+//! `allkeys-*` eviction takes it whole, marker included.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use dashmap::DashMap;
-use deadpool_redis::redis::AsyncCommands;
+use redis::AsyncCommands;
 
 use crate::domain::now_millis;
 use crate::error::ApiError;
 use crate::store::{self, Db};
 
+const MARKER: &str = "!complete-up-to";
+
 #[derive(Clone)]
 pub enum DenylistCopy {
-    Memory(Arc<DashMap<String, i64>>),
+    /// No Redis: the database is asked.
+    Database,
     Redis {
         pool: deadpool_redis::Pool,
-        prefix: String,
-        stale: Arc<AtomicBool>,
+        key: String,
     },
 }
 
 impl DenylistCopy {
-    pub fn memory() -> Self {
-        Self::Memory(Arc::new(DashMap::new()))
-    }
-
-    pub fn redis(pool: deadpool_redis::Pool, prefix: String) -> Self {
+    pub fn redis(pool: deadpool_redis::Pool, prefix: &str) -> Self {
         Self::Redis {
             pool,
-            prefix,
-            stale: Arc::new(AtomicBool::new(true)),
+            key: format!("{prefix}denylist"),
         }
     }
 
-    fn key(prefix: &str, jti: &str) -> String {
-        format!("{prefix}deny:{jti}")
-    }
-
-    fn sentinel(prefix: &str) -> String {
-        format!("{prefix}deny-loaded")
-    }
-
-    pub async fn contains(&self, db: &Db, jti: &str) -> Result<bool, ApiError> {
-        match self {
-            Self::Memory(map) => Ok(map.get(jti).is_some_and(|expires_at| *expires_at > now_millis())),
-            Self::Redis { pool, prefix, stale } => {
-                let mut connection = pool.get().await?;
-                let (loaded, present): (bool, bool) = redis::pipe()
-                    .exists(Self::sentinel(prefix))
-                    .exists(Self::key(prefix, jti))
-                    .query_async(&mut connection)
-                    .await?;
-                if loaded && !stale.load(Ordering::Acquire) {
-                    return Ok(present);
-                }
-                // The copy is incomplete: answer from the database, and rebuild the copy.
-                let denied = store::denylist::contains(db, jti, now_millis()).await?;
-                self.reload(db).await?;
-                Ok(denied)
-            }
-        }
-    }
-
-    /// Copies one entry; on failure marks the Redis copy stale rather than losing the entry.
-    pub async fn insert(&self, jti: &str, expires_at: i64) {
-        match self {
-            Self::Memory(map) => {
-                map.insert(jti.to_owned(), expires_at);
-            }
-            Self::Redis { pool, prefix, stale } => {
-                let ttl_ms = (expires_at - now_millis()).max(1) as u64;
-                let result = async {
-                    let mut connection = pool.get().await.map_err(|e| anyhow::anyhow!(e))?;
-                    connection
-                        .pset_ex::<_, _, ()>(Self::key(prefix, jti), 1, ttl_ms)
-                        .await?;
-                    anyhow::Ok(())
-                }
-                .await;
-                if let Err(error) = result {
-                    tracing::warn!(error = %error, "denylist copy write failed; it will be rebuilt from the database");
-                    stale.store(true, Ordering::Release);
-                }
-            }
-        }
-    }
-
-    /// Loads every live entry from the database into the copy; returns how many.
-    pub async fn reload(&self, db: &Db) -> Result<usize, ApiError> {
+    /// Whether `jti` is denylisted; `applied_seq` is how far this instance has read the log.
+    pub async fn contains(&self, db: &Db, jti: &str, applied_seq: i64) -> Result<bool, ApiError> {
         let now = now_millis();
-        let entries = store::denylist::live(db, now).await?;
-        match self {
-            Self::Memory(map) => {
-                map.retain(|_, expires_at| *expires_at > now);
-                for (jti, expires_at) in &entries {
-                    map.insert(jti.clone(), *expires_at);
+        let Self::Redis { pool, key } = self else {
+            return Ok(store::denylist::contains(db, jti, now).await?);
+        };
+        let lookup = async {
+            let mut connection = pool.get().await?;
+            let scores: Vec<Option<f64>> = redis::cmd("ZMSCORE")
+                .arg(key)
+                .arg(MARKER)
+                .arg(jti)
+                .query_async(&mut connection)
+                .await?;
+            Ok::<_, ApiError>(scores)
+        };
+        match lookup.await {
+            Ok(scores) => {
+                let marker = scores.first().copied().flatten();
+                let expires_at = scores.get(1).copied().flatten();
+                if let Some(expires_at) = expires_at
+                    && expires_at as i64 > now
+                {
+                    return Ok(true);
+                }
+                match marker {
+                    Some(marker) if -(marker as i64) >= applied_seq => Ok(false),
+                    Some(_) => Ok(store::denylist::contains(db, jti, now).await?),
+                    None => {
+                        let denied = store::denylist::contains(db, jti, now).await?;
+                        if let Err(error) = self.rebuild(db).await {
+                            tracing::warn!(error = %error, "could not rebuild the denylist copy in Redis");
+                        }
+                        Ok(denied)
+                    }
                 }
             }
-            Self::Redis { pool, prefix, stale } => {
-                let mut connection = pool.get().await?;
-                let mut pipeline = redis::pipe();
-                for (jti, expires_at) in &entries {
-                    pipeline
-                        .pset_ex(Self::key(prefix, jti), 1, (expires_at - now).max(1) as u64)
-                        .ignore();
-                }
-                pipeline.set(Self::sentinel(prefix), now).ignore();
-                pipeline.query_async::<()>(&mut connection).await?;
-                stale.store(false, Ordering::Release);
-            }
+            // Redis down: the source of truth answers.
+            Err(_) => Ok(store::denylist::contains(db, jti, now).await?),
         }
-        tracing::info!(entries = entries.len(), "denylist copy rebuilt from the database");
+    }
+
+    /// Writes entries this instance has just committed, without moving the marker (other
+    /// instances' entries before them may not be in the set yet).
+    pub async fn insert(&self, entries: &[(String, i64)]) -> anyhow::Result<()> {
+        let Self::Redis { pool, key } = self else {
+            return Ok(());
+        };
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut connection = pool.get().await?;
+        let members: Vec<(i64, &str)> = entries
+            .iter()
+            .map(|(jti, expires_at)| (*expires_at, jti.as_str()))
+            .collect();
+        connection.zadd_multiple::<_, _, _, ()>(key, &members).await?;
+        Ok(())
+    }
+
+    /// Writes entries applied from the log, in order, then moves the marker to `seq`.
+    pub async fn record(&self, entries: &[(String, i64)], seq: i64) -> anyhow::Result<()> {
+        let Self::Redis { pool, key } = self else {
+            return Ok(());
+        };
+        let mut connection = pool.get().await?;
+        let mut pipeline = redis::pipe();
+        pipeline.atomic();
+        for (jti, expires_at) in entries {
+            pipeline.zadd(key, jti, *expires_at).ignore();
+        }
+        // Only an existing marker moves: a set without one is rebuilt from the database first.
+        pipeline
+            .cmd("ZADD")
+            .arg(key)
+            .arg("XX")
+            .arg("LT")
+            .arg(-seq)
+            .arg(MARKER)
+            .ignore();
+        pipeline.query_async::<()>(&mut connection).await?;
+        Ok(())
+    }
+
+    /// Rebuilds the set from the database: the log position first, then the rows, so an entry
+    /// committed in between is in the set and also re-applied.
+    pub async fn rebuild(&self, db: &Db) -> anyhow::Result<usize> {
+        let Self::Redis { pool, key } = self else {
+            return Ok(0);
+        };
+        let position = store::revocation_log::latest_seq(db).await?;
+        let entries = store::denylist::live(db, now_millis()).await?;
+        let mut connection = pool.get().await?;
+        let mut pipeline = redis::pipe();
+        pipeline.atomic();
+        for chunk in entries.chunks(1000) {
+            let members: Vec<(i64, &str)> = chunk
+                .iter()
+                .map(|(jti, expires_at)| (*expires_at, jti.as_str()))
+                .collect();
+            pipeline.zadd_multiple(key, &members).ignore();
+        }
+        pipeline
+            .cmd("ZADD")
+            .arg(key)
+            .arg("LT")
+            .arg(-position)
+            .arg(MARKER)
+            .ignore();
+        pipeline.query_async::<()>(&mut connection).await?;
+        tracing::info!(
+            entries = entries.len(),
+            "denylist copy in Redis rebuilt from the database"
+        );
         Ok(entries.len())
     }
 
-    /// Redis expires its own keys; the map is swept here.
-    pub fn purge_expired(&self, now: i64) {
-        if let Self::Memory(map) = self {
-            map.retain(|_, expires_at| *expires_at > now);
+    /// Drops members whose tokens have expired (never the marker, whose score is negative).
+    pub async fn purge_expired(&self, now: i64) -> anyhow::Result<()> {
+        if let Self::Redis { pool, key } = self {
+            let mut connection = pool.get().await?;
+            connection.zrembyscore::<_, _, _, ()>(key, 0, now).await?;
         }
+        Ok(())
     }
 
-    /// Entries in the copy right now (Redis: keys under the prefix).
+    /// Entries in the copy right now (Redis), marker excluded.
     pub async fn entry_count(&self) -> Result<usize, ApiError> {
         match self {
-            Self::Memory(map) => Ok(map.len()),
-            Self::Redis { pool, prefix, .. } => {
+            Self::Database => Ok(0),
+            Self::Redis { pool, key } => {
                 let mut connection = pool.get().await?;
-                let keys: Vec<String> = connection.keys(format!("{prefix}deny:*")).await?;
-                Ok(keys.len())
+                let count: usize = connection.zcount(key, 0, "+inf").await?;
+                Ok(count)
             }
         }
     }

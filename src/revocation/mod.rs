@@ -1,32 +1,66 @@
-//! The one place that answers "is this still valid?" and the one place that revokes.
+//! The one place that answers "is this still valid?" and the one place that changes it.
 //!
 //! Checks: a user's current `token_version`, whether a `jti` is denylisted, whether a login
-//! session is live. Revocations: one login session, all of a user's, a single `jti`. Every
-//! revocation is committed to the database first (the source of truth), then copied to the
-//! denylist copy (Redis with a TTL, or an in-process map) and the web-session store. Handlers and
-//! extractors only ever call this type, so a cache or a cross-instance fan-out can be put in
-//! front of its stores without touching them.
+//! session is live, a cookie session's state. Changes: revocations (one login session, all of a
+//! user's, a single `jti`), password changes, account deletion, cookie-state writes, and activity
+//! that extends a session. Every change is committed to the database first, with a numbered entry
+//! in the revocation log in the same transaction, before the caller is answered; then this
+//! instance's cache applies it and the other instances hear of it (`sync`).
+//!
+//! Checks answer from the in-process cache (`cache`) while this instance is current, and from the
+//! database otherwise, or always when `REVOCATION_CACHE=off`.
 
+mod cache;
 mod denylist;
+mod sync;
+pub mod web_state;
 
+pub use cache::{CacheSizes, KnownVersion, SessionView};
 pub use denylist::DenylistCopy;
+pub use sync::{FeedStatus, RedisFeed, SyncSettings};
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
 
 use crate::auth::session_store::WebSessionStore;
 use crate::domain::now_millis;
 use crate::error::ApiError;
-use crate::store::login_sessions::{EndReason, LoginSession};
+use crate::store::login_sessions::EndReason;
 use crate::store::revocation_log::{Change, Entry};
 use crate::store::{self, Db};
 
+/// How the revocation layer is set up; from `Settings` in `startup`.
+pub struct RevocationSettings {
+    /// `REVOCATION_CACHE`: answer checks from memory (on) or look up every time (off).
+    pub cache: bool,
+    pub capacity: u64,
+    /// No cached answer lives longer than this without a database read (the access-token lifetime).
+    pub time_to_live: Duration,
+    /// How long revocation log entries are kept for instances and feed readers to catch up.
+    pub log_retention: Duration,
+    /// Activity is written at most this often per session.
+    pub activity_interval: Duration,
+    pub sync: SyncSettings,
+}
+
 #[derive(Clone)]
 pub struct Revocation {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     db: Db,
     denylist: DenylistCopy,
     web_sessions: WebSessionStore,
-    /// Every committed entry of the revocation log, for in-process listeners (the revocation feed).
-    committed: tokio::sync::broadcast::Sender<Arc<Entry>>,
+    cache: Arc<cache::Cache>,
+    use_cache: bool,
+    sync: Arc<sync::Sync>,
+    log_retention: Duration,
+    activity_interval: Duration,
+    /// Activity seen since the last flush: login session → (last seen, new idle limit).
+    activity: DashMap<String, (i64, Option<i64>)>,
 }
 
 /// The login sessions a revocation ended.
@@ -44,44 +78,221 @@ struct Pending {
     denylisted: Vec<(String, i64)>,
 }
 
+/// Which lookup answered a check, for `/metrics` and `/compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Hit,
+    Miss,
+    /// The cache is off, or this instance is not current: the store answered.
+    Store,
+}
+
+impl Lookup {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Store => "store",
+        }
+    }
+}
+
+fn count(cache: &'static str, lookup: Lookup) {
+    metrics::counter!("revocable_revocation_cache_lookups_total", "cache" => cache, "result" => lookup.as_str())
+        .increment(1);
+}
+
 impl Revocation {
-    pub fn new(db: Db, denylist: DenylistCopy, web_sessions: WebSessionStore) -> Self {
-        let (committed, _) = tokio::sync::broadcast::channel(1024);
+    pub fn new(db: Db, denylist: DenylistCopy, web_sessions: WebSessionStore, settings: RevocationSettings) -> Self {
+        let cache = Arc::new(cache::Cache::new(cache::Limits {
+            capacity: settings.capacity,
+            time_to_live: settings.time_to_live,
+        }));
+        let sync = Arc::new(sync::Sync::new(
+            db.clone(),
+            settings.sync,
+            cache.clone(),
+            denylist.clone(),
+        ));
         Self {
-            db,
-            denylist,
-            web_sessions,
-            committed,
+            inner: Arc::new(Inner {
+                db,
+                denylist,
+                web_sessions,
+                cache,
+                use_cache: settings.cache,
+                sync,
+                log_retention: settings.log_retention,
+                activity_interval: settings.activity_interval,
+                activity: DashMap::new(),
+            }),
         }
     }
 
+    /// Loads the cache and starts the listeners, the poll and the activity writer. Until the
+    /// first load succeeds the instance is not current and checks ask the database.
+    pub async fn start(&self) {
+        if let Err(error) = self.inner.sync.load().await {
+            tracing::warn!(error = %error, "revocation cache not loaded at start; checks use the database until it is");
+        }
+        if let Err(error) = self.inner.denylist.rebuild(&self.inner.db).await {
+            tracing::warn!(error = %error, "denylist copy in Redis not rebuilt at start; it will be on first use");
+        }
+        self.inner.sync.spawn();
+        let this = self.clone();
+        tokio::spawn(async move { this.write_activity_forever().await });
+    }
+
     pub fn denylist(&self) -> &DenylistCopy {
-        &self.denylist
+        &self.inner.denylist
     }
 
-    /// Entries of the revocation log as this instance commits or learns of them, in order.
+    pub fn web_sessions(&self) -> &WebSessionStore {
+        &self.inner.web_sessions
+    }
+
+    /// Entries of the revocation log as this instance commits or learns of them, in `seq` order.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Entry>> {
-        self.committed.subscribe()
+        self.inner.sync.subscribe()
     }
 
-    /// The user's `token_version` now; `None` when the user no longer exists.
-    pub async fn current_token_version(&self, user_id: &str) -> Result<Option<i64>, ApiError> {
-        Ok(store::users::token_version(&self.db, user_id).await?)
+    pub fn feed_status(&self) -> FeedStatus {
+        self.inner.sync.status()
     }
 
-    pub async fn is_denylisted(&self, jti: &str) -> Result<bool, ApiError> {
-        self.denylist.contains(&self.db, jti).await
+    pub fn cache_enabled(&self) -> bool {
+        self.inner.use_cache
     }
 
-    /// The login session if it exists, whatever its state; callers decide with `is_live`.
-    pub async fn login_session(&self, session_id: &str) -> Result<Option<LoginSession>, ApiError> {
-        Ok(store::login_sessions::find(&self.db, session_id).await?)
+    pub fn cache_sizes(&self) -> CacheSizes {
+        self.inner.cache.sizes()
+    }
+
+    /// The cache, when it may answer.
+    fn trusted(&self) -> Option<&cache::Cache> {
+        (self.inner.use_cache && self.inner.sync.is_current()).then_some(&*self.inner.cache)
+    }
+
+    /// Whether an access token carrying `ver` is still current for `user_id`.
+    pub async fn version_is_current(&self, user_id: &str, ver: i64) -> Result<(bool, Lookup), ApiError> {
+        if let Some(cache) = self.trusted() {
+            match cache.version(user_id) {
+                // A token newer than what is held means the cache has not heard of a change yet.
+                Some(KnownVersion::Current(held)) if held >= ver => {
+                    count("version", Lookup::Hit);
+                    return Ok((held == ver, Lookup::Hit));
+                }
+                Some(KnownVersion::Deleted) => {
+                    count("version", Lookup::Hit);
+                    return Ok((false, Lookup::Hit));
+                }
+                _ => {}
+            }
+            let ticket = cache.ticket();
+            let known = store::users::token_version(&self.inner.db, user_id)
+                .await?
+                .map_or(KnownVersion::Deleted, KnownVersion::Current);
+            cache.fill_version(ticket, user_id, known);
+            count("version", Lookup::Miss);
+            return Ok((known == KnownVersion::Current(ver), Lookup::Miss));
+        }
+        count("version", Lookup::Store);
+        let current = store::users::token_version(&self.inner.db, user_id).await?;
+        Ok((current == Some(ver), Lookup::Store))
+    }
+
+    pub async fn is_denylisted(&self, jti: &str) -> Result<(bool, Lookup), ApiError> {
+        if let Some(cache) = self.trusted()
+            && let Some(answer) = cache.is_denylisted(jti, now_millis())
+        {
+            count("denylist", Lookup::Hit);
+            return Ok((answer, Lookup::Hit));
+        }
+        count("denylist", Lookup::Store);
+        let applied = self.inner.sync.status().applied_seq;
+        let denied = self.inner.denylist.contains(&self.inner.db, jti, applied).await?;
+        Ok((denied, Lookup::Store))
+    }
+
+    /// The login session as the checks see it; `None` when it does not exist. A cached answer
+    /// that looks timed out is read again: another instance may have seen activity since.
+    pub async fn session(&self, session_id: &str) -> Result<(Option<SessionView>, Lookup), ApiError> {
+        let now = now_millis();
+        if let Some(cache) = self.trusted() {
+            if let Some(view) = cache.session(session_id)
+                && (view.revoked || view.is_live(now))
+            {
+                count("session", Lookup::Hit);
+                return Ok((Some(view), Lookup::Hit));
+            }
+            let ticket = cache.ticket();
+            let found = store::login_sessions::find(&self.inner.db, session_id).await?;
+            let view = found.as_ref().map(SessionView::from);
+            if let Some(view) = &view {
+                cache.fill_session(ticket, session_id, view.clone());
+            }
+            count("session", Lookup::Miss);
+            return Ok((view, Lookup::Miss));
+        }
+        count("session", Lookup::Store);
+        let found = store::login_sessions::find(&self.inner.db, session_id).await?;
+        Ok((found.as_ref().map(SessionView::from), Lookup::Store))
+    }
+
+    /// Records that a login session was used: in memory at once, in the database at most once
+    /// per `activity_interval`, by the background writer (never on the request's path). A cookie
+    /// session's idle limit moves to `idle_expires_at`.
+    pub fn record_activity(&self, session_id: &str, view: &SessionView, now: i64, idle_expires_at: Option<i64>) {
+        if now - view.last_seen_at < self.inner.activity_interval.as_millis() as i64 {
+            return;
+        }
+        self.inner.cache.record_activity(session_id, now, idle_expires_at);
+        self.inner
+            .activity
+            .insert(session_id.to_owned(), (now, idle_expires_at));
+    }
+
+    async fn write_activity_forever(&self) {
+        let period = self
+            .inner
+            .activity_interval
+            .clamp(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(period).await;
+            if let Err(error) = self.write_activity().await {
+                tracing::warn!(error = %error, "could not record session activity; will retry");
+            }
+        }
+    }
+
+    /// Writes the activity seen since the last call (also called at shutdown and by tests).
+    pub async fn write_activity(&self) -> Result<(), ApiError> {
+        let pending: Vec<(String, (i64, Option<i64>))> = {
+            let keys: Vec<String> = self.inner.activity.iter().map(|entry| entry.key().clone()).collect();
+            keys.into_iter()
+                .filter_map(|key| self.inner.activity.remove(&key))
+                .collect()
+        };
+        for (index, (session_id, (seen, idle))) in pending.iter().enumerate() {
+            let written = match idle {
+                Some(idle) => store::login_sessions::touch(&self.inner.db, session_id, *seen, *idle).await,
+                None => store::login_sessions::record_activity(&self.inner.db, session_id, *seen).await,
+            };
+            if let Err(error) = written {
+                // Put back what was not written, unless newer activity arrived meanwhile.
+                for (session_id, value) in &pending[index..] {
+                    self.inner.activity.entry(session_id.clone()).or_insert(*value);
+                }
+                return Err(error.into());
+            }
+        }
+        Ok(())
     }
 
     /// Puts one access token of `session_id` on the denylist until it expires.
     pub async fn denylist_token(&self, jti: &str, session_id: &str, expires_at_millis: i64) -> Result<(), ApiError> {
         let now = now_millis();
-        let mut transaction = self.db.begin().await?;
+        let mut transaction = self.inner.db.begin().await?;
         store::denylist::insert(&mut *transaction, jti, expires_at_millis, now).await?;
         let pending = Pending {
             changes: vec![Change::jti_denylisted(jti, session_id, expires_at_millis)],
@@ -101,7 +312,7 @@ impl Revocation {
         by_session_id: Option<&str>,
     ) -> Result<Revoked, ApiError> {
         let now = now_millis();
-        let mut transaction = self.db.begin().await?;
+        let mut transaction = self.inner.db.begin().await?;
         let Some(user_id) =
             store::login_sessions::revoke(&mut *transaction, session_id, reason, by_session_id, now).await?
         else {
@@ -124,7 +335,7 @@ impl Revocation {
         bump_token_version: bool,
     ) -> Result<Revoked, ApiError> {
         let now = now_millis();
-        let mut transaction = self.db.begin().await?;
+        let mut transaction = self.inner.db.begin().await?;
         let mut pending = Pending::default();
         if bump_token_version {
             let version = store::users::bump_token_version(&mut *transaction, user_id).await?;
@@ -147,7 +358,7 @@ impl Revocation {
     /// all in one transaction; the caller's own session (`keep`) survives.
     pub async fn change_password(&self, user_id: &str, password_hash: &str, keep: &str) -> Result<Revoked, ApiError> {
         let now = now_millis();
-        let mut transaction = self.db.begin().await?;
+        let mut transaction = self.inner.db.begin().await?;
         let mut pending = Pending::default();
         let version = store::users::change_password(&mut *transaction, user_id, password_hash).await?;
         pending.changes.push(Change::version_changed(user_id, version));
@@ -168,7 +379,7 @@ impl Revocation {
     /// deletes the user and, by cascade, everything that belonged to them.
     pub async fn delete_user(&self, user_id: &str, by_session_id: Option<&str>) -> Result<Revoked, ApiError> {
         let now = now_millis();
-        let mut transaction = self.db.begin().await?;
+        let mut transaction = self.inner.db.begin().await?;
         let mut pending = Pending::default();
         Self::end_all_sessions(
             &mut transaction,
@@ -229,8 +440,8 @@ impl Revocation {
         Ok(())
     }
 
-    /// Appends the log entries (the last lock the transaction takes), commits, then updates the
-    /// copies and tells in-process listeners.
+    /// Appends the log entries (the last lock the transaction takes), notifies PostgreSQL
+    /// listeners, commits, then brings this instance and the copies up to date.
     async fn commit(
         &self,
         mut transaction: store::Transaction<'_>,
@@ -238,20 +449,21 @@ impl Revocation {
         now: i64,
     ) -> Result<Revoked, ApiError> {
         let entries = store::revocation_log::append(&mut transaction, pending.changes, now).await?;
-        transaction.commit().await?;
-        self.after_commit(&pending.sessions, &pending.denylisted).await;
-        for entry in entries {
-            // No listener is the normal case for an instance without feed clients.
-            let _ = self.committed.send(Arc::new(entry));
+        if let Some(last) = entries.last() {
+            self.inner.sync.notify_in(&mut transaction, last.seq).await?;
         }
+        transaction.commit().await?;
+        self.after_commit(&entries, &pending.sessions, &pending.denylisted)
+            .await;
         Ok(Revoked {
             sessions: pending.sessions,
         })
     }
 
-    /// The database has the revocation; now the copies. A copy that cannot be written is marked
-    /// stale so it is rebuilt from the database before it is trusted again.
-    async fn after_commit(&self, sessions: &[String], denylisted: &[(String, i64)]) {
+    /// The database has the change; now this instance's cache, the other instances, and the
+    /// copies. A copy that cannot be written is only a copy: the database still answers.
+    async fn after_commit(&self, entries: &[Entry], sessions: &[String], denylisted: &[(String, i64)]) {
+        self.inner.sync.committed(entries).await;
         if !sessions.is_empty() || !denylisted.is_empty() {
             tracing::info!(
                 sessions = sessions.len(),
@@ -259,33 +471,47 @@ impl Revocation {
                 "credentials revoked"
             );
         }
-        for (jti, expires_at) in denylisted {
-            self.denylist.insert(jti, *expires_at).await;
+        if let Err(error) = self.inner.denylist.insert(denylisted).await {
+            tracing::warn!(error = %error, "could not copy denylist entries to Redis; the database answers meanwhile");
         }
         for session_id in sessions {
-            if let Err(error) = self.web_sessions.delete_for_login_session(session_id).await {
+            if let Err(error) = self.inner.web_sessions.delete_for_login_session(session_id).await {
                 // The login session row is revoked, so the orphaned state is refused on use.
                 tracing::warn!(error = %error, "could not delete the server-side state of a revoked session");
             }
         }
     }
 
-    /// Rebuilds the denylist copy from the database (start-up, or Redis came back empty).
-    pub async fn reload_denylist(&self) -> Result<usize, ApiError> {
-        self.denylist.reload(&self.db).await
+    /// Says in the log that cookie state (named by the hash of its key) was written or deleted,
+    /// so other instances drop their cached copy.
+    pub async fn web_state_changed(&self, key_hash: &str) -> Result<(), ApiError> {
+        let now = now_millis();
+        let transaction = self.inner.db.begin().await?;
+        let pending = Pending {
+            changes: vec![Change::web_state_changed(key_hash)],
+            ..Pending::default()
+        };
+        self.commit(transaction, pending, now).await?;
+        Ok(())
     }
 
-    /// Deletes what has expired everywhere: denylist entries (database and copy), access-token
-    /// records, refresh tokens, cookie state, and login sessions ended more than 30 days ago.
+    /// Deletes what has expired everywhere: denylist entries (database, cache and copy),
+    /// access-token records, refresh tokens, cookie state, login sessions ended more than 30 days
+    /// ago, and revocation log entries past their retention.
     pub async fn purge_expired(&self) -> Result<(), ApiError> {
+        let db = &self.inner.db;
         let now = now_millis();
-        let denylist = store::denylist::purge_expired(&self.db, now).await?;
-        self.denylist.purge_expired(now);
-        let access = store::access_tokens::purge_expired(&self.db, now).await?;
-        let refresh = store::refresh_tokens::purge_expired(&self.db, now).await?;
-        let web = store::web_sessions::purge_expired(&self.db, now).await?;
-        let sessions = store::login_sessions::purge_ended_before(&self.db, now - 30 * 24 * 3600 * 1000).await?;
-        tracing::debug!(denylist, access, refresh, web, sessions, "purged expired state");
+        let denylist = store::denylist::purge_expired(db, now).await?;
+        self.inner.cache.purge_expired(now);
+        if let Err(error) = self.inner.denylist.purge_expired(now).await {
+            tracing::debug!(error = %error, "could not purge the denylist copy in Redis");
+        }
+        let access = store::access_tokens::purge_expired(db, now).await?;
+        let refresh = store::refresh_tokens::purge_expired(db, now).await?;
+        let web = store::web_sessions::purge_expired(db, now).await?;
+        let sessions = store::login_sessions::purge_ended_before(db, now - 30 * 24 * 3600 * 1000).await?;
+        let log = store::revocation_log::purge_before(db, now - self.inner.log_retention.as_millis() as i64).await?;
+        tracing::debug!(denylist, access, refresh, web, sessions, log, "purged expired state");
         Ok(())
     }
 }

@@ -65,6 +65,17 @@ pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
     options.connect(url).await
 }
 
+/// Creates the PostgreSQL database the URL names when the server has no such database yet, as
+/// `sqlx database create` does; an SQLite file is created by `mode=rwc` on connect.
+pub async fn create_database_if_missing(url: &str) -> Result<(), sqlx::Error> {
+    use sqlx::migrate::MigrateDatabase;
+    if Backend::of(url) == Backend::Postgres && !sqlx::Postgres::database_exists(url).await? {
+        sqlx::Postgres::create_database(url).await?;
+        tracing::info!("created the PostgreSQL database named in DATABASE_URL");
+    }
+    Ok(())
+}
+
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub async fn migrate(db: &Db) -> Result<(), sqlx::migrate::MigrateError> {

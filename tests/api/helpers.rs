@@ -1,7 +1,7 @@
 //! `spawn_app` and the clients the tests speak through: `TestApp` for JSON, `Browser` for pages.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
@@ -9,10 +9,6 @@ use revocable::config::Settings;
 use revocable::domain::RandomId;
 use revocable::startup::Application;
 use serde_json::{Value, json};
-use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
-
-/// Tests that flush Redis take this exclusively; every other Redis-backed test holds it shared.
-static REDIS_FLUSH_LOCK: LazyLock<Arc<RwLock<()>>> = LazyLock::new(|| Arc::new(RwLock::new(())));
 
 pub fn postgres_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())
@@ -123,11 +119,6 @@ impl Drop for TestRedis {
     }
 }
 
-pub enum RedisGuard {
-    Shared(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
-    Exclusive(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
-}
-
 pub struct TestApp {
     pub address: String,
     pub database: Arc<TestDatabase>,
@@ -135,7 +126,6 @@ pub struct TestApp {
     pub state: actix_web::web::Data<revocable::state::AppState>,
     overrides: Vec<(String, String)>,
     pub api: reqwest::Client,
-    _guard: Option<Arc<RedisGuard>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -151,22 +141,6 @@ pub async fn spawn_app() -> TestApp {
 
 /// An app with extra settings (short TTLs, …) on a fresh database.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    let guard = match redis_url() {
-        Some(_) => Some(Arc::new(RedisGuard::Shared(
-            REDIS_FLUSH_LOCK.clone().read_owned().await,
-        ))),
-        None => None,
-    };
-    spawn_with_guard(overrides, guard).await
-}
-
-/// An app whose test may flush Redis: no other Redis-backed test runs meanwhile.
-pub async fn spawn_app_owning_redis(overrides: &[(&str, &str)]) -> TestApp {
-    let guard = Arc::new(RedisGuard::Exclusive(REDIS_FLUSH_LOCK.clone().write_owned().await));
-    spawn_with_guard(overrides, Some(guard)).await
-}
-
-async fn spawn_with_guard(overrides: &[(&str, &str)], guard: Option<Arc<RedisGuard>>) -> TestApp {
     let database = Arc::new(TestDatabase::create().await);
     let redis = redis_url().map(|url| {
         Arc::new(TestRedis {
@@ -175,14 +149,13 @@ async fn spawn_with_guard(overrides: &[(&str, &str)], guard: Option<Arc<RedisGua
         })
     });
     let overrides = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    start(database, redis, overrides, guard).await
+    start(database, redis, overrides).await
 }
 
 async fn start(
     database: Arc<TestDatabase>,
     redis: Option<Arc<TestRedis>>,
     overrides: Vec<(String, String)>,
-    guard: Option<Arc<RedisGuard>>,
 ) -> TestApp {
     let mut variables: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), database.url.clone()),
@@ -215,7 +188,6 @@ async fn start(
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        _guard: guard,
         server,
     }
 }
@@ -247,13 +219,7 @@ impl Tokens {
 impl TestApp {
     /// The same database and Redis prefix, a new process-like instance (new port, new pools).
     pub async fn restart(&self) -> TestApp {
-        start(
-            self.database.clone(),
-            self.redis.clone(),
-            self.overrides.clone(),
-            self._guard.clone(),
-        )
-        .await
+        start(self.database.clone(), self.redis.clone(), self.overrides.clone()).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,399 @@
+//! The in-process layer in front of the stores: every instance answers `version`, `denylist`,
+//! `allowlist` and `cookie` checks from memory, and goes to the database only on a miss or when
+//! it cannot be sure it is current (see `sync`).
+//!
+//! Correctness rests on three rules, each a known way such caches go wrong:
+//! - **Revocations only move one way**, so merges are monotonic: a `token_version` only grows, a
+//!   revoked login session never becomes live again, a deleted user stays deleted. An entry
+//!   learned from the log is merged with `max` / "revoked wins", never overwritten by a fill.
+//! - **A fill never resurrects**: a miss reads the database and fills the cache only if no
+//!   invalidation was applied while it read (`generation`), so a read that raced a revocation is
+//!   answered but not kept.
+//! - **The denylist is complete or not trusted**: every unexpired denylisted `jti` is held, loaded
+//!   at start-up and kept by the log, so "absent" means "not revoked" — unless it grew past its
+//!   bound, in which case absence is checked against the database.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use moka::sync::Cache as Moka;
+
+use crate::store::login_sessions::{Kind, LoginSession};
+use crate::store::revocation_log::{Entry, EntryKind};
+
+/// A user's `token_version` as far as this instance knows, or that the user is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KnownVersion {
+    Current(i64),
+    Deleted,
+}
+
+/// What the checks need of a login session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    pub user_id: String,
+    pub kind: Kind,
+    pub expires_at: i64,
+    pub idle_expires_at: i64,
+    pub last_seen_at: i64,
+    pub revoked: bool,
+}
+
+impl SessionView {
+    pub fn is_live(&self, now: i64) -> bool {
+        !self.revoked && now < self.expires_at && now < self.idle_expires_at
+    }
+
+    /// Merges what the log says with what is held: revoked wins, times only move forward.
+    fn merge(self, newer: SessionView) -> SessionView {
+        SessionView {
+            revoked: self.revoked || newer.revoked,
+            idle_expires_at: self.idle_expires_at.max(newer.idle_expires_at),
+            last_seen_at: self.last_seen_at.max(newer.last_seen_at),
+            ..newer
+        }
+    }
+}
+
+impl From<&LoginSession> for SessionView {
+    fn from(session: &LoginSession) -> Self {
+        Self {
+            user_id: session.user_id.clone(),
+            kind: session.kind,
+            expires_at: session.expires_at,
+            idle_expires_at: session.idle_expires_at,
+            last_seen_at: session.last_seen_at,
+            revoked: session.revoked_at.is_some(),
+        }
+    }
+}
+
+/// Cookie-session state as actix-session stores it.
+pub type WebState = Arc<std::collections::HashMap<String, String>>;
+
+pub struct Limits {
+    /// Entries per map (versions, sessions, cookie state), and the denylist's bound.
+    pub capacity: u64,
+    /// No entry is kept longer than this without being read again from the database.
+    pub time_to_live: Duration,
+}
+
+pub struct Cache {
+    versions: Moka<String, KnownVersion>,
+    sessions: Moka<String, SessionView>,
+    web_state: Moka<String, WebState>,
+    /// `jti` → when its token expires. Complete while `denylist_complete`.
+    denylist: DashMap<String, i64>,
+    denylist_capacity: usize,
+    denylist_complete: AtomicBool,
+    /// Bumped by every applied change; a fill that saw it move is not kept.
+    generation: AtomicU64,
+}
+
+/// Taken before a database read that may fill the cache.
+#[derive(Clone, Copy)]
+pub struct FillTicket(u64);
+
+impl Cache {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            versions: Moka::builder()
+                .max_capacity(limits.capacity)
+                .time_to_live(limits.time_to_live)
+                .build(),
+            sessions: Moka::builder()
+                .max_capacity(limits.capacity)
+                .time_to_live(limits.time_to_live)
+                .build(),
+            web_state: Moka::builder()
+                .max_capacity(limits.capacity)
+                .time_to_live(limits.time_to_live)
+                .build(),
+            denylist: DashMap::new(),
+            denylist_capacity: usize::try_from(limits.capacity).unwrap_or(usize::MAX),
+            denylist_complete: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    pub fn ticket(&self) -> FillTicket {
+        FillTicket(self.generation.load(Ordering::Acquire))
+    }
+
+    fn unchanged_since(&self, ticket: FillTicket) -> bool {
+        self.generation.load(Ordering::Acquire) == ticket.0
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn version(&self, user_id: &str) -> Option<KnownVersion> {
+        self.versions.get(user_id)
+    }
+
+    pub fn fill_version(&self, ticket: FillTicket, user_id: &str, version: KnownVersion) {
+        if self.unchanged_since(ticket) {
+            self.versions
+                .entry(user_id.to_owned())
+                .and_upsert_with(|held| held.map_or(version, |held| held.into_value().max(version)));
+        }
+    }
+
+    pub fn session(&self, session_id: &str) -> Option<SessionView> {
+        self.sessions.get(session_id)
+    }
+
+    pub fn fill_session(&self, ticket: FillTicket, session_id: &str, view: SessionView) {
+        if self.unchanged_since(ticket) {
+            self.merge_session(session_id, view);
+        }
+    }
+
+    fn merge_session(&self, session_id: &str, view: SessionView) {
+        self.sessions
+            .entry(session_id.to_owned())
+            .and_upsert_with(|held| match held {
+                Some(held) => held.into_value().merge(view),
+                None => view,
+            });
+    }
+
+    /// Activity seen on this instance: the idle limit moves forward in memory at once.
+    pub fn record_activity(&self, session_id: &str, now: i64, idle_expires_at: Option<i64>) {
+        if let Some(mut view) = self.sessions.get(session_id) {
+            view.last_seen_at = view.last_seen_at.max(now);
+            if let Some(idle) = idle_expires_at {
+                view.idle_expires_at = view.idle_expires_at.max(idle);
+            }
+            self.merge_session(session_id, view);
+        }
+    }
+
+    pub fn web_state(&self, key_hash: &str) -> Option<WebState> {
+        self.web_state.get(key_hash)
+    }
+
+    pub fn fill_web_state(&self, ticket: FillTicket, key_hash: &str, state: WebState) {
+        if self.unchanged_since(ticket) {
+            self.web_state.insert(key_hash.to_owned(), state);
+        }
+    }
+
+    /// This instance wrote the state itself: it is current by construction.
+    pub fn put_web_state(&self, key_hash: &str, state: Option<WebState>) {
+        self.changed();
+        match state {
+            Some(state) => self.web_state.insert(key_hash.to_owned(), state),
+            None => self.web_state.invalidate(key_hash),
+        }
+    }
+
+    /// `Some(answer)` when memory can answer; `None` when the database must be asked.
+    pub fn is_denylisted(&self, jti: &str, now: i64) -> Option<bool> {
+        if let Some(expires_at) = self.denylist.get(jti) {
+            return Some(*expires_at > now);
+        }
+        self.denylist_complete.load(Ordering::Acquire).then_some(false)
+    }
+
+    /// Replaces the denylist with what the database holds; complete unless over its bound.
+    pub fn load_denylist(&self, entries: Vec<(String, i64)>) {
+        self.denylist.clear();
+        let complete = entries.len() <= self.denylist_capacity;
+        for (jti, expires_at) in entries.into_iter().take(self.denylist_capacity) {
+            self.denylist.insert(jti, expires_at);
+        }
+        self.denylist_complete.store(complete, Ordering::Release);
+    }
+
+    fn add_to_denylist(&self, jti: &str, expires_at: i64) {
+        if self.denylist.len() >= self.denylist_capacity && !self.denylist.contains_key(jti) {
+            // Past the bound absence proves nothing; the database answers until the next reload.
+            self.denylist_complete.store(false, Ordering::Release);
+            return;
+        }
+        self.denylist.insert(jti.to_owned(), expires_at);
+    }
+
+    /// Drops denylist entries whose tokens have expired anyway.
+    pub fn purge_expired(&self, now: i64) {
+        self.denylist.retain(|_, expires_at| *expires_at > now);
+    }
+
+    /// Applies one change. Idempotent, so an entry applied on commit and again from the log is
+    /// harmless; a revocation of something not held is remembered as a tombstone only when
+    /// `tombstones` (this instance's own commits, which a concurrent fill on it could race).
+    pub fn apply(&self, entry: &Entry, tombstones: bool) {
+        self.changed();
+        let change = &entry.change;
+        match change.kind {
+            EntryKind::SessionRevoked => {
+                if let Some(session_id) = &change.session_id {
+                    match self.sessions.get(session_id) {
+                        Some(mut view) => {
+                            view.revoked = true;
+                            self.sessions.insert(session_id.clone(), view);
+                        }
+                        None if tombstones => {
+                            self.sessions.insert(
+                                session_id.clone(),
+                                SessionView {
+                                    user_id: change.user_id.clone().unwrap_or_default(),
+                                    kind: Kind::Token,
+                                    expires_at: 0,
+                                    idle_expires_at: 0,
+                                    last_seen_at: 0,
+                                    revoked: true,
+                                },
+                            );
+                        }
+                        None => {}
+                    }
+                }
+            }
+            EntryKind::VersionChanged => {
+                if let (Some(user_id), Some(version)) = (&change.user_id, change.token_version) {
+                    let version = KnownVersion::Current(version);
+                    if tombstones || self.versions.contains_key(user_id) {
+                        self.versions
+                            .entry(user_id.clone())
+                            .and_upsert_with(|held| held.map_or(version, |held| held.into_value().max(version)));
+                    }
+                }
+            }
+            EntryKind::UserDeleted => {
+                if let Some(user_id) = &change.user_id {
+                    self.versions.insert(user_id.clone(), KnownVersion::Deleted);
+                }
+            }
+            EntryKind::JtiDenylisted => {
+                if let (Some(jti), Some(expires_at)) = (&change.subject, change.expires_at) {
+                    self.add_to_denylist(jti, expires_at);
+                }
+            }
+            EntryKind::WebStateChanged => {
+                if let Some(key_hash) = &change.subject {
+                    self.web_state.invalidate(key_hash);
+                }
+            }
+        }
+    }
+
+    /// Forgets everything but the denylist (which the caller reloads): after missing entries.
+    pub fn reset(&self) {
+        self.changed();
+        self.versions.invalidate_all();
+        self.sessions.invalidate_all();
+        self.web_state.invalidate_all();
+    }
+
+    pub fn sizes(&self) -> CacheSizes {
+        CacheSizes {
+            versions: self.versions.entry_count(),
+            sessions: self.sessions.entry_count(),
+            web_state: self.web_state.entry_count(),
+            denylist: self.denylist.len() as u64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheSizes {
+    pub versions: u64,
+    pub sessions: u64,
+    pub web_state: u64,
+    pub denylist: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::revocation_log::Change;
+
+    fn cache() -> Cache {
+        Cache::new(Limits {
+            capacity: 1000,
+            time_to_live: Duration::from_secs(60),
+        })
+    }
+
+    fn entry(change: Change) -> Entry {
+        Entry {
+            seq: 1,
+            change,
+            created_at: 0,
+        }
+    }
+
+    fn live_view() -> SessionView {
+        SessionView {
+            user_id: "u".into(),
+            kind: Kind::Token,
+            expires_at: i64::MAX,
+            idle_expires_at: i64::MAX,
+            last_seen_at: 0,
+            revoked: false,
+        }
+    }
+
+    #[test]
+    fn a_fill_that_raced_a_revocation_is_not_kept() {
+        let cache = cache();
+        let ticket = cache.ticket();
+        cache.apply(&entry(Change::session_revoked("u", "s", "logged_out")), false);
+        cache.fill_session(ticket, "s", live_view());
+        assert_eq!(cache.session("s"), None, "the racing read is answered, not cached");
+    }
+
+    #[test]
+    fn a_stale_fill_cannot_undo_a_revocation_held_as_a_tombstone() {
+        let cache = cache();
+        let ticket = cache.ticket();
+        cache.apply(&entry(Change::session_revoked("u", "s", "logged_out")), true);
+        // Even a fill whose ticket is current merges: revoked wins.
+        cache.merge_session("s", live_view());
+        let _ = ticket;
+        assert!(cache.session("s").is_some_and(|view| view.revoked));
+    }
+
+    #[test]
+    fn versions_only_grow_and_deletion_is_final() {
+        let cache = cache();
+        cache.fill_version(cache.ticket(), "u", KnownVersion::Current(3));
+        cache.apply(&entry(Change::version_changed("u", 4)), false);
+        cache.fill_version(cache.ticket(), "u", KnownVersion::Current(3));
+        assert_eq!(cache.version("u"), Some(KnownVersion::Current(4)));
+        cache.apply(&entry(Change::user_deleted("u")), false);
+        cache.fill_version(cache.ticket(), "u", KnownVersion::Current(9));
+        assert_eq!(cache.version("u"), Some(KnownVersion::Deleted));
+    }
+
+    #[test]
+    fn absence_from_the_denylist_counts_only_while_it_is_complete() {
+        let cache = cache();
+        assert_eq!(cache.is_denylisted("j", 0), None, "not loaded yet: ask the database");
+        cache.load_denylist(vec![("a".into(), 100)]);
+        assert_eq!(cache.is_denylisted("a", 50), Some(true));
+        assert_eq!(
+            cache.is_denylisted("a", 150),
+            Some(false),
+            "expired tokens are refused anyway"
+        );
+        assert_eq!(cache.is_denylisted("j", 50), Some(false));
+    }
+
+    #[test]
+    fn a_denylist_past_its_bound_stops_vouching_for_absence() {
+        let cache = Cache::new(Limits {
+            capacity: 2,
+            time_to_live: Duration::from_secs(60),
+        });
+        cache.load_denylist(vec![("a".into(), 100), ("b".into(), 100)]);
+        cache.apply(&entry(Change::jti_denylisted("c", "s", 100)), false);
+        assert_eq!(cache.is_denylisted("c", 50), None);
+        assert_eq!(cache.is_denylisted("a", 50), Some(true));
+    }
+}

@@ -1,0 +1,344 @@
+//! How every instance learns of every revocation, and knows when it cannot be sure it has.
+//!
+//! The revocation log (`store::revocation_log`) is numbered gap-free in commit order. Each
+//! instance applies it to its cache in order and remembers the last `seq` applied. Three ways
+//! tell it that there is more to read, and all three end in the same `catch_up`, which reads
+//! "everything after the last applied `seq`" from the database:
+//! - **PostgreSQL `LISTEN/NOTIFY`**: the revoking transaction itself sends the notification, so
+//!   PostgreSQL delivers it exactly when the revocation commits, and never for one that did not.
+//! - **Redis pub/sub** (when `REDIS_URL` is set): published right after the commit.
+//! - **A poll** of the log's counter every `REVOCATION_POLL_INTERVAL` (250 ms): the backstop for a
+//!   notification lost with its connection or a revoking instance that died between its commit
+//!   and its publish. It bounds the worst-case delay.
+//!
+//! Fail-safe: the cache is trusted only while this instance is *current*: it has loaded the
+//! denylist, a push connection is up and was caught up after it connected, and the last poll
+//! succeeded recently. Otherwise every check goes to the source of truth.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Notify, broadcast};
+
+use super::cache::Cache;
+use super::denylist::DenylistCopy;
+use crate::domain::now_millis;
+use crate::store::revocation_log::{self, Entry, EntryKind};
+use crate::store::{self, Backend, Db};
+
+/// The PostgreSQL channel, and the suffix of the Redis one.
+pub const CHANNEL: &str = "revocable_revocations";
+/// Entries read per query while catching up.
+const BATCH: i64 = 500;
+
+pub struct SyncSettings {
+    pub backend: Backend,
+    pub database_url: String,
+    pub redis: Option<RedisFeed>,
+    /// Send notifications on commit; off only to measure and test the worst case.
+    pub push: bool,
+    pub poll_interval: Duration,
+}
+
+#[derive(Clone)]
+pub struct RedisFeed {
+    pub url: String,
+    pub pool: deadpool_redis::Pool,
+    pub channel: String,
+}
+
+pub struct Sync {
+    db: Db,
+    denylist: DenylistCopy,
+    settings: SyncSettings,
+    cache: Arc<Cache>,
+    applied: AtomicI64,
+    loaded: AtomicBool,
+    postgres_subscribed: AtomicBool,
+    redis_subscribed: AtomicBool,
+    last_poll_ok: AtomicI64,
+    catching_up: Mutex<()>,
+    wake: Notify,
+    listeners: broadcast::Sender<Arc<Entry>>,
+}
+
+/// What `/readyz` and `/metrics` say about the feed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FeedStatus {
+    pub current: bool,
+    pub postgres_listening: bool,
+    pub redis_subscribed: bool,
+    pub applied_seq: i64,
+    pub last_poll_millis_ago: i64,
+}
+
+impl Sync {
+    pub fn new(db: Db, settings: SyncSettings, cache: Arc<Cache>, denylist: DenylistCopy) -> Self {
+        let (listeners, _) = broadcast::channel(4096);
+        Self {
+            db,
+            denylist,
+            settings,
+            cache,
+            applied: AtomicI64::new(0),
+            loaded: AtomicBool::new(false),
+            postgres_subscribed: AtomicBool::new(false),
+            redis_subscribed: AtomicBool::new(false),
+            last_poll_ok: AtomicI64::new(0),
+            catching_up: Mutex::new(()),
+            wake: Notify::new(),
+            listeners,
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Entry>> {
+        self.listeners.subscribe()
+    }
+
+    fn has_push_feed(&self) -> bool {
+        self.settings.backend == Backend::Postgres || self.settings.redis.is_some()
+    }
+
+    /// Whether the cache may answer: see the module's fail-safe rule.
+    pub fn is_current(&self) -> bool {
+        if !self.loaded.load(Ordering::Acquire) {
+            return false;
+        }
+        let stale_after = (self.settings.poll_interval * 12).max(Duration::from_secs(3));
+        if now_millis() - self.last_poll_ok.load(Ordering::Acquire) > stale_after.as_millis() as i64 {
+            return false;
+        }
+        !self.has_push_feed()
+            || self.postgres_subscribed.load(Ordering::Acquire)
+            || self.redis_subscribed.load(Ordering::Acquire)
+    }
+
+    pub fn status(&self) -> FeedStatus {
+        FeedStatus {
+            current: self.is_current(),
+            postgres_listening: self.postgres_subscribed.load(Ordering::Acquire),
+            redis_subscribed: self.redis_subscribed.load(Ordering::Acquire),
+            applied_seq: self.applied.load(Ordering::Acquire),
+            last_poll_millis_ago: now_millis() - self.last_poll_ok.load(Ordering::Acquire),
+        }
+    }
+
+    /// Loads the complete denylist and the position in the log it corresponds to. The position
+    /// is read first, so an entry committed in between is both loaded and caught up (harmless).
+    pub async fn load(&self) -> Result<(), sqlx::Error> {
+        let _guard = self.catching_up.lock().await;
+        self.loaded.store(false, Ordering::Release);
+        let now = now_millis();
+        let position = revocation_log::latest_seq(&self.db).await?;
+        let denylist = store::denylist::live(&self.db, now).await?;
+        self.cache.reset();
+        let count = denylist.len();
+        self.cache.load_denylist(denylist);
+        self.applied.store(position, Ordering::Release);
+        self.last_poll_ok.store(now_millis(), Ordering::Release);
+        self.loaded.store(true, Ordering::Release);
+        tracing::info!(denylisted = count, seq = position, "revocation cache loaded");
+        Ok(())
+    }
+
+    /// Applies every committed entry after the last one applied, in order. A position the log no
+    /// longer holds (entries purged while this instance was away) means a reload.
+    pub async fn catch_up(&self) -> Result<(), sqlx::Error> {
+        let _guard = self.catching_up.lock().await;
+        if !self.loaded.load(Ordering::Acquire) {
+            drop(_guard);
+            return self.load().await;
+        }
+        loop {
+            let after = self.applied.load(Ordering::Acquire);
+            let entries = revocation_log::since(&self.db, after, BATCH).await?;
+            let Some(first) = entries.first() else {
+                return Ok(());
+            };
+            if first.seq != after + 1 {
+                tracing::warn!(
+                    after,
+                    first = first.seq,
+                    "revocation log entries were purged before this instance read them; reloading"
+                );
+                drop(_guard);
+                return self.load().await;
+            }
+            let now = now_millis();
+            let last = entries.last().map_or(after, |entry| entry.seq);
+            let denylisted: Vec<(String, i64)> = entries
+                .iter()
+                .filter(|entry| entry.change.kind == EntryKind::JtiDenylisted)
+                .filter_map(|entry| Some((entry.change.subject.clone()?, entry.change.expires_at?)))
+                .collect();
+            for entry in entries {
+                self.cache.apply(&entry, false);
+                self.applied.store(entry.seq, Ordering::Release);
+                metrics::counter!("revocable_invalidations_received_total").increment(1);
+                metrics::gauge!("revocable_invalidation_lag_seconds")
+                    .set((now - entry.created_at).max(0) as f64 / 1000.0);
+                let _ = self.listeners.send(Arc::new(entry));
+            }
+            // The Redis copy follows the log in order; it only matters for lookups that bypass
+            // the cache, which fall back to the database while it lags.
+            if let Err(error) = self.denylist.record(&denylisted, last).await {
+                tracing::debug!(error = %error, "denylist copy in Redis not updated");
+            }
+        }
+    }
+
+    /// Inside the revoking transaction, just before its commit: PostgreSQL delivers the
+    /// notification when, and only if, the transaction commits.
+    pub async fn notify_in(&self, transaction: &mut store::Transaction<'_>, last_seq: i64) -> Result<(), sqlx::Error> {
+        if self.settings.push && self.settings.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(last_seq.to_string())
+                .execute(&mut **transaction)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// After the commit: this instance's cache first (so the revoking request's own instance
+    /// refuses at once), then Redis, then the in-order catch-up that feeds listeners.
+    pub async fn committed(&self, entries: &[Entry]) {
+        for entry in entries {
+            self.cache.apply(entry, true);
+        }
+        if let Some(last) = entries.last() {
+            metrics::counter!("revocable_invalidations_sent_total").increment(entries.len() as u64);
+            if self.settings.push
+                && let Some(redis) = &self.settings.redis
+            {
+                let published = async {
+                    let mut connection = redis.pool.get().await.map_err(|error| anyhow::anyhow!(error))?;
+                    redis::cmd("PUBLISH")
+                        .arg(&redis.channel)
+                        .arg(last.seq)
+                        .query_async::<i64>(&mut connection)
+                        .await?;
+                    anyhow::Ok(())
+                };
+                if let Err(error) = published.await {
+                    tracing::warn!(error = %error, "could not publish a revocation; other instances will poll it");
+                }
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// Starts the listeners and the poll; they run for the life of the process.
+    pub fn spawn(self: &Arc<Self>) {
+        if self.settings.backend == Backend::Postgres {
+            tokio::spawn(Arc::clone(self).listen_postgres());
+        }
+        if self.settings.redis.is_some() {
+            tokio::spawn(Arc::clone(self).listen_redis());
+        }
+        tokio::spawn(Arc::clone(self).poll());
+    }
+
+    async fn poll(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = self.wake.notified() => {}
+            }
+            let polled = async {
+                let latest = revocation_log::latest_seq(&self.db).await?;
+                if latest != self.applied.load(Ordering::Acquire) || !self.loaded.load(Ordering::Acquire) {
+                    self.catch_up().await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            };
+            match polled.await {
+                Ok(()) => self.last_poll_ok.store(now_millis(), Ordering::Release),
+                Err(error) => tracing::debug!(error = %error, "revocation log poll failed"),
+            }
+        }
+    }
+
+    async fn listen_postgres(self: Arc<Self>) {
+        let mut backoff = Backoff::default();
+        loop {
+            match self.postgres_session().await {
+                Ok(()) => backoff.reset(),
+                Err(error) => tracing::warn!(error = %error, "revocation listener on PostgreSQL lost; reconnecting"),
+            }
+            self.postgres_subscribed.store(false, Ordering::Release);
+            metrics::gauge!("revocable_revocation_feed_subscribed", "feed" => "postgres").set(0.0);
+            backoff.wait().await;
+        }
+    }
+
+    /// One connection's life: listen, catch up, then trust the feed until the connection drops.
+    async fn postgres_session(&self) -> Result<(), sqlx::Error> {
+        let mut listener = sqlx::postgres::PgListener::connect(&self.settings.database_url).await?;
+        listener.ignore_pool_close_event(true);
+        listener.listen(CHANNEL).await?;
+        self.catch_up().await?;
+        self.postgres_subscribed.store(true, Ordering::Release);
+        metrics::gauge!("revocable_revocation_feed_subscribed", "feed" => "postgres").set(1.0);
+        tracing::info!("listening for revocations on PostgreSQL");
+        while let Some(_notification) = listener.try_recv().await? {
+            if let Err(error) = self.catch_up().await {
+                tracing::warn!(error = %error, "catching up with the revocation log failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn listen_redis(self: Arc<Self>) {
+        let mut backoff = Backoff::default();
+        loop {
+            match self.redis_session().await {
+                Ok(()) => backoff.reset(),
+                Err(error) => tracing::warn!(error = %error, "revocation subscription on Redis lost; resubscribing"),
+            }
+            self.redis_subscribed.store(false, Ordering::Release);
+            metrics::gauge!("revocable_revocation_feed_subscribed", "feed" => "redis").set(0.0);
+            backoff.wait().await;
+        }
+    }
+
+    async fn redis_session(&self) -> anyhow::Result<()> {
+        use futures_util::StreamExt;
+        let Some(feed) = &self.settings.redis else {
+            return Ok(());
+        };
+        let client = redis::Client::open(feed.url.as_str())?;
+        let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub()).await??;
+        pubsub.subscribe(&feed.channel).await?;
+        self.catch_up().await?;
+        self.redis_subscribed.store(true, Ordering::Release);
+        metrics::gauge!("revocable_revocation_feed_subscribed", "feed" => "redis").set(1.0);
+        tracing::info!("subscribed to revocations on Redis");
+        let mut messages = pubsub.on_message();
+        while messages.next().await.is_some() {
+            if let Err(error) = self.catch_up().await {
+                tracing::warn!(error = %error, "catching up with the revocation log failed");
+            }
+        }
+        anyhow::bail!("the subscription connection closed")
+    }
+}
+
+/// 50 ms doubling to 1 s between reconnection attempts.
+#[derive(Default)]
+struct Backoff {
+    attempts: u32,
+}
+
+impl Backoff {
+    fn reset(&mut self) {
+        self.attempts = 0;
+    }
+
+    async fn wait(&mut self) {
+        let delay = Duration::from_millis(50 * 2u64.pow(self.attempts.min(5))).min(Duration::from_secs(1));
+        self.attempts += 1;
+        tokio::time::sleep(delay).await;
+    }
+}
