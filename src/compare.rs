@@ -146,7 +146,11 @@ where
         check().await?;
     }
     let mut samples = Vec::with_capacity(CHECKS_PER_STRATEGY);
-    for _ in 0..CHECKS_PER_STRATEGY {
+    for index in 0..CHECKS_PER_STRATEGY {
+        // A check answered from memory never waits: let the worker serve its other requests.
+        if index % 50 == 0 {
+            tokio::task::yield_now().await;
+        }
         let started = Instant::now();
         check().await?;
         samples.push(started.elapsed());

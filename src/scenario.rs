@@ -159,6 +159,8 @@ pub enum ScenarioError {
 
 struct Scenario {
     base: String,
+    /// Another instance that credentials are checked on, when set.
+    observer: Option<String>,
     email: String,
     password: String,
     probe: Option<String>,
@@ -302,7 +304,7 @@ impl Scenario {
             .send(
                 "check",
                 self.client(false)
-                    .get(self.url(&format!("/api/{strategy}/me")))
+                    .get(self.observer_url(&format!("/api/{strategy}/me")))
                     .bearer_auth(token),
             )
             .await?;
@@ -311,12 +313,54 @@ impl Scenario {
 
     async fn accepted_cookie(&self, browser: &Browser) -> Result<Cell, ScenarioError> {
         let response = self
-            .send("check", browser.client.get(self.url("/api/cookie/me")))
+            .send("check", browser.client.get(self.observer_url("/api/cookie/me")))
             .await?;
         cell_of(response.status(), "check a cookie")
     }
 
+    /// Where credentials are checked: this server, or another instance of the same deployment.
+    fn observer_url(&self, path: &str) -> String {
+        format!("{}{path}", self.observer.as_deref().unwrap_or(&self.base))
+    }
+
+    /// With a separate observer: waits until it has applied every revocation the acting instance
+    /// has committed (both say how far they have read the log in `/readyz`), at most 5 s.
+    async fn settle(&self) -> Result<(), ScenarioError> {
+        let Some(observer) = &self.observer else {
+            return Ok(());
+        };
+        let position = |base: String, field: &'static str| async move {
+            let body: serde_json::Value = client(false, None)
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            body["revocation"][field].as_i64()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let target = position(self.base.clone(), "known_seq").await;
+            let seen = position(observer.clone(), "applied_seq").await;
+            if let (Some(target), Some(seen)) = (target, seen)
+                && seen >= target
+            {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(ScenarioError::Broken {
+                    step: "wait for the other instance",
+                    message: format!("{observer} had not applied the revocation log after 5 s"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     async fn observe(&self, token: &str, browser: Option<&Browser>) -> Result<[Cell; 5], ScenarioError> {
+        self.settle().await?;
         let mut cells = [Cell::NotApplicable; 5];
         for (index, strategy) in STRATEGIES[..4].iter().enumerate() {
             cells[index] = self.accepted_bearer(strategy, token).await?;
@@ -332,6 +376,19 @@ impl Scenario {
         let browser = self.browser_login().await?;
         let other = self.token_login().await?;
         let api = self.client(false);
+        if self.observer.is_some() {
+            // The other instance must hold these credentials before the event, so that it is the
+            // invalidation, not a first read, that makes it refuse them.
+            let before = self.observe(&device.access_token, Some(&browser)).await?;
+            if before.contains(&Cell::Rejected) {
+                return Err(ScenarioError::Broken {
+                    step: "check before the event",
+                    message: format!(
+                        "fresh credentials were refused by the other instance before {event:?}: {before:?}"
+                    ),
+                });
+            }
+        }
         match event {
             Event::Logout => {
                 self.expect(
@@ -473,12 +530,23 @@ pub async fn run(base: &str) -> Result<Observed, ScenarioError> {
 
 /// As `run`, identifying itself with the server's own probe secret (used by `/compare`).
 pub async fn run_with_probe(base: &str, probe: Option<&str>) -> Result<Observed, ScenarioError> {
+    run_scenario(base, None, probe).await
+}
+
+/// Acts on `actor` and checks every credential on `observer`, another instance of the same
+/// deployment: what a revocation on one instance does to the others.
+pub async fn run_between(actor: &str, observer: &str) -> Result<Observed, ScenarioError> {
+    run_scenario(actor, Some(observer.trim_end_matches('/').to_owned()), None).await
+}
+
+async fn run_scenario(base: &str, observer: Option<String>, probe: Option<&str>) -> Result<Observed, ScenarioError> {
     let base = base.trim_end_matches('/').to_owned();
     let policy = policy(&base).await?;
     let mut scenario = Scenario {
         email: format!("demo-{}@revocable.invalid", RandomId::generate().to_lowercase()),
         password: format!("pw-{}", RandomId::generate()),
         base,
+        observer,
         probe: probe.map(str::to_owned),
     };
     scenario

@@ -263,6 +263,7 @@ fn revocation_settings(settings: &Settings, redis: &Option<deadpool_redis::Pool>
         time_to_live: settings.access_ttl,
         log_retention: settings.revocation_log_retention,
         activity_interval: settings.last_seen_interval(),
+        expiry_tolerance: settings.jwt_leeway + Duration::from_secs(1),
         sync: SyncSettings {
             backend: Backend::of(&settings.database_url),
             database_url: settings.database_url.clone(),

@@ -42,6 +42,9 @@ pub struct RevocationSettings {
     pub log_retention: Duration,
     /// Activity is written at most this often per session.
     pub activity_interval: Duration,
+    /// How long past its `exp` a token is still accepted (`JWT_LEEWAY`, and `exp`'s rounding to
+    /// whole seconds): a denylist entry stays in force that much longer.
+    pub expiry_tolerance: Duration,
     pub sync: SyncSettings,
 }
 
@@ -59,6 +62,7 @@ struct Inner {
     sync: Arc<sync::Sync>,
     log_retention: Duration,
     activity_interval: Duration,
+    expiry_tolerance: i64,
     /// Activity seen since the last flush: login session → (last seen, new idle limit).
     activity: DashMap<String, (i64, Option<i64>)>,
 }
@@ -124,6 +128,7 @@ impl Revocation {
                 sync,
                 log_retention: settings.log_retention,
                 activity_interval: settings.activity_interval,
+                expiry_tolerance: settings.expiry_tolerance.as_millis() as i64,
                 activity: DashMap::new(),
             }),
         }
@@ -292,6 +297,7 @@ impl Revocation {
     /// Puts one access token of `session_id` on the denylist until it expires.
     pub async fn denylist_token(&self, jti: &str, session_id: &str, expires_at_millis: i64) -> Result<(), ApiError> {
         let now = now_millis();
+        let expires_at_millis = expires_at_millis + self.inner.expiry_tolerance;
         let mut transaction = self.inner.db.begin().await?;
         store::denylist::insert(&mut *transaction, jti, expires_at_millis, now).await?;
         let pending = Pending {
@@ -320,7 +326,8 @@ impl Revocation {
             return Ok(Revoked::default());
         };
         let mut pending = Pending::default();
-        Self::end_session(&mut transaction, &mut pending, &user_id, session_id, reason, now).await?;
+        self.end_session(&mut transaction, &mut pending, &user_id, session_id, reason, now)
+            .await?;
         self.commit(transaction, pending, now).await
     }
 
@@ -341,7 +348,7 @@ impl Revocation {
             let version = store::users::bump_token_version(&mut *transaction, user_id).await?;
             pending.changes.push(Change::version_changed(user_id, version));
         }
-        Self::end_all_sessions(
+        self.end_all_sessions(
             &mut transaction,
             &mut pending,
             user_id,
@@ -362,7 +369,7 @@ impl Revocation {
         let mut pending = Pending::default();
         let version = store::users::change_password(&mut *transaction, user_id, password_hash).await?;
         pending.changes.push(Change::version_changed(user_id, version));
-        Self::end_all_sessions(
+        self.end_all_sessions(
             &mut transaction,
             &mut pending,
             user_id,
@@ -381,7 +388,7 @@ impl Revocation {
         let now = now_millis();
         let mut transaction = self.inner.db.begin().await?;
         let mut pending = Pending::default();
-        Self::end_all_sessions(
+        self.end_all_sessions(
             &mut transaction,
             &mut pending,
             user_id,
@@ -396,7 +403,9 @@ impl Revocation {
         self.commit(transaction, pending, now).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn end_all_sessions(
+        &self,
         transaction: &mut store::Transaction<'_>,
         pending: &mut Pending,
         user_id: &str,
@@ -409,7 +418,8 @@ impl Revocation {
             store::login_sessions::revoke_all_for_user(&mut **transaction, user_id, except, reason, by_session_id, now)
                 .await?;
         for session_id in &sessions {
-            Self::end_session(transaction, pending, user_id, session_id, reason, now).await?;
+            self.end_session(transaction, pending, user_id, session_id, reason, now)
+                .await?;
         }
         Ok(())
     }
@@ -417,6 +427,7 @@ impl Revocation {
     /// What follows from a login session's row being revoked: its refresh tokens go, its
     /// unexpired access tokens are denylisted, and the log says so.
     async fn end_session(
+        &self,
         transaction: &mut store::Transaction<'_>,
         pending: &mut Pending,
         user_id: &str,
@@ -425,11 +436,15 @@ impl Revocation {
         now: i64,
     ) -> Result<(), ApiError> {
         store::refresh_tokens::delete_for_session(&mut **transaction, session_id).await?;
-        let tokens = store::access_tokens::unexpired_for_session(&mut **transaction, session_id, now).await?;
+        // A token past its `exp` by less than the tolerance is still accepted: it goes too.
+        let still_accepted_after = now - self.inner.expiry_tolerance;
+        let tokens =
+            store::access_tokens::unexpired_for_session(&mut **transaction, session_id, still_accepted_after).await?;
         pending
             .changes
             .push(Change::session_revoked(user_id, session_id, reason.as_str()));
         for (jti, expires_at) in tokens {
+            let expires_at = expires_at + self.inner.expiry_tolerance;
             store::denylist::insert(&mut **transaction, &jti, expires_at, now).await?;
             pending
                 .changes
@@ -506,7 +521,7 @@ impl Revocation {
         if let Err(error) = self.inner.denylist.purge_expired(now).await {
             tracing::debug!(error = %error, "could not purge the denylist copy in Redis");
         }
-        let access = store::access_tokens::purge_expired(db, now).await?;
+        let access = store::access_tokens::purge_expired(db, now - self.inner.expiry_tolerance).await?;
         let refresh = store::refresh_tokens::purge_expired(db, now).await?;
         let web = store::web_sessions::purge_expired(db, now).await?;
         let sessions = store::login_sessions::purge_ended_before(db, now - 30 * 24 * 3600 * 1000).await?;

@@ -29,6 +29,8 @@ use crate::store::{self, Backend, Db};
 
 /// The PostgreSQL channel, and the suffix of the Redis one.
 pub const CHANNEL: &str = "revocable_revocations";
+/// How the listening connection names itself in `pg_stat_activity`.
+pub const LISTENER_NAME: &str = "revocable-revocation-listener";
 /// Entries read per query while catching up.
 const BATCH: i64 = 500;
 
@@ -54,6 +56,8 @@ pub struct Sync {
     settings: SyncSettings,
     cache: Arc<Cache>,
     applied: AtomicI64,
+    /// The highest `seq` this instance committed itself (it may not have applied it in order yet).
+    committed_seq: AtomicI64,
     loaded: AtomicBool,
     postgres_subscribed: AtomicBool,
     redis_subscribed: AtomicBool,
@@ -70,6 +74,8 @@ pub struct FeedStatus {
     pub postgres_listening: bool,
     pub redis_subscribed: bool,
     pub applied_seq: i64,
+    /// The newest `seq` this instance knows of: applied, or committed by itself.
+    pub known_seq: i64,
     pub last_poll_millis_ago: i64,
 }
 
@@ -82,6 +88,7 @@ impl Sync {
             settings,
             cache,
             applied: AtomicI64::new(0),
+            committed_seq: AtomicI64::new(0),
             loaded: AtomicBool::new(false),
             postgres_subscribed: AtomicBool::new(false),
             redis_subscribed: AtomicBool::new(false),
@@ -120,6 +127,10 @@ impl Sync {
             postgres_listening: self.postgres_subscribed.load(Ordering::Acquire),
             redis_subscribed: self.redis_subscribed.load(Ordering::Acquire),
             applied_seq: self.applied.load(Ordering::Acquire),
+            known_seq: self
+                .applied
+                .load(Ordering::Acquire)
+                .max(self.committed_seq.load(Ordering::Acquire)),
             last_poll_millis_ago: now_millis() - self.last_poll_ok.load(Ordering::Acquire),
         }
     }
@@ -208,6 +219,7 @@ impl Sync {
             self.cache.apply(entry, true);
         }
         if let Some(last) = entries.last() {
+            self.committed_seq.fetch_max(last.seq, Ordering::AcqRel);
             metrics::counter!("revocable_invalidations_sent_total").increment(entries.len() as u64);
             if self.settings.push
                 && let Some(redis) = &self.settings.redis
@@ -275,7 +287,15 @@ impl Sync {
 
     /// One connection's life: listen, catch up, then trust the feed until the connection drops.
     async fn postgres_session(&self) -> Result<(), sqlx::Error> {
-        let mut listener = sqlx::postgres::PgListener::connect(&self.settings.database_url).await?;
+        use std::str::FromStr;
+        let options =
+            sqlx::postgres::PgConnectOptions::from_str(&self.settings.database_url)?.application_name(LISTENER_NAME);
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_with(options)
+            .await?;
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
         listener.ignore_pool_close_event(true);
         listener.listen(CHANNEL).await?;
         self.catch_up().await?;

@@ -9,15 +9,31 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// 200 when the database (and Redis, when configured) answer; 503 naming the one that does not.
+/// `revocation` says whether this instance is receiving invalidations: while it is not
+/// (`"feed": "disconnected"`), it answers every check from the database, correctly but slower.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let feed = state.revocation.feed_status();
+    let revocation = serde_json::json!({
+        "cache": if state.revocation.cache_enabled() { "on" } else { "off" },
+        "feed": if feed.current { "current" } else { "disconnected" },
+        "applied_seq": feed.applied_seq,
+        "known_seq": feed.known_seq,
+        "postgres_listening": feed.postgres_listening,
+        "redis_subscribed": feed.redis_subscribed,
+        "last_poll_millis_ago": feed.last_poll_millis_ago,
+    });
     match state.unavailable_service().await {
-        None => HttpResponse::Ok().json(
-            serde_json::json!({ "status": "ready", "database": state.backend.name(), "redis": state.redis.is_some() }),
-        ),
+        None => HttpResponse::Ok().json(serde_json::json!({
+            "status": if feed.current { "ready" } else { "degraded" },
+            "database": state.backend.name(),
+            "redis": state.redis.is_some(),
+            "revocation": revocation,
+        })),
         Some(service) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
             "error": "service_unavailable",
             "error_description": format!("{service} is not answering"),
             "unavailable": service,
+            "revocation": revocation,
         })),
     }
 }
