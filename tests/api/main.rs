@@ -13,5 +13,6 @@ mod dashboard;
 mod operations;
 mod refresh_tokens;
 mod revocation;
+mod revocation_races;
 mod strategies;
 mod token_validation;
