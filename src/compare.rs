@@ -21,7 +21,7 @@ use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::auth::strategy::{self, Allowlist, Denylist, LAST_SEEN_KEY, Stateless, Strategy, USER_KEY, Version};
 use crate::domain::{Email, Password, RandomId, now_millis};
 use crate::error::ApiError;
-use crate::revocation::DenylistCopy;
+use crate::revocation::{DenylistCopy, MintedAccess};
 use crate::scenario::{self, Cell, Row};
 use crate::state::AppState;
 use crate::store::events::Origin;
@@ -188,14 +188,18 @@ async fn fixture(state: &AppState) -> Result<Fixture, ApiError> {
     let access = state
         .keys
         .issue_for(&user.id, &token_session.id, user.token_version, 600)?;
-    store::access_tokens::record(
-        &state.db,
-        &access.claims.jti,
-        &token_session.id,
-        access.claims.exp * 1000,
-    )
-    .await?;
-    let revoked = login::issue_access_token(state, &state.db, &user.id, &token_session.id, user.token_version).await?;
+    state
+        .revocation
+        .record_access_token(
+            &token_session.id,
+            &MintedAccess {
+                jti: access.claims.jti.clone(),
+                expires_at: access.claims.exp * 1000,
+                token: (),
+            },
+        )
+        .await?;
+    let revoked = login::issue_access_token(state, &user.id, &token_session.id, user.token_version).await?;
     state
         .revocation
         .denylist_token(&revoked.claims.jti, &token_session.id, revoked.claims.exp * 1000)

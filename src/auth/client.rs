@@ -55,6 +55,19 @@ pub fn origin(request: &HttpRequest, trusted_proxies: &[ipnet::IpNet]) -> Origin
     }
 }
 
+/// Names a client by its address and user agent without storing either: the SHA-256 (base64url)
+/// of both. Kept with a spent refresh token, so a reuse can tell a racing tab from another client.
+pub fn fingerprint(origin: &Origin) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(origin.ip.as_bytes());
+    // A NUL cannot occur in either part, so no two pairs hash the same input.
+    hasher.update([0]);
+    hasher.update(origin.user_agent.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hasher.finalize())
+}
+
 /// "Firefox 128 on Windows", "curl 8.5", or "Unknown client", from a maintained parser.
 pub fn describe_device(user_agent: &str) -> String {
     let Some(parsed) = woothee::parser::Parser::new().parse(user_agent) else {

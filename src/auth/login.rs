@@ -2,9 +2,10 @@
 //! issuing access + refresh tokens, and rotating a refresh token with reuse detection.
 
 use crate::auth::jwt::IssuedToken;
-use crate::auth::password;
+use crate::auth::{client, password};
 use crate::domain::{Email, RandomId, RefreshToken, now_millis};
-use crate::error::ApiError;
+use crate::error::{ApiError, RejectReason};
+use crate::revocation::{MintedAccess, NewRefresh, Rotation};
 use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::login_sessions::{self, EndReason, Kind, LoginSession};
@@ -88,32 +89,77 @@ pub struct TokenPair {
     pub session_id: String,
 }
 
-/// Issues an access token for the session and records its `jti` until it expires.
+/// Signs an access token for the session; the caller has it recorded (through `Revocation`) so
+/// that revoking the session denylists it.
+fn mint_access_token(
+    state: &AppState,
+    user_id: &str,
+    session_id: &str,
+    token_version: i64,
+) -> Result<MintedAccess<IssuedToken>, ApiError> {
+    let access = state.keys.issue(user_id, session_id, token_version)?;
+    Ok(MintedAccess {
+        jti: access.claims.jti.clone(),
+        expires_at: access.claims.exp * 1000,
+        token: access,
+    })
+}
+
+/// Issues one more access token for the session and records its `jti` until it expires.
 pub async fn issue_access_token(
     state: &AppState,
-    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
     user_id: &str,
     session_id: &str,
     token_version: i64,
 ) -> Result<IssuedToken, ApiError> {
-    let access = state.keys.issue(user_id, session_id, token_version)?;
-    store::access_tokens::record(executor, &access.claims.jti, session_id, access.claims.exp * 1000).await?;
-    Ok(access)
+    let access = mint_access_token(state, user_id, session_id, token_version)?;
+    state.revocation.record_access_token(session_id, &access).await?;
+    Ok(access.token)
 }
 
 /// A fresh pair for a login session that has just been opened.
 pub async fn issue_pair(state: &AppState, user: &User, session: &LoginSession) -> Result<TokenPair, ApiError> {
     let now = now_millis();
     let refresh = RefreshToken::generate();
-    let refresh_expires = (now + millis(state.settings.refresh_ttl)).min(session.expires_at);
-    let mut transaction = state.db.begin().await?;
-    store::refresh_tokens::insert(&mut *transaction, &refresh.hash(), &session.id, now, refresh_expires).await?;
-    let access = issue_access_token(state, &mut *transaction, &user.id, &session.id, user.token_version).await?;
-    transaction.commit().await?;
+    let refresh_hash = refresh.hash();
+    let new_refresh = NewRefresh {
+        token_hash: &refresh_hash,
+        expires_at: (now + millis(state.settings.refresh_ttl)).min(session.expires_at),
+    };
+    let access = mint_access_token(state, &user.id, &session.id, user.token_version)?;
+    state
+        .revocation
+        .record_first_pair(&session.id, new_refresh, &access, now)
+        .await?;
     Ok(TokenPair {
-        access,
+        access: access.token,
         refresh,
         session_id: session.id.clone(),
+    })
+}
+
+/// A new pair in place of every token the login session holds (after a password change moved
+/// `token_version`): the old ones, including any a concurrent refresh has just minted, stop
+/// working.
+pub async fn reissue_pair(state: &AppState, session_id: &str) -> Result<TokenPair, ApiError> {
+    let now = now_millis();
+    let refresh = RefreshToken::generate();
+    let refresh_hash = refresh.hash();
+    let new_refresh = NewRefresh {
+        token_hash: &refresh_hash,
+        expires_at: now + millis(state.settings.refresh_ttl),
+    };
+    let (access, _) = state
+        .revocation
+        .replace_pair(session_id, new_refresh, now, |user, session_id| {
+            mint_access_token(state, &user.id, session_id, user.token_version)
+        })
+        .await?
+        .ok_or_else(|| ApiError::bearer(RejectReason::RevokedSession))?;
+    Ok(TokenPair {
+        access: access.token,
+        refresh,
+        session_id: session_id.to_owned(),
     })
 }
 
@@ -121,86 +167,130 @@ fn invalid_grant(message: &str) -> ApiError {
     ApiError::InvalidGrant(message.to_owned())
 }
 
-/// Exchanges a refresh token for a new pair. The presented token is marked used by a single
-/// conditional UPDATE, so of concurrent presentations exactly one wins. A token that was already
-/// used is answered 401; past the grace window it also revokes the whole login session.
-pub async fn rotate(state: &AppState, presented: &str, origin: &Origin) -> Result<TokenPair, ApiError> {
-    let token = RefreshToken::parse(presented).ok_or_else(|| invalid_grant("the refresh token is not valid"))?;
-    let hash = token.hash();
-    let now = now_millis();
-    let stored = store::refresh_tokens::find(&state.db, &hash)
-        .await?
-        .ok_or_else(|| invalid_grant("the refresh token is not valid"))?;
-    let session = store::login_sessions::find(&state.db, &stored.session_id)
-        .await?
-        .filter(|session| session.is_live(now))
-        .ok_or_else(|| invalid_grant("the login session of this refresh token has ended"))?;
-    if let Some(used_at) = stored.used_at {
-        return Err(reused(state, &session, used_at, now, origin).await?);
-    }
-    if stored.expires_at <= now {
-        return Err(invalid_grant("the refresh token has expired"));
-    }
-
-    let mut transaction = state.db.begin().await?;
-    if !store::refresh_tokens::mark_used(&mut *transaction, &hash, now).await? {
-        transaction.rollback().await?;
-        // Someone presented it a moment ago: the same rules as any reuse.
-        let used_at = store::refresh_tokens::find(&state.db, &hash)
-            .await?
-            .and_then(|stored| stored.used_at)
-            .unwrap_or(now);
-        return Err(reused(state, &session, used_at, now, origin).await?);
-    }
-    let user = store::users::find_by_id(&mut *transaction, &session.user_id)
-        .await?
-        .ok_or_else(|| invalid_grant("the account no longer exists"))?;
-    let refresh = RefreshToken::generate();
-    let refresh_expires = (now + millis(state.settings.refresh_ttl)).min(session.expires_at);
-    store::refresh_tokens::insert(&mut *transaction, &refresh.hash(), &session.id, now, refresh_expires).await?;
-    store::login_sessions::record_rotation(&mut *transaction, &session.id, now, refresh_expires).await?;
-    let access = issue_access_token(state, &mut *transaction, &user.id, &session.id, user.token_version).await?;
-    transaction.commit().await?;
-    Ok(TokenPair {
-        access,
-        refresh,
-        session_id: session.id,
-    })
+fn session_ended() -> ApiError {
+    invalid_grant("the login session of this refresh token has ended")
 }
 
-/// A used refresh token came back. Within the grace window it is most likely a second tab racing
-/// the first, and is only refused; later, someone holds a copy of a token that was rotated away,
-/// so the whole family goes.
+/// Exchanges a refresh token for a new pair. The presented token is spent by a single conditional
+/// UPDATE, so of concurrent presentations exactly one wins; a token that was already spent is a
+/// reuse (see `reused`). The rotation locks the login session first, as a revocation does, so a
+/// revocation racing it either ends the session before it (and the refresh is refused) or after
+/// it (and revokes what it minted).
+pub async fn rotate(state: &AppState, presented: &str, origin: &Origin) -> Result<TokenPair, ApiError> {
+    let token = RefreshToken::parse(presented).ok_or_else(|| invalid_grant("the refresh token is not valid"))?;
+    let now = now_millis();
+    let refresh = RefreshToken::generate();
+    let refresh_hash = refresh.hash();
+    let replacement = NewRefresh {
+        token_hash: &refresh_hash,
+        expires_at: now + millis(state.settings.refresh_ttl),
+    };
+    let client = client::fingerprint(origin);
+    let rotation = state
+        .revocation
+        .rotate_refresh_token(&token.hash(), replacement, &client, now, |user, session_id| {
+            mint_access_token(state, &user.id, session_id, user.token_version)
+        })
+        .await?;
+    match rotation {
+        Rotation::Rotated { session_id, access, .. } => Ok(TokenPair {
+            access: access.token,
+            refresh,
+            session_id,
+        }),
+        Rotation::Unknown => Err(invalid_grant("the refresh token is not valid")),
+        Rotation::Expired => Err(invalid_grant("the refresh token has expired")),
+        Rotation::SessionEnded => Err(session_ended()),
+        Rotation::AccountGone => Err(invalid_grant("the account no longer exists")),
+        Rotation::Spent {
+            session_id,
+            used_at,
+            used_by,
+        } => {
+            let session = store::login_sessions::find(&state.db, &session_id)
+                .await?
+                .filter(|session| session.is_live(now))
+                .ok_or_else(session_ended)?;
+            let spent_by_this_client = used_by.as_deref() == Some(client.as_str());
+            Err(reused(state, &session, used_at, spent_by_this_client, now, origin).await?)
+        }
+    }
+}
+
+/// A spent refresh token came back. The same client, within the grace window, is most likely a
+/// second tab racing the first: it is only refused. Anything else — later, or from another
+/// address or user agent than the one that spent it — means someone holds a copy of a token that
+/// was rotated away, so the whole login session goes. Every reuse is recorded either way.
 async fn reused(
     state: &AppState,
     session: &LoginSession,
     used_at: i64,
+    spent_by_this_client: bool,
     now: i64,
     origin: &Origin,
 ) -> Result<ApiError, ApiError> {
     let grace = millis(state.settings.refresh_reuse_grace);
-    if grace > 0 && now - used_at <= grace {
+    let within_grace = grace > 0 && now - used_at <= grace;
+    if within_grace && spent_by_this_client {
+        record_reuse(
+            state,
+            session,
+            EventKind::RefreshTokenRetried,
+            origin,
+            format!(
+                "a spent refresh token was presented again {} ms after it was rotated, by the client that \
+                 rotated it; nothing was revoked",
+                now - used_at
+            ),
+        )
+        .await?;
         return Ok(invalid_grant("the refresh token was just rotated; use the newest one"));
     }
     let revoked = state
         .revocation
         .revoke_session(&session.id, EndReason::RefreshTokenReused, None)
         .await?;
-    if !revoked.sessions.is_empty() {
-        events::record(
-            &state.db,
-            NewEvent {
-                user_id: &session.user_id,
-                kind: EventKind::RefreshTokenReused,
-                session_id: Some(&session.id),
-                other_session_id: None,
-                origin,
-                detail: "a stolen refresh token may have been used; that device was signed out".into(),
-            },
-        )
-        .await?;
-    }
+    let why = if within_grace {
+        "by a client other than the one that rotated it"
+    } else {
+        "after the grace window"
+    };
+    let outcome = if revoked.sessions.is_empty() {
+        "the device had already been signed out"
+    } else {
+        "that device was signed out"
+    };
+    record_reuse(
+        state,
+        session,
+        EventKind::RefreshTokenReused,
+        origin,
+        format!("a stolen refresh token may have been used (presented again {why}); {outcome}"),
+    )
+    .await?;
     Ok(invalid_grant(
         "the refresh token was already used; the login session has been revoked",
     ))
+}
+
+async fn record_reuse(
+    state: &AppState,
+    session: &LoginSession,
+    kind: EventKind,
+    origin: &Origin,
+    detail: String,
+) -> Result<(), ApiError> {
+    events::record(
+        &state.db,
+        NewEvent {
+            user_id: &session.user_id,
+            kind,
+            session_id: Some(&session.id),
+            other_session_id: None,
+            origin,
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
 }

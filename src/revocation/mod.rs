@@ -12,11 +12,14 @@
 
 mod cache;
 mod denylist;
+mod retry;
+mod rotation;
 mod sync;
 pub mod web_state;
 
 pub use cache::{CacheSizes, KnownVersion, SessionView};
 pub use denylist::DenylistCopy;
+pub use rotation::{MintedAccess, NewRefresh, Rotation};
 pub use sync::{FeedStatus, RedisFeed, SyncSettings};
 
 use std::sync::Arc;
@@ -296,6 +299,13 @@ impl Revocation {
 
     /// Puts one access token of `session_id` on the denylist until it expires.
     pub async fn denylist_token(&self, jti: &str, session_id: &str, expires_at_millis: i64) -> Result<(), ApiError> {
+        retry::on_conflict("denylisting", || {
+            self.try_denylist_token(jti, session_id, expires_at_millis)
+        })
+        .await
+    }
+
+    async fn try_denylist_token(&self, jti: &str, session_id: &str, expires_at_millis: i64) -> Result<(), ApiError> {
         let now = now_millis();
         let expires_at_millis = expires_at_millis + self.inner.expiry_tolerance;
         let mut transaction = self.inner.db.begin().await?;
@@ -312,6 +322,18 @@ impl Revocation {
     /// Revokes one login session: the row, its refresh tokens, its unexpired access tokens (onto
     /// the denylist), and its server-side cookie state. Revokes nothing if it already was revoked.
     pub async fn revoke_session(
+        &self,
+        session_id: &str,
+        reason: EndReason,
+        by_session_id: Option<&str>,
+    ) -> Result<Revoked, ApiError> {
+        retry::on_conflict("session revocation", || {
+            self.try_revoke_session(session_id, reason, by_session_id)
+        })
+        .await
+    }
+
+    async fn try_revoke_session(
         &self,
         session_id: &str,
         reason: EndReason,
@@ -334,6 +356,20 @@ impl Revocation {
     /// Revokes every login session of the user but `except`, optionally bumping `token_version`
     /// in the same transaction (log out everywhere).
     pub async fn revoke_all_sessions(
+        &self,
+        user_id: &str,
+        except: Option<&str>,
+        reason: EndReason,
+        by_session_id: Option<&str>,
+        bump_token_version: bool,
+    ) -> Result<Revoked, ApiError> {
+        retry::on_conflict("revocation of all sessions", || {
+            self.try_revoke_all_sessions(user_id, except, reason, by_session_id, bump_token_version)
+        })
+        .await
+    }
+
+    async fn try_revoke_all_sessions(
         &self,
         user_id: &str,
         except: Option<&str>,
@@ -364,6 +400,13 @@ impl Revocation {
     /// Stores a new password hash, bumps `token_version` and revokes every other login session,
     /// all in one transaction; the caller's own session (`keep`) survives.
     pub async fn change_password(&self, user_id: &str, password_hash: &str, keep: &str) -> Result<Revoked, ApiError> {
+        retry::on_conflict("password change", || {
+            self.try_change_password(user_id, password_hash, keep)
+        })
+        .await
+    }
+
+    async fn try_change_password(&self, user_id: &str, password_hash: &str, keep: &str) -> Result<Revoked, ApiError> {
         let now = now_millis();
         let mut transaction = self.inner.db.begin().await?;
         let mut pending = Pending::default();
@@ -385,6 +428,10 @@ impl Revocation {
     /// Revokes every login session of the user (tokens denylisted, cookie state deleted), then
     /// deletes the user and, by cascade, everything that belonged to them.
     pub async fn delete_user(&self, user_id: &str, by_session_id: Option<&str>) -> Result<Revoked, ApiError> {
+        retry::on_conflict("account deletion", || self.try_delete_user(user_id, by_session_id)).await
+    }
+
+    async fn try_delete_user(&self, user_id: &str, by_session_id: Option<&str>) -> Result<Revoked, ApiError> {
         let now = now_millis();
         let mut transaction = self.inner.db.begin().await?;
         let mut pending = Pending::default();

@@ -15,6 +15,8 @@ pub enum EventKind {
     LoggedOutEverywhere,
     PasswordChanged,
     RefreshTokenReused,
+    /// A spent refresh token came back from the client that spent it, within the grace window.
+    RefreshTokenRetried,
 }
 
 impl EventKind {
@@ -29,6 +31,7 @@ impl EventKind {
             Self::LoggedOutEverywhere => "logged_out_everywhere",
             Self::PasswordChanged => "password_changed",
             Self::RefreshTokenReused => "refresh_token_reused",
+            Self::RefreshTokenRetried => "refresh_token_retried",
         }
     }
 }

@@ -8,6 +8,8 @@ pub struct StoredRefreshToken {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// SHA-256 of the address and user agent of the client that spent it (see `mark_used`).
+    pub used_by: Option<String>,
 }
 
 pub async fn insert<'c>(
@@ -31,34 +33,40 @@ pub async fn find<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,
     token_hash: &str,
 ) -> Result<Option<StoredRefreshToken>, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT session_id, created_at, expires_at, used_at FROM refresh_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(executor)
-            .await?;
+    let row = sqlx::query(
+        "SELECT session_id, created_at, expires_at, used_at, used_by FROM refresh_tokens WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(executor)
+    .await?;
     row.map(|row| {
         Ok(StoredRefreshToken {
             session_id: row.try_get("session_id")?,
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
             used_at: row.try_get("used_at")?,
+            used_by: row.try_get("used_by")?,
         })
     })
     .transpose()
 }
 
 /// Marks the token used if, and only if, nobody has used it yet: the single conditional UPDATE
-/// that decides a race between concurrent refreshes. `true` for the one winner.
+/// that decides a race between concurrent refreshes. `true` for the one winner. `used_by` names
+/// the client that spent it, so that a later reuse can tell a racing tab from another client.
 pub async fn mark_used<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,
     token_hash: &str,
     now: i64,
+    used_by: &str,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
-        "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        "UPDATE refresh_tokens SET used_at = $2, used_by = $3
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
     )
     .bind(token_hash)
     .bind(now)
+    .bind(used_by)
     .execute(executor)
     .await?;
     Ok(result.rows_affected() == 1)

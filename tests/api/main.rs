@@ -14,5 +14,6 @@ mod instances;
 mod operations;
 mod refresh_tokens;
 mod revocation;
+mod revocation_races;
 mod strategies;
 mod token_validation;

@@ -184,3 +184,140 @@ async fn token_responses_are_not_cached() {
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
 }
+
+/// `POST /api/token/refresh` as a given client (user agent), the way a thief's tool would send it.
+async fn refresh_as(app: &TestApp, user_agent: &str, refresh_token: &str) -> reqwest::Response {
+    app.api
+        .post(app.url("/api/token/refresh"))
+        .header(reqwest::header::USER_AGENT, user_agent)
+        .json(&json!({ "refresh_token": refresh_token }))
+        .send()
+        .await
+        .expect("request sent")
+}
+
+async fn events_of_kind(app: &TestApp, user_id: &str, kind: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE user_id = $1 AND kind = $2")
+        .bind(user_id)
+        .bind(kind)
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_thief_who_refreshes_first_loses_the_session_when_the_victim_reuses_within_the_grace_window() {
+    let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "10s")]).await;
+    let user = app.new_user().await;
+    let victim = app.token_login(&user).await;
+    // The thief spends the stolen refresh token first, from another client.
+    let thief = TestApp::refreshed(refresh_as(&app, "stolen-token-tool/2.0", &victim.refresh).await).await;
+    // The victim's app refreshes a moment later, well within the grace window.
+    let reuse = app.refresh(&victim.refresh).await;
+    assert_eq!(reuse.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(error_body(reuse).await["error"], "invalid_grant");
+
+    // The session is gone, and with it everything the thief holds.
+    assert_eq!(
+        app.status_of("allowlist", &thief.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.status_of("denylist", &thief.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refresh_as(&app, "stolen-token-tool/2.0", &thief.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let reason: Option<String> = sqlx::query_scalar("SELECT revoke_reason FROM login_sessions WHERE id = $1")
+        .bind(&victim.session_id)
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(reason.as_deref(), Some("refresh_token_reused"));
+    assert_eq!(
+        events_of_kind(&app, &user.id, "refresh_token_reused").await,
+        1,
+        "the theft is recorded as a security event"
+    );
+}
+
+#[tokio::test]
+async fn a_reuse_from_another_address_within_the_grace_window_is_theft_too() {
+    let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "10s"), ("TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let user = app.new_user().await;
+    let tokens = app.token_login(&user).await;
+    let from = |address: &'static str, refresh: &str| {
+        app.api
+            .post(app.url("/api/token/refresh"))
+            .header("x-forwarded-for", address)
+            .json(&json!({ "refresh_token": refresh }))
+            .send()
+    };
+    // Same user agent, another address.
+    let thief: serde_json::Value = from("203.0.113.7", &tokens.refresh)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reuse = from("198.51.100.20", &tokens.refresh).await.unwrap();
+    assert_eq!(reuse.status(), StatusCode::UNAUTHORIZED);
+    let thief_access = thief["access_token"].as_str().unwrap();
+    assert_eq!(app.status_of("allowlist", thief_access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(events_of_kind(&app, &user.id, "refresh_token_reused").await, 1);
+}
+
+#[tokio::test]
+async fn a_same_client_retry_within_the_grace_window_is_recorded_but_revokes_nothing() {
+    let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "10s")]).await;
+    let user = app.new_user().await;
+    let first = app.token_login(&user).await;
+    let second = TestApp::refreshed(app.refresh(&first.refresh).await).await;
+    // A second tab of the same client presents the spent token.
+    let retry = app.refresh(&first.refresh).await;
+    assert_eq!(retry.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.status_of("allowlist", &second.access).await, StatusCode::OK);
+    TestApp::refreshed(app.refresh(&second.refresh).await).await;
+    assert_eq!(
+        events_of_kind(&app, &user.id, "refresh_token_retried").await,
+        1,
+        "every reuse is recorded, even a harmless one"
+    );
+    assert_eq!(events_of_kind(&app, &user.id, "refresh_token_reused").await, 0);
+}
+
+#[tokio::test]
+async fn a_password_change_over_the_api_revokes_every_earlier_access_token_of_its_session() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let first = app.token_login(&user).await;
+    // A refresh leaves the first access token valid until it expires.
+    let second = TestApp::refreshed(app.refresh(&first.refresh).await).await;
+    assert_eq!(app.status_of("denylist", &first.access).await, StatusCode::OK);
+
+    let response = app
+        .bearer_post(
+            "/api/password",
+            &second.access,
+            Some(json!({ "current_password": user.password, "new_password": "a new password 123" })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let replaced = TestApp::refreshed(response).await;
+    assert_eq!(
+        replaced.session_id, first.session_id,
+        "the caller keeps its login session"
+    );
+
+    for (what, token) in [("first", &first.access), ("second", &second.access)] {
+        assert_eq!(
+            app.status_of("denylist", token).await,
+            StatusCode::UNAUTHORIZED,
+            "the {what} access token, issued before the password change"
+        );
+        assert_eq!(app.status_of("version", token).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.refresh(&second.refresh).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.status_of("denylist", &replaced.access).await, StatusCode::OK);
+    assert_eq!(app.status_of("version", &replaced.access).await, StatusCode::OK);
+    TestApp::refreshed(app.refresh(&replaced.refresh).await).await;
+}

@@ -12,7 +12,6 @@ use crate::domain::now_millis;
 use crate::error::ApiError;
 use crate::routes::api::{required, token::TokenResponse};
 use crate::state::AppState;
-use crate::store;
 
 #[derive(Deserialize)]
 pub struct RegisterRequest {
@@ -75,21 +74,10 @@ pub async fn change_password(
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     account::change_password(&state, &principal, current, new, &origin).await?;
     match &principal.credential {
-        Credential::Bearer(claims) => {
-            // The old access token carries the old `ver`; it goes on the denylist and a new pair
-            // replaces it, in the same login session.
-            state
-                .revocation
-                .denylist_token(&claims.jti, &claims.sid, claims.exp * 1000)
-                .await?;
-            let user = store::users::find_by_id(&state.db, &principal.user_id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            let session = store::login_sessions::find(&state.db, &principal.session_id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            store::refresh_tokens::delete_for_session(&state.db, &session.id).await?;
-            let pair = login::issue_pair(&state, &user, &session).await?;
+        Credential::Bearer(_) => {
+            // The caller's tokens carry the old `ver`: all of its login session's tokens are
+            // replaced by a new pair, in the same login session.
+            let pair = login::reissue_pair(&state, &principal.session_id).await?;
             Ok(HttpResponse::Ok().json(TokenResponse::from_pair(&state, pair)))
         }
         Credential::Cookie(session) => {

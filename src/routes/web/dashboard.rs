@@ -107,6 +107,12 @@ fn describe_event(event: &SecurityEvent) -> (String, bool) {
                 .into(),
             true,
         ),
+        "refresh_token_retried" => (
+            "A spent refresh token was presented again by the same client within seconds (two tabs racing?); \
+             nothing was revoked"
+                .into(),
+            false,
+        ),
         other => (other.replace('_', " "), false),
     }
 }

@@ -1,0 +1,242 @@
+//! The writes of the refresh-token path: a login session's first pair, a rotation, and the pair
+//! that replaces a session's family after a password change.
+//!
+//! They decide which refresh and access tokens a login session has, so they live beside the
+//! revocations that end them, and take their locks in the same order: the login session row
+//! first (a conditional `UPDATE … WHERE revoked_at IS NULL`, so a session revoked meanwhile is
+//! seen as ended), then refresh tokens, access tokens and the denylist. A rotation never takes
+//! the revocation counter. A rotation and a revocation of the same session therefore queue on the
+//! session row instead of deadlocking, and whichever comes second sees what the first did: a
+//! revocation after a rotation revokes the tokens it minted, a rotation after a revocation finds
+//! the session ended.
+
+use crate::error::ApiError;
+use crate::store::refresh_tokens::StoredRefreshToken;
+use crate::store::revocation_log::Change;
+use crate::store::users::User;
+use crate::store::{self};
+
+use super::{Pending, Revocation, retry};
+
+/// An access token just signed for a login session, and what must be recorded of it.
+pub struct MintedAccess<T> {
+    pub token: T,
+    pub jti: String,
+    /// Unix milliseconds.
+    pub expires_at: i64,
+}
+
+/// A refresh token to store: its hash and when it expires at the latest.
+#[derive(Clone, Copy)]
+pub struct NewRefresh<'a> {
+    pub token_hash: &'a str,
+    /// Unix milliseconds; capped by the login session's absolute limit.
+    pub expires_at: i64,
+}
+
+/// What became of a presented refresh token.
+pub enum Rotation<T> {
+    /// Spent; the session's new pair is recorded.
+    Rotated {
+        session_id: String,
+        access: MintedAccess<T>,
+        /// When the new refresh token expires.
+        refresh_expires_at: i64,
+    },
+    /// No such refresh token (never issued, or deleted with its ended session).
+    Unknown,
+    Expired,
+    /// Its login session was revoked or timed out.
+    SessionEnded,
+    /// Spent already, by an earlier refresh or by a concurrent one that won the race.
+    Spent {
+        session_id: String,
+        used_at: i64,
+        /// Who spent it: see `store::refresh_tokens::mark_used`.
+        used_by: Option<String>,
+    },
+    AccountGone,
+}
+
+impl Revocation {
+    /// The stored record of a refresh token (by its hash), for reading only.
+    pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<StoredRefreshToken>, ApiError> {
+        Ok(store::refresh_tokens::find(&self.inner.db, token_hash).await?)
+    }
+
+    /// Records the first pair of a login session that has just been opened (nobody else knows
+    /// its id yet, so nothing can race it).
+    pub async fn record_first_pair<T>(
+        &self,
+        session_id: &str,
+        refresh: NewRefresh<'_>,
+        access: &MintedAccess<T>,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let mut transaction = self.inner.db.begin().await?;
+        store::refresh_tokens::insert(
+            &mut *transaction,
+            refresh.token_hash,
+            session_id,
+            now,
+            refresh.expires_at,
+        )
+        .await?;
+        store::access_tokens::record(&mut *transaction, &access.jti, session_id, access.expires_at).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Records one more access token of a login session, so that revoking the session denylists
+    /// it too.
+    pub async fn record_access_token<T>(&self, session_id: &str, access: &MintedAccess<T>) -> Result<(), ApiError> {
+        store::access_tokens::record(&self.inner.db, &access.jti, session_id, access.expires_at).await?;
+        Ok(())
+    }
+
+    /// Spends the presented refresh token (by its hash) and records its successor and a new
+    /// access token, minted by `mint` for the session's user and id, in one transaction. `client` names
+    /// who spends it (kept for reuse detection). Of concurrent presentations exactly one rotates;
+    /// the others see it `Spent`.
+    pub async fn rotate_refresh_token<T>(
+        &self,
+        presented_hash: &str,
+        replacement: NewRefresh<'_>,
+        client: &str,
+        now: i64,
+        mint: impl Fn(&User, &str) -> Result<MintedAccess<T>, ApiError>,
+    ) -> Result<Rotation<T>, ApiError> {
+        let Some(stored) = self.refresh_token(presented_hash).await? else {
+            return Ok(Rotation::Unknown);
+        };
+        if let Some(used_at) = stored.used_at {
+            return Ok(Rotation::Spent {
+                session_id: stored.session_id,
+                used_at,
+                used_by: stored.used_by,
+            });
+        }
+        if stored.expires_at <= now {
+            return Ok(Rotation::Expired);
+        }
+        retry::on_conflict("refresh rotation", || {
+            self.try_rotate(&stored, presented_hash, replacement, client, now, &mint)
+        })
+        .await
+    }
+
+    async fn try_rotate<T>(
+        &self,
+        stored: &StoredRefreshToken,
+        presented_hash: &str,
+        replacement: NewRefresh<'_>,
+        client: &str,
+        now: i64,
+        mint: &impl Fn(&User, &str) -> Result<MintedAccess<T>, ApiError>,
+    ) -> Result<Rotation<T>, ApiError> {
+        let session_id = &stored.session_id;
+        let mut transaction = self.inner.db.begin().await?;
+        // First: the session row's lock, and whether the session is still live.
+        let Some((user_id, refresh_expires_at)) =
+            store::login_sessions::record_rotation(&mut *transaction, session_id, now, replacement.expires_at).await?
+        else {
+            transaction.rollback().await?;
+            return Ok(Rotation::SessionEnded);
+        };
+        if !store::refresh_tokens::mark_used(&mut *transaction, presented_hash, now, client).await? {
+            transaction.rollback().await?;
+            // Someone presented it a moment ago and won.
+            let spent = self.refresh_token(presented_hash).await?;
+            return Ok(match spent {
+                Some(spent) => Rotation::Spent {
+                    session_id: spent.session_id,
+                    used_at: spent.used_at.unwrap_or(now),
+                    used_by: spent.used_by,
+                },
+                None => Rotation::Unknown,
+            });
+        }
+        let Some(user) = store::users::find_by_id(&mut *transaction, &user_id).await? else {
+            transaction.rollback().await?;
+            return Ok(Rotation::AccountGone);
+        };
+        store::refresh_tokens::insert(
+            &mut *transaction,
+            replacement.token_hash,
+            session_id,
+            now,
+            refresh_expires_at,
+        )
+        .await?;
+        let access = mint(&user, session_id)?;
+        store::access_tokens::record(&mut *transaction, &access.jti, session_id, access.expires_at).await?;
+        transaction.commit().await?;
+        Ok(Rotation::Rotated {
+            session_id: session_id.clone(),
+            access,
+            refresh_expires_at,
+        })
+    }
+
+    /// Replaces every token of a live login session with a new pair (after a password change):
+    /// its refresh tokens are deleted, its unexpired access tokens denylisted, and the new pair,
+    /// minted by `mint` for the user as they are now, recorded, in one transaction. `None` when
+    /// the session has ended.
+    pub async fn replace_pair<T>(
+        &self,
+        session_id: &str,
+        replacement: NewRefresh<'_>,
+        now: i64,
+        mint: impl Fn(&User, &str) -> Result<MintedAccess<T>, ApiError>,
+    ) -> Result<Option<(MintedAccess<T>, i64)>, ApiError> {
+        retry::on_conflict("pair replacement", || {
+            self.try_replace_pair(session_id, replacement, now, &mint)
+        })
+        .await
+    }
+
+    async fn try_replace_pair<T>(
+        &self,
+        session_id: &str,
+        replacement: NewRefresh<'_>,
+        now: i64,
+        mint: &impl Fn(&User, &str) -> Result<MintedAccess<T>, ApiError>,
+    ) -> Result<Option<(MintedAccess<T>, i64)>, ApiError> {
+        let mut transaction = self.inner.db.begin().await?;
+        let Some((user_id, refresh_expires_at)) =
+            store::login_sessions::record_reissue(&mut *transaction, session_id, now, replacement.expires_at).await?
+        else {
+            transaction.rollback().await?;
+            return Ok(None);
+        };
+        let Some(user) = store::users::find_by_id(&mut *transaction, &user_id).await? else {
+            transaction.rollback().await?;
+            return Ok(None);
+        };
+        store::refresh_tokens::delete_for_session(&mut *transaction, session_id).await?;
+        let mut pending = Pending::default();
+        let still_accepted_after = now - self.inner.expiry_tolerance;
+        for (jti, expires_at) in
+            store::access_tokens::unexpired_for_session(&mut *transaction, session_id, still_accepted_after).await?
+        {
+            let expires_at = expires_at + self.inner.expiry_tolerance;
+            store::denylist::insert(&mut *transaction, &jti, expires_at, now).await?;
+            pending
+                .changes
+                .push(Change::jti_denylisted(&jti, session_id, expires_at));
+            pending.denylisted.push((jti, expires_at));
+        }
+        store::refresh_tokens::insert(
+            &mut *transaction,
+            replacement.token_hash,
+            session_id,
+            now,
+            refresh_expires_at,
+        )
+        .await?;
+        let access = mint(&user, session_id)?;
+        store::access_tokens::record(&mut *transaction, &access.jti, session_id, access.expires_at).await?;
+        self.commit(transaction, pending, now).await?;
+        Ok(Some((access, refresh_expires_at)))
+    }
+}
