@@ -15,6 +15,8 @@ pub enum EventKind {
     LoggedOutEverywhere,
     PasswordChanged,
     RefreshTokenReused,
+    ReportedNotYou,
+    DeviceRecognised,
 }
 
 impl EventKind {
@@ -29,6 +31,8 @@ impl EventKind {
             Self::LoggedOutEverywhere => "logged_out_everywhere",
             Self::PasswordChanged => "password_changed",
             Self::RefreshTokenReused => "refresh_token_reused",
+            Self::ReportedNotYou => "reported_not_you",
+            Self::DeviceRecognised => "device_recognised",
         }
     }
 }

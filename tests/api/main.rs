@@ -11,6 +11,7 @@ mod cookie_sessions;
 mod csrf;
 mod dashboard;
 mod operations;
+mod pages;
 mod refresh_tokens;
 mod revocation;
 mod strategies;
