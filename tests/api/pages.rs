@@ -143,6 +143,8 @@ async fn a_signed_out_browser_is_told_why_on_the_log_in_page() {
     own.submit("/dashboard", "/logout", &[]).await;
     let (_, page) = own.get_text("/login").await;
     assert!(page.contains("You have been logged out."));
+    let (_, again) = own.get_text("/login").await;
+    assert!(!again.contains("You have been logged out."), "said once");
 
     // Idle for longer than SESSION_IDLE_TTL.
     let idle = app.browser();

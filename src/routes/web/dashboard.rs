@@ -22,6 +22,7 @@ use crate::store::events::{self, SecurityEvent};
 use crate::store::login_sessions::{self, EndReason, Kind, LoginSession};
 use crate::store::{self, users::User};
 
+#[derive(Clone)]
 pub struct DeviceRow {
     pub id: String,
     pub device: String,
@@ -240,23 +241,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
             login_sessions::devices_before(&state.db, &principal.user_id, session.created_at, &session.id).await?;
         new_devices.push(DeviceRow {
             what_was_new: what_was_new(session, row.reported, &seen_before),
-            id: row.id.clone(),
-            device: row.device.clone(),
-            user_agent: row.user_agent.clone(),
-            kind_label: row.kind_label,
-            ip: row.ip.clone(),
-            location: row.location.clone(),
-            created_relative: row.created_relative.clone(),
-            created_exact: row.created_exact.clone(),
-            created_iso: row.created_iso.clone(),
-            last_seen_relative: row.last_seen_relative.clone(),
-            last_seen_exact: row.last_seen_exact.clone(),
-            last_seen_iso: row.last_seen_iso.clone(),
-            current: false,
-            rotation_count: row.rotation_count,
-            new_device: true,
-            reported: row.reported,
-            distinct_name: row.distinct_name.clone(),
+            ..row.clone()
         });
     }
     // A log-in is red while its device is still unrecognised (and not the one reading this).

@@ -90,13 +90,22 @@ pub async fn form(
 ) -> Result<HttpResponse, PageError> {
     let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
     let notice = ended_notice(&state, &request).await?;
+    let told = notice.is_some();
     let page = LoginPage {
         layout,
         email: String::new(),
         error: None,
         notice,
     };
-    render_form(&page, StatusCode::OK, cookie)
+    let mut response = render_form(&page, StatusCode::OK, cookie)?;
+    if told {
+        // Said once: a later visit to the log-in page does not repeat it.
+        let removal = actix_web::cookie::Cookie::build(DEVICE_COOKIE, "").path("/").finish();
+        response
+            .add_removal_cookie(&removal)
+            .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]
