@@ -638,7 +638,7 @@ async fn compare_flows(app: &TestApp, driver: &Driver, width: u32, first_visit: 
         if let Some(directory) = screenshot_directory() {
             let full_height = number(&browser, "return document.documentElement.scrollHeight;").await?;
             browser
-                .set_window_size(width, (full_height + 600.0).min(9000.0) as u32)
+                .set_window_size(width, full_height.min(9000.0) as u32)
                 .await
                 .map_err(|e| e.to_string())?;
             let name = if narrow { "compare-360px.png".to_owned() } else { "compare.png".to_owned() };
