@@ -73,7 +73,7 @@ async fn ended_notice(state: &AppState, request: &HttpRequest) -> Result<Option<
 }
 
 /// "30 minutes", "2 hours", "30 days".
-pub fn plain_duration(seconds: u64) -> String {
+fn plain_duration(seconds: u64) -> String {
     let (count, unit) = match seconds {
         0..=119 => (seconds, "second"),
         120..=7_199 => (seconds / 60, "minute"),

@@ -46,6 +46,15 @@ pub fn flash(session: &Session, kind: &str, message: impl Into<String>) {
 }
 
 impl Layout {
+    /// The header of a visitor who is not logged in; no token, no messages.
+    pub fn anonymous() -> Self {
+        Self {
+            user_email: None,
+            csrf_token: String::new(),
+            flashes: Vec::new(),
+        }
+    }
+
     /// Builds the layout and consumes the pending flash messages. Only a logged-in page carries
     /// a token (for the header's log-out form): an anonymous visit stores nothing.
     pub fn new(session: &Session, user_email: Option<String>) -> Result<Self, ApiError> {
@@ -119,18 +128,13 @@ fn error_body(status: StatusCode, message: &str, layout: Layout) -> String {
 
 /// An error page as an anonymous visitor sees it; `error_pages` gives it the logged-in header.
 pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
-    let anonymous = Layout {
-        user_email: None,
-        csrf_token: String::new(),
-        flashes: Vec::new(),
-    };
     let mut response = HttpResponse::build(status);
     response.content_type("text/html; charset=utf-8");
     response.insert_header((header::CACHE_CONTROL, "no-store"));
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.insert_header((header::RETRY_AFTER, "5"));
     }
-    let mut response = response.body(error_body(status, message, anonymous));
+    let mut response = response.body(error_body(status, message, Layout::anonymous()));
     response.extensions_mut().insert(ErrorMessage(message.to_owned()));
     response
 }
@@ -196,16 +200,8 @@ pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
             None => None,
         };
         let layout = match email {
-            Some(email) => Layout::new(&session, Some(email)).unwrap_or(Layout {
-                user_email: None,
-                csrf_token: String::new(),
-                flashes: Vec::new(),
-            }),
-            None => Layout {
-                user_email: None,
-                csrf_token: String::new(),
-                flashes: Vec::new(),
-            },
+            Some(email) => Layout::new(&session, Some(email)).unwrap_or_else(|_| Layout::anonymous()),
+            None => Layout::anonymous(),
         };
         let mut page = HttpResponse::build(status);
         page.content_type("text/html; charset=utf-8");
