@@ -151,6 +151,74 @@ pub async fn revoke_own_session(
     Ok(device)
 }
 
+/// One of the caller's other live login sessions; its own, another user's or an ended one is a 404.
+async fn other_live_session(
+    state: &AppState,
+    principal: &Principal,
+    session_id: &str,
+) -> Result<login_sessions::LoginSession, ApiError> {
+    login_sessions::find(&state.db, session_id)
+        .await?
+        .filter(|session| {
+            session.user_id == principal.user_id && session.id != principal.session_id && session.is_live(now_millis())
+        })
+        .ok_or(ApiError::NotFound)
+}
+
+/// "This wasn't me": signs the device out, records the report, and stops treating its
+/// browser/OS and address pair as known, so that a later log-in from it is flagged again.
+/// Returns the device description.
+pub async fn report_not_you(
+    state: &AppState,
+    principal: &Principal,
+    session_id: &str,
+    origin: &Origin,
+) -> Result<String, ApiError> {
+    let target = other_live_session(state, principal, session_id).await?;
+    state
+        .revocation
+        .revoke_session(&target.id, EndReason::ReportedNotYou, Some(&principal.session_id))
+        .await?;
+    let device = describe_device(&target.user_agent);
+    store::reported_devices::report(&state.db, &principal.user_id, &device, &target.ip, now_millis()).await?;
+    let detail = format!("{device} from {}", target.ip);
+    record(
+        state,
+        principal,
+        EventKind::ReportedNotYou,
+        Some(&target.id),
+        origin,
+        detail,
+    )
+    .await?;
+    Ok(device)
+}
+
+/// "It was me": the device is marked known, and its pair is no longer reported. Returns the
+/// device description.
+pub async fn recognise_device(
+    state: &AppState,
+    principal: &Principal,
+    session_id: &str,
+    origin: &Origin,
+) -> Result<String, ApiError> {
+    let target = other_live_session(state, principal, session_id).await?;
+    let device = describe_device(&target.user_agent);
+    login_sessions::mark_known(&state.db, &target.id).await?;
+    store::reported_devices::forget(&state.db, &principal.user_id, &device, &target.ip).await?;
+    let detail = format!("{device} from {}", target.ip);
+    record(
+        state,
+        principal,
+        EventKind::DeviceRecognised,
+        Some(&target.id),
+        origin,
+        detail,
+    )
+    .await?;
+    Ok(device)
+}
+
 /// Every login session but the caller's; returns how many.
 pub async fn sign_out_other_devices(
     state: &AppState,

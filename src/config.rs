@@ -55,6 +55,8 @@ pub struct Settings {
     /// Clock skew tolerated on `exp` and `nbf`; at most 30 s.
     pub jwt_leeway: Duration,
     pub trusted_proxies: Vec<IpNet>,
+    /// A MaxMind-format city or country database (`GEOIP_DB`): devices show an approximate place.
+    pub geoip_db: Option<std::path::PathBuf>,
     /// `Secure` cookies: forced on or off by `COOKIE_SECURE`, else on unless bound to loopback.
     pub cookie_secure: bool,
     /// Log-in and sign-up attempts per minute and client address.
@@ -191,6 +193,16 @@ impl Settings {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let geoip_db = match get("GEOIP_DB").filter(|path| !path.is_empty()) {
+            None => None,
+            Some(path) if std::path::Path::new(&path).is_file() => Some(std::path::PathBuf::from(path)),
+            Some(path) => {
+                return Err(invalid(
+                    "GEOIP_DB",
+                    format!("must name a MaxMind-format .mmdb file; {path:?} is not a file"),
+                ));
+            }
+        };
         let cookie_secure = match get("COOKIE_SECURE").as_deref() {
             None => !bind.ip().is_loopback(),
             Some("true" | "1") => true,
@@ -261,6 +273,7 @@ impl Settings {
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "revocable".to_owned()),
             jwt_leeway,
             trusted_proxies,
+            geoip_db,
             cookie_secure,
             login_rate_per_minute,
             purge_interval,

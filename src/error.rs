@@ -279,10 +279,7 @@ impl ResponseError for PageError {
                         tracing::error!(error.cause_chain = ?cause, "internal error");
                         "Something went wrong on our side.".to_owned()
                     }
-                    ApiError::CsrfFailed(_) => {
-                        "This form has expired or did not come from this site. Go back, reload the page and try again."
-                            .to_owned()
-                    }
+                    ApiError::CsrfFailed(_) => "This form has expired: reload the page and send it again.".to_owned(),
                     other => other.to_string(),
                 };
                 crate::routes::web::error_page(status, &message)

@@ -13,7 +13,6 @@ use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionP
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers, Next, from_fn};
 use actix_web::{App, HttpResponse, HttpResponseBuilder, HttpServer, web};
 use base64::Engine;
@@ -93,7 +92,7 @@ impl Application {
                 }))
                 .configure(|config| routes(config, &governor))
                 .default_service(web::to(pages::not_found))
-                .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, pages::method_not_allowed))
+                .wrap(ErrorHandlers::new().default_handler(pages::error_pages))
                 .wrap(sessions)
                 .wrap(from_fn(session_store_unavailable))
                 .wrap(
@@ -183,6 +182,11 @@ fn routes(config: &mut web::ServiceConfig, governor: &GovernorConfig<ClientAddre
             web::post().to(pages::dashboard::revoke_others),
         )
         .route("/sessions/{id}/revoke", web::post().to(pages::dashboard::revoke_one))
+        .route(
+            "/sessions/{id}/not-me",
+            web::post().to(pages::dashboard::report_not_you),
+        )
+        .route("/sessions/{id}/recognise", web::post().to(pages::dashboard::recognise))
         .service(
             web::resource("/logout-all")
                 .route(web::get().to(pages::dashboard::confirm_logout_all))
@@ -194,7 +198,8 @@ fn routes(config: &mut web::ServiceConfig, governor: &GovernorConfig<ClientAddre
                 .route(web::post().to(pages::password::submit).wrap(Governor::new(governor))),
         )
         .route("/compare", web::get().to(pages::compare::show))
-        .route("/static/app.css", web::get().to(pages::stylesheet));
+        .route("/static/app.css", web::get().to(pages::stylesheet))
+        .route("/static/local-time.js", web::get().to(pages::local_time_script));
 }
 
 async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
@@ -241,6 +246,10 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         revocation_settings(&settings, &redis),
     );
     let web_sessions = CookieStateStore::new(revocation.clone(), settings.session_ttl);
+    let geoip = match &settings.geoip_db {
+        None => None,
+        Some(path) => Some(crate::geoip::Geoip::open(path).map_err(|error| anyhow::anyhow!("GEOIP_DB: {error}"))?),
+    };
     Ok(AppState {
         settings,
         db,
@@ -253,6 +262,7 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         probe_secret: crate::domain::RandomId::secret(),
         compare: Default::default(),
         anonymous_csrf,
+        geoip,
     })
 }
 

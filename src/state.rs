@@ -21,6 +21,8 @@ pub struct AppState {
     pub compare: crate::compare::CompareCache,
     /// Signs the CSRF tokens of the forms shown before log-in.
     pub anonymous_csrf: crate::auth::csrf::AnonymousCsrf,
+    /// Approximate places of addresses, when `GEOIP_DB` is set.
+    pub geoip: Option<crate::geoip::Geoip>,
 }
 
 impl AppState {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use helpers::{TestApp, TestUser, spawn_app};
+use helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -91,20 +91,31 @@ async fn start_driver(program: &str) -> Driver {
 
 /// A browser profile of its own: separate cookies, separate everything.
 async fn open_browser(driver: &Driver, profile: &str) -> Client {
+    open_browser_as(driver, profile, None).await
+}
+
+/// A browser profile that presents itself with another user agent (another device, as far as
+/// the server can tell).
+async fn open_browser_as(driver: &Driver, profile: &str, user_agent: Option<&str>) -> Client {
     let data_dir = std::env::temp_dir().join(format!("revocable-chromium-{profile}-{}", std::process::id()));
+    let mut args = vec![
+        "--headless=new".to_owned(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-dev-shm-usage".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--window-size=1280,1000".into(),
+        format!("--user-data-dir={}", data_dir.display()),
+    ];
+    if let Some(user_agent) = user_agent {
+        args.push(format!("--user-agent={user_agent}"));
+    }
     let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
-                format!("--user-data-dir={}", data_dir.display()),
-            ],
-        }),
-    );
+    capabilities.insert("goog:chromeOptions".into(), json!({ "binary": CHROMIUM, "args": args }));
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(capabilities)
         .connect(&driver.url)
@@ -261,13 +272,17 @@ async fn scenario(app: &TestApp, a: &Client, b: &Client) -> Step {
     }
 
     // A signs out B: B's next page load lands on /login.
-    click(a, &format!("li[data-session-id='{b_session}'] form button")).await?;
+    click(a, &format!("li.device[data-session-id='{b_session}'] form button")).await?;
     arrive(a, "/dashboard", Some("Signed out of Chrom"), "A sees the flash message").await?;
     b.goto(&app.url("/dashboard")).await.map_err(|e| e.to_string())?;
     arrive(b, "/login", None, "B is sent to /login").await?;
 
     // A signs out the API token device: its allowlist check is refused.
-    click(a, &format!("li[data-session-id='{}'] form button", api.session_id)).await?;
+    click(
+        a,
+        &format!("li.device[data-session-id='{}'] form button", api.session_id),
+    )
+    .await?;
     arrive(
         a,
         "/dashboard",
@@ -322,8 +337,8 @@ async fn scenario(app: &TestApp, a: &Client, b: &Client) -> Step {
     arrive(
         a,
         "/login",
-        Some("Logged out everywhere: 1 device"),
-        "A ends on /login with the flash message",
+        Some("Logged out everywhere: 1 device."),
+        "A ends on /login with the message",
     )
     .await?;
     a.goto(&app.url("/dashboard")).await.map_err(|e| e.to_string())?;
@@ -355,4 +370,322 @@ async fn the_dashboard_signs_devices_out_in_a_real_browser() {
     let _ = a.close().await;
     let _ = b.close().await;
     outcome.unwrap();
+}
+
+const IPHONE_SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+
+/// Runs a script in the page and returns what it returns.
+async fn evaluate(browser: &Client, script: &str) -> Result<Value, String> {
+    browser
+        .execute(script, Vec::new())
+        .await
+        .map_err(|e| format!("script {script:?}: {e}"))
+}
+
+async fn number(browser: &Client, script: &str) -> Result<f64, String> {
+    evaluate(browser, script)
+        .await?
+        .as_f64()
+        .ok_or_else(|| format!("{script:?} did not return a number"))
+}
+
+/// Nothing on the page is wider than the window (no sideways scrolling of the whole page).
+async fn fits_the_width(browser: &Client, what: &str) -> Step {
+    let overflow = number(
+        browser,
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+    )
+    .await?;
+    check(
+        overflow <= 0.0,
+        format!("{what}: the page scrolls sideways by {overflow} px"),
+    )
+}
+
+fn screenshot_directory() -> Option<std::path::PathBuf> {
+    let directory = std::path::PathBuf::from(std::env::var("SCREENSHOT_DIR").ok()?);
+    std::fs::create_dir_all(&directory).ok()?;
+    Some(directory)
+}
+
+/// "This wasn't me", the grouped notice with "It was me", the password step, the log-in page
+/// telling a signed-out browser why, the small states and the header on an error page, at one
+/// window width.
+async fn dashboard_flows(app: &TestApp, driver: &Driver, width: u32) -> Step {
+    let height = if width < 600 { 800 } else { 1000 };
+    let owner = open_browser(driver, &format!("owner-{width}")).await;
+    let phone = open_browser_as(driver, &format!("phone-{width}"), Some(IPHONE_SAFARI)).await;
+    let outcome = async {
+        owner.set_window_size(width, height).await.map_err(|e| e.to_string())?;
+        phone.set_window_size(width, height).await.map_err(|e| e.to_string())?;
+        let user = app.new_user().await;
+        log_in(&owner, app, &user).await?;
+
+        // Small states: only this device, so nothing else to sign out and no loud button.
+        let page = body_text(&owner).await;
+        check(
+            !page.contains("Sign out all other devices"),
+            format!("{width}px: nothing else to sign out is not offered"),
+        )?;
+        check(
+            owner.find(Locator::Css(".bulk-actions a.danger")).await.is_err(),
+            format!("{width}px: log out everywhere is not the loudest thing"),
+        )?;
+
+        // Two new devices: one notice listing both, each with "It was me" and "This wasn't me".
+        log_in(&phone, app, &user).await?;
+        let api = app.token_login(&user).await;
+        owner.goto(&app.url("/dashboard")).await.map_err(|e| e.to_string())?;
+        let notices = owner.find_all(Locator::Css("section.notice")).await.map_err(|e| e.to_string())?;
+        check(notices.len() == 1, format!("{width}px: one notice, found {}", notices.len()))?;
+        let listed = owner.find_all(Locator::Css("li.new-device")).await.map_err(|e| e.to_string())?;
+        check(listed.len() == 2, format!("{width}px: two new devices listed, found {}", listed.len()))?;
+        let heading_order = evaluate(
+            &owner,
+            "return [...document.querySelectorAll('h1, h2')].map(h => h.tagName).join(',');",
+        )
+        .await?;
+        check(
+            heading_order.as_str().is_some_and(|order| order.starts_with("H1,")),
+            format!("{width}px: the h1 comes first: {heading_order}"),
+        )?;
+        let list_top = number(&owner, "return document.querySelector('ul.devices').getBoundingClientRect().top;").await?;
+        check(
+            list_top < f64::from(height),
+            format!("{width}px: the device list starts on the first screen ({list_top} px down)"),
+        )?;
+        fits_the_width(&owner, "the dashboard").await?;
+        if let Some(directory) = screenshot_directory() {
+            save_screenshot(&owner, &directory.join(format!("dashboard-notices-{width}px.png"))).await;
+        }
+
+        // "It was me" on the API token: it leaves the notice, stays logged in.
+        click(&owner, &format!("form[action='/sessions/{}/recognise'] button", api.session_id)).await?;
+        arrive(&owner, "/dashboard", Some("as yours."), "\"It was me\" is confirmed").await?;
+        check(
+            owner.find_all(Locator::Css("li.new-device")).await.map_err(|e| e.to_string())?.len() == 1,
+            format!("{width}px: one new device left in the notice"),
+        )?;
+        check(app.status_of("allowlist", &api.access).await == 200, "the API token still works")?;
+
+        // "This wasn't me" on the phone: signed out, told to change the password.
+        let phone_session = cookie_session_id(&phone, app).await?;
+        owner.goto(&app.url("/dashboard")).await.map_err(|e| e.to_string())?;
+        click(&owner, &format!("form[action='/sessions/{phone_session}/not-me'] button")).await?;
+        arrive(&owner, "/password", Some("may know your password"), "taken to change the password").await?;
+        check(
+            owner
+                .find(Locator::Css("form[action='/sessions/revoke-others'] button"))
+                .await
+                .is_ok(),
+            format!("{width}px: signing out every other device is offered at the same time"),
+        )?;
+        fits_the_width(&owner, "the password page").await?;
+        if let Some(directory) = screenshot_directory().filter(|_| width > 600) {
+            save_screenshot(&owner, &directory.join("not-me-password.png")).await;
+        }
+
+        // The phone is told why, and nothing more.
+        phone.goto(&app.url("/dashboard")).await.map_err(|e| e.to_string())?;
+        arrive(
+            &phone,
+            "/login",
+            Some("This browser was signed out from another of your devices."),
+            "the signed-out phone is told why",
+        )
+        .await?;
+        // It logs straight back in: flagged again, loudly.
+        log_in(&phone, app, &user).await?;
+        owner.goto(&app.url("/dashboard")).await.map_err(|e| e.to_string())?;
+        let alarm = owner
+            .find(Locator::Css("section.notice.notice-alarm"))
+            .await
+            .map_err(|e| format!("{width}px: the loud notice: {e}"))?;
+        check(
+            alarm.text().await.unwrap_or_default().contains("reported as not you before"),
+            format!("{width}px: the notice says it was reported before"),
+        )?;
+        let ended = body_text(&owner).await;
+        check(ended.contains("Reported as not you"), "\"Recently ended\" records the report")?;
+        let label = evaluate(
+            &owner,
+            "return getComputedStyle(document.querySelector('table.ended td[data-label]'), '::before').content;",
+        )
+        .await?;
+        let table_header_shown = number(
+            &owner,
+            "return document.querySelector('table.ended thead').getBoundingClientRect().height;",
+        )
+        .await?;
+        check(
+            table_header_shown > 0.0 || label.as_str().is_some_and(|content| content.contains("Device")),
+            format!("{width}px: \"Recently ended\" keeps its labels (header {table_header_shown} px, label {label})"),
+        )?;
+        if let Some(directory) = screenshot_directory().filter(|_| width > 600) {
+            save_screenshot(&owner, &directory.join("not-me-flagged-again.png")).await;
+        }
+
+        // Re-authentication: the action opens a short step; a wrong password is reported there.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        owner.goto(&app.url("/dashboard")).await.map_err(|e| e.to_string())?;
+        click(&owner, "form[action='/sessions/revoke-others'] button").await?;
+        arrive(&owner, "/sessions/revoke-others", Some("Confirm it's you"), "the password step").await?;
+        check(
+            body_text(&owner).await.contains("you last entered your password"),
+            "the step says when the password was last entered",
+        )?;
+        fill(&owner, &[("password", "not the password")]).await?;
+        click(&owner, "form[action='/sessions/revoke-others'] button[type=submit]").await?;
+        arrive(
+            &owner,
+            "/sessions/revoke-others",
+            Some("That password is not correct."),
+            "a wrong password is reported",
+        )
+        .await?;
+        let gap = number(
+            &owner,
+            "return document.getElementById('password-error').getBoundingClientRect().top - document.getElementById('password').getBoundingClientRect().bottom;",
+        )
+        .await?;
+        check(
+            (0.0..40.0).contains(&gap),
+            format!("{width}px: the error sits at the field ({gap} px below it)"),
+        )?;
+        fill(&owner, &[("password", &user.password)]).await?;
+        click(&owner, "form[action='/sessions/revoke-others'] button[type=submit]").await?;
+        arrive(&owner, "/dashboard", Some("Signed out of 2 other devices"), "the action ran").await?;
+
+        // Two look-alike devices get distinct accessible names.
+        let twin = open_browser(driver, &format!("twin-{width}")).await;
+        let twin_outcome = async {
+            log_in(&twin, app, &user).await?;
+            log_in(&phone, app, &user).await?;
+            log_in(&twin, app, &user).await
+        }
+        .await;
+        let _ = twin.close().await;
+        twin_outcome?;
+        owner.goto(&app.url("/dashboard")).await.map_err(|e| e.to_string())?;
+        let names = evaluate(
+            &owner,
+            "return [...document.querySelectorAll('li.device form button')].map(b => b.getAttribute('aria-label'));",
+        )
+        .await?;
+        let names: Vec<String> = serde_json::from_value(names).map_err(|e| e.to_string())?;
+        let mut distinct = names.clone();
+        distinct.sort();
+        distinct.dedup();
+        check(
+            names.len() >= 2 && distinct.len() == names.len(),
+            format!("{width}px: distinct button names: {names:?}"),
+        )?;
+
+        // The header knows who is logged in on an error page.
+        owner.goto(&app.url("/no-such-page")).await.map_err(|e| e.to_string())?;
+        let header = owner
+            .find(Locator::Css("header .who"))
+            .await
+            .map_err(|e| format!("{width}px: the 404 page's header: {e}"))?;
+        check(
+            header.text().await.unwrap_or_default() == user.email,
+            format!("{width}px: the 404 page shows who is logged in"),
+        )
+    }
+    .await;
+    if outcome.is_err() {
+        keep_failure(&[("owner", &owner), ("phone", &phone)], width).await;
+    }
+    let _ = owner.close().await;
+    let _ = phone.close().await;
+    outcome
+}
+
+/// `/compare` at one width: the matrix at once (expected, then observed), one card per strategy
+/// on a narrow screen, chart text of at least 12 px and no sideways scrolling.
+async fn compare_flows(app: &TestApp, driver: &Driver, width: u32, first_visit: bool) -> Step {
+    let browser = open_browser(driver, &format!("compare-{width}")).await;
+    let outcome = async {
+        browser.set_window_size(width, 900).await.map_err(|e| e.to_string())?;
+        browser.goto(&app.url("/compare")).await.map_err(|e| e.to_string())?;
+        if first_visit {
+            let text = body_text(&browser).await;
+            check(
+                text.contains("What each one stops") && text.contains("expected"),
+                format!("{width}px: the first visit shows the documented matrix at once, marked expected"),
+            )?;
+        }
+        // The page reloads itself until the observed matrix is in.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while browser.find(Locator::Css(".badge.ok")).await.is_err() {
+            check(Instant::now() < deadline, "the observed matrix arrived within 90 s")?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let narrow = width < 600;
+        let table_shown = number(&browser, "return document.querySelector('table.matrix').getBoundingClientRect().height;").await?;
+        let cards_shown = number(&browser, "return document.querySelector('ul.strategy-cards').getBoundingClientRect().height;").await?;
+        check(
+            (table_shown > 0.0) != narrow && (cards_shown > 0.0) == narrow,
+            format!("{width}px: matrix table {table_shown} px, cards {cards_shown} px"),
+        )?;
+        let smallest = number(
+            &browser,
+            "return Math.min(...[...document.querySelectorAll('.bar-chart figcaption, .bar-label, .bar-value, .bar-group')].map(e => parseFloat(getComputedStyle(e).fontSize)));",
+        )
+        .await?;
+        check(smallest >= 12.0, format!("{width}px: the chart's smallest text is {smallest} px"))?;
+        fits_the_width(&browser, "/compare").await?;
+        if let Some(directory) = screenshot_directory() {
+            let full_height = number(&browser, "return document.documentElement.scrollHeight;").await?;
+            browser
+                .set_window_size(width, full_height.min(9000.0) as u32)
+                .await
+                .map_err(|e| e.to_string())?;
+            let name = if narrow { "compare-360px.png".to_owned() } else { "compare.png".to_owned() };
+            save_screenshot(&browser, &directory.join(name)).await;
+        }
+        Ok(())
+    }
+    .await;
+    if outcome.is_err() {
+        keep_failure(&[("compare", &browser)], width).await;
+    }
+    let _ = browser.close().await;
+    outcome
+}
+
+async fn keep_failure(browsers: &[(&str, &Client)], width: u32) {
+    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-failures");
+    let _ = std::fs::create_dir_all(&directory);
+    for (name, browser) in browsers {
+        save_screenshot(browser, &directory.join(format!("{name}-{width}px.png"))).await;
+        if let Ok(source) = browser.source().await {
+            let _ = std::fs::write(directory.join(format!("{name}-{width}px.html")), source);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_secures_the_account_and_reads_well_at_desktop_and_phone_widths() {
+    let Some(program) = browser_available() else { return };
+    let driver = start_driver(&program).await;
+    let app = spawn_app_with(&[("SUDO_TTL", "1s")]).await;
+    for width in [1280, 360] {
+        if let Err(failure) = dashboard_flows(&app, &driver, width).await {
+            panic!("browser test failed at {width}px: {failure}; screenshots in target/browser-failures");
+        }
+    }
+}
+
+#[tokio::test]
+async fn compare_shows_the_matrix_at_once_and_fits_a_phone() {
+    let Some(program) = browser_available() else { return };
+    let driver = start_driver(&program).await;
+    // Default 15-minute tokens: the expiry row is observed in-process, so no step waits for one.
+    let app = spawn_app().await;
+    for (width, first_visit) in [(360, true), (1280, false)] {
+        if let Err(failure) = compare_flows(&app, &driver, width, first_visit).await {
+            panic!("browser test failed at {width}px: {failure}; screenshots in target/browser-failures");
+        }
+    }
 }

@@ -42,9 +42,13 @@ pub async fn open_login_session(
     let expires_at = now + millis(state.settings.session_ttl);
     let device = crate::auth::client::describe_device(&origin.user_agent);
     let known = login_sessions::known_devices(&state.db, &user.id).await?;
-    let new_device = !known
-        .iter()
-        .any(|(user_agent, ip)| *ip == origin.ip && crate::auth::client::describe_device(user_agent) == device);
+    let reported = store::reported_devices::list(&state.db, &user.id)
+        .await?
+        .contains(&(device.clone(), origin.ip.clone()));
+    let new_device = reported
+        || !known
+            .iter()
+            .any(|(user_agent, ip)| *ip == origin.ip && crate::auth::client::describe_device(user_agent) == device);
     let session = LoginSession {
         id: RandomId::generate(),
         user_id: user.id.clone(),
@@ -59,8 +63,8 @@ pub async fn open_login_session(
         revoke_reason: None,
         revoked_by_session_id: None,
         rotation_count: 0,
-        // The very first log-in of an account is not news.
-        new_device: new_device && !known.is_empty(),
+        // The very first log-in of an account is not news; a pair reported as not the owner's always is.
+        new_device: reported || (new_device && !known.is_empty()),
     };
     login_sessions::insert(&state.db, &session).await?;
     events::record(
@@ -71,12 +75,18 @@ pub async fn open_login_session(
             session_id: Some(&session.id),
             other_session_id: None,
             origin,
-            detail: match (kind, session.new_device) {
-                (Kind::Cookie, false) => "browser session".into(),
-                (Kind::Token, false) => "API token".into(),
-                (Kind::Cookie, true) => "browser session · new device".into(),
-                (Kind::Token, true) => "API token · new device".into(),
-            },
+            detail: format!(
+                "{}{}",
+                match kind {
+                    Kind::Cookie => "browser session",
+                    Kind::Token => "API token",
+                },
+                match (session.new_device, reported) {
+                    (_, true) => " · reported before as not you",
+                    (true, false) => " · new device",
+                    (false, false) => "",
+                }
+            ),
         },
     )
     .await?;

@@ -17,6 +17,8 @@ pub enum EventKind {
     RefreshTokenReused,
     /// A spent refresh token came back from the client that spent it, within the grace window.
     RefreshTokenRetried,
+    ReportedNotYou,
+    DeviceRecognised,
 }
 
 impl EventKind {
@@ -32,6 +34,8 @@ impl EventKind {
             Self::PasswordChanged => "password_changed",
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::RefreshTokenRetried => "refresh_token_retried",
+            Self::ReportedNotYou => "reported_not_you",
+            Self::DeviceRecognised => "device_recognised",
         }
     }
 }

@@ -32,6 +32,7 @@ pub enum EndReason {
     AbsoluteTimeout,
     RefreshTokenReused,
     AccountDeleted,
+    ReportedNotYou,
 }
 
 impl EndReason {
@@ -45,6 +46,7 @@ impl EndReason {
             Self::AbsoluteTimeout => "absolute_timeout",
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::AccountDeleted => "account_deleted",
+            Self::ReportedNotYou => "reported_not_you",
         }
     }
 
@@ -58,6 +60,7 @@ impl EndReason {
             Self::AbsoluteTimeout,
             Self::RefreshTokenReused,
             Self::AccountDeleted,
+            Self::ReportedNotYou,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == value)
@@ -74,6 +77,7 @@ impl EndReason {
             Self::AbsoluteTimeout => "Absolute timeout",
             Self::RefreshTokenReused => "Stolen refresh token reused",
             Self::AccountDeleted => "Account deleted",
+            Self::ReportedNotYou => "Reported as not you",
         }
     }
 }
@@ -382,4 +386,47 @@ pub async fn known_devices<'c>(
     rows.iter()
         .map(|row| Ok((row.try_get("user_agent")?, row.try_get("ip")?)))
         .collect()
+}
+
+/// The owner recognised the device ("it was me"): it is no longer flagged as new.
+pub async fn mark_known<'c>(executor: impl Executor<'c, Database = sqlx::Any>, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE login_sessions SET new_device = 0 WHERE id = $1")
+        .bind(id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// `(user_agent, ip)` of the user's login sessions opened before `before`, other than `except`:
+/// what was already known when a session was opened.
+pub async fn devices_before<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    user_id: &str,
+    before: i64,
+    except: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT user_agent, ip FROM login_sessions WHERE user_id = $1 AND created_at <= $2 AND id <> $3",
+    )
+    .bind(user_id)
+    .bind(before)
+    .bind(except)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("user_agent")?, row.try_get("ip")?)))
+        .collect()
+}
+
+/// How many login sessions `by_session_id` ended for `reason` (its own included).
+pub async fn count_ended_by<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    by_session_id: &str,
+    reason: EndReason,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM login_sessions WHERE revoked_by_session_id = $1 AND revoke_reason = $2")
+        .bind(by_session_id)
+        .bind(reason.as_str())
+        .fetch_one(executor)
+        .await
 }

@@ -8,6 +8,7 @@ pub mod denylist;
 pub mod events;
 pub mod login_sessions;
 pub mod refresh_tokens;
+pub mod reported_devices;
 pub mod revocation_log;
 pub mod secrets;
 pub mod users;

@@ -240,3 +240,37 @@ async fn the_embedded_default_keeps_its_generated_keys_across_a_restart() {
     terminate(&restarted);
     restarted.wait().unwrap();
 }
+
+#[tokio::test]
+async fn compare_shows_the_benchmark_compiled_into_the_binary_wherever_the_server_runs() {
+    // `serve` runs in a fresh directory with no docs/ in it.
+    let (child, address, _lines) = serve(&[]);
+    let page = reqwest::get(format!("{address}/compare"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    terminate(&child);
+    assert!(
+        page.contains("Requests per second — <strong>higher is better</strong>"),
+        "{page}"
+    );
+    assert!(!page.contains("carries no benchmark"));
+    let compiled = include_str!("../../docs/benchmarks.md");
+    let first_row = compiled
+        .lines()
+        .find(|line| line.starts_with('|') && !line.contains("---"))
+        .expect("the compiled benchmark has a table");
+    let first_header = first_row
+        .trim_matches('|')
+        .split('|')
+        .next()
+        .unwrap()
+        .trim()
+        .replace('`', "");
+    assert!(
+        page.contains(&format!("<th scope=\"col\">{first_header}</th>")),
+        "{first_header}"
+    );
+}

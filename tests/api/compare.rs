@@ -31,8 +31,12 @@ async fn the_compare_page_shows_the_documented_matrix_as_observed() {
         ("LOGIN_RATE_PER_MINUTE", "3"),
     ])
     .await;
+    // The first visit shows the documented matrix at once, marked expected.
     let first = app.get("/compare").await.text().await.unwrap();
-    assert!(first.contains("The first measurement is running"));
+    assert!(first.contains("measuring itself for the first time"), "{first}");
+    assert!(first.contains("<span class=\"badge warn\">expected</span>"));
+    assert!(first.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
+    assert_eq!(first.matches("<td class=\"cell-yes\">until expiry</td>").count(), 8);
     let page = measured_page(&app).await;
     assert!(
         page.contains("Every observed cell matches the documented matrix."),
@@ -48,10 +52,13 @@ async fn the_compare_page_shows_the_documented_matrix_as_observed() {
     for event in scenario::Event::ALL {
         assert!(page.contains(event.label()), "{}", event.label());
     }
-    // stateless in five rows, version in three.
-    assert_eq!(
-        page.matches("still accepted, until it expires (up to 1 min)").count(),
-        8
+    assert!(page.contains("<span class=\"badge ok\">observed</span>"));
+    // stateless in five rows, version in three; the same in the narrow screen's cards.
+    assert_eq!(page.matches("<td class=\"cell-yes\">until expiry</td>").count(), 8);
+    assert_eq!(page.matches("<dd class=\"cell-yes\">until expiry</dd>").count(), 8);
+    assert!(
+        page.contains("still accepted until the access token expires (≤ 1 min)"),
+        "the legend"
     );
 }
 
@@ -149,4 +156,43 @@ async fn revocable_demo_exits_non_zero_when_it_cannot_reach_the_server() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach"));
+}
+
+#[tokio::test]
+async fn the_compare_page_names_the_strategies_in_the_words_people_search_for() {
+    let app = crate::helpers::spawn_app().await;
+    let page = app.get("/compare").await.text().await.unwrap();
+    for words in [
+        "blacklist",
+        "whitelist",
+        "token version",
+        "Redis TTL",
+        "hybrid (access + refresh)",
+        "client-side deletion",
+        "refresh revocation",
+        "A short access token plus a refresh token the server keeps",
+    ] {
+        assert!(page.contains(words), "missing {words:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_compare_page_charts_this_servers_own_costs() {
+    // Default 15-minute tokens: nothing waits for an expiry, so this adds little load.
+    let app = crate::helpers::spawn_app().await;
+    let page = measured_page(&app).await;
+    assert!(page.contains("Median microseconds per check — <strong>lower is better</strong>"));
+    let (report, _) = app.state.compare.current().await;
+    let costs = report.unwrap().costs.clone().expect("costs measured");
+    for cost in &costs {
+        assert!(
+            page.contains(&format!(
+                "<span class=\"bar-value\">{:.1} µs</span>",
+                cost.median_micros
+            )),
+            "a bar for {}",
+            cost.strategy
+        );
+    }
+    assert!(page.matches("<svg class=\"bar\"").count() >= costs.len());
 }

@@ -56,14 +56,23 @@ async fn the_log_in_form_stores_nothing_before_log_in() {
     assert_eq!(states, 0);
 }
 
+/// The `Set-Cookie` line of the session cookie among those of the last response.
+fn session_set_cookie(browser: &crate::helpers::Browser, prefix: &str) -> String {
+    let lines = browser.last_set_cookies.lock().unwrap().clone();
+    lines
+        .iter()
+        .find(|line| line.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} cookie in {lines:?}"))
+        .clone()
+}
+
 #[tokio::test]
 async fn the_session_cookie_is_http_only_same_site_lax_with_path_root() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let browser = app.browser();
     browser.login(&user).await;
-    let set_cookie = browser.last_set_cookies.lock().unwrap().join("\n");
-    assert!(set_cookie.starts_with("revocable_session="), "{set_cookie}");
+    let set_cookie = session_set_cookie(&browser, "revocable_session=");
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
     assert!(set_cookie.contains("Path=/"), "{set_cookie}");
@@ -89,8 +98,7 @@ async fn secure_cookies_use_the_host_prefix() {
     );
     // The test browser sends its cookies back over plain HTTP, as a browser would over HTTPS.
     browser.login(&user).await;
-    let set_cookie = browser.last_set_cookies.lock().unwrap().join("\n");
-    assert!(set_cookie.starts_with("__Host-revocable="), "{set_cookie}");
+    let set_cookie = session_set_cookie(&browser, "__Host-revocable=");
     assert!(set_cookie.contains("Secure"), "{set_cookie}");
     assert!(set_cookie.contains("Path=/"), "{set_cookie}");
     assert!(!set_cookie.contains("Domain="), "{set_cookie}");

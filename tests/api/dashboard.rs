@@ -186,32 +186,52 @@ async fn sensitive_actions_ask_for_the_password_again_after_the_sudo_window() {
     let other = app.token_login(&user).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let page = dashboard(&browser).await;
-    assert!(page.contains("Password (required for this action)"));
-
-    let refused = browser.submit("/dashboard", "/sessions/revoke-others", &[]).await;
-    assert_eq!(location(&refused), "/dashboard");
     assert!(
-        dashboard(&browser)
-            .await
-            .contains("Confirm with your password to sign out other devices.")
+        !page.contains("type=\"password\""),
+        "no bare password field on the device list"
     );
+
+    // The action opens a short step that says why the password is asked for.
+    let step = browser.submit("/dashboard", "/sessions/revoke-others", &[]).await;
+    assert_eq!(step.status(), StatusCode::OK);
+    let step = step.text().await.unwrap();
+    assert!(
+        step.contains("<h1>Confirm it&#39;s you</h1>") || step.contains("<h1>Confirm it's you</h1>"),
+        "{step}"
+    );
+    assert!(step.contains("to sign out all your other devices"), "{step}");
+    assert!(step.contains("you last entered your password"), "{step}");
+    assert!(step.contains("action=\"/sessions/revoke-others\""));
+    assert_eq!(app.status_of("allowlist", &other.access).await, StatusCode::OK);
+
+    // A wrong password is reported at the field, as wrong.
     let wrong = browser
-        .submit(
-            "/dashboard",
+        .post_form(
             "/sessions/revoke-others",
-            &[("password", "not my password")],
+            &[("csrf_token", &csrf_of(&step)), ("password", "not my password")],
         )
         .await;
-    assert_eq!(location(&wrong), "/dashboard");
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let wrong = wrong.text().await.unwrap();
+    assert!(
+        wrong.contains("aria-invalid=\"true\" aria-describedby=\"password-error\""),
+        "{wrong}"
+    );
+    assert!(wrong.contains("id=\"password-error\""));
+    assert!(wrong.contains("That password is not correct."));
     assert_eq!(
         app.status_of("allowlist", &other.access).await,
         StatusCode::OK,
         "nothing was signed out"
     );
 
-    browser
-        .submit("/dashboard", "/sessions/revoke-others", &[("password", &user.password)])
+    let done = browser
+        .post_form(
+            "/sessions/revoke-others",
+            &[("csrf_token", &csrf_of(&wrong)), ("password", &user.password)],
+        )
         .await;
+    assert_eq!(location(&done), "/dashboard");
     assert!(dashboard(&browser).await.contains("Signed out of 1 other device"));
     assert_eq!(
         app.status_of("allowlist", &other.access).await,
@@ -221,13 +241,46 @@ async fn sensitive_actions_ask_for_the_password_again_after_the_sudo_window() {
 }
 
 #[tokio::test]
+async fn log_out_everywhere_asks_for_the_password_in_the_same_step_when_it_is_old() {
+    let app = spawn_app_with(&[("SUDO_TTL", "0")]).await;
+    let user = app.new_user().await;
+    let browser = app.browser();
+    browser.login(&user).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let step = browser
+        .submit("/logout-all", "/logout-all", &[("confirm", "yes")])
+        .await;
+    assert_eq!(step.status(), StatusCode::OK);
+    let step = step.text().await.unwrap();
+    assert!(step.contains("to log out everywhere"));
+    assert!(
+        step.contains("name=\"confirm\" value=\"yes\""),
+        "the confirmation is carried"
+    );
+    let done = browser
+        .post_form(
+            "/logout-all",
+            &[
+                ("csrf_token", &csrf_of(&step)),
+                ("confirm", "yes"),
+                ("password", &user.password),
+            ],
+        )
+        .await;
+    assert_eq!(location(&done), "/login");
+    assert_eq!(browser.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+fn csrf_of(page: &str) -> String {
+    revocable::scenario::extract_csrf(page).expect("the page has a CSRF token")
+}
+
+#[tokio::test]
 async fn a_fresh_log_in_needs_no_password_for_sensitive_actions() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let browser = app.browser();
     browser.login(&user).await;
-    let page = dashboard(&browser).await;
-    assert!(!page.contains("Password (required for this action)"));
     let other = app.token_login(&user).await;
     browser.submit("/dashboard", "/sessions/revoke-others", &[]).await;
     assert_eq!(
@@ -247,7 +300,10 @@ async fn log_out_everywhere_goes_through_a_confirmation_and_ends_this_browser_to
     other.login(&user).await;
     let (status, confirmation) = browser.get_text("/logout-all").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(confirmation.contains("signs out all 3 of your devices"));
+    assert!(
+        confirmation.contains("signs out all 3 of your\n  devices"),
+        "{confirmation}"
+    );
     // Without the confirmation field, nothing happens.
     let unconfirmed = browser.submit("/dashboard", "/logout-all", &[]).await;
     assert_eq!(location(&unconfirmed), "/logout-all");
@@ -257,9 +313,9 @@ async fn log_out_everywhere_goes_through_a_confirmation_and_ends_this_browser_to
         .submit("/logout-all", "/logout-all", &[("confirm", "yes")])
         .await;
     let target = location(&response);
-    assert!(target.starts_with("/login?ended=everywhere"), "{target}");
+    assert_eq!(target, "/login", "no message in the address");
     let (_, login_page) = browser.get_text(&target).await;
-    assert!(login_page.contains("Logged out everywhere: 3 devices"));
+    assert!(login_page.contains("Logged out everywhere: 3 devices."), "{login_page}");
     assert_eq!(app.status_of("version", &tokens.access).await, StatusCode::UNAUTHORIZED);
     assert_eq!(other.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(browser.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
@@ -274,7 +330,7 @@ async fn a_log_in_from_a_new_device_is_flagged_and_can_be_signed_out_in_one_clic
     let again = app.browser();
     again.login(&user).await;
     assert!(
-        !dashboard(&usual).await.contains("New device:"),
+        !dashboard(&usual).await.contains("new-devices-heading"),
         "the same browser and address is not new"
     );
 
@@ -282,8 +338,12 @@ async fn a_log_in_from_a_new_device_is_flagged_and_can_be_signed_out_in_one_clic
     stranger.login(&user).await;
     let stranger_session = session_id(&stranger).await;
     let page = dashboard(&usual).await;
-    assert!(page.contains("New device: Chrome 126 on Windows 10 from 127.0.0.1"));
-    assert!(page.contains("This wasn&#39;t me — sign it out") || page.contains("This wasn't me — sign it out"));
+    assert!(page.contains("A new log-in to check"), "{page}");
+    assert!(page.contains("<strong>Chrome 126 on Windows 10</strong> (browser session) from 127.0.0.1"));
+    assert!(
+        page.contains("A new browser, from an address this account had used."),
+        "the wording says what was new: {page}"
+    );
     assert!(
         page.contains("Logged in (browser session · new device)"),
         "it is in the security activity"
@@ -291,8 +351,105 @@ async fn a_log_in_from_a_new_device_is_flagged_and_can_be_signed_out_in_one_clic
     usual
         .submit("/dashboard", &format!("/sessions/{stranger_session}/revoke"), &[])
         .await;
-    assert!(!dashboard(&usual).await.contains("New device:"));
+    assert!(!dashboard(&usual).await.contains("new-devices-heading"));
     assert_eq!(stranger.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn new_devices_are_listed_in_one_notice_and_it_was_me_marks_one_known() {
+    let app = spawn_app_with(&[("TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let user = app.new_user().await;
+    let usual = app.browser();
+    usual.login(&user).await;
+    let chrome = Browser::new(&app.address).with_user_agent(CHROME_WINDOWS);
+    chrome.login(&user).await;
+    let travelling = app.browser().with_forwarded_for("198.51.100.7");
+    travelling.login(&user).await;
+    let api = app.token_login(&user).await;
+    let page = dashboard(&usual).await;
+    assert_eq!(page.matches("id=\"new-devices-heading\"").count(), 1, "one notice");
+    assert!(page.contains("3 new log-ins to check"), "{page}");
+    assert!(page.contains("A browser this account had used, from a new address."));
+    assert!(page.contains("A new API client, from an address this account had used."));
+    assert!(
+        page.find("<h1>") < page.find("new-devices-heading"),
+        "the page's h1 comes first"
+    );
+    // Red in the activity list for the unrecognised log-ins only, not for this browser's own.
+    assert_eq!(page.matches("<li class=\"event warning\">").count(), 3);
+
+    let chrome_session = session_id(&chrome).await;
+    let response = usual
+        .submit("/dashboard", &format!("/sessions/{chrome_session}/recognise"), &[])
+        .await;
+    assert_eq!(location(&response), "/dashboard");
+    let page = dashboard(&usual).await;
+    assert!(page.contains("Marked Chrome 126 on Windows 10 as yours."));
+    assert!(page.contains("2 new log-ins to check"));
+    assert!(!page.contains(&format!("/sessions/{chrome_session}/recognise")));
+    assert!(page.contains("Confirmed as yours: Chrome 126 on Windows 10 from 127.0.0.1"));
+    assert_eq!(page.matches("<li class=\"event warning\">").count(), 2);
+    assert_eq!(chrome.cookie_me().await.status(), StatusCode::OK, "it stays logged in");
+    assert_eq!(app.status_of("allowlist", &api.access).await, StatusCode::OK);
+    // Its own session cannot be "recognised" or reported, nor can another account's.
+    let own = session_id(&usual).await;
+    let refused = usual
+        .submit("/dashboard", &format!("/sessions/{own}/recognise"), &[])
+        .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let refused = usual
+        .submit("/dashboard", &format!("/sessions/{own}/not-me"), &[])
+        .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let stranger = app.new_user().await;
+    let theirs = app.token_login(&stranger).await;
+    let refused = usual
+        .submit("/dashboard", &format!("/sessions/{}/not-me", theirs.session_id), &[])
+        .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.status_of("allowlist", &theirs.access).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn this_wasnt_me_secures_the_account_and_the_device_is_flagged_again_more_loudly() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let owner = app.browser();
+    owner.login(&user).await;
+    let intruder = Browser::new(&app.address).with_user_agent(CHROME_WINDOWS);
+    intruder.login(&user).await;
+    let intruder_session = session_id(&intruder).await;
+    app.token_login(&user).await;
+    let response = owner
+        .submit("/dashboard", &format!("/sessions/{intruder_session}/not-me"), &[])
+        .await;
+    assert_eq!(location(&response), "/password", "taken to change the password");
+    assert_eq!(intruder.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
+    let (_, password_page) = owner.get_text("/password").await;
+    assert!(password_page.contains("may know your"), "{password_page}");
+    assert!(password_page.contains("change it now"));
+    assert!(
+        password_page.contains("action=\"/sessions/revoke-others\""),
+        "signing out every other device is offered at the same time"
+    );
+
+    let page = dashboard(&owner).await;
+    let ended = ended_section(&page);
+    assert!(ended.contains("Reported as not you (Firefox 128 on Linux)"), "{ended}");
+    assert!(page.contains("Reported as not you and signed out: Chrome 126 on Windows 10 from 127.0.0.1"));
+
+    // The same browser and address logs straight back in: flagged again, more loudly.
+    let back = Browser::new(&app.address).with_user_agent(CHROME_WINDOWS);
+    back.login(&user).await;
+    let page = dashboard(&owner).await;
+    assert!(page.contains("notice notice-alarm"), "{page}");
+    assert!(page.contains("reported as not you before"));
+    assert!(page.contains("This browser and address were reported as not you before."));
+    assert!(page.contains("Logged in (browser session · reported before as not you)"));
+    // The intruder's browser is told it was signed out, not that it was reported.
+    let (_, login_page) = intruder.get_text("/login").await;
+    assert!(login_page.contains("This browser was signed out from another of your devices."));
+    assert!(!login_page.to_lowercase().contains("report"));
 }
 
 #[tokio::test]
@@ -338,7 +495,7 @@ async fn the_password_page_explains_its_errors() {
             .text()
             .await
             .unwrap()
-            .contains("The two new passwords do not match.")
+            .contains("The two new passwords do not match: type the same new password twice.")
     );
     let wrong = browser
         .change_password("not the password", "one new password", "one new password")
@@ -349,8 +506,16 @@ async fn the_password_page_explains_its_errors() {
             .text()
             .await
             .unwrap()
-            .contains("The current password is not correct.")
+            .contains("That is not your current password, so nothing was changed.")
     );
+    let short = browser.change_password(&user.password, "short", "short").await;
+    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let short = short.text().await.unwrap();
+    assert!(
+        short.contains("The new password is too short: use at least 8 characters."),
+        "{short}"
+    );
+    assert!(short.contains("id=\"new_password-error\""), "the error is at its field");
     assert_eq!(browser.cookie_me().await.status(), StatusCode::OK);
 }
 

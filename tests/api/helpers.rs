@@ -455,6 +455,8 @@ pub struct Browser {
     client: reqwest::Client,
     pub jar: Mutex<HashMap<String, String>>,
     pub user_agent: String,
+    /// Sent as `X-Forwarded-For`, for an app that trusts the loopback proxy.
+    pub forwarded_for: Option<String>,
     pub last_set_cookies: Mutex<Vec<String>>,
 }
 
@@ -468,12 +470,18 @@ impl Browser {
                 .unwrap(),
             jar: Mutex::new(HashMap::new()),
             user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".into(),
+            forwarded_for: None,
             last_set_cookies: Mutex::new(Vec::new()),
         }
     }
 
     pub fn with_user_agent(mut self, user_agent: &str) -> Self {
         self.user_agent = user_agent.to_owned();
+        self
+    }
+
+    pub fn with_forwarded_for(mut self, address: &str) -> Self {
+        self.forwarded_for = Some(address.to_owned());
         self
     }
 
@@ -511,6 +519,10 @@ impl Browser {
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Response {
+        let request = match &self.forwarded_for {
+            Some(address) => request.header("x-forwarded-for", address),
+            None => request,
+        };
         let response = request
             .header("cookie", self.cookie_header())
             .header("user-agent", self.user_agent.clone())

@@ -12,6 +12,7 @@ mod csrf;
 mod dashboard;
 mod instances;
 mod operations;
+mod pages;
 mod refresh_tokens;
 mod revocation;
 mod revocation_races;

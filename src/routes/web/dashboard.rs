@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -13,25 +14,37 @@ use crate::auth::strategy::{AUTHENTICATED_AT_KEY, WebUser};
 use crate::domain::now_millis;
 use crate::error::PageError;
 use crate::routes::web::login::{NoFields, put};
-use crate::routes::web::{CsrfForm, Layout, exact_time, flash, redirect, relative_time, render};
+use crate::routes::web::{
+    CsrfForm, Layout, exact_time, flash, iso_time, redirect, relative_time, render, render_with_status,
+};
 use crate::state::AppState;
 use crate::store::events::{self, SecurityEvent};
 use crate::store::login_sessions::{self, EndReason, Kind, LoginSession};
 use crate::store::{self, users::User};
 
+#[derive(Clone)]
 pub struct DeviceRow {
     pub id: String,
     pub device: String,
     pub user_agent: String,
     pub kind_label: &'static str,
     pub ip: String,
+    pub location: Option<String>,
     pub created_relative: String,
     pub created_exact: String,
+    pub created_iso: String,
     pub last_seen_relative: String,
     pub last_seen_exact: String,
+    pub last_seen_iso: String,
     pub current: bool,
     pub rotation_count: Option<i64>,
     pub new_device: bool,
+    /// Its browser/OS and address pair was reported as "not me" before.
+    pub reported: bool,
+    /// What tells it apart from the others in a button's accessible name.
+    pub distinct_name: String,
+    /// What about it was new, for the notice.
+    pub what_was_new: String,
 }
 
 pub struct EndedRow {
@@ -40,7 +53,9 @@ pub struct EndedRow {
     pub ip: String,
     pub ended_relative: String,
     pub ended_exact: String,
+    pub ended_iso: String,
     pub reason: String,
+    pub reported: bool,
 }
 
 pub struct EventRow {
@@ -49,6 +64,7 @@ pub struct EventRow {
     pub ip: String,
     pub when_relative: String,
     pub when_exact: String,
+    pub when_iso: String,
     pub warning: bool,
 }
 
@@ -58,9 +74,10 @@ struct DashboardPage {
     layout: Layout,
     devices: Vec<DeviceRow>,
     new_devices: Vec<DeviceRow>,
+    any_reported: bool,
+    other_count: usize,
     ended: Vec<EndedRow>,
     events: Vec<EventRow>,
-    sudo_needed: bool,
 }
 
 fn kind_label(kind: Kind) -> &'static str {
@@ -70,10 +87,17 @@ fn kind_label(kind: Kind) -> &'static str {
     }
 }
 
-fn device_row(session: &LoginSession, current_id: &str, now: i64) -> DeviceRow {
+fn device_row(
+    state: &AppState,
+    session: &LoginSession,
+    current_id: &str,
+    reported: &[(String, String)],
+    now: i64,
+) -> DeviceRow {
+    let device = describe_device(&session.user_agent);
+    let is_reported = reported.contains(&(device.clone(), session.ip.clone()));
     DeviceRow {
         id: session.id.clone(),
-        device: describe_device(&session.user_agent),
         user_agent: if session.user_agent.is_empty() {
             "(no user agent sent)".into()
         } else {
@@ -81,13 +105,58 @@ fn device_row(session: &LoginSession, current_id: &str, now: i64) -> DeviceRow {
         },
         kind_label: kind_label(session.kind),
         ip: session.ip.clone(),
+        location: state.geoip.as_ref().map(|geoip| geoip.describe(&session.ip)),
         created_relative: relative_time(session.created_at, now),
         created_exact: exact_time(session.created_at),
+        created_iso: iso_time(session.created_at),
         last_seen_relative: relative_time(session.last_seen_at, now),
         last_seen_exact: exact_time(session.last_seen_at),
+        last_seen_iso: iso_time(session.last_seen_at),
         current: session.id == current_id,
         rotation_count: (session.kind == Kind::Token).then_some(session.rotation_count),
         new_device: session.new_device,
+        reported: session.new_device && is_reported,
+        distinct_name: format!(
+            "{device}, {}, logged in {} from {}",
+            kind_label(session.kind),
+            relative_time(session.created_at, now),
+            session.ip
+        ),
+        device,
+        what_was_new: String::new(),
+    }
+}
+
+/// Gives rows that would read the same a number, so every button has its own accessible name.
+fn number_look_alikes(devices: &mut [DeviceRow]) {
+    let names: Vec<String> = devices.iter().map(|device| device.distinct_name.clone()).collect();
+    for (index, device) in devices.iter_mut().enumerate() {
+        if names.iter().filter(|name| **name == names[index]).count() > 1 {
+            let position = names[..=index].iter().filter(|name| **name == names[index]).count();
+            device.distinct_name = format!("{} (#{position})", device.distinct_name);
+        }
+    }
+}
+
+/// What was new about a device, in the words of what was actually new.
+fn what_was_new(session: &LoginSession, reported: bool, seen_before: &[(String, String)]) -> String {
+    let thing = match session.kind {
+        Kind::Cookie => "browser",
+        Kind::Token => "API client",
+    };
+    if reported {
+        return format!("This {thing} and address were reported as not you before.");
+    }
+    let device = describe_device(&session.user_agent);
+    let known_address = seen_before.iter().any(|(_, ip)| *ip == session.ip);
+    let known_thing = seen_before
+        .iter()
+        .any(|(user_agent, _)| describe_device(user_agent) == device);
+    match (known_thing, known_address) {
+        (false, false) => format!("A {thing} and an address this account had not used before."),
+        (true, false) => format!("A {thing} this account had used, from a new address."),
+        (false, true) => format!("A new {thing}, from an address this account had used."),
+        (true, true) => format!("A {thing} and an address this account had used, but not together."),
     }
 }
 
@@ -95,13 +164,15 @@ fn describe_event(event: &SecurityEvent) -> (String, bool) {
     let detail = &event.detail;
     match event.kind.as_str() {
         "registered" => ("Account created".into(), false),
-        "logged_in" => (format!("Logged in ({detail})"), detail.contains("new device")),
+        "logged_in" => (format!("Logged in ({detail})"), false),
         "login_failed" => ("Failed log-in attempt (wrong password)".into(), true),
         "logged_out" => ("Logged out".into(), false),
         "device_signed_out" => (format!("Signed out {detail}"), false),
         "other_devices_signed_out" => (format!("Signed out all other devices ({detail})"), false),
         "logged_out_everywhere" => (format!("Logged out everywhere ({detail})"), false),
         "password_changed" => (format!("Password changed; {detail}"), false),
+        "reported_not_you" => (format!("Reported as not you and signed out: {detail}"), true),
+        "device_recognised" => (format!("Confirmed as yours: {detail}"), false),
         "refresh_token_reused" => (
             "Refresh-token reuse detected: a stolen refresh token may have been used; that device was signed out"
                 .into(),
@@ -124,6 +195,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
     let live = login_sessions::list_live(&state.db, &principal.user_id, now).await?;
     let ended = login_sessions::list_ended_since(&state.db, &principal.user_id, now - 30 * 86_400_000, now).await?;
     let recent_events = events::recent(&state.db, &principal.user_id, 50).await?;
+    let reported = store::reported_devices::list(&state.db, &principal.user_id).await?;
 
     let mut devices_by_id: HashMap<String, String> = live
         .iter()
@@ -134,7 +206,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
     for session in &ended {
         let reason = session.end_reason().unwrap_or(EndReason::LoggedOut);
         let by = match (&session.revoked_by_session_id, reason) {
-            (Some(by), EndReason::SignedOutFromAnotherDevice) => {
+            (Some(by), EndReason::SignedOutFromAnotherDevice | EndReason::ReportedNotYou) => {
                 if !devices_by_id.contains_key(by)
                     && let Some(found) = login_sessions::find(&state.db, by).await?
                 {
@@ -151,41 +223,66 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
             ip: session.ip.clone(),
             ended_relative: relative_time(ended_at, now),
             ended_exact: exact_time(ended_at),
+            ended_iso: iso_time(ended_at),
             reason: format!("{}{}", reason.describe(), by.unwrap_or_default()),
+            reported: reason == EndReason::ReportedNotYou,
         });
     }
     // This device first, then the others by last activity (the order `list_live` returns).
     let mut devices: Vec<DeviceRow> = live
         .iter()
-        .map(|session| device_row(session, &principal.session_id, now))
+        .map(|session| device_row(&state, session, &principal.session_id, &reported, now))
         .collect();
     devices.sort_by_key(|device| !device.current);
-    let new_devices = live
+    number_look_alikes(&mut devices);
+    let mut new_devices = Vec::new();
+    for session in live
         .iter()
         .filter(|session| session.new_device && session.id != principal.session_id)
-        .map(|session| device_row(session, &principal.session_id, now))
+    {
+        let Some(row) = devices.iter().find(|device| device.id == session.id) else {
+            continue;
+        };
+        let seen_before =
+            login_sessions::devices_before(&state.db, &principal.user_id, session.created_at, &session.id).await?;
+        new_devices.push(DeviceRow {
+            what_was_new: what_was_new(session, row.reported, &seen_before),
+            ..row.clone()
+        });
+    }
+    // A log-in is red while its device is still unrecognised (and not the one reading this).
+    let unrecognised: Vec<&str> = live
+        .iter()
+        .chain(ended.iter())
+        .filter(|session| session.new_device && session.id != principal.session_id)
+        .map(|session| session.id.as_str())
         .collect();
     let events = recent_events
         .iter()
         .map(|event| {
             let (description, warning) = describe_event(event);
+            let unrecognised_log_in =
+                event.kind == "logged_in" && event.session_id.as_deref().is_some_and(|id| unrecognised.contains(&id));
             EventRow {
                 description,
                 device: describe_device(&event.user_agent),
                 ip: event.ip.clone(),
                 when_relative: relative_time(event.created_at, now),
                 when_exact: exact_time(event.created_at),
-                warning,
+                when_iso: iso_time(event.created_at),
+                warning: warning || unrecognised_log_in,
             }
         })
         .collect();
+    let other_count = devices.iter().filter(|device| !device.current).count();
     render(&DashboardPage {
         layout: Layout::new(user.session(), Some(account.email))?,
         devices,
+        any_reported: new_devices.iter().any(|device| device.reported),
         new_devices,
+        other_count,
         ended: ended_rows,
         events,
-        sudo_needed: !sudo_is_fresh(&state, &user),
     })
 }
 
@@ -195,32 +292,89 @@ async fn find_user(state: &AppState, user_id: &str) -> Result<User, PageError> {
         .ok_or(PageError::LoginRequired)
 }
 
-/// Sudo mode: sensitive actions need the password proved within `SUDO_TTL`.
-pub fn sudo_is_fresh(state: &AppState, user: &WebUser) -> bool {
-    let proved_at = user
-        .session()
+fn proved_at(user: &WebUser) -> i64 {
+    user.session()
         .get::<i64>(AUTHENTICATED_AT_KEY)
         .ok()
         .flatten()
-        .unwrap_or(0);
-    now_millis() - proved_at <= state.settings.sudo_ttl.as_millis() as i64
+        .unwrap_or(0)
+}
+
+/// Sudo mode: sensitive actions need the password proved within `SUDO_TTL`.
+pub fn sudo_is_fresh(state: &AppState, user: &WebUser) -> bool {
+    now_millis() - proved_at(user) <= state.settings.sudo_ttl.as_millis() as i64
+}
+
+/// Where a sensitive action stands on the password proof.
+pub enum Sudo {
+    Confirmed,
+    /// The proof is too old and no password came with the form.
+    Needed,
+    /// A password came with the form and it is wrong.
+    Wrong,
 }
 
 /// Fresh sudo, or the password given with the form is right (which refreshes sudo).
-pub async fn confirm_sudo(state: &AppState, user: &WebUser, password_given: Option<String>) -> Result<bool, PageError> {
+pub async fn confirm_sudo(state: &AppState, user: &WebUser, password_given: Option<String>) -> Result<Sudo, PageError> {
     if sudo_is_fresh(state, user) {
-        return Ok(true);
+        return Ok(Sudo::Confirmed);
     }
     let Some(given) = password_given.filter(|given| !given.is_empty()) else {
-        return Ok(false);
+        return Ok(Sudo::Needed);
     };
     let account = find_user(state, &user.0.user_id).await?;
     if password::verify(given, Some(account.password_hash)).await? {
         put(user.session(), AUTHENTICATED_AT_KEY, now_millis())?;
-        Ok(true)
+        Ok(Sudo::Confirmed)
     } else {
-        Ok(false)
+        Ok(Sudo::Wrong)
     }
+}
+
+#[derive(Template)]
+#[template(path = "confirm_password.html")]
+struct ConfirmPasswordPage {
+    layout: Layout,
+    action: &'static str,
+    purpose: &'static str,
+    last_proved: String,
+    error: Option<&'static str>,
+    /// Fields the form carries back unchanged, as `(name, value)`.
+    carried: Vec<(&'static str, &'static str)>,
+}
+
+/// The short step that asks for the password again before a sensitive action, and why.
+async fn ask_for_password(
+    state: &AppState,
+    user: &WebUser,
+    sudo: Sudo,
+    action: &'static str,
+    purpose: &'static str,
+    carried: Vec<(&'static str, &'static str)>,
+) -> Result<HttpResponse, PageError> {
+    let account = find_user(state, &user.0.user_id).await?;
+    let proved_at = proved_at(user);
+    let page = ConfirmPasswordPage {
+        layout: Layout::new(user.session(), Some(account.email))?,
+        action,
+        purpose,
+        last_proved: if proved_at > 0 {
+            format!(
+                "you last entered your password {}",
+                relative_time(proved_at, now_millis())
+            )
+        } else {
+            "this browser has not proved your password yet".to_owned()
+        },
+        error: matches!(sudo, Sudo::Wrong).then_some("That password is not correct. Try again."),
+        carried,
+    };
+    let status = if matches!(sudo, Sudo::Wrong) {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render_with_status(&page, status)
 }
 
 pub async fn revoke_one(
@@ -235,9 +389,45 @@ pub async fn revoke_one(
     let device = crate::account::revoke_own_session(&state, &user.0, &target, &origin).await?;
     if target == user.0.session_id {
         user.session().purge();
-        return Ok(redirect("/login?ended=logout"));
+        return Ok(redirect("/login"));
     }
     flash(user.session(), "success", format!("Signed out of {device}"));
+    Ok(redirect("/dashboard"))
+}
+
+/// "This wasn't me": the device is signed out and reported, and the user is taken to change the
+/// password, since whoever logged in there knew it.
+pub async fn report_not_you(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    user: WebUser,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<HttpResponse, PageError> {
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let device = crate::account::report_not_you(&state, &user.0, &path.into_inner(), &origin).await?;
+    flash(
+        user.session(),
+        "warning",
+        format!(
+            "Signed out of {device} and recorded it as not you. Whoever logged in there may know your \
+             password: change it now. A later log-in from that device will be flagged."
+        ),
+    );
+    Ok(redirect("/password"))
+}
+
+/// "It was me": the device is marked known.
+pub async fn recognise(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    user: WebUser,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<HttpResponse, PageError> {
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let device = crate::account::recognise_device(&state, &user.0, &path.into_inner(), &origin).await?;
+    flash(user.session(), "success", format!("Marked {device} as yours."));
     Ok(redirect("/dashboard"))
 }
 
@@ -253,13 +443,17 @@ pub async fn revoke_others(
     user: WebUser,
     CsrfForm(form): CsrfForm<SudoForm>,
 ) -> Result<HttpResponse, PageError> {
-    if !confirm_sudo(&state, &user, form.password).await? {
-        flash(
-            user.session(),
-            "error",
-            "Confirm with your password to sign out other devices.",
-        );
-        return Ok(redirect("/dashboard"));
+    let sudo = confirm_sudo(&state, &user, form.password).await?;
+    if !matches!(sudo, Sudo::Confirmed) {
+        return ask_for_password(
+            &state,
+            &user,
+            sudo,
+            "/sessions/revoke-others",
+            "to sign out all your other devices",
+            Vec::new(),
+        )
+        .await;
     }
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     let count = crate::account::sign_out_other_devices(&state, &user.0, &origin).await?;
@@ -273,7 +467,6 @@ pub async fn revoke_others(
 struct LogoutAllPage {
     layout: Layout,
     device_count: usize,
-    sudo_needed: bool,
 }
 
 /// The confirmation step before logging out everywhere.
@@ -285,7 +478,6 @@ pub async fn confirm_logout_all(state: web::Data<AppState>, user: WebUser) -> Re
     render(&LogoutAllPage {
         layout: Layout::new(user.session(), Some(account.email))?,
         device_count,
-        sudo_needed: !sudo_is_fresh(&state, &user),
     })
 }
 
@@ -298,16 +490,20 @@ pub async fn logout_all(
     if form.confirm.as_deref() != Some("yes") {
         return Ok(redirect("/logout-all"));
     }
-    if !confirm_sudo(&state, &user, form.password).await? {
-        flash(
-            user.session(),
-            "error",
-            "Confirm with your password to log out everywhere.",
-        );
-        return Ok(redirect("/logout-all"));
+    let sudo = confirm_sudo(&state, &user, form.password).await?;
+    if !matches!(sudo, Sudo::Confirmed) {
+        return ask_for_password(
+            &state,
+            &user,
+            sudo,
+            "/logout-all",
+            "to log out everywhere",
+            vec![("confirm", "yes")],
+        )
+        .await;
     }
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let count = crate::account::log_out_everywhere(&state, &user.0, &origin).await?;
+    crate::account::log_out_everywhere(&state, &user.0, &origin).await?;
     user.session().purge();
-    Ok(redirect(&format!("/login?ended=everywhere&count={count}")))
+    Ok(redirect("/login"))
 }

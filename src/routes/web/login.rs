@@ -12,10 +12,10 @@ use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY, WebUser};
 use crate::domain::now_millis;
 use crate::error::{ApiError, PageError};
-use crate::routes::web::{CsrfForm, Layout, redirect, render_form};
+use crate::routes::web::{CsrfForm, DEVICE_COOKIE, Layout, redirect, redirect_remembering_device, render_form};
 use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
-use crate::store::login_sessions::Kind;
+use crate::store::login_sessions::{self, EndReason, Kind};
 use crate::store::users::User;
 
 #[derive(Template)]
@@ -27,36 +27,85 @@ struct LoginPage {
     notice: Option<String>,
 }
 
-#[derive(Deserialize)]
-pub struct NoticeQuery {
-    ended: Option<String>,
-    count: Option<u32>,
+/// Why this browser's last login session ended, in words that tell the browser nothing it did not
+/// already know: a report of "this wasn't me" reads like any sign-out from another device.
+async fn ended_notice(state: &AppState, request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(cookie) = request.cookie(DEVICE_COOKIE) else {
+        return Ok(None);
+    };
+    let Some(session) = login_sessions::find(&state.db, cookie.value()).await? else {
+        return Ok(None);
+    };
+    if session.kind != Kind::Cookie {
+        return Ok(None);
+    }
+    let Some(reason) = session.end_reason() else {
+        return Ok(None);
+    };
+    let by_itself = session.revoked_by_session_id.as_deref() == Some(session.id.as_str());
+    let idle = state.settings.session_idle_ttl.as_secs();
+    let message = match reason {
+        EndReason::LoggedOut => "You have been logged out.".to_owned(),
+        EndReason::LoggedOutEverywhere if by_itself => {
+            let count = login_sessions::count_ended_by(&state.db, &session.id, EndReason::LoggedOutEverywhere).await?;
+            let devices = crate::account::count_devices(count as usize, false);
+            format!("Logged out everywhere: {devices}.")
+        }
+        EndReason::LoggedOutEverywhere => {
+            "This browser was signed out when you logged out everywhere from another of your devices.".to_owned()
+        }
+        EndReason::SignedOutFromAnotherDevice | EndReason::ReportedNotYou => {
+            "This browser was signed out from another of your devices.".to_owned()
+        }
+        EndReason::PasswordChanged => "This browser was signed out because the password was changed.".to_owned(),
+        EndReason::IdleTimeout => format!(
+            "This browser was signed out after {} without activity.",
+            plain_duration(idle)
+        ),
+        EndReason::AbsoluteTimeout => format!(
+            "This browser was signed out because a log-in lasts at most {}.",
+            plain_duration(state.settings.session_ttl.as_secs())
+        ),
+        EndReason::RefreshTokenReused => "This browser was signed out to protect the account.".to_owned(),
+        EndReason::AccountDeleted => "The account this browser was logged in to was deleted.".to_owned(),
+    };
+    Ok(Some(message))
 }
 
-/// Messages a redirect to `/login` may ask for; the session that would have carried a flash is gone.
-fn notice(query: &NoticeQuery) -> Option<String> {
-    let devices = crate::account::count_devices(query.count.unwrap_or(0) as usize, false);
-    match query.ended.as_deref()? {
-        "everywhere" => Some(format!("Logged out everywhere: {devices}")),
-        "logout" => Some("You have been logged out.".to_owned()),
-        _ => None,
-    }
+/// "30 minutes", "2 hours", "30 days".
+fn plain_duration(seconds: u64) -> String {
+    let (count, unit) = match seconds {
+        0..=119 => (seconds, "second"),
+        120..=7_199 => (seconds / 60, "minute"),
+        7_200..=172_799 => (seconds / 3600, "hour"),
+        _ => (seconds / 86_400, "day"),
+    };
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
 }
 
 pub async fn form(
     request: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
-    query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, PageError> {
     let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+    let notice = ended_notice(&state, &request).await?;
+    let told = notice.is_some();
     let page = LoginPage {
         layout,
         email: String::new(),
         error: None,
-        notice: notice(&query),
+        notice,
     };
-    render_form(&page, StatusCode::OK, cookie)
+    let mut response = render_form(&page, StatusCode::OK, cookie)?;
+    if told {
+        // Said once: a later visit to the log-in page does not repeat it.
+        let removal = actix_web::cookie::Cookie::build(DEVICE_COOKIE, "").path("/").finish();
+        response
+            .add_removal_cookie(&removal)
+            .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -72,7 +121,7 @@ pub async fn start_browser_session(
     session: &Session,
     user: &User,
     origin: &Origin,
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     let login_session = open_login_session(state, user, Kind::Cookie, origin).await?;
     session.clear();
     session.renew();
@@ -82,7 +131,7 @@ pub async fn start_browser_session(
     put(session, LAST_SEEN_KEY, now)?;
     put(session, AUTHENTICATED_AT_KEY, now)?;
     crate::auth::csrf::rotate(session)?;
-    Ok(())
+    Ok(login_session.id)
 }
 
 pub fn put(session: &Session, key: &str, value: impl serde::Serialize) -> Result<(), ApiError> {
@@ -102,8 +151,8 @@ pub async fn submit(
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     match check_credentials(&state, &email, &password).await? {
         Some(user) => {
-            start_browser_session(&state, &session, &user, &origin).await?;
-            Ok(redirect("/dashboard"))
+            let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
+            redirect_remembering_device("/dashboard", &state.settings, &login_session_id)
         }
         None => {
             record_failed_login(&state, &email, &origin).await?;
@@ -154,5 +203,5 @@ pub async fn logout(
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     crate::account::log_out(&state, &user.0, &origin, "browser session").await?;
     user.session().purge();
-    Ok(redirect("/login?ended=logout"))
+    Ok(redirect("/login"))
 }

@@ -46,6 +46,15 @@ pub fn flash(session: &Session, kind: &str, message: impl Into<String>) {
 }
 
 impl Layout {
+    /// The header of a visitor who is not logged in; no token, no messages.
+    pub fn anonymous() -> Self {
+        Self {
+            user_email: None,
+            csrf_token: String::new(),
+            flashes: Vec::new(),
+        }
+    }
+
     /// Builds the layout and consumes the pending flash messages. Only a logged-in page carries
     /// a token (for the header's log-out form): an anonymous visit stores nothing.
     pub fn new(session: &Session, user_email: Option<String>) -> Result<Self, ApiError> {
@@ -102,26 +111,112 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
-pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
+/// The message of an HTML error page, kept on the response so that `error_pages` can render the
+/// page again with the header of the browser's logged-in user.
+#[derive(Clone)]
+struct ErrorMessage(String);
+
+fn error_body(status: StatusCode, message: &str, layout: Layout) -> String {
     let page = ErrorPage {
-        layout: Layout {
-            user_email: None,
-            csrf_token: String::new(),
-            flashes: Vec::new(),
-        },
+        layout,
         status: status.as_u16(),
         title: status.canonical_reason().unwrap_or("Error"),
         message,
     };
+    page.render().unwrap_or_else(|_| message.to_owned())
+}
+
+/// An error page as an anonymous visitor sees it; `error_pages` gives it the logged-in header.
+pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
     let mut response = HttpResponse::build(status);
     response.content_type("text/html; charset=utf-8");
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.insert_header((header::RETRY_AFTER, "5"));
     }
-    match page.render() {
-        Ok(body) => response.body(body),
-        Err(_) => response.body(message.to_owned()),
+    let mut response = response.body(error_body(status, message, Layout::anonymous()));
+    response.extensions_mut().insert(ErrorMessage(message.to_owned()));
+    response
+}
+
+/// What an error page says when the response that caused it carried no words of its own.
+fn default_message(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "There is no page at this address.",
+        StatusCode::METHOD_NOT_ALLOWED => "This page cannot be used that way.",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts from your address: wait a minute, then try again.",
+        StatusCode::SERVICE_UNAVAILABLE => "A service this page needs is not answering: try again in a few seconds.",
+        _ => "Something went wrong with this request.",
     }
+}
+
+/// The email of the user this browser is logged in as, if any.
+pub async fn logged_in_email(state: &crate::state::AppState, session: &Session) -> Option<String> {
+    let principal = strategy::check_cookie(state, session.clone()).await.ok()?;
+    crate::store::users::find_by_id(&state.db, &principal.user_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|user| user.email)
+}
+
+fn is_api_path(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/oauth/")
+}
+
+/// Every error response goes through here (`ErrorHandlers::default_handler`): under `/api` an empty
+/// 405 gets the JSON error shape; elsewhere an error page, a rate limiter's or a method refusal
+/// becomes a page whose header knows who is logged in, so a stale tab's 403 does not look like a
+/// log-out.
+pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
+    response: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::middleware::ErrorHandlerResponse;
+    let status = response.status();
+    if is_api_path(response.request().path()) {
+        if status != StatusCode::METHOD_NOT_ALLOWED {
+            return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+        }
+        let (request, _) = response.into_parts();
+        let body = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+        let response = actix_web::dev::ServiceResponse::new(request, body).map_into_right_body();
+        return Ok(ErrorHandlerResponse::Response(response));
+    }
+    let message = match response.response().extensions().get::<ErrorMessage>() {
+        Some(ErrorMessage(message)) => Some(message.clone()),
+        None if matches!(status, StatusCode::METHOD_NOT_ALLOWED | StatusCode::TOO_MANY_REQUESTS) => {
+            Some(default_message(status).to_owned())
+        }
+        None => None,
+    };
+    let Some(message) = message else {
+        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+    };
+    Ok(ErrorHandlerResponse::Future(Box::pin(async move {
+        let (request, original) = response.into_parts();
+        let session = request.get_session();
+        let email = match request.app_data::<web::Data<crate::state::AppState>>() {
+            Some(state) => logged_in_email(state, &session).await,
+            None => None,
+        };
+        let layout = match email {
+            Some(email) => Layout::new(&session, Some(email)).unwrap_or_else(|_| Layout::anonymous()),
+            None => Layout::anonymous(),
+        };
+        let mut page = HttpResponse::build(status);
+        page.content_type("text/html; charset=utf-8");
+        page.insert_header((header::CACHE_CONTROL, "no-store"));
+        for name in [
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-ratelimit-after"),
+        ] {
+            if let Some(value) = original.headers().get(&name) {
+                page.insert_header((name, value.clone()));
+            }
+        }
+        let page = page.body(error_body(status, &message, layout));
+        Ok(actix_web::dev::ServiceResponse::new(request, page).map_into_right_body())
+    })))
 }
 
 /// Unknown paths: JSON under `/api`, a page elsewhere.
@@ -140,20 +235,6 @@ pub fn extractor_error(message: String, request: &HttpRequest) -> actix_web::Err
     } else {
         PageError::Api(error).into()
     }
-}
-
-/// actix answers a known path with an unknown method by an empty 405: give it the error shape.
-pub fn method_not_allowed<B>(
-    response: actix_web::dev::ServiceResponse<B>,
-) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
-    let (request, _) = response.into_parts();
-    let body = if request.path().starts_with("/api/") {
-        actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed)
-    } else {
-        error_page(StatusCode::METHOD_NOT_ALLOWED, "This page cannot be used that way.")
-    };
-    let response = actix_web::dev::ServiceResponse::new(request, body).map_into_right_body();
-    Ok(actix_web::middleware::ErrorHandlerResponse::Response(response))
 }
 
 pub fn form_error(error: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
@@ -268,6 +349,51 @@ pub fn relative_time(millis: i64, now: i64) -> String {
         3600..=86_399 => plural(seconds / 3600, "hour"),
         _ => plural(seconds / 86_400, "day"),
     }
+}
+
+/// Machine-readable UTC time for a `<time datetime>` (read by `static/local-time.js`).
+pub fn iso_time(millis: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// A cookie naming this browser's login session, kept after log-out so that the log-in page can
+/// say why the browser was signed out. It tells the browser nothing it did not know: the id is
+/// only ever looked up to explain the end of that one session.
+pub const DEVICE_COOKIE: &str = "revocable_device";
+
+pub fn device_cookie(settings: &crate::config::Settings, login_session_id: &str) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(DEVICE_COOKIE, login_session_id.to_owned())
+        .path("/")
+        .http_only(true)
+        .secure(settings.cookie_secure)
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            settings.session_ttl.as_secs().min(i64::MAX as u64) as i64,
+        ))
+        .finish()
+}
+
+/// A redirect after log-in that remembers which login session this browser holds.
+pub fn redirect_remembering_device(
+    location: &str,
+    settings: &crate::config::Settings,
+    login_session_id: &str,
+) -> Result<HttpResponse, PageError> {
+    let mut response = redirect(location);
+    response
+        .add_cookie(&device_cookie(settings, login_session_id))
+        .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
+    Ok(response)
+}
+
+pub async fn local_time_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../../static/local-time.js"))
 }
 
 /// Exact UTC time for people: `2026-11-22 13:40 UTC`.

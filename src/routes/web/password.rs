@@ -20,6 +20,56 @@ use crate::store;
 struct PasswordPage {
     layout: Layout,
     error: Option<String>,
+    /// Which field the error is about, so it is shown (and announced) there.
+    error_field: &'static str,
+    other_devices: usize,
+    signed_out_count: String,
+}
+
+async fn page(
+    state: &AppState,
+    user: &WebUser,
+    error: Option<(&'static str, String)>,
+) -> Result<PasswordPage, PageError> {
+    let others = store::login_sessions::list_live(&state.db, &user.0.user_id, now_millis())
+        .await?
+        .iter()
+        .filter(|session| session.id != user.0.session_id)
+        .count();
+    let (error_field, error) = match error {
+        Some((field, message)) => (field, Some(message)),
+        None => ("", None),
+    };
+    Ok(PasswordPage {
+        layout: Layout::new(user.session(), Some(email_of(state, user).await?))?,
+        error,
+        error_field,
+        other_devices: others,
+        signed_out_count: crate::account::count_devices(others, true),
+    })
+}
+
+/// Why a new password was refused, in words a person can act on.
+fn explain_refusal(field: &str, message: &str) -> String {
+    use crate::domain::Password;
+    match field {
+        "current_password" => "That is not your current password, so nothing was changed.".to_owned(),
+        _ if message.contains("at least") => format!(
+            "The new password is too short: use at least {} characters. Several words together make a strong one.",
+            Password::MIN_BYTES
+        ),
+        _ if message.contains("at most") => format!(
+            "The new password is too long: use at most {} characters.",
+            Password::MAX_BYTES
+        ),
+        _ => {
+            let mut message = message.to_owned();
+            if let Some(first) = message.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            format!("The new password was refused: {message}.")
+        }
+    }
 }
 
 async fn email_of(state: &AppState, user: &WebUser) -> Result<String, PageError> {
@@ -30,10 +80,7 @@ async fn email_of(state: &AppState, user: &WebUser) -> Result<String, PageError>
 }
 
 pub async fn form(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, PageError> {
-    render(&PasswordPage {
-        layout: Layout::new(user.session(), Some(email_of(&state, &user).await?))?,
-        error: None,
-    })
+    render(&page(&state, &user, None).await?)
 }
 
 #[derive(Deserialize)]
@@ -54,7 +101,13 @@ pub async fn submit(
         .new_password_confirmation
         .is_some_and(|confirmation| confirmation != new)
     {
-        return refuse(&state, &user, "The two new passwords do not match.".into()).await;
+        return refuse(
+            &state,
+            &user,
+            "new_password_confirmation",
+            "The two new passwords do not match: type the same new password twice.".into(),
+        )
+        .await;
     }
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     let current = form.current_password.unwrap_or_default();
@@ -75,23 +128,21 @@ pub async fn submit(
             );
             Ok(redirect("/dashboard"))
         }
-        Err(ApiError::InvalidField { message, .. }) => {
-            let mut message = message;
-            if let Some(first) = message.get_mut(0..1) {
-                first.make_ascii_uppercase();
-            }
-            refuse(&state, &user, format!("{message}.")).await
+        Err(ApiError::InvalidField { field, message }) => {
+            refuse(&state, &user, field, explain_refusal(field, &message)).await
         }
         Err(other) => Err(other.into()),
     }
 }
 
-async fn refuse(state: &AppState, user: &WebUser, message: String) -> Result<HttpResponse, PageError> {
+async fn refuse(
+    state: &AppState,
+    user: &WebUser,
+    field: &'static str,
+    message: String,
+) -> Result<HttpResponse, PageError> {
     render_with_status(
-        &PasswordPage {
-            layout: Layout::new(user.session(), Some(email_of(state, user).await?))?,
-            error: Some(message),
-        },
+        &page(state, user, Some((field, message))).await?,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::auth::client;
 use crate::error::{ApiError, PageError};
 use crate::routes::web::login::start_browser_session;
-use crate::routes::web::{CsrfForm, Layout, flash, redirect, render_form};
+use crate::routes::web::{CsrfForm, Layout, flash, render_form};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -70,9 +70,9 @@ pub async fn submit(
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     match crate::account::create(&state, &email, password, &origin).await {
         Ok(user) => {
-            start_browser_session(&state, &session, &user, &origin).await?;
+            let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
             flash(&session, "success", "Welcome! Your account is ready.");
-            Ok(redirect("/dashboard"))
+            crate::routes::web::redirect_remembering_device("/dashboard", &state.settings, &login_session_id)
         }
         Err(error @ (ApiError::InvalidField { .. } | ApiError::Conflict(_))) => {
             let status = actix_web::ResponseError::status_code(&error);
