@@ -26,7 +26,7 @@ async fn measured_page(app: &TestApp) -> String {
 async fn the_compare_page_shows_the_documented_matrix_as_observed() {
     // A tight rate limit: the server's probe of itself must not be throttled by it.
     let app = spawn_app_with(&[
-        ("ACCESS_TTL", "2s"),
+        ("ACCESS_TTL", "8s"),
         ("REFRESH_REUSE_GRACE", "0"),
         ("LOGIN_RATE_PER_MINUTE", "3"),
     ])
@@ -64,7 +64,7 @@ async fn the_compare_page_shows_the_documented_matrix_as_observed() {
 
 #[tokio::test]
 async fn the_compare_page_measures_costs_and_state_for_all_five_strategies() {
-    let app = spawn_app_with(&[("ACCESS_TTL", "2s"), ("REFRESH_REUSE_GRACE", "0")]).await;
+    let app = spawn_app_with(&[("ACCESS_TTL", "8s"), ("REFRESH_REUSE_GRACE", "0")]).await;
     let page = measured_page(&app).await;
     let (report, _) = app.state.compare.current().await;
     let costs = report.unwrap().costs.clone().expect("costs measured");
@@ -91,7 +91,7 @@ async fn the_compare_page_measures_costs_and_state_for_all_five_strategies() {
 
 #[tokio::test]
 async fn the_compare_page_is_measured_at_most_once_a_minute() {
-    let app = spawn_app_with(&[("ACCESS_TTL", "2s"), ("REFRESH_REUSE_GRACE", "0")]).await;
+    let app = spawn_app_with(&[("ACCESS_TTL", "8s"), ("REFRESH_REUSE_GRACE", "0")]).await;
     measured_page(&app).await;
     let (first, _) = app.state.compare.current().await;
     let measured_at = first.unwrap().measured_at;
@@ -125,7 +125,7 @@ fn demo(url: &str, json: bool) -> std::process::Output {
 
 #[tokio::test]
 async fn revocable_demo_against_a_running_server_prints_every_row_and_exits_zero() {
-    let app = spawn_app_with(&[("ACCESS_TTL", "2s"), ("REFRESH_REUSE_GRACE", "0")]).await;
+    let app = spawn_app_with(&[("ACCESS_TTL", "8s"), ("REFRESH_REUSE_GRACE", "0")]).await;
     let url = app.address.clone();
     let output = tokio::task::spawn_blocking(move || demo(&url, false)).await.unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -21,7 +21,7 @@ pub const EXPECTED: [(Event, [Cell; 5]); 6] = {
 
 #[tokio::test]
 async fn every_event_against_every_strategy_matches_the_documented_matrix() {
-    let app = spawn_app_with(&[("ACCESS_TTL", "2s"), ("REFRESH_REUSE_GRACE", "0")]).await;
+    let app = spawn_app_with(&[("ACCESS_TTL", "8s"), ("REFRESH_REUSE_GRACE", "0")]).await;
     let observed = scenario::run(&app.address).await.expect("the scenario runs");
     assert_eq!(observed.rows.len(), EXPECTED.len());
     for (row, (event, cells)) in observed.rows.iter().zip(EXPECTED) {
