@@ -39,7 +39,16 @@ pub struct CheckCost {
     pub median_micros: f64,
     pub p99_micros: f64,
     pub io: String,
+    /// The same check with the in-process cache switched off: a store lookup per request.
+    pub uncached: Option<UncachedCost>,
     pub state: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct UncachedCost {
+    pub median_micros: f64,
+    pub p99_micros: f64,
+    pub io: String,
 }
 
 #[derive(Clone, Debug)]
@@ -246,6 +255,54 @@ async fn check_bearer<S: Strategy>(state: &web::Data<AppState>, token: &str) -> 
     .await
 }
 
+/// The same checks with the cache switched off: what each strategy costs when it looks its state
+/// up on every request (the token is verified first, as the extractors do).
+async fn check_uncached(
+    state: &web::Data<AppState>,
+    strategy: &str,
+    fixture: &Fixture,
+) -> Result<(f64, f64), ApiError> {
+    let revocation = state.revocation.uncached();
+    let token = fixture.access_token.as_str();
+    match strategy {
+        "version" => {
+            time_checks(|| async {
+                let claims = state.keys.validate(token).map_err(ApiError::bearer)?;
+                revocation.version_is_current(&claims.sub, claims.ver).await.map(|_| ())
+            })
+            .await
+        }
+        "denylist" => {
+            time_checks(|| async {
+                let claims = state.keys.validate(token).map_err(ApiError::bearer)?;
+                revocation.is_denylisted(&claims.jti).await.map(|_| ())
+            })
+            .await
+        }
+        "allowlist" => {
+            time_checks(|| async {
+                let claims = state.keys.validate(token).map_err(ApiError::bearer)?;
+                revocation.session(&claims.sid).await.map(|_| ())
+            })
+            .await
+        }
+        _ => {
+            let store =
+                crate::revocation::web_state::CookieStateStore::new(revocation.clone(), state.settings.session_ttl);
+            time_checks(|| async {
+                let key = SessionKey::try_from(fixture.session_key.clone())
+                    .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))?;
+                store
+                    .load(&key)
+                    .await
+                    .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))?;
+                revocation.session(&fixture.cookie_session).await.map(|_| ())
+            })
+            .await
+        }
+    }
+}
+
 /// The cookie check as a request meets it: the session store's load, then the login session.
 async fn check_cookie(state: &web::Data<AppState>, session_key: &str) -> Result<(f64, f64), ApiError> {
     time_checks(|| async {
@@ -280,6 +337,11 @@ async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Ve
     let redis = state.redis.is_some();
     let database = state.backend.name();
     let token = &fixture.access_token;
+    let memory = if state.revocation.cache_enabled() {
+        "none on a hit: the in-process cache (a miss reads the store once)".to_owned()
+    } else {
+        "the cache is off (REVOCATION_CACHE=off): as below".to_owned()
+    };
     let mut costs = Vec::new();
     let (median, p99) = check_bearer::<Stateless>(state, token).await?;
     costs.push(CheckCost {
@@ -287,6 +349,7 @@ async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Ve
         median_micros: median,
         p99_micros: p99,
         io: "none".into(),
+        uncached: None,
         state: "none".into(),
     });
     let (median, p99) = check_bearer::<Version>(state, token).await?;
@@ -294,7 +357,16 @@ async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Ve
         strategy: "version",
         median_micros: median,
         p99_micros: p99,
-        io: format!("{database}: the user's token_version"),
+        io: memory.clone(),
+        uncached: Some(
+            uncached(
+                state,
+                "version",
+                fixture,
+                format!("{database}: the user's token_version"),
+            )
+            .await?,
+        ),
         state: "8 B per user (one integer)".into(),
     });
     let (median, p99) = check_bearer::<Denylist>(state, token).await?;
@@ -302,16 +374,29 @@ async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Ve
         strategy: "denylist",
         median_micros: median,
         p99_micros: p99,
-        io: if redis {
-            "Redis: one round trip (EXISTS of the entry and of the copy's sentinel)".into()
-        } else {
-            "none: an in-process map".into()
-        },
+        io: memory.clone(),
+        uncached: Some(
+            uncached(
+                state,
+                "denylist",
+                fixture,
+                if redis {
+                    "Redis: one round trip (ZMSCORE of the entry and of the copy's completeness marker)".into()
+                } else {
+                    format!("{database}: the denylist row")
+                },
+            )
+            .await?,
+        ),
         state: format!(
             "{} B per revoked token in {database} + {} B in the {}; {} B per issued token to revoke a device at once",
             sizes.denylist_row,
             sizes.denylist_copy,
-            if redis { "Redis copy" } else { "in-process copy" },
+            if redis {
+                "Redis copy and in memory"
+            } else {
+                "in-memory copy"
+            },
             sizes.access_token_row
         ),
     });
@@ -320,7 +405,16 @@ async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Ve
         strategy: "allowlist",
         median_micros: median,
         p99_micros: p99,
-        io: format!("{database}: the login session row"),
+        io: memory.clone(),
+        uncached: Some(
+            uncached(
+                state,
+                "allowlist",
+                fixture,
+                format!("{database}: the login session row"),
+            )
+            .await?,
+        ),
         state: format!("{} B per login session", sizes.login_session_row),
     });
     let (median, p99) = check_cookie(state, &fixture.session_key).await?;
@@ -328,17 +422,40 @@ async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Ve
         strategy: "cookie",
         median_micros: median,
         p99_micros: p99,
-        io: if redis {
-            format!("Redis: the session state; {database}: the login session row")
-        } else {
-            format!("{database}: the session state and the login session row")
-        },
+        io: memory,
+        uncached: Some(
+            uncached(
+                state,
+                "cookie",
+                fixture,
+                if redis {
+                    format!("Redis: the session state; {database}: the login session row")
+                } else {
+                    format!("{database}: the session state and the login session row")
+                },
+            )
+            .await?,
+        ),
         state: format!(
             "{} B per login session + {} B of session state",
             sizes.login_session_row, sizes.session_state
         ),
     });
     Ok(costs)
+}
+
+async fn uncached(
+    state: &web::Data<AppState>,
+    strategy: &str,
+    fixture: &Fixture,
+    io: String,
+) -> Result<UncachedCost, ApiError> {
+    let (median_micros, p99_micros) = check_uncached(state, strategy, fixture).await?;
+    Ok(UncachedCost {
+        median_micros,
+        p99_micros,
+        io,
+    })
 }
 
 mod sizes {

@@ -229,6 +229,17 @@ pub async fn check_cookie(state: &AppState, session: Session) -> Result<Principa
     })
 }
 
+/// `revocable_checks_total{strategy, outcome, reason}` for `/metrics`: accepted, or refused and why.
+fn count_check(strategy: &'static str, checked: &Result<Principal, ApiError>) {
+    let (outcome, reason) = match checked {
+        Ok(_) => ("accepted", "none"),
+        Err(ApiError::Unauthorized { reason, .. }) => ("refused", reason.as_str()),
+        Err(_) => ("error", "none"),
+    };
+    metrics::counter!("revocable_checks_total", "strategy" => strategy, "outcome" => outcome, "reason" => reason)
+        .increment(1);
+}
+
 /// A request authenticated by strategy `S`; the type is the route's protection.
 pub struct Authenticated<S> {
     pub principal: Principal,
@@ -250,9 +261,10 @@ impl<S: Strategy> FromRequest for Authenticated<S> {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
         Box::pin(async move {
-            let principal = S::check(request).await?;
+            let checked = S::check(request).await;
+            count_check(S::NAME, &checked);
             Ok(Self {
-                principal,
+                principal: checked?,
                 _strategy: PhantomData,
             })
         })

@@ -54,6 +54,8 @@ pub struct RevocationSettings {
 #[derive(Clone)]
 pub struct Revocation {
     inner: Arc<Inner>,
+    /// Whether checks may answer from the cache (`REVOCATION_CACHE`; off for `uncached`).
+    use_cache: bool,
 }
 
 struct Inner {
@@ -61,7 +63,6 @@ struct Inner {
     denylist: DenylistCopy,
     web_sessions: WebSessionStore,
     cache: Arc<cache::Cache>,
-    use_cache: bool,
     sync: Arc<sync::Sync>,
     log_retention: Duration,
     activity_interval: Duration,
@@ -127,13 +128,13 @@ impl Revocation {
                 denylist,
                 web_sessions,
                 cache,
-                use_cache: settings.cache,
                 sync,
                 log_retention: settings.log_retention,
                 activity_interval: settings.activity_interval,
                 expiry_tolerance: settings.expiry_tolerance.as_millis() as i64,
                 activity: DashMap::new(),
             }),
+            use_cache: settings.cache,
         }
     }
 
@@ -168,8 +169,17 @@ impl Revocation {
         self.inner.sync.status()
     }
 
+    /// The same layer with every check going to the stores, as `REVOCATION_CACHE=off` does:
+    /// for `/compare`, which measures both side by side.
+    pub fn uncached(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            use_cache: false,
+        }
+    }
+
     pub fn cache_enabled(&self) -> bool {
-        self.inner.use_cache
+        self.use_cache
     }
 
     pub fn cache_sizes(&self) -> CacheSizes {
@@ -178,7 +188,7 @@ impl Revocation {
 
     /// The cache, when it may answer.
     fn trusted(&self) -> Option<&cache::Cache> {
-        (self.inner.use_cache && self.inner.sync.is_current()).then_some(&*self.inner.cache)
+        (self.use_cache && self.inner.sync.is_current()).then_some(&*self.inner.cache)
     }
 
     /// Whether an access token carrying `ver` is still current for `user_id`.

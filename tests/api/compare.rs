@@ -78,6 +78,19 @@ async fn the_compare_page_measures_costs_and_state_for_all_five_strategies() {
         assert!(page.contains(&format!("<code>{}</code>", cost.strategy)));
     }
     assert_eq!(costs[0].io, "none");
+    for cost in &costs[1..] {
+        let uncached = cost
+            .uncached
+            .as_ref()
+            .expect("each revocable check is measured without the cache too");
+        assert!(uncached.median_micros > 0.0 && uncached.p99_micros >= uncached.median_micros);
+        assert!(cost.io.contains("in-process cache"), "{cost:?}");
+    }
+    assert!(page.contains("without the cache"));
+    assert!(
+        page.contains("A stateless check takes"),
+        "the conclusion quotes the measured figures"
+    );
     assert!(costs[3].state.contains("B per login session"), "{:?}", costs[3]);
     assert!(costs[2].state.contains("B per revoked token"), "{:?}", costs[2]);
     // The probe account is gone again.
