@@ -59,6 +59,10 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// Log-in and sign-up attempts per minute and client address.
     pub login_rate_per_minute: u32,
+    /// Failed password log-ins one account may take within `account_lock_window` before new
+    /// password log-ins to it are refused for the rest of that window.
+    pub account_lock_after: u32,
+    pub account_lock_window: Duration,
     /// How often expired denylist entries, tokens and sessions are purged.
     pub purge_interval: Duration,
 }
@@ -200,6 +204,17 @@ impl Settings {
             })?,
         };
 
+        let account_lock_window = duration("ACCOUNT_LOCK_WINDOW", "15m", false)?;
+        let account_lock_after = match get("ACCOUNT_LOCK_AFTER") {
+            None => 10,
+            Some(value) => value.parse::<u32>().ok().filter(|count| *count > 0).ok_or_else(|| {
+                invalid(
+                    "ACCOUNT_LOCK_AFTER",
+                    format!("must be a positive whole number, not {value:?}"),
+                )
+            })?,
+        };
+
         Ok(Self {
             database_url,
             redis_url,
@@ -219,6 +234,8 @@ impl Settings {
             trusted_proxies,
             cookie_secure,
             login_rate_per_minute,
+            account_lock_after,
+            account_lock_window,
             purge_interval,
         })
     }

@@ -4,12 +4,16 @@
 
 mod helpers;
 
+mod account_protection;
 mod accounts;
 mod cli;
 mod compare;
 mod cookie_sessions;
 mod csrf;
 mod dashboard;
+mod fuzz;
+mod hardening;
+mod openapi;
 mod operations;
 mod refresh_tokens;
 mod revocation;

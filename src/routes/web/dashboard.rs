@@ -8,11 +8,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::client::{self, describe_device};
-use crate::auth::password;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, WebUser};
 use crate::domain::now_millis;
 use crate::error::PageError;
-use crate::routes::web::login::{NoFields, put};
+use crate::routes::web::login::NoFields;
 use crate::routes::web::{CsrfForm, Layout, exact_time, flash, redirect, relative_time, render};
 use crate::state::AppState;
 use crate::store::events::{self, SecurityEvent};
@@ -61,6 +60,7 @@ struct DashboardPage {
     ended: Vec<EndedRow>,
     events: Vec<EventRow>,
     sudo_needed: bool,
+    failed_logins: i64,
 }
 
 fn kind_label(kind: Kind) -> &'static str {
@@ -180,6 +180,8 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         ended: ended_rows,
         events,
         sudo_needed: !sudo_is_fresh(&state, &user),
+        failed_logins: events::failed_logins_since_last_visit(&state.db, &principal.user_id, &principal.session_id)
+            .await?,
     })
 }
 
@@ -200,20 +202,13 @@ pub fn sudo_is_fresh(state: &AppState, user: &WebUser) -> bool {
     now_millis() - proved_at <= state.settings.sudo_ttl.as_millis() as i64
 }
 
-/// Fresh sudo, or the password given with the form is right (which refreshes sudo).
+/// The re-authentication rule of every route (`account::require_recent_password`): fresh
+/// sudo, or the password given with the form is right (which refreshes sudo).
 pub async fn confirm_sudo(state: &AppState, user: &WebUser, password_given: Option<String>) -> Result<bool, PageError> {
-    if sudo_is_fresh(state, user) {
-        return Ok(true);
-    }
-    let Some(given) = password_given.filter(|given| !given.is_empty()) else {
-        return Ok(false);
-    };
-    let account = find_user(state, &user.0.user_id).await?;
-    if password::verify(given, Some(account.password_hash)).await? {
-        put(user.session(), AUTHENTICATED_AT_KEY, now_millis())?;
-        Ok(true)
-    } else {
-        Ok(false)
+    match crate::account::require_recent_password(state, &user.0, password_given).await {
+        Ok(()) => Ok(true),
+        Err(crate::error::ApiError::ReauthenticationRequired(_)) => Ok(false),
+        Err(other) => Err(other.into()),
     }
 }
 
