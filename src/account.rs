@@ -5,9 +5,9 @@
 
 use crate::auth::client::describe_device;
 use crate::auth::login::check_credentials;
-use crate::auth::password;
-use crate::auth::strategy::Principal;
-use crate::domain::{Email, Password, now_millis};
+use crate::auth::strategy::{AUTHENTICATED_AT_KEY, Credential, Principal};
+use crate::auth::{password, throttle};
+use crate::domain::{Email, Password, SessionId, now_millis};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
@@ -48,7 +48,8 @@ pub fn count_devices(count: usize, other: bool) -> String {
 /// Creates an account: the email and password rules are the same for the API and the form.
 pub async fn create(state: &AppState, email: &str, password: String, origin: &Origin) -> Result<User, ApiError> {
     let email = Email::parse(email).map_err(|message| ApiError::invalid_field("email", message))?;
-    let password = Password::parse(password).map_err(|message| ApiError::invalid_field("password", message))?;
+    let password = Password::parse_new(password, &related_words(email.as_str()))
+        .map_err(|message| ApiError::invalid_field("password", message))?;
     let taken = || ApiError::Conflict("an account with this email already exists".into());
     if store::users::find_by_email(&state.db, &email).await?.is_some() {
         return Err(taken());
@@ -72,20 +73,116 @@ pub async fn create(state: &AppState, email: &str, password: String, origin: &Or
     Ok(user)
 }
 
-/// The user behind an email and password; one generic refusal for an unknown email and a wrong
-/// password alike.
-pub async fn authenticate(state: &AppState, email: &str, password: &str) -> Result<User, ApiError> {
-    check_credentials(state, email, password)
-        .await?
-        .ok_or_else(|| ApiError::InvalidGrant("the email or password is not correct".into()))
+/// Words a guesser tries first for an account: its email and the email's local part.
+fn related_words(email: &str) -> Vec<&str> {
+    let local = email.split('@').next().unwrap_or(email);
+    vec![email, local]
 }
 
-/// Verifies `password` against the account's own.
+/// A password log-in, either way (form or `/api/token`): the per-account limit first, then the
+/// check. A failure is counted for the limit and, for an existing account, recorded in its
+/// security activity; a success forgets earlier failures. One generic refusal for an unknown
+/// email and a wrong password alike.
+pub async fn authenticate(state: &AppState, email: &str, password: &str, origin: &Origin) -> Result<User, ApiError> {
+    let key = throttle::account_key(email);
+    if let Some(key) = &key {
+        throttle::check(state, key).await?;
+    }
+    match check_credentials(state, email, password).await? {
+        Some(user) => {
+            if let Some(key) = &key {
+                throttle::clear(state, key).await?;
+            }
+            Ok(user)
+        }
+        None => {
+            if let Some(key) = &key {
+                throttle::record_failure(state, key).await?;
+            }
+            record_failed_login(state, email, origin).await?;
+            Err(ApiError::InvalidGrant("the email or password is not correct".into()))
+        }
+    }
+}
+
+/// A wrong password for an existing account goes into that account's security activity.
+async fn record_failed_login(state: &AppState, email: &str, origin: &Origin) -> Result<(), ApiError> {
+    let Ok(email) = Email::parse(email) else {
+        return Ok(());
+    };
+    if let Some(user) = store::users::find_by_email(&state.db, &email).await? {
+        events::record(
+            &state.db,
+            NewEvent {
+                user_id: &user.id,
+                kind: EventKind::LoginFailed,
+                session_id: None,
+                other_session_id: None,
+                origin,
+                detail: String::new(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Verifies `password` against the account's own. Wrong answers count towards the same
+/// per-account limit as failed log-ins, so a stolen token is no way around it.
 pub async fn password_matches(state: &AppState, user_id: &str, password: String) -> Result<bool, ApiError> {
     let user = store::users::find_by_id(&state.db, user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(password::verify(password, Some(user.password_hash)).await?)
+    let key = throttle::account_key(&user.email);
+    if let Some(key) = &key {
+        throttle::check(state, key).await?;
+    }
+    let matches = password::verify(password, Some(user.password_hash)).await?;
+    if !matches && let Some(key) = &key {
+        throttle::record_failure(state, key).await?;
+    }
+    Ok(matches)
+}
+
+/// When the caller last proved the password: for a browser, at log-in or its last
+/// re-authentication; for a Bearer token, when its login session was opened by a password log-in.
+pub async fn password_proved_at(state: &AppState, principal: &Principal) -> Result<i64, ApiError> {
+    match &principal.credential {
+        Credential::Cookie(session) => Ok(session.get::<i64>(AUTHENTICATED_AT_KEY).ok().flatten().unwrap_or(0)),
+        Credential::Bearer(_) => Ok(login_sessions::find(&state.db, &principal.session_id)
+            .await?
+            .map_or(0, |session| session.created_at)),
+    }
+}
+
+/// The re-authentication rule, one for every route: signing out all other devices and logging
+/// out everywhere need the password again once its last proof is older than `SUDO_TTL` (a
+/// password change and account deletion always ask for it; signing out one device or this one
+/// never does). Without the password, or with a wrong one: 403 `reauthentication_required`. A
+/// right one renews a browser's proof.
+pub async fn require_recent_password(
+    state: &AppState,
+    principal: &Principal,
+    password: Option<String>,
+) -> Result<(), ApiError> {
+    let proved_at = password_proved_at(state, principal).await?;
+    if now_millis() - proved_at <= state.settings.sudo_ttl.as_millis() as i64 {
+        return Ok(());
+    }
+    let Some(given) = password.filter(|given| !given.is_empty()) else {
+        return Err(ApiError::ReauthenticationRequired(
+            "this action needs your password again: send it as `password`".into(),
+        ));
+    };
+    if !password_matches(state, &principal.user_id, given).await? {
+        return Err(ApiError::ReauthenticationRequired("the password is not correct".into()));
+    }
+    if let Credential::Cookie(session) = &principal.credential {
+        session
+            .insert(AUTHENTICATED_AT_KEY, now_millis())
+            .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))?;
+    }
+    Ok(())
 }
 
 /// Verifies the current password, stores the new one, bumps `token_version` and revokes every
@@ -97,13 +194,23 @@ pub async fn change_password(
     new: String,
     origin: &Origin,
 ) -> Result<usize, ApiError> {
+    let user = store::users::find_by_id(&state.db, &principal.user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let new = Password::parse_new(new, &related_words(&user.email))
+        .map_err(|message| ApiError::invalid_field("new_password", message))?;
+    if new.same_as(&current) {
+        return Err(ApiError::invalid_field(
+            "new_password",
+            "the new password must differ from the current one",
+        ));
+    }
     if !password_matches(state, &principal.user_id, current).await? {
         return Err(ApiError::invalid_field(
             "current_password",
             "the current password is not correct",
         ));
     }
-    let new = Password::parse(new).map_err(|message| ApiError::invalid_field("new_password", message))?;
     let hash = password::hash(new).await?;
     let revoked = state
         .revocation
@@ -132,7 +239,8 @@ pub async fn revoke_own_session(
     session_id: &str,
     origin: &Origin,
 ) -> Result<String, ApiError> {
-    let target = login_sessions::find(&state.db, session_id)
+    let session_id = SessionId::parse(session_id).ok_or(ApiError::NotFound)?;
+    let target = login_sessions::find(&state.db, session_id.as_str())
         .await?
         .filter(|session| session.user_id == principal.user_id && session.is_live(now_millis()))
         .ok_or(ApiError::NotFound)?;

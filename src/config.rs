@@ -61,6 +61,10 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// Log-in and sign-up attempts per minute and client address.
     pub login_rate_per_minute: u32,
+    /// Failed password log-ins one account may take within `account_lock_window` before new
+    /// password log-ins to it are refused for the rest of that window.
+    pub account_lock_after: u32,
+    pub account_lock_window: Duration,
     /// How often expired denylist entries, tokens and sessions are purged.
     pub purge_interval: Duration,
     /// `REVOCATION_CACHE`: checks answer from the in-process cache (`on`) or look up the stores on
@@ -255,6 +259,16 @@ impl Settings {
         if revocation_log_retention <= access_ttl {
             return Err(invalid("REVOCATION_LOG_RETENTION", "must be longer than ACCESS_TTL"));
         }
+        let account_lock_window = duration("ACCOUNT_LOCK_WINDOW", "15m", false)?;
+        let account_lock_after = match get("ACCOUNT_LOCK_AFTER") {
+            None => 10,
+            Some(value) => value.parse::<u32>().ok().filter(|count| *count > 0).ok_or_else(|| {
+                invalid(
+                    "ACCOUNT_LOCK_AFTER",
+                    format!("must be a positive whole number, not {value:?}"),
+                )
+            })?,
+        };
 
         Ok(Self {
             database_url,
@@ -276,6 +290,8 @@ impl Settings {
             geoip_db,
             cookie_secure,
             login_rate_per_minute,
+            account_lock_after,
+            account_lock_window,
             purge_interval,
             revocation_cache,
             revocation_push,

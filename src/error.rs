@@ -12,7 +12,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 /// Why a credential was refused; the `reason` field of a 401.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     Malformed,
@@ -88,6 +88,10 @@ pub enum ApiError {
     InvalidField { field: &'static str, message: String },
     #[error("{0} is unavailable")]
     Unavailable(&'static str),
+    #[error("too many attempts; retry in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("{0}")]
+    ReauthenticationRequired(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -126,6 +130,8 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::InvalidField { .. } => "invalid_field",
             Self::Unavailable(_) => "service_unavailable",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::ReauthenticationRequired(_) => "reauthentication_required",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -146,7 +152,8 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } | Self::InvalidGrant(_) => StatusCode::UNAUTHORIZED,
-            Self::CsrfFailed(_) => StatusCode::FORBIDDEN,
+            Self::CsrfFailed(_) | Self::ReauthenticationRequired(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -182,6 +189,9 @@ impl ResponseError for ApiError {
         }
         if let Self::Unavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if let Self::RateLimited { retry_after_seconds } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
         }
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         response.json(ErrorBody {
@@ -272,6 +282,9 @@ impl ResponseError for PageError {
             Self::Api(ApiError::Unauthorized { .. }) => HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/login"))
                 .finish(),
+            Self::Api(ApiError::RateLimited { retry_after_seconds }) => {
+                crate::routes::web::rate_limited_page(*retry_after_seconds)
+            }
             Self::Api(error) => {
                 let status = error.status_code();
                 let message = match error {

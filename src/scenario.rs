@@ -107,7 +107,7 @@ pub fn expected() -> Vec<Row> {
 }
 
 /// The server's public policy (`GET /api/policy`), which tells the scenario how long to wait.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Policy {
     pub access_ttl_seconds: u64,
     pub refresh_ttl_seconds: u64,

@@ -97,6 +97,9 @@ impl Application {
                 .wrap(from_fn(session_store_unavailable))
                 .wrap(
                     DefaultHeaders::new()
+                        // Anything that answers from a credential must not be kept by a cache;
+                        // the stylesheet sets its own.
+                        .add(("Cache-Control", "no-store"))
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("X-Frame-Options", "DENY"))
                         .add(("Referrer-Policy", "same-origin"))
@@ -133,6 +136,7 @@ fn routes(config: &mut web::ServiceConfig, governor: &GovernorConfig<ClientAddre
         .route("/healthz", web::get().to(api::health::healthz))
         .route("/readyz", web::get().to(api::health::readyz))
         .route("/.well-known/jwks.json", web::get().to(api::health::jwks))
+        .service(api::openapi::browser())
         .service(
             web::resource("/api/register")
                 .wrap(Governor::new(governor))
@@ -367,7 +371,11 @@ impl KeyExtractor for ClientAddress {
         negative: &NotUntil<QuantaInstant>,
         mut response: HttpResponseBuilder,
     ) -> HttpResponse {
-        let wait = negative.wait_time_from(DefaultClock::default().now()).as_secs().max(1);
+        // Rounded up, so the header never says 0 while the body says 1 s.
+        let wait_time = negative.wait_time_from(DefaultClock::default().now());
+        let wait = wait_time.as_millis().div_ceil(1000).max(1) as u64;
+        response.insert_header(("retry-after", wait));
+        response.insert_header(("x-ratelimit-after", wait));
         response.json(serde_json::json!({
             "error": "rate_limited",
             "error_description": format!("too many attempts; retry in {wait} s"),

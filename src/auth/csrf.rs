@@ -135,6 +135,60 @@ pub fn verify_form(
     }
 }
 
+/// The host this request was sent to, as the browser saw it: the `Host` header, or what a
+/// trusted proxy forwarded. `X-Forwarded-Host` and `Forwarded` from anyone else are ignored, or
+/// an attacker could name their own site there and pass the same-origin check.
+fn own_host(request: &HttpRequest, trusted_proxies: &[ipnet::IpNet]) -> Option<String> {
+    let from_trusted_proxy = request
+        .peer_addr()
+        .is_some_and(|peer| trusted_proxies.iter().any(|net| net.contains(&peer.ip())));
+    if from_trusted_proxy {
+        return Some(request.connection_info().host().to_owned());
+    }
+    match request.headers().get(header::HOST) {
+        Some(host) => host.to_str().ok().map(str::to_owned),
+        None => request.uri().authority().map(|authority| authority.as_str().to_owned()),
+    }
+}
+
+/// Whether the `Origin` header names this site.
+fn origin_is_own(request: &HttpRequest, origin: &str, trusted_proxies: &[ipnet::IpNet]) -> bool {
+    let Some(host) = own_host(request, trusted_proxies) else {
+        return false;
+    };
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host))
+}
+
+fn trusted_proxies(request: &HttpRequest) -> Vec<ipnet::IpNet> {
+    request
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .map(|state| state.settings.trusted_proxies.clone())
+        .unwrap_or_default()
+}
+
+/// A state-changing form must not come from another site: refused when the browser says so
+/// (`Sec-Fetch-Site: cross-site`) or when its `Origin` is not this site (an opaque `null` origin
+/// included). Browsers that send neither header still need the token, as every form does.
+pub fn verify_same_site(request: &HttpRequest) -> Result<(), ApiError> {
+    let cross_site = request
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    let foreign_origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .is_some_and(|origin| match origin.to_str() {
+            Ok(origin) => !origin_is_own(request, origin, &trusted_proxies(request)),
+            Err(_) => true,
+        });
+    if cross_site || foreign_origin {
+        return Err(ApiError::CsrfFailed("this form was sent from another site".into()));
+    }
+    Ok(())
+}
+
 /// A JSON request authenticated by cookie: same-origin `Origin`, or the token in `X-CSRF-Token`.
 pub fn verify_api(request: &HttpRequest, session: &Session) -> Result<(), ApiError> {
     if request.method().is_safe() {
@@ -149,10 +203,8 @@ pub fn verify_api(request: &HttpRequest, session: &Session) -> Result<(), ApiErr
         .headers()
         .get(header::ORIGIN)
         .and_then(|value| value.to_str().ok());
-    let host = request.connection_info().host().to_owned();
     if let Some(origin) = origin
-        && let Some((_, rest)) = origin.split_once("://")
-        && rest.eq_ignore_ascii_case(&host)
+        && origin_is_own(request, origin, &trusted_proxies(request))
     {
         return Ok(());
     }

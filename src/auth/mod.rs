@@ -7,3 +7,4 @@ pub mod login;
 pub mod password;
 pub mod session_store;
 pub mod strategy;
+pub mod throttle;

@@ -30,6 +30,28 @@ impl RandomId {
     }
 }
 
+/// The id of a login session, as `RandomId::generate` makes it: 22 URL-safe characters. Anything
+/// else (a NUL byte, another length or alphabet) is not an id and never reaches a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionId(String);
+
+impl SessionId {
+    pub const LENGTH: usize = 22;
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let valid = raw.len() == Self::LENGTH && raw.bytes().all(is_url_safe);
+        valid.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_url_safe(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
+}
+
 /// An opaque refresh token: 256 random bits. Only its SHA-256 hash is ever stored.
 #[derive(Clone)]
 pub struct RefreshToken(String);
@@ -41,7 +63,7 @@ impl RefreshToken {
 
     /// Accepts what `generate` produces (43 URL-safe characters) and nothing else.
     pub fn parse(raw: &str) -> Option<Self> {
-        let valid = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let valid = raw.len() == 43 && raw.bytes().all(is_url_safe);
         valid.then(|| Self(raw.to_owned()))
     }
 
@@ -77,6 +99,23 @@ mod tests {
         assert!(RefreshToken::parse("").is_none());
         assert!(RefreshToken::parse("eyJhbGciOiJIUzI1NiJ9.e30.sig").is_none());
         assert!(RefreshToken::parse(&"a".repeat(44)).is_none());
+    }
+
+    #[test]
+    fn session_ids_parse_only_in_the_shape_they_are_made() {
+        let id = RandomId::generate();
+        assert_eq!(SessionId::parse(&id).map(|parsed| parsed.as_str().to_owned()), Some(id));
+        for not_an_id in [
+            "",
+            "\0",
+            "abc\0def",
+            "a".repeat(21).as_str(),
+            "a".repeat(23).as_str(),
+            "aaaaaaaaaaaaaaaaaaaaa+",
+            "aaaaaaaaaaaaaaaaaaaaa\u{e9}",
+        ] {
+            assert!(SessionId::parse(not_an_id).is_none(), "{not_an_id:?} parsed");
+        }
     }
 
     #[test]

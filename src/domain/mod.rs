@@ -5,5 +5,5 @@ mod ids;
 mod password;
 
 pub use email::Email;
-pub use ids::{RandomId, RefreshToken, now_millis};
+pub use ids::{RandomId, RefreshToken, SessionId, now_millis};
 pub use password::Password;

@@ -118,3 +118,23 @@ pub async fn recent<'c>(
         })
         .collect()
 }
+
+/// Failed log-ins to the account since its last visit: since the latest log-in before the one
+/// of `current_session_id` (or ever, for a first visit).
+pub async fn failed_logins_since_last_visit<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    user_id: &str,
+    current_session_id: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM security_events
+         WHERE user_id = $1 AND kind = 'login_failed' AND created_at > COALESCE(
+             (SELECT MAX(created_at) FROM security_events
+              WHERE user_id = $1 AND kind = 'logged_in' AND session_id <> $2),
+             0)",
+    )
+    .bind(user_id)
+    .bind(current_session_id)
+    .fetch_one(executor)
+    .await
+}

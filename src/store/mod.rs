@@ -6,6 +6,7 @@
 pub mod access_tokens;
 pub mod denylist;
 pub mod events;
+pub mod login_failures;
 pub mod login_sessions;
 pub mod refresh_tokens;
 pub mod reported_devices;

@@ -4,13 +4,17 @@
 
 mod helpers;
 
+mod account_protection;
 mod accounts;
 mod cli;
 mod compare;
 mod cookie_sessions;
 mod csrf;
 mod dashboard;
+mod fuzz;
+mod hardening;
 mod instances;
+mod openapi;
 mod operations;
 mod pages;
 mod refresh_tokens;

@@ -13,18 +13,34 @@ use crate::error::ApiError;
 use crate::routes::api::{required, token::TokenResponse};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
     email: Option<String>,
     password: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RegisteredUser {
     id: String,
     email: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/register",
+    tag = "api",
+    summary = "Create an account",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "created", body = RegisteredUser),
+        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 409, description = "an account with this email exists", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn register(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -41,11 +57,36 @@ pub async fn register(
     }))
 }
 
+/// The password, for an action under the re-authentication rule (`account::require_recent_password`).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PasswordProof {
+    password: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/logout-all",
+    tag = "api",
+    summary = "Log out everywhere: bump token_version, revoke every login session",
+    request_body = Option<PasswordProof>,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "every login session revoked"),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 403, description = "`reauthentication_required`: the last password proof is older than SUDO_TTL and `password` is missing or wrong; or a cookie request from another site (`csrf_failed`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn logout_all(
     request: HttpRequest,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
+    body: Option<web::Json<PasswordProof>>,
 ) -> Result<HttpResponse, ApiError> {
+    let password = body.and_then(|body| body.into_inner().password);
+    account::require_recent_password(&state, &principal, password).await?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     account::log_out_everywhere(&state, &principal, &origin).await?;
     if let Credential::Cookie(session) = &principal.credential {
@@ -54,7 +95,7 @@ pub async fn logout_all(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChangePasswordRequest {
     current_password: Option<String>,
     new_password: Option<String>,
@@ -62,6 +103,24 @@ pub struct ChangePasswordRequest {
 
 /// Changes the password. `token_version` moved, so a Bearer caller gets a fresh pair in its own
 /// login session; a cookie caller keeps its session under a new key.
+#[utoipa::path(
+    post,
+    path = "/api/password",
+    tag = "api",
+    summary = "Change the password; every other login session is revoked",
+    request_body = ChangePasswordRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "a fresh token pair (Bearer) or the renewed cookie session (`session_id`, `csrf_token`)", body = crate::routes::api::account::PasswordChanged),
+        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 422, description = "`current_password` wrong, or `new_password` refused by the password rules or equal to the current one", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn change_password(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -91,11 +150,46 @@ pub async fn change_password(
     }
 }
 
-#[derive(Deserialize)]
+/// What `POST /api/password` answers, by the kind of credential it was called with.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum PasswordChanged {
+    Bearer(TokenResponse),
+    Cookie(CookieRenewed),
+}
+
+/// A cookie caller's renewed session and its new CSRF token.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct CookieRenewed {
+    session_id: String,
+    csrf_token: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct DeleteAccountRequest {
     password: Option<String>,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/account",
+    tag = "api",
+    summary = "Delete the account after checking the password",
+    request_body = DeleteAccountRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 422, description = "`password` missing or wrong", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn delete_account(
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,

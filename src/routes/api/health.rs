@@ -4,6 +4,15 @@ use actix_web::{HttpResponse, web};
 
 use crate::state::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Liveness",
+    responses(
+        (status = 200, description = "the process runs", body = Object)
+    )
+)]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
@@ -11,6 +20,16 @@ pub async fn healthz() -> HttpResponse {
 /// 200 when the database (and Redis, when configured) answer; 503 naming the one that does not.
 /// `revocation` says whether this instance is receiving invalidations: while it is not
 /// (`"feed": "disconnected"`), it answers every check from the database, correctly but slower.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness: the database and Redis answer",
+    responses(
+        (status = 200, description = "ready", body = Object),
+        (status = 503, description = "a backing service does not answer (`unavailable` names it)", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let feed = state.revocation.feed_status();
     let revocation = serde_json::json!({
@@ -38,11 +57,29 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "operations",
+    summary = "Public keys (EdDSA signing)",
+    responses(
+        (status = 200, description = "a JWK set; empty with HS256", body = Object)
+    )
+)]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(state.keys.jwks())
 }
 
 /// The server's public token and session policy, so clients (and `revocable demo`) know the limits.
+#[utoipa::path(
+    get,
+    path = "/api/policy",
+    tag = "operations",
+    summary = "The server's token and session lifetimes",
+    responses(
+        (status = 200, description = "the policy", body = crate::scenario::Policy)
+    )
+)]
 pub async fn policy(state: web::Data<AppState>) -> HttpResponse {
     let settings = &state.settings;
     HttpResponse::Ok().json(crate::scenario::Policy {

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod health;
 pub mod me;
+pub mod openapi;
 pub mod sessions;
 pub mod token;
 

@@ -17,7 +17,7 @@ pub fn rfc3339(millis: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     id: String,
     kind: &'static str,
@@ -48,6 +48,19 @@ impl SessionView {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/sessions",
+    tag = "api",
+    summary = "The caller's live login sessions (devices)",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "live login sessions", body = Vec<SessionView>),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
@@ -60,6 +73,21 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(views))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{id}",
+    tag = "api",
+    summary = "Revoke one of the caller's login sessions",
+    params(("id" = String, Path, description = "a login session id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 404, description = "not a live login session of the caller, or not an id at all", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn revoke(
     request: HttpRequest,
     state: web::Data<AppState>,

@@ -13,13 +13,13 @@ use crate::routes::api::required;
 use crate::state::AppState;
 use crate::store::login_sessions::Kind;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
     email: Option<String>,
     password: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -47,6 +47,22 @@ fn no_store(pair: TokenResponse) -> HttpResponse {
         .json(pair)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/token",
+    tag = "api",
+    summary = "Log in with a password: a token pair in a new login session",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "a token pair", body = TokenResponse),
+        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "wrong email or password (`invalid_grant`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "rate limited per address, or the account is locked after failed log-ins; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn issue(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -56,17 +72,33 @@ pub async fn issue(
     let email = required(body.email, "email")?;
     let password = required(body.password, "password")?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let user = account::authenticate(&state, &email, &password).await?;
+    let user = account::authenticate(&state, &email, &password, &origin).await?;
     let session = login::open_login_session(&state, &user, Kind::Token, &origin).await?;
     let pair = login::issue_pair(&state, &user, &session).await?;
     Ok(no_store(TokenResponse::from_pair(&state, pair)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RefreshRequest {
     refresh_token: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/token/refresh",
+    tag = "api",
+    summary = "Rotate a refresh token",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "a new pair", body = TokenResponse),
+        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "unknown, expired or reused refresh token (`invalid_grant`); a reuse revokes the login session", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn refresh(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -80,6 +112,18 @@ pub async fn refresh(
 
 /// Ends this token's login session: the session and its refresh tokens are revoked and every
 /// unexpired access token of the session (this one included) goes on the denylist.
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "api",
+    summary = "End this token's login session",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "logged out"),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn logout(
     request: HttpRequest,
     state: web::Data<AppState>,

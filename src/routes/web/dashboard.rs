@@ -9,11 +9,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::client::{self, describe_device};
-use crate::auth::password;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, WebUser};
 use crate::domain::now_millis;
 use crate::error::PageError;
-use crate::routes::web::login::{NoFields, put};
+use crate::routes::web::login::NoFields;
 use crate::routes::web::{
     CsrfForm, Layout, exact_time, flash, iso_time, redirect, relative_time, render, render_with_status,
 };
@@ -78,6 +77,7 @@ struct DashboardPage {
     other_count: usize,
     ended: Vec<EndedRow>,
     events: Vec<EventRow>,
+    failed_logins: i64,
 }
 
 fn kind_label(kind: Kind) -> &'static str {
@@ -283,6 +283,8 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         other_count,
         ended: ended_rows,
         events,
+        failed_logins: events::failed_logins_since_last_visit(&state.db, &principal.user_id, &principal.session_id)
+            .await?,
     })
 }
 
@@ -314,20 +316,16 @@ pub enum Sudo {
     Wrong,
 }
 
-/// Fresh sudo, or the password given with the form is right (which refreshes sudo).
+/// The one re-authentication rule (`account::require_recent_password`), told apart for the
+/// page: fresh sudo, no password yet, or a wrong one.
 pub async fn confirm_sudo(state: &AppState, user: &WebUser, password_given: Option<String>) -> Result<Sudo, PageError> {
-    if sudo_is_fresh(state, user) {
-        return Ok(Sudo::Confirmed);
-    }
-    let Some(given) = password_given.filter(|given| !given.is_empty()) else {
-        return Ok(Sudo::Needed);
-    };
-    let account = find_user(state, &user.0.user_id).await?;
-    if password::verify(given, Some(account.password_hash)).await? {
-        put(user.session(), AUTHENTICATED_AT_KEY, now_millis())?;
-        Ok(Sudo::Confirmed)
-    } else {
-        Ok(Sudo::Wrong)
+    let given = password_given.filter(|given| !given.is_empty());
+    let had_password = given.is_some();
+    match crate::account::require_recent_password(state, &user.0, given).await {
+        Ok(()) => Ok(Sudo::Confirmed),
+        Err(crate::error::ApiError::ReauthenticationRequired(_)) if had_password => Ok(Sudo::Wrong),
+        Err(crate::error::ApiError::ReauthenticationRequired(_)) => Ok(Sudo::Needed),
+        Err(other) => Err(other.into()),
     }
 }
 

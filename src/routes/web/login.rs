@@ -7,14 +7,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::client;
-use crate::auth::login::{check_credentials, open_login_session};
+use crate::auth::login::open_login_session;
 use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY, WebUser};
 use crate::domain::now_millis;
 use crate::error::{ApiError, PageError};
 use crate::routes::web::{CsrfForm, DEVICE_COOKIE, Layout, redirect, redirect_remembering_device, render_form};
 use crate::state::AppState;
-use crate::store::events::{self, EventKind, NewEvent, Origin};
+use crate::store::events::Origin;
 use crate::store::login_sessions::{self, EndReason, Kind};
 use crate::store::users::User;
 
@@ -149,13 +149,12 @@ pub async fn submit(
     let email = form.email.unwrap_or_default();
     let password = form.password.unwrap_or_default();
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    match check_credentials(&state, &email, &password).await? {
-        Some(user) => {
+    match crate::account::authenticate(&state, &email, &password, &origin).await {
+        Ok(user) => {
             let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
             redirect_remembering_device("/dashboard", &state.settings, &login_session_id)
         }
-        None => {
-            record_failed_login(&state, &email, &origin).await?;
+        Err(ApiError::InvalidGrant(_)) => {
             let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
             let page = LoginPage {
                 layout,
@@ -165,29 +164,8 @@ pub async fn submit(
             };
             render_form(&page, StatusCode::UNAUTHORIZED, cookie)
         }
+        Err(other) => Err(other.into()),
     }
-}
-
-/// A wrong password for an existing account goes into that account's security activity.
-async fn record_failed_login(state: &AppState, email: &str, origin: &Origin) -> Result<(), ApiError> {
-    let Ok(email) = crate::domain::Email::parse(email) else {
-        return Ok(());
-    };
-    if let Some(user) = crate::store::users::find_by_email(&state.db, &email).await? {
-        events::record(
-            &state.db,
-            NewEvent {
-                user_id: &user.id,
-                kind: EventKind::LoginFailed,
-                session_id: None,
-                other_session_id: None,
-                origin,
-                detail: String::new(),
-            },
-        )
-        .await?;
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]

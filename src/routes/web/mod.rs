@@ -184,9 +184,21 @@ pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
     }
     let message = match response.response().extensions().get::<ErrorMessage>() {
         Some(ErrorMessage(message)) => Some(message.clone()),
-        None if matches!(status, StatusCode::METHOD_NOT_ALLOWED | StatusCode::TOO_MANY_REQUESTS) => {
-            Some(default_message(status).to_owned())
+        // The address limiter's own answer: the page says the wait its `Retry-After` gives.
+        None if status == StatusCode::TOO_MANY_REQUESTS => {
+            let seconds = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or(1)
+                .max(1);
+            Some(format!(
+                "Too many attempts. Please wait {} before trying again.",
+                wait_in_words(seconds)
+            ))
         }
+        None if status == StatusCode::METHOD_NOT_ALLOWED => Some(default_message(status).to_owned()),
         None => None,
     };
     let Some(message) = message else {
@@ -217,6 +229,30 @@ pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
         let page = page.body(error_body(status, &message, layout));
         Ok(actix_web::dev::ServiceResponse::new(request, page).map_into_right_body())
     })))
+}
+
+/// "1 second", "40 seconds", "2 minutes", "1 hour": how long to wait, for people.
+pub fn wait_in_words(seconds: u64) -> String {
+    let plural = |count: u64, unit: &str| format!("{count} {unit}{}", if count == 1 { "" } else { "s" });
+    match seconds {
+        0..=59 => plural(seconds.max(1), "second"),
+        60..=3599 => plural(seconds.div_ceil(60), "minute"),
+        _ => plural(seconds.div_ceil(3600), "hour"),
+    }
+}
+
+/// A 429 as a page: the wait in words, and `Retry-After` with the same number of seconds.
+pub fn rate_limited_page(retry_after_seconds: u64) -> HttpResponse {
+    let seconds = retry_after_seconds.max(1);
+    let message = format!(
+        "Too many attempts. Please wait {} before trying again.",
+        wait_in_words(seconds)
+    );
+    let mut response = error_page(StatusCode::TOO_MANY_REQUESTS, &message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    response
 }
 
 /// Unknown paths: JSON under `/api`, a page elsewhere.
@@ -325,6 +361,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         let body = web::Bytes::from_request(request, payload);
         let request = request.clone();
         Box::pin(async move {
+            csrf::verify_same_site(&request)?;
             let body = body.await.map_err(|_| PageError::Api(ApiError::PayloadTooLarge))?;
             let field: CsrfField = serde_urlencoded::from_bytes(&body).map_err(|error| {
                 PageError::Api(ApiError::BadRequest(format!("the form could not be read: {error}")))
@@ -406,7 +443,18 @@ pub fn exact_time(millis: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::relative_time;
+    use super::{relative_time, wait_in_words};
+
+    #[test]
+    fn waits_read_naturally() {
+        assert_eq!(wait_in_words(0), "1 second");
+        assert_eq!(wait_in_words(1), "1 second");
+        assert_eq!(wait_in_words(42), "42 seconds");
+        assert_eq!(wait_in_words(60), "1 minute");
+        assert_eq!(wait_in_words(61), "2 minutes");
+        assert_eq!(wait_in_words(900), "15 minutes");
+        assert_eq!(wait_in_words(3600), "1 hour");
+    }
 
     #[test]
     fn relative_times_read_naturally() {

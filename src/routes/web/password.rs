@@ -56,11 +56,11 @@ fn explain_refusal(field: &str, message: &str) -> String {
         "current_password" => "That is not your current password, so nothing was changed.".to_owned(),
         _ if message.contains("at least") => format!(
             "The new password is too short: use at least {} characters. Several words together make a strong one.",
-            Password::MIN_BYTES
+            Password::MIN_CHARACTERS
         ),
         _ if message.contains("at most") => format!(
             "The new password is too long: use at most {} characters.",
-            Password::MAX_BYTES
+            Password::MAX_CHARACTERS
         ),
         _ => {
             let mut message = message.to_owned();

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs schemathesis against /openapi.json of a running debug server, once with a Bearer token and
+# once with a browser's cookie (plus its CSRF token), and fails on any 5xx, any response that does
+# not match the document, and any operation that accepts a missing or bad credential.
+# Usage: scripts/schemathesis.sh DATABASE_URL [REDIS_URL]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+database_url="$1"
+redis_url="${2:-}"
+venv="target/schemathesis-venv"
+version="4.32.5"
+examples="${SCHEMATHESIS_MAX_EXAMPLES:-5}"
+
+if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "schemathesis==$version"
+fi
+
+cargo build --quiet
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+log=$(mktemp)
+env DATABASE_URL="$database_url" BIND="127.0.0.1:$port" LOGIN_RATE_PER_MINUTE=100000 \
+  ${redis_url:+REDIS_URL="$redis_url" REDIS_PREFIX="schemathesis:$$:"} \
+  target/debug/revocable serve >"$log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+for _ in $(seq 1 60); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+curl -fsS "$base/readyz" >/dev/null || { cat "$log"; echo "the server did not start" >&2; exit 1; }
+
+email="schemathesis-$$-$RANDOM@example.com"
+password="schemathesis fuzzing password $RANDOM"
+curl -fsS -H 'content-type: application/json' -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
+  "$base/api/register" >/dev/null
+token=$(curl -fsS -H 'content-type: application/json' -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
+  "$base/api/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+checks="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,ignored_auth"
+run() {
+  "$venv/bin/schemathesis" run "$base/openapi.json" --checks "$checks" --max-examples "$examples" \
+    --phases examples,fuzzing --workers 2 --request-timeout 10 --seed 1 "$@"
+}
+# Destructive operations (log out, log out everywhere, delete the account) go last, so that the
+# credential stays valid for the others as long as possible.
+destructive='^/api/(logout|logout-all|account)$'
+echo "schemathesis with a Bearer token ($base)"
+run -H "Authorization: Bearer $token" --exclude-path-regex "$destructive"
+run -H "Authorization: Bearer $token" --include-path-regex "$destructive"
+# The browser logs in only now: the Bearer run's "log out everywhere" ended every earlier session.
+jar=$(mktemp)
+csrf() { python3 -c 'import re,sys; print(re.search(r"name=\"csrf_token\" value=\"([^\"]+)\"", sys.stdin.read()).group(1))'; }
+login_csrf=$(curl -fsS -c "$jar" -b "$jar" "$base/login" | csrf)
+curl -sS -o /dev/null -c "$jar" -b "$jar" --data-urlencode "csrf_token=$login_csrf" \
+  --data-urlencode "email=$email" --data-urlencode "password=$password" "$base/login"
+session_csrf=$(curl -fsS -c "$jar" -b "$jar" "$base/dashboard" | csrf)
+cookie=$(awk '$6 ~ /revocable/ && $6 !~ /csrf/ { printf "%s=%s", $6, $7 }' "$jar")
+[ -n "$cookie" ] || { echo "the browser log-in gave no session cookie" >&2; exit 1; }
+
+echo "schemathesis with a session cookie ($base)"
+run -H "Cookie: $cookie" -H "X-CSRF-Token: $session_csrf" --exclude-path-regex "$destructive"
+run -H "Cookie: $cookie" -H "X-CSRF-Token: $session_csrf" --include-path-regex "$destructive"

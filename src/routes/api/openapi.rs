@@ -1,0 +1,130 @@
+//! The OpenAPI 3 document of the JSON API, generated from the handlers' annotations and the
+//! request and response types themselves, served at `/openapi.json` and browsable offline at
+//! `/api-docs/` (Swagger UI, shipped inside the binary).
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::error::RejectReason;
+
+/// Every error: `error` is the code, `reason` says why a credential was refused, `field` which
+/// input was invalid. A 401 on a Bearer route also sends `WWW-Authenticate: Bearer
+/// error="invalid_token"`; a 429 and a 503 send `Retry-After` in seconds.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorResponse {
+    error: ErrorCode,
+    error_description: String,
+    #[schema(nullable = false)]
+    reason: Option<RejectReason>,
+    /// The invalid field, on a 422.
+    #[schema(nullable = false)]
+    field: Option<String>,
+}
+
+/// The machine-readable code of an error.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidToken,
+    InvalidGrant,
+    CsrfFailed,
+    ReauthenticationRequired,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    MethodNotAllowed,
+    InvalidField,
+    RateLimited,
+    ServiceUnavailable,
+    InternalError,
+}
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "revocable_session",
+                "The session cookie of a browser log-in (`__Host-revocable` when cookies are Secure). A request \
+                 that changes state also needs this site's `Origin` or the session's CSRF token in `X-CSRF-Token`.",
+            ))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "revocable",
+        description = "Server-side cookie sessions and revocable JWTs side by side. Every error has the \
+                       `ErrorResponse` shape; `reason` on a refused credential is one of `RejectReason`."
+    ),
+    paths(
+        super::account::register,
+        super::token::issue,
+        super::token::refresh,
+        super::token::logout,
+        super::account::logout_all,
+        super::account::change_password,
+        super::account::delete_account,
+        super::me::stateless,
+        super::me::version,
+        super::me::denylist,
+        super::me::allowlist,
+        super::me::cookie,
+        super::sessions::list,
+        super::sessions::revoke,
+        super::health::policy,
+        super::health::healthz,
+        super::health::readyz,
+        super::health::jwks,
+    ),
+    components(schemas(ErrorResponse, ErrorCode, RejectReason)),
+    modifiers(&SecuritySchemes)
+)]
+pub struct ApiDoc;
+
+/// `/openapi.json`, and Swagger UI over it at `/api-docs/`, from files inside the binary.
+pub fn browser() -> utoipa_swagger_ui::SwaggerUi {
+    utoipa_swagger_ui::SwaggerUi::new("/api-docs/{_:.*}").url("/openapi.json", ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_lists_every_json_route() {
+        let document = ApiDoc::openapi();
+        for path in [
+            "/api/register",
+            "/api/token",
+            "/api/token/refresh",
+            "/api/logout",
+            "/api/logout-all",
+            "/api/password",
+            "/api/account",
+            "/api/stateless/me",
+            "/api/cookie/me",
+            "/api/sessions",
+            "/api/sessions/{id}",
+        ] {
+            assert!(document.paths.paths.contains_key(path), "{path} is missing");
+        }
+    }
+}
