@@ -48,12 +48,20 @@ impl DenylistCopy {
         match self {
             Self::Memory(map) => Ok(map.get(jti).is_some_and(|expires_at| *expires_at > now_millis())),
             Self::Redis { pool, prefix, stale } => {
-                let mut connection = pool.get().await?;
-                let (loaded, present): (bool, bool) = redis::pipe()
-                    .exists(Self::sentinel(prefix))
-                    .exists(Self::key(prefix, jti))
-                    .query_async(&mut connection)
-                    .await?;
+                let lookup = async {
+                    let mut connection = pool.get().await?;
+                    let answer: (bool, bool) = redis::pipe()
+                        .exists(Self::sentinel(prefix))
+                        .exists(Self::key(prefix, jti))
+                        .query_async(&mut connection)
+                        .await?;
+                    Ok::<_, ApiError>(answer)
+                };
+                let Ok((loaded, present)) = lookup.await else {
+                    // Redis down: the source of truth answers, and the copy is rebuilt once it is back.
+                    stale.store(true, Ordering::Release);
+                    return Ok(store::denylist::contains(db, jti, now_millis()).await?);
+                };
                 if loaded && !stale.load(Ordering::Acquire) {
                     return Ok(present);
                 }

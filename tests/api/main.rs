@@ -11,6 +11,7 @@ mod cookie_sessions;
 mod csrf;
 mod dashboard;
 mod operations;
+mod redis_outage;
 mod refresh_tokens;
 mod revocation;
 mod strategies;
