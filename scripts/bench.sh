@@ -13,7 +13,8 @@
 # p99 of /api/version/me while log-ins saturate the CPU, memory and per-check cost with seeded
 # rows, and propagation of revocations between two instances. Defaults keep the whole run with
 # --scale-out under about 15 minutes on 2 cores; BENCH_DURATION=1s BENCH_ROUNDS=1
-# BENCH_REVOCATIONS=5 BENCH_SEED_ROWS=1000 makes a smoke run of a minute or two.
+# BENCH_REVOCATIONS=5 BENCH_CUT_REVOCATIONS=3 BENCH_SEED_ROWS=1000 BENCH_CHECK_SIZES="1000 10000"
+# makes a smoke run of a minute or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +33,7 @@ REDIS="${BENCH_REDIS_URL:-redis://127.0.0.1:6379}"
 OUT="${BENCH_OUTPUT:-docs/benchmarks.md}"
 scale_out=false
 [ "${1:-}" = "--scale-out" ] && scale_out=true
-command_line="scripts/bench.sh $*"
+command_line="scripts/bench.sh${*:+ $*}"
 
 install_missing() { # command package
   command -v "$1" >/dev/null && return 0
@@ -43,10 +44,13 @@ install_missing bc bc
 install_missing sqlite3 sqlite3
 $scale_out && install_missing psql postgresql-client
 
-cargo build --release --quiet --bin revocable --example bare_server --example propagation \
+# BENCH_PROFILE=dev only checks the script itself quickly: its figures mean nothing.
+profile="${BENCH_PROFILE:-release}"
+cargo build --profile "$profile" --quiet --bin revocable --example bare_server --example propagation \
   --example argon2_cost --example mint_tokens
-binary="$PWD/target/release/revocable"
-examples="$PWD/target/release/examples"
+target_dir="$PWD/target/$([ "$profile" = dev ] && echo debug || echo "$profile")"
+binary="$target_dir/revocable"
+examples="$target_dir/examples"
 base="http://127.0.0.1:$PORT"
 base_b="http://127.0.0.1:$PORT_B"
 bare="http://127.0.0.1:$BARE_PORT"
@@ -179,14 +183,14 @@ throughput() {
   row() { # name label cache
     local rps p50 p99
     rps=$(field "$2" 2); p50=$(field "$2" 3); p99=$(field "$2" 4)
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$backend" "$1" "$3" "$rps" "$p50" "$p99" \
+    printf '| %s | %s%s | %s | %s | %s | %s | %s |\n' "$backend" "$1" "$3" "$rps" "$p50" "$p99" \
       "$(ratio "$rps" "$stateless_rps")" "$(ratio "$rps" "$bare_rps")" >>"$work/table"
   }
-  row "bare actix-web + HS256 (\`examples/bare_server\`)" bare "—"
-  row "\`/healthz\`" healthz "—"
+  row "bare actix-web + HS256 (\`examples/bare_server\`)" bare ""
+  row "\`/healthz\`" healthz ""
   for strategy in stateless version denylist allowlist cookie; do
-    row "\`/api/$strategy/me\`" "$strategy/on" on
-    row "\`/api/$strategy/me\`" "$strategy/off" off
+    row "\`/api/$strategy/me\`" "$strategy/on" ", cache on"
+    row "\`/api/$strategy/me\`" "$strategy/off" ", cache off"
   done
 }
 
@@ -336,11 +340,11 @@ propagation() {
   done
 }
 
-new_pg_database() {
+new_pg_database() { # sets $url; dropped on exit
   local db="revocable_bench_$$_$RANDOM"
   psql "$PG_URL" -qc "CREATE DATABASE $db" >/dev/null
   databases+=("$db")
-  echo "${PG_URL%/*}/$db"
+  url="${PG_URL%/*}/$db"
 }
 
 started_at=$(date +%s)
@@ -355,11 +359,11 @@ echo "memory and per-check cost" >&2
 memory
 if $scale_out; then
   echo "PostgreSQL + Redis" >&2
-  url=$(new_pg_database)
+  new_pg_database
   throughput "PostgreSQL + Redis" DATABASE_URL="$url" REDIS_URL="$REDIS" REDIS_PREFIX="$prefix"
   propagation "PostgreSQL + Redis" DATABASE_URL="$url" REDIS_URL="$REDIS" REDIS_PREFIX="$prefix"
   echo "PostgreSQL alone" >&2
-  url=$(new_pg_database)
+  new_pg_database
   throughput "PostgreSQL" DATABASE_URL="$url"
   propagation "PostgreSQL" DATABASE_URL="$url"
 fi
@@ -376,13 +380,13 @@ mkdir -p "$(dirname "$OUT")"
   echo "by \`wrk -t1 -c$CONNECTIONS -d$DURATION --latency\` on the same machine; each figure is the median"
   echo "of $ROUNDS interleaved rounds. The bare server is \`examples/bare_server\`: actix-web with 2 workers,"
   echo "no middleware, verifying the same HS256 token with the same key, issuer and audience."
-  echo "\`cache\` is \`REVOCATION_CACHE\`: \`on\` answers from the in-process revocation cache, \`off\` looks up"
+  echo "\`cache on|off\` is \`REVOCATION_CACHE\`: \`on\` answers from the in-process revocation cache, \`off\` looks up"
   echo "the stores on every request."
   echo
   echo "## Throughput"
   echo
-  echo "| stores | route | cache | requests/s | p50 ms | p99 ms | ÷ stateless | ÷ bare |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| stores | route | requests/s | p50 ms | p99 ms | ÷ stateless | ÷ bare |"
+  echo "|---|---|---|---|---|---|---|"
   cat "$work/table"
   echo
   echo "## Log-in"
