@@ -44,9 +44,12 @@ pub fn init(format: LogFormat) -> Option<WorkerGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     // The writer thread flushes whenever its queue runs dry: one write per burst, not per line.
     let (writer, guard) = tracing_appender::non_blocking(std::io::BufWriter::new(std::io::stdout()));
+    // Colours only on a terminal (and not under NO_COLOR): a file or a log shipper gets plain text.
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(colours)
         .with_writer(writer);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
