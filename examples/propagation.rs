@@ -40,7 +40,7 @@ impl Instances {
 
     /// A browser logged in on A: its client (cookie jar) and its login session id.
     async fn browser(&self) -> Result<(Client, String), Failure> {
-        let browser = Client::builder().cookie_store(true).build()?;
+        let browser = client(Client::builder().cookie_store(true))?;
         let page = browser.get(format!("{}/login", self.a)).send().await?.text().await?;
         let csrf = revocable::scenario::extract_csrf(&page).ok_or("no CSRF token on /login")?;
         browser
@@ -143,6 +143,12 @@ impl Instances {
     }
 }
 
+/// Idle connections are dropped well before the server's keep-alive (5 s) closes them, so a
+/// request never goes out on a connection the server is closing.
+fn client(builder: reqwest::ClientBuilder) -> Result<Client, Failure> {
+    Ok(builder.pool_idle_timeout(Duration::from_secs(1)).build()?)
+}
+
 fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -166,7 +172,7 @@ async fn main() -> Result<(), Failure> {
     let instances = Instances {
         a: a.clone(),
         b: b.clone(),
-        api: Client::new(),
+        api: client(Client::builder())?,
         email: format!(
             "propagation-{}@example.com",
             revocable::domain::RandomId::generate().to_lowercase()
