@@ -1,161 +1,425 @@
 #!/usr/bin/env bash
-# Measures what each strategy's check costs a real server under load, and how fast the pages
-# answer, then writes docs/benchmarks.md (which /compare charts). A release build serves on
-# loopback; wrk (Debian's package, installed when missing) loads it from the same machine.
+# Measures what each strategy's check costs a real server under load, next to a bare actix-web
+# server doing the same HS256 verify, then writes docs/benchmarks.md. A release build serves on
+# loopback with its default settings (RUST_LOG unset); wrk (Debian's package, installed when
+# missing) loads it from the same machine.
 #
 #   scripts/bench.sh                 embedded default (SQLite, in-process stores)
-#   scripts/bench.sh --scale-out     also PostgreSQL + Redis (127.0.0.1:5432 and :6379)
+#   scripts/bench.sh --scale-out     also PostgreSQL + Redis, and PostgreSQL alone (127.0.0.1:5432
+#                                    and :6379), with propagation between two instances
 #
-# Every run is bounded: 3 rounds x 5 s per strategy, 3 s per page, loopback only.
+# Parts, each bounded in time: throughput (bare server, /healthz, every strategy's /me with the
+# in-process revocation cache on and off), log-in throughput against the argon2id bound and the
+# p99 of /api/version/me while log-ins saturate the CPU, memory and per-check cost with seeded
+# rows, and propagation of revocations between two instances. Defaults keep the whole run with
+# --scale-out under about 15 minutes on 2 cores; BENCH_DURATION=1s BENCH_ROUNDS=1
+# BENCH_REVOCATIONS=5 BENCH_CUT_REVOCATIONS=3 BENCH_SEED_ROWS=1000 BENCH_CHECK_SIZES="1000 10000"
+# makes a smoke run of a minute or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION="${BENCH_DURATION:-5s}"
-ROUNDS="${BENCH_ROUNDS:-3}"
+DURATION="${BENCH_DURATION:-4s}"
+ROUNDS="${BENCH_ROUNDS:-2}"
 CONNECTIONS="${BENCH_CONNECTIONS:-32}"
+REVOCATIONS="${BENCH_REVOCATIONS:-500}"
+CUT_REVOCATIONS="${BENCH_CUT_REVOCATIONS:-100}"
+SEED_ROWS="${BENCH_SEED_ROWS:-100000}"
+CHECK_SIZES="${BENCH_CHECK_SIZES:-1000 100000 1000000}"
 PORT="${BENCH_PORT:-18080}"
+PORT_B="${BENCH_PORT_B:-18082}"
+BARE_PORT="${BENCH_BARE_PORT:-18081}"
 PG_URL="${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 REDIS="${BENCH_REDIS_URL:-redis://127.0.0.1:6379}"
 OUT="${BENCH_OUTPUT:-docs/benchmarks.md}"
 scale_out=false
 [ "${1:-}" = "--scale-out" ] && scale_out=true
+command_line="scripts/bench.sh${*:+ $*}"
 
-if ! command -v wrk >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
-cargo build --release --quiet
-binary="$PWD/target/release/revocable"
+install_missing() { # command package
+  command -v "$1" >/dev/null && return 0
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+install_missing wrk wrk
+install_missing bc bc
+install_missing sqlite3 sqlite3
+$scale_out && install_missing psql postgresql-client
+
+# BENCH_PROFILE=dev only checks the script itself quickly: its figures mean nothing.
+profile="${BENCH_PROFILE:-release}"
+cargo build --profile "$profile" --quiet --bin revocable --example bare_server --example propagation \
+  --example argon2_cost --example mint_tokens
+target_dir="$PWD/target/$([ "$profile" = dev ] && echo debug || echo "$profile")"
+binary="$target_dir/revocable"
+examples="$target_dir/examples"
 base="http://127.0.0.1:$PORT"
+base_b="http://127.0.0.1:$PORT_B"
+bare="http://127.0.0.1:$BARE_PORT"
 work=$(mktemp -d)
-server=""
+secret=$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')
+servers=()
+databases=()
+prefix="bench$$:"
 cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
+  for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  for db in "${databases[@]}"; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
+  if $scale_out && command -v redis-cli >/dev/null; then # only this run's keys, never a flush
+    redis-cli -u "$REDIS" --scan --pattern "$prefix*" | xargs -r -n 500 redis-cli -u "$REDIS" DEL >/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-start_server() { # extra environment as arguments
-  if curl -sf "$base/healthz" >/dev/null; then
-    echo "something already answers on $base: stop it first" >&2; exit 1
-  fi
-  (cd "$work" && exec env BIND="127.0.0.1:$PORT" LOGIN_RATE_PER_MINUTE=100000 RUST_LOG=warn "$@" "$binary" >"$work/server.log" 2>&1) &
-  server=$!
-  for _ in $(seq 1 100); do
-    kill -0 "$server" 2>/dev/null || break
-    curl -sf "$base/healthz" >/dev/null && return 0
+wait_for() { # url pid log
+  for _ in $(seq 1 150); do
+    kill -0 "$2" 2>/dev/null || break
+    curl -sf "$1" >/dev/null && return 0
     sleep 0.1
   done
-  cat "$work/server.log"; echo "the server did not start" >&2; exit 1
+  cat "$3" >&2; echo "the server behind $1 did not start" >&2; exit 1
 }
-stop_server() {
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  server=""
-  for _ in $(seq 1 50); do curl -sf "$base/healthz" >/dev/null || return 0; sleep 0.1; done
-  echo "the server on $base did not stop" >&2; exit 1
+free() { # url
+  if curl -s "$1" >/dev/null; then echo "something already answers on $1: stop it first" >&2; exit 1; fi
+}
+
+# start_server NAME PORT [VAR=value…]: revocable with its default settings plus the given ones.
+start_server() {
+  local name=$1 port=$2; shift 2
+  free "http://127.0.0.1:$port/healthz"
+  mkdir -p "$work/$name"
+  (cd "$work/$name" && exec env -u RUST_LOG BIND="127.0.0.1:$port" JWT_SECRET="$secret" \
+    LOGIN_RATE_PER_MINUTE=100000 ACCESS_TTL=15m "$@" "$binary" >"$work/$name.log" 2>&1) &
+  eval "pid_$name=$!"
+  servers+=("$!")
+  wait_for "http://127.0.0.1:$port/healthz" "$!" "$work/$name.log"
+}
+stop_server() { # NAME
+  local pid_var="pid_$1"
+  kill "${!pid_var}" 2>/dev/null || true
+  wait "${!pid_var}" 2>/dev/null || true
+}
+
+start_bare() {
+  free "$bare/me"
+  JWT_SECRET="$secret" BIND="127.0.0.1:$BARE_PORT" "$examples/bare_server" >"$work/bare.log" 2>&1 &
+  pid_bare=$!
+  servers+=("$!")
+  for _ in $(seq 1 100); do curl -s "$bare/me" >/dev/null && return 0; sleep 0.1; done
+  echo "the bare server did not start" >&2; exit 1
 }
 
 json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
 
+# log_in URL: a new account with a Bearer token ($token) and a browser session cookie ($cookie).
 log_in() {
+  local url=$1
   email="bench-$RANDOM$RANDOM@example.com"
-  curl -sf -XPOST "$base/api/register" -H 'content-type: application/json' \
+  curl -sf -XPOST "$url/api/register" -H 'content-type: application/json' \
     -d "{\"email\":\"$email\",\"password\":\"benchmark password\"}" >/dev/null
-  token=$(curl -sf -XPOST "$base/api/token" -H 'content-type: application/json' \
+  token=$(curl -sf -XPOST "$url/api/token" -H 'content-type: application/json' \
     -d "{\"email\":\"$email\",\"password\":\"benchmark password\"}" | json_field access_token)
-  jar="$work/cookies"
+  local jar="$work/cookies"
   rm -f "$jar"
-  csrf=$(curl -sf -c "$jar" -b "$jar" "$base/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -n1)
-  curl -sf -o /dev/null -c "$jar" -b "$jar" -XPOST "$base/login" \
+  csrf=$(curl -sf -c "$jar" -b "$jar" "$url/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -n1)
+  curl -sf -o /dev/null -c "$jar" -b "$jar" -XPOST "$url/login" \
     --data-urlencode "csrf_token=$csrf" --data-urlencode "email=$email" --data-urlencode "password=benchmark password"
   cookie=$(awk '$6 == "revocable_session" { print $7 }' "$jar")
   [ -n "$token" ] && [ -n "$cookie" ] || { echo "could not log in for the benchmark" >&2; exit 1; }
 }
 
-# requests/s of one wrk run
-rps() { wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$@" | awk '/Requests\/sec/ { print $2 }'; }
+# wrk_run ARGS…: prints "requests/s p50_ms p99_ms"
+wrk_run() {
+  wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | awk '
+    function ms(v) {
+      if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+      if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+      if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+      return v
+    }
+    /Requests\/sec/ { rps = $2 }
+    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
+    END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
+}
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { echo "scale=2; $1 / $2" | bc -l | sed 's/^\./0./'; }
 
-run_strategies() { # label
-  local label=$1
-  declare -A results
-  for strategy in stateless version denylist allowlist cookie; do results[$strategy]=""; done
+# measure LABEL ARGS…: one wrk run, appended to $work/runs as "label rps p50 p99".
+measure() {
+  local label=$1; shift
+  local result
+  result=$(wrk_run "$@")
+  echo "$label $result" >>"$work/runs"
+  echo "  $label: $result (requests/s p50_ms p99_ms)" >&2
+}
+measure_check() { # label strategy
+  if [ "$2" = cookie ]; then
+    measure "$1" -H "Cookie: revocable_session=$cookie" "$base/api/cookie/me"
+  else
+    measure "$1" -H "Authorization: Bearer $token" "$base/api/$2/me"
+  fi
+}
+
+# throughput BACKEND_LABEL VAR=value…: the bare server, /healthz and every strategy, cache on and
+# off, ROUNDS interleaved rounds; writes the table rows to $work/table.
+throughput() {
+  local backend=$1; shift
+  : >"$work/runs"
   for round in $(seq 1 "$ROUNDS"); do
-    for strategy in stateless version denylist allowlist cookie; do
-      if [ "$strategy" = cookie ]; then
-        value=$(rps -H "Cookie: revocable_session=$cookie" "$base/api/cookie/me")
-      else
-        value=$(rps -H "Authorization: Bearer $token" "$base/api/$strategy/me")
-      fi
-      results[$strategy]+="$value"$'\n'
-      echo "  $label round $round: $strategy ${value} requests/s" >&2
+    echo "$backend, round $round" >&2
+    start_server a "$PORT" REVOCATION_CACHE=on "$@"
+    [ "$round" = 1 ] && log_in "$base"
+    measure bare -H "Authorization: Bearer $token" "$bare/me"
+    measure healthz "$base/healthz"
+    for strategy in stateless version denylist allowlist cookie; do measure_check "$strategy/on" "$strategy"; done
+    stop_server a
+    start_server a "$PORT" REVOCATION_CACHE=off "$@"
+    for strategy in stateless version denylist allowlist cookie; do measure_check "$strategy/off" "$strategy"; done
+    stop_server a
+  done
+  field() { awk -v l="$1" -v f="$2" '$1 == l { print $f }' "$work/runs" | median; }
+  local bare_rps stateless_rps
+  bare_rps=$(field bare 2)
+  stateless_rps=$(field stateless/on 2)
+  row() { # name label cache
+    local rps p50 p99
+    rps=$(field "$2" 2); p50=$(field "$2" 3); p99=$(field "$2" 4)
+    printf '| %s | %s%s | %s | %s | %s | %s | %s |\n' "$backend" "$1" "$3" "$rps" "$p50" "$p99" \
+      "$(ratio "$rps" "$stateless_rps")" "$(ratio "$rps" "$bare_rps")" >>"$work/table"
+  }
+  row "bare actix-web + HS256 (\`examples/bare_server\`)" bare ""
+  row "\`/healthz\`" healthz ""
+  for strategy in stateless version denylist allowlist cookie; do
+    row "\`/api/$strategy/me\`" "$strategy/on" ", cache on"
+    row "\`/api/$strategy/me\`" "$strategy/off" ", cache off"
+  done
+}
+
+# logins: POST /api/token throughput against the argon2id bound, then the p99 of /api/version/me
+# while log-ins saturate the CPU. Embedded default.
+logins() {
+  read -r hash_ms hashes_per_core < <("$examples/argon2_cost")
+  local cores bound
+  cores=$(nproc)
+  bound=$(echo "$hashes_per_core * $cores" | bc)
+  start_server a "$PORT" REVOCATION_CACHE=on
+  log_in "$base"
+  cat >"$work/login.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"email":"$email","password":"benchmark password"}'
+LUA
+  local alone together_login together_version
+  alone=$(wrk_run -s "$work/login.lua" "$base/api/token")
+  echo "  log-ins alone: $alone" >&2
+  wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s "$work/login.lua" "$base/api/token" >"$work/login-under-load" &
+  local loader=$!
+  sleep 0.5
+  together_version=$(CONNECTIONS=4 wrk_run -H "Authorization: Bearer $token" "$base/api/version/me")
+  wait "$loader"
+  together_login=$(awk '/Requests\/sec/ { printf "%.0f", $2 }' "$work/login-under-load")
+  quiet_version=$(CONNECTIONS=4 wrk_run -H "Authorization: Bearer $token" "$base/api/version/me")
+  stop_server a
+  {
+    echo "One argon2id hash (m=19456 KiB, t=2, p=1) takes **$hash_ms ms** on one core here: the bound is"
+    echo "$hashes_per_core log-ins/s per core, **$bound/s on $cores cores**."
+    echo
+    echo "| measurement | requests/s | p50 ms | p99 ms |"
+    echo "|---|---|---|---|"
+    set -- $alone; echo "| \`POST /api/token\`, $CONNECTIONS connections | $1 ($(ratio "$1" "$bound") × the bound) | $2 | $3 |"
+    set -- $quiet_version; echo "| \`/api/version/me\`, 4 connections, no log-ins | $1 | $2 | $3 |"
+    set -- $together_version; echo "| \`/api/version/me\`, 4 connections, while log-ins run ($together_login log-ins/s) | $1 | $2 | $3 |"
+  } >"$work/logins"
+}
+
+# seed DB_FILE ROWS: ROWS live token login sessions of one user and ROWS denylisted jtis, inserted
+# straight into the SQLite file (the schema comes from `revocable migrate`).
+seed() {
+  local file=$1 rows=$2
+  (cd "$(dirname "$file")" && env -u RUST_LOG DATABASE_URL="sqlite://$file?mode=rwc" "$binary" migrate >/dev/null)
+  local now far
+  now=$(($(date +%s) * 1000)); far=$((now + 86400000))
+  sqlite3 "$file" <<SQL
+PRAGMA journal_mode = WAL;
+BEGIN;
+INSERT INTO users (id, email, email_normalized, password_hash, token_version, created_at, password_changed_at)
+VALUES ('seed-user', 'seed@example.com', 'seed@example.com', 'not-a-hash', 0, $now, $now);
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $rows)
+INSERT INTO login_sessions (id, user_id, kind, user_agent, ip, created_at, last_seen_at, expires_at, idle_expires_at)
+SELECT 'seed-session-' || i, 'seed-user', 'token', 'bench', '127.0.0.1', $now, $now, $far, $far FROM n;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $rows)
+INSERT INTO denylist (jti, expires_at, created_at) SELECT 'seed-denied-' || i, $far, $now FROM n;
+COMMIT;
+SQL
+}
+vmrss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+# tokens_lua FILE COUNT ROWS: a wrk script that sends each of COUNT tokens (sessions spread over
+# ROWS) once per round, in turn.
+tokens_lua() {
+  local file=$1 count=$2 rows=$3
+  JWT_SECRET="$secret" "$examples/mint_tokens" seed-user seed-session- "$count" "$rows" >"$file.tokens"
+  cat >"$file" <<LUA
+local tokens = {}
+for line in io.lines("$file.tokens") do tokens[#tokens + 1] = line end
+local next_token = 0
+request = function()
+  next_token = next_token % #tokens + 1
+  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. tokens[next_token] })
+end
+LUA
+}
+
+# memory: VmRSS of one instance holding SEED_ROWS live sessions and SEED_ROWS denylisted jtis, and
+# the cost of a check at each of CHECK_SIZES rows. Embedded default.
+memory() {
+  mkdir -p "$work/memory"
+  local file="$work/memory/revocable.db"
+  seed "$file" "$SEED_ROWS"
+  (cd "$work/memory" && exec env -u RUST_LOG BIND="127.0.0.1:$PORT" JWT_SECRET="$secret" \
+    DATABASE_URL="sqlite://$file" REVOCATION_CACHE=on "$binary" >"$work/memory.log" 2>&1) &
+  local pid=$!
+  servers+=("$pid")
+  wait_for "$base/healthz" "$pid" "$work/memory.log"
+  local started warmed
+  started=$(vmrss_kib "$pid")
+  tokens_lua "$work/memory/warm.lua" "$SEED_ROWS" "$SEED_ROWS"
+  # One request per session fills the session cache; the denylist is loaded whole at start.
+  wrk -t1 -c8 -d60s -s "$work/memory/warm.lua" "$base/api/allowlist/me" >/dev/null &
+  local warm=$!
+  local wanted=$((SEED_ROWS + SEED_ROWS / 10)) served=0
+  for _ in $(seq 1 600); do
+    served=$(curl -sf "$base/metrics" | awk '/revocable_http_requests_total.*allowlist/ { s += $NF } END { print s + 0 }')
+    [ "$served" -ge "$wanted" ] && break
+    sleep 0.1
+  done
+  kill "$warm" 2>/dev/null || true; wait "$warm" 2>/dev/null || true
+  warmed=$(vmrss_kib "$pid")
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  {
+    echo "| state | VmRSS |"
+    echo "|---|---|"
+    echo "| started on $SEED_ROWS live sessions + $SEED_ROWS denylisted jtis | $((started / 1024)) MiB |"
+    echo "| after checking every session once ($served \`/api/allowlist/me\` requests) | $((warmed / 1024)) MiB |"
+  } >"$work/memory-table"
+
+  : >"$work/check-table"
+  for rows in $CHECK_SIZES; do
+    rm -rf "$work/checks"; mkdir -p "$work/checks"
+    seed "$work/checks/revocable.db" "$rows"
+    local count=$((rows < 100000 ? rows : 100000))
+    tokens_lua "$work/checks/checks.lua" "$count" "$rows"
+    for cache in on off; do
+      (cd "$work/checks" && exec env -u RUST_LOG BIND="127.0.0.1:$PORT" JWT_SECRET="$secret" \
+        DATABASE_URL="sqlite://$work/checks/revocable.db" REVOCATION_CACHE=$cache "$binary" >"$work/checks.log" 2>&1) &
+      pid=$!
+      servers+=("$pid")
+      wait_for "$base/healthz" "$pid" "$work/checks.log"
+      for strategy in denylist allowlist; do
+        set -- $(wrk_run -s "$work/checks/checks.lua" "$base/api/$strategy/me")
+        echo "| $rows | $strategy | $cache | $count | $1 | $2 | $3 |" >>"$work/check-table"
+        echo "  $rows rows, $strategy, cache $cache: $1 requests/s" >&2
+      done
+      kill "$pid"; wait "$pid" 2>/dev/null || true
     done
   done
-  stateless=$(printf '%s' "${results[stateless]}" | median)
-  for strategy in stateless version denylist allowlist cookie; do
-    value=$(printf '%s' "${results[$strategy]}" | median)
-    printf '| %s | %s | %.0f | %.2f |\n' "$strategy" "$label" "$value" "$(echo "$value / $stateless" | bc -l)"
+}
+
+# propagation BACKEND_LABEL VAR=value…: two instances on the same stores; revocations on A,
+# refusals observed on B, with the push path on and cut.
+propagation() {
+  local backend=$1; shift
+  for push in on off; do
+    local count=$REVOCATIONS
+    [ "$push" = off ] && count=$CUT_REVOCATIONS
+    start_server a "$PORT" REVOCATION_PUSH=$push "$@"
+    start_server b "$PORT_B" REVOCATION_PUSH=$push "$@"
+    "$examples/propagation" "$base" "$base_b" "$count" | while read -r strategy samples p50 p99 max unrefused; do
+      echo "| $backend | $strategy | $push | $samples | $p50 | $p99 | $max | $unrefused |"
+    done >>"$work/propagation"
+    stop_server a
+    stop_server b
   done
 }
 
-page_latency() { # path, extra wrk args
-  local path=$1; shift
-  wrk -t1 -c4 -d3s --latency "$@" "$base$path" | awk -v path="$path" '
-    /Requests\/sec/ { rps = $2 }
-    /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
-    END { printf "| `%s` | %s | %s | %.0f |\n", path, p50, p99, rps }'
+new_pg_database() { # sets $url; dropped on exit
+  local db="revocable_bench_$$_$RANDOM"
+  psql "$PG_URL" -qc "CREATE DATABASE $db" >/dev/null
+  databases+=("$db")
+  url="${PG_URL%/*}/$db"
 }
 
-command -v bc >/dev/null || { apt-get install -y -qq bc >/dev/null; }
-
-echo "embedded default" >&2
-start_server
-log_in
-embedded=$(run_strategies "SQLite, in-process")
-curl -sf "$base/compare" >/dev/null
-sleep 20 # let the first /compare measurement land before timing the page
-pages=$(
-  page_latency /login
-  page_latency /dashboard -H "Cookie: revocable_session=$cookie"
-  page_latency /password -H "Cookie: revocable_session=$cookie"
-  page_latency /compare
-)
-stop_server
-
-scaled=""
+started_at=$(date +%s)
+start_bare
+: >"$work/table"
+: >"$work/propagation"
+echo "SQLite, in-process" >&2
+throughput "SQLite" DATABASE_URL="sqlite://$work/throughput.db?mode=rwc"
+echo "log-ins" >&2
+logins
+echo "memory and per-check cost" >&2
+memory
 if $scale_out; then
   echo "PostgreSQL + Redis" >&2
-  db="revocable_bench_$$"
-  psql "$PG_URL" -qc "CREATE DATABASE $db" >/dev/null
-  start_server DATABASE_URL="${PG_URL%/*}/$db" REDIS_URL="$REDIS" REDIS_PREFIX="bench$$:"
-  log_in
-  scaled=$(run_strategies "PostgreSQL + Redis")
-  stop_server
-  psql "$PG_URL" -qc "DROP DATABASE $db WITH (FORCE)" >/dev/null
+  new_pg_database
+  throughput "PostgreSQL + Redis" DATABASE_URL="$url" REDIS_URL="$REDIS" REDIS_PREFIX="$prefix"
+  propagation "PostgreSQL + Redis" DATABASE_URL="$url" REDIS_URL="$REDIS" REDIS_PREFIX="$prefix"
+  echo "PostgreSQL alone" >&2
+  new_pg_database
+  throughput "PostgreSQL" DATABASE_URL="$url"
+  propagation "PostgreSQL" DATABASE_URL="$url"
 fi
+elapsed=$(($(date +%s) - started_at))
 
 mkdir -p "$(dirname "$OUT")"
 {
   echo "# Benchmarks"
   echo
-  echo "Written by \`scripts/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -m)."
-  echo "A release build with its default 2 workers is loaded by \`wrk -t1 -c$CONNECTIONS -d$DURATION\` on the same"
-  echo "machine; each figure is the median of $ROUNDS interleaved rounds. The route is \`GET /api/{strategy}/me\`."
+  echo "Written by \`$command_line\` on $(date -u '+%Y-%m-%d %H:%M UTC') in ${elapsed} s."
+  echo "Machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -m)."
   echo
-  echo "## Throughput per strategy"
+  echo "A release build with its default settings (2 workers, \`RUST_LOG\` unset, so \`info\`) is loaded"
+  echo "by \`wrk -t1 -c$CONNECTIONS -d$DURATION --latency\` on the same machine; each figure is the median"
+  echo "of $ROUNDS interleaved rounds. The bare server is \`examples/bare_server\`: actix-web with 2 workers,"
+  echo "no middleware, verifying the same HS256 token with the same key, issuer and audience."
+  echo "\`cache on|off\` is \`REVOCATION_CACHE\`: \`on\` answers from the in-process revocation cache, \`off\` looks up"
+  echo "the stores on every request."
   echo
-  echo "| strategy | stores | requests/s | ÷ stateless |"
-  echo "|---|---|---|---|"
-  echo "$embedded"
-  [ -n "$scaled" ] && echo "$scaled"
+  echo "## Throughput"
   echo
-  echo "## Page latency on the embedded default"
+  echo "| stores | route | requests/s | p50 ms | p99 ms | ÷ stateless | ÷ bare |"
+  echo "|---|---|---|---|---|---|---|"
+  cat "$work/table"
   echo
-  echo "\`wrk -t1 -c4 -d3s --latency\`, a logged-in browser's cookie where the page needs one."
+  echo "## Log-in"
   echo
-  echo "| page | median | p99 | requests/s |"
-  echo "|---|---|---|---|"
-  echo "$pages"
+  cat "$work/logins"
+  echo
+  echo "## Memory"
+  echo
+  echo "Rows seeded straight into SQLite; VmRSS from \`/proc/PID/status\`."
+  echo
+  cat "$work/memory-table"
+  echo
+  echo "## Cost of a check by number of rows"
+  echo
+  echo "SQLite; tokens of distinct sessions spread over the rows, each sent in turn (\`examples/mint_tokens\`);"
+  echo "as many denylisted jtis as sessions; the tokens checked are not denylisted (the common answer)."
+  echo
+  echo "| rows | strategy | cache | distinct tokens | requests/s | p50 ms | p99 ms |"
+  echo "|---|---|---|---|---|---|---|"
+  cat "$work/check-table"
+  if $scale_out; then
+    echo
+    echo "## Propagation between two instances"
+    echo
+    echo "\`examples/propagation\`: log in on A, revoke on A (\`version\`: log out everywhere; \`denylist\`,"
+    echo "\`allowlist\`: log out; \`cookie\`: sign the browser out by \`DELETE /api/sessions/{id}\`), then poll B"
+    echo "until it refuses. Milliseconds from A's response to B's first refusal. \`push off\` is"
+    echo "\`REVOCATION_PUSH=off\` on both instances: only the catch-up poll remains (the worst case)."
+    echo "\`unrefused\` counts revocations B still accepted after 5 s."
+    echo
+    echo "| stores | strategy | push | revocations | p50 ms | p99 ms | max ms | unrefused |"
+    echo "|---|---|---|---|---|---|---|---|"
+    cat "$work/propagation"
+  fi
 } >"$OUT"
 cat "$OUT"

@@ -38,7 +38,15 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Some(Command::Demo { url, json }) = &cli.command {
         return demo(url, *json);
     }
-    crate::telemetry::init();
+    let log_format = match crate::telemetry::LogFormat::from_env() {
+        Ok(format) => format,
+        Err(error) => {
+            eprintln!("revocable: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    // Held until `run` returns, so the lines still queued are written before the process exits.
+    let _log_writer = crate::telemetry::init(log_format);
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {

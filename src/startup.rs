@@ -18,7 +18,6 @@ use actix_web::{App, HttpResponse, HttpResponseBuilder, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
-use tracing_actix_web::TracingLogger;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::session_store::WebSessionStore;
@@ -56,31 +55,13 @@ impl Application {
         let _ = state.self_url.set(format!("http://{reachable}"));
         let session_key = cookie_key(&state).await?;
         let governor = rate_limit(&state.settings, &state.probe_secret);
-        let metrics = actix_web_prom::PrometheusMetricsBuilder::new("revocable")
-            .endpoint("/metrics")
-            .build()
-            .map_err(|error| anyhow::anyhow!("metrics: {error}"))?;
+        let metrics = web::Data::new(crate::telemetry::metrics_handle()?);
         let app_state = state.clone();
         let server = HttpServer::new(move || {
-            let settings = &app_state.settings;
-            let cookie_name = if settings.cookie_secure { "__Host-revocable" } else { "revocable_session" };
-            let sessions = SessionMiddleware::builder(app_state.web_sessions.clone(), session_key.clone())
-                .cookie_name(cookie_name.to_owned())
-                .cookie_secure(settings.cookie_secure)
-                .cookie_http_only(true)
-                .cookie_same_site(SameSite::Lax)
-                .cookie_path("/".to_owned())
-                .cookie_content_security(CookieContentSecurity::Private)
-                .session_lifecycle(
-                    BrowserSession::default()
-                        .state_ttl(actix_web::cookie::time::Duration::seconds(
-                            settings.session_idle_ttl.as_secs().max(1) as i64,
-                        ))
-                        .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
-                )
-                .build();
+            let sessions = cookie_sessions(&app_state, &session_key);
             App::new()
                 .app_data(app_state.clone())
+                .app_data(metrics.clone())
                 .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(api::json_error))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(pages::form_error))
                 .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
@@ -90,11 +71,14 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(|error, request| {
                     pages::extractor_error(format!("the path could not be read: {error}"), request)
                 }))
-                .configure(|config| routes(config, &governor))
-                .default_service(web::to(pages::not_found))
+                .configure(|config| routes(config, &governor, sessions))
+                // The 404 page reads the cookie session too, so its header knows who is logged in.
+                .default_service(
+                    web::to(pages::not_found)
+                        .wrap(ErrorHandlers::new().default_handler(pages::error_pages))
+                        .wrap(cookie_sessions(&app_state, &session_key)),
+                )
                 .wrap(ErrorHandlers::new().default_handler(pages::error_pages))
-                .wrap(sessions)
-                .wrap(from_fn(session_store_unavailable))
                 .wrap(
                     DefaultHeaders::new()
                         // Anything that answers from a credential must not be kept by a cache;
@@ -105,9 +89,7 @@ impl Application {
                         .add(("Referrer-Policy", "same-origin"))
                         .add(("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")),
                 )
-                .wrap(metrics.clone())
-                .wrap(from_fn(crate::telemetry::access_log))
-                .wrap(TracingLogger::default())
+                .wrap(from_fn(crate::telemetry::observe_request))
         })
         .listen(listener)?
         .shutdown_timeout(10)
@@ -130,11 +112,18 @@ impl Application {
     }
 }
 
-/// The route table: every URL of API.md in one place.
-fn routes(config: &mut web::ServiceConfig, governor: &GovernorConfig<ClientAddress, NoOpMiddleware<QuantaInstant>>) {
+/// The route table: every URL of API.md in one place. Only the routes that read the cookie
+/// session sit inside the session middleware: the others (health, Bearer-only API) never decrypt
+/// a cookie or read the session store, and keep answering while that store is down.
+fn routes(
+    config: &mut web::ServiceConfig,
+    governor: &GovernorConfig<ClientAddress, NoOpMiddleware<QuantaInstant>>,
+    sessions: SessionMiddleware<CookieStateStore>,
+) {
     config
         .route("/healthz", web::get().to(api::health::healthz))
         .route("/readyz", web::get().to(api::health::readyz))
+        .route("/metrics", web::get().to(crate::telemetry::render_metrics))
         .route("/.well-known/jwks.json", web::get().to(api::health::jwks))
         .service(api::openapi::browser())
         .service(
@@ -153,57 +142,92 @@ fn routes(config: &mut web::ServiceConfig, governor: &GovernorConfig<ClientAddre
                 .route(web::post().to(api::token::refresh)),
         )
         .route("/api/logout", web::post().to(api::token::logout))
-        .route("/api/logout-all", web::post().to(api::account::logout_all))
-        .service(
-            web::resource("/api/password")
-                .wrap(Governor::new(governor))
-                .route(web::post().to(api::account::change_password)),
-        )
         .route("/api/stateless/me", web::get().to(api::me::stateless))
         .route("/api/version/me", web::get().to(api::me::version))
         .route("/api/denylist/me", web::get().to(api::me::denylist))
         .route("/api/allowlist/me", web::get().to(api::me::allowlist))
-        .route("/api/cookie/me", web::get().to(api::me::cookie))
         .route("/api/policy", web::get().to(api::health::policy))
-        .route("/api/account", web::delete().to(api::account::delete_account))
-        .route("/api/sessions", web::get().to(api::sessions::list))
-        .route("/api/sessions/{id}", web::delete().to(api::sessions::revoke))
-        .route("/", web::get().to(pages::home))
-        .service(
-            web::resource("/register")
-                .route(web::get().to(pages::register::form))
-                .route(web::post().to(pages::register::submit).wrap(Governor::new(governor))),
-        )
-        .service(
-            web::resource("/login")
-                .route(web::get().to(pages::login::form))
-                .route(web::post().to(pages::login::submit).wrap(Governor::new(governor))),
-        )
-        .route("/logout", web::post().to(pages::login::logout))
-        .route("/dashboard", web::get().to(pages::dashboard::show))
-        .route(
-            "/sessions/revoke-others",
-            web::post().to(pages::dashboard::revoke_others),
-        )
-        .route("/sessions/{id}/revoke", web::post().to(pages::dashboard::revoke_one))
-        .route(
-            "/sessions/{id}/not-me",
-            web::post().to(pages::dashboard::report_not_you),
-        )
-        .route("/sessions/{id}/recognise", web::post().to(pages::dashboard::recognise))
-        .service(
-            web::resource("/logout-all")
-                .route(web::get().to(pages::dashboard::confirm_logout_all))
-                .route(web::post().to(pages::dashboard::logout_all)),
-        )
-        .service(
-            web::resource("/password")
-                .route(web::get().to(pages::password::form))
-                .route(web::post().to(pages::password::submit).wrap(Governor::new(governor))),
-        )
-        .route("/compare", web::get().to(pages::compare::show))
         .route("/static/app.css", web::get().to(pages::stylesheet))
-        .route("/static/local-time.js", web::get().to(pages::local_time_script));
+        .route("/static/local-time.js", web::get().to(pages::local_time_script))
+        // Everything below reads the cookie session: the HTML pages, the cookie strategy, and the
+        // API routes that accept a Bearer token or a cookie. The empty prefix keeps the paths as
+        // written; a path that matches nothing falls through to the app's 404.
+        .service(
+            web::scope("")
+                // Inside the session, so an error page's header can see who is logged in.
+                .wrap(ErrorHandlers::new().default_handler(pages::error_pages))
+                .wrap(sessions)
+                .wrap(from_fn(session_store_unavailable))
+                .route("/api/cookie/me", web::get().to(api::me::cookie))
+                .route("/api/logout-all", web::post().to(api::account::logout_all))
+                .service(
+                    web::resource("/api/password")
+                        .wrap(Governor::new(governor))
+                        .route(web::post().to(api::account::change_password)),
+                )
+                .route("/api/account", web::delete().to(api::account::delete_account))
+                .route("/api/sessions", web::get().to(api::sessions::list))
+                .route("/api/sessions/{id}", web::delete().to(api::sessions::revoke))
+                .route("/", web::get().to(pages::home))
+                .service(
+                    web::resource("/register")
+                        .route(web::get().to(pages::register::form))
+                        .route(web::post().to(pages::register::submit).wrap(Governor::new(governor))),
+                )
+                .service(
+                    web::resource("/login")
+                        .route(web::get().to(pages::login::form))
+                        .route(web::post().to(pages::login::submit).wrap(Governor::new(governor))),
+                )
+                .route("/logout", web::post().to(pages::login::logout))
+                .route("/dashboard", web::get().to(pages::dashboard::show))
+                .route(
+                    "/sessions/revoke-others",
+                    web::post().to(pages::dashboard::revoke_others),
+                )
+                .route("/sessions/{id}/revoke", web::post().to(pages::dashboard::revoke_one))
+                .route(
+                    "/sessions/{id}/not-me",
+                    web::post().to(pages::dashboard::report_not_you),
+                )
+                .route("/sessions/{id}/recognise", web::post().to(pages::dashboard::recognise))
+                .service(
+                    web::resource("/logout-all")
+                        .route(web::get().to(pages::dashboard::confirm_logout_all))
+                        .route(web::post().to(pages::dashboard::logout_all)),
+                )
+                .service(
+                    web::resource("/password")
+                        .route(web::get().to(pages::password::form))
+                        .route(web::post().to(pages::password::submit).wrap(Governor::new(governor))),
+                )
+                .route("/compare", web::get().to(pages::compare::show)),
+        );
+}
+
+/// The cookie session: an opaque key in an encrypted cookie, the state in `WebSessionStore`.
+fn cookie_sessions(state: &AppState, key: &Key) -> SessionMiddleware<CookieStateStore> {
+    let settings = &state.settings;
+    let cookie_name = if settings.cookie_secure {
+        "__Host-revocable"
+    } else {
+        "revocable_session"
+    };
+    SessionMiddleware::builder(state.web_sessions.clone(), key.clone())
+        .cookie_name(cookie_name.to_owned())
+        .cookie_secure(settings.cookie_secure)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/".to_owned())
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(
+            BrowserSession::default()
+                .state_ttl(actix_web::cookie::time::Duration::seconds(
+                    settings.session_idle_ttl.as_secs().max(1) as i64,
+                ))
+                .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+        )
+        .build()
 }
 
 async fn build_state(settings: Settings) -> anyhow::Result<AppState> {

@@ -103,6 +103,11 @@ fn serve_in(
                 let address = address.split_whitespace().next().unwrap().to_owned();
                 return (child, format!("http://{address}"), receiver);
             }
+            // LOG_FORMAT=json: `"address":"127.0.0.1:…"`.
+            if let Some(address) = plain.split("\"address\":\"").nth(1) {
+                let address = address.split('"').next().unwrap().to_owned();
+                return (child, format!("http://{address}"), receiver);
+            }
             seen.push(plain);
         }
     }
@@ -273,4 +278,91 @@ async fn compare_shows_the_benchmark_compiled_into_the_binary_wherever_the_serve
         page.contains(&format!("<th scope=\"col\">{first_header}</th>")),
         "{first_header}"
     );
+}
+
+/// Every secret a client might send, in every place it might send it, at the default log level
+/// and at `debug`, in text and in JSON lines.
+#[tokio::test]
+async fn secrets_in_query_strings_headers_and_bodies_never_reach_the_log() {
+    for (level, format) in [("info", "text"), ("debug", "text"), ("debug", "json")] {
+        let (mut child, address, lines) = serve(&[("RUST_LOG", level), ("LOG_FORMAT", format)]);
+        let client = reqwest::Client::new();
+        let password = "pass-in-body-7f3a9c";
+        let token = register_and_log_in(&client, &address, password).await;
+        let access = token["access_token"].as_str().unwrap().to_owned();
+        let refresh = token["refresh_token"].as_str().unwrap().to_owned();
+        let session_id = token["session_id"].as_str().unwrap().to_owned();
+        let query_secret = "query-secret-41d8e2";
+        let cookie_secret = "cookie-secret-5b6f01";
+        let header_secret = "custom-header-secret-9e77aa";
+        let agent_secret = "agent-secret-c0ffee";
+        let sent = [
+            client
+                .get(format!(
+                    "{address}/api/version/me?access_token={access}&password={query_secret}"
+                ))
+                .bearer_auth(&access),
+            client
+                .get(format!("{address}/api/stateless/me?refresh_token={refresh}"))
+                .header("authorization", format!("Bearer {access}"))
+                .header("cookie", format!("revocable_session={cookie_secret}"))
+                .header("x-api-key", header_secret)
+                .header("user-agent", agent_secret),
+            client
+                .get(format!("{address}/dashboard?token={query_secret}"))
+                .header("cookie", format!("revocable_session={cookie_secret}")),
+            client
+                .delete(format!("{address}/api/sessions/{session_id}?secret={query_secret}"))
+                .bearer_auth("not.a-valid.token-bearer-secret-3141"),
+            client
+                .post(format!("{address}/api/token/refresh"))
+                .json(&serde_json::json!({ "refresh_token": refresh })),
+            client
+                .post(format!("{address}/api/token?password={query_secret}"))
+                .json(&serde_json::json!({ "email": "ann@example.com", "password": password })),
+        ];
+        for request in sent {
+            request.send().await.unwrap();
+        }
+        terminate(&child);
+        assert!(child.wait().unwrap().success());
+        let log = lines.try_iter().collect::<Vec<_>>().join("\n");
+        for forbidden in [
+            password,
+            &access,
+            &refresh,
+            query_secret,
+            cookie_secret,
+            header_secret,
+            agent_secret,
+            "bearer-secret-3141",
+            "access_token=",
+        ] {
+            assert!(
+                !log.contains(forbidden),
+                "RUST_LOG={level} LOG_FORMAT={format}: the log contains {forbidden:?}:\n{log}"
+            );
+        }
+        if level == "debug" {
+            let revoke = log
+                .lines()
+                .find(|line| line.contains("/api/sessions/{id}"))
+                .unwrap_or_else(|| panic!("the route pattern is logged: {log}"));
+            assert!(revoke.contains(&format!("/api/sessions/{session_id}")), "{revoke}");
+            assert!(revoke.contains("401"), "{revoke}");
+        }
+        if format == "json" {
+            for line in log.lines().filter(|line| !line.trim().is_empty()) {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .unwrap_or_else(|error| panic!("not a JSON line ({error}): {line}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unknown_log_format_stops_start_up_with_status_2() {
+    let output = binary().env("LOG_FORMAT", "xml").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("LOG_FORMAT must be text or json"));
 }

@@ -17,6 +17,7 @@ mod instances;
 mod openapi;
 mod operations;
 mod pages;
+mod redis_outage;
 mod refresh_tokens;
 mod revocation;
 mod revocation_races;

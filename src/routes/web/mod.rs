@@ -150,6 +150,9 @@ fn default_message(status: StatusCode) -> &'static str {
     }
 }
 
+/// Marks an error page `error_pages` has rendered, so an outer handler does not render it again.
+struct RenderedErrorPage;
+
 /// The email of the user this browser is logged in as, if any.
 pub async fn logged_in_email(state: &crate::state::AppState, session: &Session) -> Option<String> {
     let principal = strategy::check_cookie(state, session.clone()).await.ok()?;
@@ -181,6 +184,11 @@ pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
         let body = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
         let response = actix_web::dev::ServiceResponse::new(request, body).map_into_right_body();
         return Ok(ErrorHandlerResponse::Response(response));
+    }
+    if response.response().extensions().get::<RenderedErrorPage>().is_some() {
+        // Already rendered inside the cookie session's scope, where the header could see who is
+        // logged in; the app-wide handler leaves it alone.
+        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
     }
     let message = match response.response().extensions().get::<ErrorMessage>() {
         Some(ErrorMessage(message)) => Some(message.clone()),
@@ -226,7 +234,8 @@ pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
                 page.insert_header((name, value.clone()));
             }
         }
-        let page = page.body(error_body(status, &message, layout));
+        let mut page = page.body(error_body(status, &message, layout));
+        page.extensions_mut().insert(RenderedErrorPage);
         Ok(actix_web::dev::ServiceResponse::new(request, page).map_into_right_body())
     })))
 }
