@@ -7,6 +7,7 @@ pub mod compare;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod oauth;
 pub mod revocation;
 pub mod routes;
 pub mod scenario;

@@ -47,6 +47,7 @@ impl Application {
             tracing::warn!(error = %error, "denylist copy not loaded at start; it will be on first use");
         }
         spawn_purge(state.clone());
+        spawn_key_reload(state.clone());
 
         let listener = TcpListener::bind(state.settings.bind)?;
         let address = listener.local_addr()?;
@@ -157,6 +158,9 @@ fn routes(config: &mut web::ServiceConfig, governor: &GovernorConfig<ClientAddre
                 .wrap(Governor::new(governor))
                 .route(web::post().to(api::account::change_password)),
         )
+        .route("/oauth/introspect", web::post().to(crate::routes::oauth::introspect))
+        .route("/oauth/revoke", web::post().to(crate::routes::oauth::revoke))
+        .route("/oauth/revocations", web::get().to(crate::routes::oauth::revocations))
         .route("/api/stateless/me", web::get().to(api::me::stateless))
         .route("/api/version/me", web::get().to(api::me::version))
         .route("/api/denylist/me", web::get().to(api::me::denylist))
@@ -270,6 +274,28 @@ fn spawn_purge(state: web::Data<AppState>) {
             ticker.tick().await;
             if let Err(error) = state.revocation.purge_expired().await {
                 tracing::warn!(error = %error, "purge of expired state failed");
+            }
+        }
+    });
+}
+
+/// Re-reads the signing keys every `auth::keys::reload_interval`, and within a second of a token
+/// naming a key this instance does not know: a rotation by another process reaches every instance.
+fn spawn_key_reload(state: web::Data<AppState>) {
+    if state.settings.jwt_algorithm != crate::config::JwtAlgorithm::EdDsa {
+        return;
+    }
+    let every = crate::auth::keys::reload_interval(&state.settings);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        let mut last = tokio::time::Instant::now();
+        loop {
+            ticker.tick().await;
+            if state.keys.wants_reload() || last.elapsed() >= every {
+                if let Err(error) = state.keys.reload(&state.db).await {
+                    tracing::warn!(error = %error, "signing keys could not be reloaded; keeping the ones in use");
+                }
+                last = tokio::time::Instant::now();
             }
         }
     });

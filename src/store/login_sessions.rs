@@ -32,6 +32,8 @@ pub enum EndReason {
     AbsoluteTimeout,
     RefreshTokenReused,
     AccountDeleted,
+    /// A client (another service) revoked its refresh token through `/oauth/revoke`.
+    RevokedByClient,
 }
 
 impl EndReason {
@@ -45,6 +47,7 @@ impl EndReason {
             Self::AbsoluteTimeout => "absolute_timeout",
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::AccountDeleted => "account_deleted",
+            Self::RevokedByClient => "revoked_by_client",
         }
     }
 
@@ -58,6 +61,7 @@ impl EndReason {
             Self::AbsoluteTimeout,
             Self::RefreshTokenReused,
             Self::AccountDeleted,
+            Self::RevokedByClient,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == value)
@@ -74,6 +78,7 @@ impl EndReason {
             Self::AbsoluteTimeout => "Absolute timeout",
             Self::RefreshTokenReused => "Stolen refresh token reused",
             Self::AccountDeleted => "Account deleted",
+            Self::RevokedByClient => "Revoked by a connected service",
         }
     }
 }

@@ -7,9 +7,11 @@ pub mod access_tokens;
 pub mod denylist;
 pub mod events;
 pub mod login_sessions;
+pub mod oauth_clients;
 pub mod refresh_tokens;
 pub mod revocation_log;
 pub mod secrets;
+pub mod signing_keys;
 pub mod users;
 pub mod web_sessions;
 

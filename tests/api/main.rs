@@ -10,6 +10,7 @@ mod compare;
 mod cookie_sessions;
 mod csrf;
 mod dashboard;
+mod oauth;
 mod operations;
 mod refresh_tokens;
 mod revocation;
