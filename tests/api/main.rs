@@ -16,3 +16,4 @@ mod refresh_tokens;
 mod revocation;
 mod strategies;
 mod token_validation;
+mod verifier;
