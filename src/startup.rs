@@ -290,12 +290,12 @@ fn spawn_key_reload(state: web::Data<AppState>) {
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
         let mut last = tokio::time::Instant::now();
         loop {
-            ticker.tick().await;
-            if state.keys.wants_reload() || last.elapsed() >= every {
+            let now = ticker.tick().await;
+            if state.keys.wants_reload() || now.duration_since(last) >= every {
                 if let Err(error) = state.keys.reload(&state.db).await {
                     tracing::warn!(error = %error, "signing keys could not be reloaded; keeping the ones in use");
                 }
-                last = tokio::time::Instant::now();
+                last = now;
             }
         }
     });

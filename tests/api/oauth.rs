@@ -464,7 +464,7 @@ async fn tokens_from_before_and_after_a_rotation_verify_until_the_old_key_retire
 
 #[tokio::test]
 async fn several_instances_agree_on_a_rotated_key_before_it_signs() {
-    let first = spawn_app_with(&[("JWT_ALG", "EdDSA"), ("JWKS_MAX_AGE", "2s")]).await;
+    let first = spawn_app_with(&[("JWT_ALG", "EdDSA"), ("JWKS_MAX_AGE", "4s")]).await;
     let second = first.restart().await;
     let user = first.new_user().await;
 
@@ -473,7 +473,7 @@ async fn several_instances_agree_on_a_rotated_key_before_it_signs() {
         .env_clear()
         .env("DATABASE_URL", &first.database.url)
         .env("JWT_ALG", "EdDSA")
-        .env("JWKS_MAX_AGE", "2s")
+        .env("JWKS_MAX_AGE", "4s")
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -484,19 +484,27 @@ async fn several_instances_agree_on_a_rotated_key_before_it_signs() {
         .trim_end_matches(':')
         .to_owned();
 
-    // Published at once on both, before it signs anywhere.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Published on both within their reload interval (2 s), before it signs (4 s).
+    let rotated = Instant::now();
     for app in [&first, &second] {
-        let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
-        assert!(
-            jwks["keys"]
+        loop {
+            let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+            let published = jwks["keys"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|key| key["kid"] == new_kid.as_str())
-        );
+                .any(|key| key["kid"] == new_kid.as_str());
+            if published {
+                break;
+            }
+            assert!(
+                rotated.elapsed() < Duration::from_secs(4),
+                "the new key was not published before it signs"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(4300).saturating_sub(rotated.elapsed())).await;
     let from_first = first.token_login(&user).await;
     let from_second = second.token_login(&user).await;
     assert_eq!(kid_of(&from_first.access).await, new_kid);
