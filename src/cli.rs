@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default) and `migrate`.
+//! The command line: `serve` (the default), `migrate`, `demo`, and the operator's `keys` and
+//! `clients` commands.
 
 use std::process::ExitCode;
 
@@ -31,6 +32,43 @@ enum Command {
         /// Print the observed matrix as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Ed25519 signing keys (JWT_ALG=EdDSA): rotate, list, or generate one for JWT_KEYS_FILE.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Clients: other services that introspect, revoke and read the revocation feed.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a signing key: published in the JWKS now, signing after JWKS_MAX_AGE; the key it
+    /// replaces verifies until the tokens it signed have expired.
+    Rotate,
+    /// List the keys with their state: next, signing, verifying (until when) or retired.
+    List,
+    /// Print a new private Ed25519 JWK to add to the set in JWT_KEYS or JWT_KEYS_FILE.
+    Generate,
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Create a client; its id and secret are printed once (only a hash of the secret is kept).
+    Add {
+        /// A name to recognise the service by.
+        name: String,
+    },
+    /// List the clients (never their secrets).
+    List,
+    /// Remove a client by id or name; its credentials stop working at once.
+    Remove {
+        /// The client's id or name.
+        client: String,
     },
 }
 
@@ -65,6 +103,8 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
+            Command::Keys { command } => keys(settings, command).await,
+            Command::Clients { command } => clients(settings, command).await,
             Command::Demo { .. } => unreachable!("handled before the settings are read"),
         }
     });
@@ -90,6 +130,88 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
         "migrations applied to {}",
         crate::store::Backend::of(&settings.database_url).name()
     );
+    Ok(())
+}
+
+async fn open_database(settings: &Settings) -> anyhow::Result<crate::store::Db> {
+    let db = crate::store::connect(&settings.database_url).await?;
+    crate::store::migrate(&db).await?;
+    Ok(db)
+}
+
+fn time_of(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(|time| time.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
+    use crate::auth::keys::{self, Ed25519Key, KeyState};
+    match command {
+        KeysCommand::Generate => {
+            let key = Ed25519Key::generate(0, 0);
+            println!("{}", key.private_jwk());
+        }
+        KeysCommand::Rotate => {
+            let db = open_database(&settings).await?;
+            let key = keys::rotate(&settings, &db).await?;
+            println!(
+                "added key {}: in the JWKS now, signing from {}",
+                key.kid,
+                time_of(key.signs_from)
+            );
+        }
+        KeysCommand::List => {
+            if settings.jwt_algorithm != crate::config::JwtAlgorithm::EdDsa {
+                anyhow::bail!("HS256 signs with one secret (JWT_SECRET or the stored one); set JWT_ALG=EdDSA for keys");
+            }
+            let db = open_database(&settings).await?;
+            let ring = keys::load(&settings, &db).await?;
+            println!(
+                "{:<18} {:<10} {:<21} {:<21} until",
+                "kid", "state", "created", "signs from"
+            );
+            for (key, state) in ring.states(crate::domain::now_millis()) {
+                let until = match state {
+                    KeyState::Verifying { until } if until < i64::MAX => time_of(until),
+                    _ => "-".to_owned(),
+                };
+                println!(
+                    "{:<18} {:<10} {:<21} {:<21} {until}",
+                    key.kid,
+                    state.label(),
+                    time_of(key.created_at),
+                    time_of(key.signs_from)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()> {
+    use crate::oauth::clients;
+    let db = open_database(&settings).await?;
+    match command {
+        ClientsCommand::Add { name } => {
+            let client = clients::add(&db, &name).await?;
+            println!("client_id:     {}", client.id);
+            println!("client_secret: {}", client.secret);
+            eprintln!("The secret is shown only this once; keep it in the service's secret store.");
+        }
+        ClientsCommand::List => {
+            println!("{:<24} {:<21} name", "client_id", "created");
+            for client in clients::list(&db).await? {
+                println!("{:<24} {:<21} {}", client.id, time_of(client.created_at), client.name);
+            }
+        }
+        ClientsCommand::Remove { client } => {
+            if !clients::remove(&db, &client).await? {
+                anyhow::bail!("no client with id or name {client:?}");
+            }
+            println!("removed {client}");
+        }
+    }
     Ok(())
 }
 

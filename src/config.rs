@@ -79,6 +79,20 @@ pub struct Settings {
     pub revocation_cache_capacity: u64,
     /// How long revocation log entries are kept for instances and feed readers to catch up.
     pub revocation_log_retention: Duration,
+    /// Ed25519 signing keys supplied by the operator (`JWT_KEYS`, or the file `JWT_KEYS_FILE`)
+    /// instead of the database: a JWK Set of private keys, the first one signing.
+    pub jwt_keys: Option<KeysSource>,
+    /// How long clients may cache the JWKS; a rotated-in key signs only after this long.
+    pub jwks_max_age: Duration,
+    /// How often the revocation feed proves it is alive when nothing is revoked.
+    pub feed_heartbeat: Duration,
+}
+
+/// Where operator-supplied signing keys are read from.
+#[derive(Debug, Clone)]
+pub enum KeysSource {
+    File(std::path::PathBuf),
+    Environment(Secret),
 }
 
 /// One invalid variable: `NAME must be …`.
@@ -159,6 +173,8 @@ impl Settings {
         let sudo_ttl = duration("SUDO_TTL", "10m", true)?;
         let purge_interval = duration("PURGE_INTERVAL", "60s", false)?;
         let jwt_leeway = duration("JWT_LEEWAY", "5s", true)?;
+        let jwks_max_age = duration("JWKS_MAX_AGE", "5m", true)?;
+        let feed_heartbeat = duration("FEED_HEARTBEAT", "15s", false)?;
         if jwt_leeway > Duration::from_secs(30) {
             return Err(invalid("JWT_LEEWAY", "must be at most 30s"));
         }
@@ -176,6 +192,18 @@ impl Settings {
             Some("EdDSA") => JwtAlgorithm::EdDsa,
             Some(other) => return Err(invalid("JWT_ALG", format!("must be HS256 or EdDSA, not {other:?}"))),
         };
+        let jwt_keys = match (get("JWT_KEYS"), get("JWT_KEYS_FILE")) {
+            (Some(_), Some(_)) => return Err(invalid("JWT_KEYS", "and JWT_KEYS_FILE cannot both be set")),
+            (Some(keys), None) => Some(KeysSource::Environment(Secret::new(keys))),
+            (None, Some(path)) => Some(KeysSource::File(path.into())),
+            (None, None) => None,
+        };
+        if jwt_keys.is_some() && jwt_algorithm != JwtAlgorithm::EdDsa {
+            return Err(invalid(
+                "JWT_KEYS",
+                "and JWT_KEYS_FILE hold Ed25519 keys: set JWT_ALG=EdDSA",
+            ));
+        }
         let trusted_proxies = match get("TRUSTED_PROXIES") {
             None => Vec::new(),
             Some(list) => list
@@ -298,6 +326,9 @@ impl Settings {
             revocation_poll_interval,
             revocation_cache_capacity,
             revocation_log_retention,
+            jwt_keys,
+            jwks_max_age,
+            feed_heartbeat,
         })
     }
 

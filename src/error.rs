@@ -74,6 +74,9 @@ pub enum ApiError {
     Unauthorized { reason: RejectReason, kind: CredentialKind },
     #[error("{0}")]
     InvalidGrant(String),
+    /// A client (another service) failed to authenticate on `/oauth/*` (RFC 6749 section 5.2).
+    #[error("{0}")]
+    InvalidClient(String),
     #[error("{0}")]
     CsrfFailed(String),
     #[error("not found")]
@@ -123,6 +126,7 @@ impl ApiError {
             Self::BadRequest(_) => "invalid_request",
             Self::Unauthorized { .. } => "invalid_token",
             Self::InvalidGrant(_) => "invalid_grant",
+            Self::InvalidClient(_) => "invalid_client",
             Self::CsrfFailed(_) => "csrf_failed",
             Self::NotFound => "not_found",
             Self::Conflict(_) => "conflict",
@@ -151,7 +155,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized { .. } | Self::InvalidGrant(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized { .. } | Self::InvalidGrant(_) | Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             Self::CsrfFailed(_) | Self::ReauthenticationRequired(_) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -186,6 +190,9 @@ impl ResponseError for ApiError {
         } = self
         {
             response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#));
+        }
+        if let Self::InvalidClient(_) = self {
+            response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="revocable""#));
         }
         if let Self::Unavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, "5"));

@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod geoip;
+pub mod oauth;
 pub mod revocation;
 pub mod routes;
 pub mod scenario;

@@ -44,6 +44,7 @@ impl Application {
         crate::auth::password::prepare();
         state.revocation.start().await;
         spawn_purge(state.clone());
+        spawn_key_reload(state.clone());
 
         let listener = TcpListener::bind(state.settings.bind)?;
         let address = listener.local_addr()?;
@@ -142,6 +143,9 @@ fn routes(
                 .route(web::post().to(api::token::refresh)),
         )
         .route("/api/logout", web::post().to(api::token::logout))
+        .route("/oauth/introspect", web::post().to(crate::routes::oauth::introspect))
+        .route("/oauth/revoke", web::post().to(crate::routes::oauth::revoke))
+        .route("/oauth/revocations", web::get().to(crate::routes::oauth::revocations))
         .route("/api/stateless/me", web::get().to(api::me::stateless))
         .route("/api/version/me", web::get().to(api::me::version))
         .route("/api/denylist/me", web::get().to(api::me::denylist))
@@ -341,6 +345,28 @@ fn spawn_purge(state: web::Data<AppState>) {
             ticker.tick().await;
             if let Err(error) = state.revocation.purge_expired().await {
                 tracing::warn!(error = %error, "purge of expired state failed");
+            }
+        }
+    });
+}
+
+/// Re-reads the signing keys every `auth::keys::reload_interval`, and within a second of a token
+/// naming a key this instance does not know: a rotation by another process reaches every instance.
+fn spawn_key_reload(state: web::Data<AppState>) {
+    if state.settings.jwt_algorithm != crate::config::JwtAlgorithm::EdDsa {
+        return;
+    }
+    let every = crate::auth::keys::reload_interval(&state.settings);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        let mut last = tokio::time::Instant::now();
+        loop {
+            let now = ticker.tick().await;
+            if state.keys.wants_reload() || now.duration_since(last) >= every {
+                if let Err(error) = state.keys.reload(&state.db).await {
+                    tracing::warn!(error = %error, "signing keys could not be reloaded; keeping the ones in use");
+                }
+                last = now;
             }
         }
     });

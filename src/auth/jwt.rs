@@ -4,16 +4,19 @@
 //! server is configured with, `typ` must be `at+jwt`, and `iss`, `aud`, `exp`, `nbf` are required
 //! and checked. Every failure maps to one `RejectReason`.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::auth::keys::{self, KeyRing, KeyState};
 use crate::config::{JwtAlgorithm, Settings};
-use crate::domain::RandomId;
+use crate::domain::{RandomId, now_millis};
 use crate::error::RejectReason;
 use crate::store::{self, Db};
 
@@ -39,22 +42,50 @@ pub struct IssuedToken {
     pub claims: Claims,
 }
 
+/// The keys a token may be signed or verified with.
+enum KeyMaterial {
+    /// One shared secret; no `kid`.
+    Hmac {
+        encoding: EncodingKey,
+        decoding: DecodingKey,
+    },
+    /// Ed25519 keys by `kid`, swapped whole when they are reloaded.
+    Ed25519(RwLock<Arc<LoadedRing>>),
+}
+
+struct LoadedRing {
+    ring: KeyRing,
+    by_kid: HashMap<String, (EncodingKey, DecodingKey)>,
+}
+
+impl LoadedRing {
+    fn new(ring: KeyRing) -> anyhow::Result<Self> {
+        let by_kid = ring
+            .keys()
+            .iter()
+            .map(|key| Ok((key.kid.clone(), (key.encoding_key()?, key.decoding_key()?))))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { ring, by_kid })
+    }
+}
+
 pub struct JwtKeys {
     algorithm: Algorithm,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    key_id: Option<String>,
+    material: KeyMaterial,
+    /// A token named a `kid` this instance does not know: reload the keys soon.
+    unknown_kid_seen: AtomicBool,
+    settings: Settings,
     validation: Validation,
-    public_jwk: Option<serde_json::Value>,
     issuer: String,
     audience: String,
     lifetime_seconds: i64,
 }
 
 impl JwtKeys {
-    /// Keys from `JWT_SECRET`, or generated once and kept in the database's `secrets` table.
+    /// HS256: `JWT_SECRET`, or a secret generated once and kept in the database's `secrets`
+    /// table. EdDSA: the key ring of `auth::keys` (database, `JWT_KEYS` or `JWT_KEYS_FILE`).
     pub async fn load(settings: &Settings, db: &Db) -> anyhow::Result<Self> {
-        let (algorithm, encoding, decoding, key_id, public_jwk) = match settings.jwt_algorithm {
+        let (algorithm, material) = match settings.jwt_algorithm {
             JwtAlgorithm::Hs256 => {
                 let secret = match &settings.jwt_secret {
                     Some(secret) => secret.expose().to_owned(),
@@ -62,32 +93,15 @@ impl JwtKeys {
                 };
                 (
                     Algorithm::HS256,
-                    EncodingKey::from_secret(secret.as_bytes()),
-                    DecodingKey::from_secret(secret.as_bytes()),
-                    None,
-                    None,
+                    KeyMaterial::Hmac {
+                        encoding: EncodingKey::from_secret(secret.as_bytes()),
+                        decoding: DecodingKey::from_secret(secret.as_bytes()),
+                    },
                 )
             }
             JwtAlgorithm::EdDsa => {
-                let seed_text = store::secrets::get_or_create(db, "jwt_ed25519_seed", RandomId::secret).await?;
-                let seed: [u8; 32] = URL_SAFE_NO_PAD
-                    .decode(seed_text)?
-                    .try_into()
-                    .map_err(|_| anyhow::anyhow!("stored Ed25519 seed is not 32 bytes"))?;
-                let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
-                let public = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
-                let key_id = URL_SAFE_NO_PAD.encode(&Sha256::digest(public.as_bytes())[..12]);
-                let der = signing.to_pkcs8_der()?;
-                let jwk = serde_json::json!({
-                    "kty": "OKP", "crv": "Ed25519", "x": public, "kid": key_id, "alg": "EdDSA", "use": "sig"
-                });
-                (
-                    Algorithm::EdDSA,
-                    EncodingKey::from_ed_der(der.as_bytes()),
-                    DecodingKey::from_ed_components(&public)?,
-                    Some(key_id),
-                    Some(jwk),
-                )
+                let ring = LoadedRing::new(keys::load(settings, db).await?)?;
+                (Algorithm::EdDSA, KeyMaterial::Ed25519(RwLock::new(Arc::new(ring))))
             }
         };
         let mut validation = Validation::new(algorithm);
@@ -100,15 +114,58 @@ impl JwtKeys {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         Ok(Self {
             algorithm,
-            encoding,
-            decoding,
-            key_id,
+            material,
+            unknown_kid_seen: AtomicBool::new(false),
+            settings: settings.clone(),
             validation,
-            public_jwk,
             issuer: settings.jwt_issuer.clone(),
             audience: settings.jwt_audience.clone(),
             lifetime_seconds: settings.access_ttl.as_secs() as i64,
         })
+    }
+
+    /// Re-reads the Ed25519 keys (a rotation by another process, an edited `JWT_KEYS_FILE`).
+    /// A failure keeps the keys in use.
+    pub async fn reload(&self, db: &Db) -> anyhow::Result<()> {
+        if let KeyMaterial::Ed25519(current) = &self.material {
+            let ring = LoadedRing::new(keys::load(&self.settings, db).await?)?;
+            *current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(ring);
+        }
+        self.unknown_kid_seen.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `true` once a token has named an unknown `kid` since the last reload.
+    pub fn wants_reload(&self) -> bool {
+        self.unknown_kid_seen.load(Ordering::Relaxed)
+    }
+
+    fn ring(&self) -> Option<Arc<LoadedRing>> {
+        match &self.material {
+            KeyMaterial::Hmac { .. } => None,
+            KeyMaterial::Ed25519(current) => {
+                Some(current.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone())
+            }
+        }
+    }
+
+    /// The key that verifies a token with this header, if one does now.
+    fn decoding_key_for(&self, kid: Option<&str>) -> Result<DecodingKey, RejectReason> {
+        match &self.material {
+            KeyMaterial::Hmac { decoding, .. } => Ok(decoding.clone()),
+            KeyMaterial::Ed25519(_) => {
+                let ring = self.ring().ok_or(RejectReason::BadSignature)?;
+                let kid = kid.ok_or(RejectReason::BadSignature)?;
+                let Some((_, decoding)) = ring.by_kid.get(kid) else {
+                    self.unknown_kid_seen.store(true, Ordering::Relaxed);
+                    return Err(RejectReason::BadSignature);
+                };
+                if ring.ring.verifies_until(kid).is_some_and(|until| until <= now_millis()) {
+                    return Err(RejectReason::BadSignature);
+                }
+                Ok(decoding.clone())
+            }
+        }
     }
 
     pub fn issue(&self, user_id: &str, session_id: &str, token_version: i64) -> anyhow::Result<IssuedToken> {
@@ -138,8 +195,22 @@ impl JwtKeys {
         };
         let mut header = Header::new(self.algorithm);
         header.typ = Some(TOKEN_TYPE.to_owned());
-        header.kid = self.key_id.clone();
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)?;
+        let token = match &self.material {
+            KeyMaterial::Hmac { encoding, .. } => jsonwebtoken::encode(&header, &claims, encoding)?,
+            KeyMaterial::Ed25519(_) => {
+                let ring = self.ring().ok_or_else(|| anyhow::anyhow!("no Ed25519 keys loaded"))?;
+                let key = ring
+                    .ring
+                    .signing(now_millis())
+                    .ok_or_else(|| anyhow::anyhow!("no Ed25519 key signs yet"))?;
+                let (encoding, _) = ring
+                    .by_kid
+                    .get(&key.kid)
+                    .ok_or_else(|| anyhow::anyhow!("the signing key is not loaded"))?;
+                header.kid = Some(key.kid.clone());
+                jsonwebtoken::encode(&header, &claims, encoding)?
+            }
+        };
         Ok(IssuedToken { token, claims })
     }
 
@@ -156,10 +227,8 @@ impl JwtKeys {
         if header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(TOKEN_TYPE) {
             return Err(RejectReason::Malformed);
         }
-        if self.key_id.is_some() && header.kid != self.key_id {
-            return Err(RejectReason::BadSignature);
-        }
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let decoding = self.decoding_key_for(header.kid.as_deref())?;
+        jsonwebtoken::decode::<Claims>(token, &decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|error| match error.kind() {
                 ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => RejectReason::BadSignature,
@@ -176,7 +245,11 @@ impl JwtKeys {
     pub fn validate_later(&self, token: &str, seconds_later: u64) -> Result<Claims, RejectReason> {
         let mut validation = self.validation.clone();
         validation.reject_tokens_expiring_in_less_than = seconds_later;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|_| RejectReason::Malformed)?
+            .kid;
+        let decoding = self.decoding_key_for(kid.as_deref())?;
+        jsonwebtoken::decode::<Claims>(token, &decoding, &validation)
             .map(|data| data.claims)
             .map_err(|error| match error.kind() {
                 ErrorKind::ExpiredSignature => RejectReason::Expired,
@@ -200,9 +273,25 @@ impl JwtKeys {
         }
     }
 
-    /// The JWKS document: the public key when signing is asymmetric, an empty set for HS256.
+    /// The JWKS document: every Ed25519 key that signs, will sign or still verifies; an empty set
+    /// for HS256, whose secret is never published.
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": self.public_jwk.iter().collect::<Vec<_>>() })
+        let keys: Vec<serde_json::Value> = match self.ring() {
+            None => Vec::new(),
+            Some(ring) => ring
+                .ring
+                .states(now_millis())
+                .into_iter()
+                .filter(|(_, state)| *state != KeyState::Retired)
+                .map(|(key, _)| key.public_jwk())
+                .collect(),
+        };
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// How long clients may cache the JWKS (`JWKS_MAX_AGE`).
+    pub fn jwks_max_age(&self) -> std::time::Duration {
+        self.settings.jwks_max_age
     }
 
     pub fn algorithm_name(&self) -> &'static str {

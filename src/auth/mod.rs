@@ -3,6 +3,7 @@
 pub mod client;
 pub mod csrf;
 pub mod jwt;
+pub mod keys;
 pub mod login;
 pub mod password;
 pub mod session_store;

@@ -1,4 +1,5 @@
 //! HTTP handlers: `api` speaks JSON, `web` renders pages. The route table is in `startup`.
 
 pub mod api;
+pub mod oauth;
 pub mod web;

@@ -33,6 +33,8 @@ pub enum EndReason {
     RefreshTokenReused,
     AccountDeleted,
     ReportedNotYou,
+    /// A client (another service) revoked its refresh token through `/oauth/revoke`.
+    RevokedByClient,
 }
 
 impl EndReason {
@@ -47,6 +49,7 @@ impl EndReason {
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::AccountDeleted => "account_deleted",
             Self::ReportedNotYou => "reported_not_you",
+            Self::RevokedByClient => "revoked_by_client",
         }
     }
 
@@ -61,6 +64,7 @@ impl EndReason {
             Self::RefreshTokenReused,
             Self::AccountDeleted,
             Self::ReportedNotYou,
+            Self::RevokedByClient,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == value)
@@ -78,6 +82,7 @@ impl EndReason {
             Self::RefreshTokenReused => "Stolen refresh token reused",
             Self::AccountDeleted => "Account deleted",
             Self::ReportedNotYou => "Reported as not you",
+            Self::RevokedByClient => "Revoked by a connected service",
         }
     }
 }

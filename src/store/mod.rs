@@ -8,10 +8,12 @@ pub mod denylist;
 pub mod events;
 pub mod login_failures;
 pub mod login_sessions;
+pub mod oauth_clients;
 pub mod refresh_tokens;
 pub mod reported_devices;
 pub mod revocation_log;
 pub mod secrets;
+pub mod signing_keys;
 pub mod users;
 pub mod web_sessions;
 

@@ -218,3 +218,16 @@ pub async fn purge_before<'c>(
         .await?;
     Ok(result.rows_affected())
 }
+
+/// The number of the last entry written before `created_at` (0 when none is kept): where a reader
+/// that needs only what happened since then starts.
+pub async fn last_seq_before<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    created_at: i64,
+) -> Result<i64, sqlx::Error> {
+    let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM revocation_log WHERE created_at < $1")
+        .bind(created_at)
+        .fetch_one(executor)
+        .await?;
+    Ok(seq.unwrap_or(0))
+}

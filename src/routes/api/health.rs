@@ -57,6 +57,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// The public keys. Clients may cache them for `JWKS_MAX_AGE`: a rotated-in key is published
+/// that long before it signs, so a cache never lacks the key of a token it is shown.
 #[utoipa::path(
     get,
     path = "/.well-known/jwks.json",
@@ -67,7 +69,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     )
 )]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.keys.jwks())
+    HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            format!("public, max-age={}", state.keys.jwks_max_age().as_secs()),
+        ))
+        .json(state.keys.jwks())
 }
 
 /// The server's public token and session policy, so clients (and `revocable demo`) know the limits.

@@ -67,6 +67,7 @@ async fn ended_notice(state: &AppState, request: &HttpRequest) -> Result<Option<
             plain_duration(state.settings.session_ttl.as_secs())
         ),
         EndReason::RefreshTokenReused => "This browser was signed out to protect the account.".to_owned(),
+        EndReason::RevokedByClient => "This browser was signed out by a service connected to this site.".to_owned(),
         EndReason::AccountDeleted => "The account this browser was logged in to was deleted.".to_owned(),
     };
     Ok(Some(message))

@@ -1,0 +1,134 @@
+//! `/oauth/introspect` (RFC 7662), `/oauth/revoke` (RFC 7009) and `/oauth/revocations`, the
+//! revocation feed: the endpoints other services call with their client credentials.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::oauth::clients::{self, Presented};
+use crate::oauth::{feed, introspection};
+use crate::state::AppState;
+
+/// The form body both RFCs define, with `client_secret_post` credentials.
+#[derive(Deserialize)]
+struct TokenForm {
+    token: Option<String>,
+    // Accepted and ignored: a token's shape already says what it is (RFC 7662 section 2.1).
+    #[serde(rename = "token_type_hint")]
+    _token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+fn read_form(request: &HttpRequest, body: &[u8]) -> Result<TokenForm, ApiError> {
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(ApiError::BadRequest(
+            "the body must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    serde_urlencoded::from_bytes(body)
+        .map_err(|error| ApiError::BadRequest(format!("the form could not be read: {error}")))
+}
+
+fn basic_header(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|value| {
+            value
+                .to_str()
+                .map(str::to_owned)
+                .map_err(|_| ApiError::InvalidClient("client authentication failed".into()))
+        })
+        .transpose()
+}
+
+/// Authenticates the client, then returns the `token` field.
+async fn authenticated_token(
+    state: &AppState,
+    request: &HttpRequest,
+    body: &[u8],
+) -> Result<(String, String), ApiError> {
+    let form = read_form(request, body)?;
+    let presented = Presented {
+        basic: basic_header(request)?,
+        form_id: form.client_id,
+        form_secret: form.client_secret,
+    };
+    let client = clients::authenticate(&state.db, &presented).await?;
+    let token = form
+        .token
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("the token parameter is required".into()))?;
+    Ok((client.id, token))
+}
+
+pub async fn introspect(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (client_id, token) = authenticated_token(&state, &request, &body).await?;
+    let answer = introspection::introspect(&state.keys, &state.revocation, &state.db, &token, &client_id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(answer))
+}
+
+pub async fn revoke(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (client_id, token) = authenticated_token(&state, &request, &body).await?;
+    let revoked = introspection::revoke(&state.keys, &state.revocation, &state.db, &token).await?;
+    tracing::info!(client_id, revoked = ?revoked, "token revocation requested by a client");
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// `GET /oauth/revocations`: the revocation feed as server-sent events, HTTP Basic client auth.
+pub async fn revocations(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let presented = Presented {
+        basic: basic_header(&request)?,
+        ..Presented::default()
+    };
+    clients::authenticate(&state.db, &presented).await?;
+    let last_event_id = match request.headers().get("last-event-id") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|text| text.trim().parse::<i64>().ok())
+                .filter(|seq| *seq >= 0)
+                .ok_or_else(|| ApiError::BadRequest("Last-Event-ID must be an event id this feed sent".into()))?,
+        ),
+    };
+    let window = state.settings.access_ttl + state.settings.jwt_leeway;
+    let start = feed::start(&state.db, last_event_id, window).await?;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<String>(256);
+    tokio::spawn(feed::run(
+        state.db.clone(),
+        state.revocation.clone(),
+        start,
+        state.settings.feed_heartbeat,
+        sender,
+    ));
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let chunk = receiver.recv().await?;
+        Some((Ok::<_, actix_web::Error>(web::Bytes::from(chunk)), receiver))
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
+}

@@ -1,0 +1,262 @@
+//! Verify revocable's access tokens in another service, and still honour their revocation.
+//!
+//! A [`Verifier`] checks a token's signature against revocable's JWKS (cached as its
+//! `Cache-Control` allows, refetched when a token names an unknown `kid`), its claims (`typ`,
+//! `iss`, `aud`, `exp`, `nbf`), and then whether it was revoked, from state kept in memory by
+//! revocable's revocation feed (`GET /oauth/revocations`). While the feed is not connected and
+//! caught up, it asks revocable's introspection endpoint instead, token by token; if that cannot
+//! answer either, the request is refused with 503. It never accepts a token blindly.
+//!
+//! ```no_run
+//! # async fn example() {
+//! use revocable_verifier::{Config, Verifier, Verified};
+//! use actix_web::{App, HttpServer, web};
+//!
+//! let verifier = Verifier::start(Config::new("http://127.0.0.1:8080", "client-id", "client-secret"));
+//! HttpServer::new(move || {
+//!     App::new()
+//!         .app_data(web::Data::new(verifier.clone()))
+//!         .route("/hello", web::get().to(|user: Verified| async move { user.claims.sub.clone() }))
+//! });
+//! # }
+//! ```
+
+mod extract;
+mod feed;
+mod jwks;
+mod revocations;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::{Deserialize, Serialize};
+
+pub use extract::{SignatureOnly, Verified};
+
+/// What a token says about itself, as revocable issues it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub ver: i64,
+    pub jti: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+/// Where revocable is and how this service authenticates to it.
+#[derive(Clone)]
+pub struct Config {
+    /// revocable's base URL: the JWKS, introspection and the feed are found under it.
+    pub issuer_url: String,
+    /// Where the feed is read from, when it is not `issuer_url` (a proxy, say).
+    pub feed_url: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The `iss` and `aud` tokens must carry (revocable's `JWT_ISSUER` and `JWT_AUDIENCE`).
+    pub issuer: String,
+    pub audience: String,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// With no event or heartbeat for this long the feed counts as down and introspection takes
+    /// over: more than revocable's `FEED_HEARTBEAT` (15 s by default).
+    pub feed_silence_limit: Duration,
+    /// How long revocations are remembered: at least revocable's `ACCESS_TTL` plus leeway.
+    pub remember_for: Duration,
+    /// Timeout of every call to revocable.
+    pub request_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(issuer_url: &str, client_id: &str, client_secret: &str) -> Self {
+        Self {
+            issuer_url: issuer_url.trim_end_matches('/').to_owned(),
+            feed_url: None,
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            issuer: "revocable".to_owned(),
+            audience: "revocable".to_owned(),
+            leeway: Duration::from_secs(5),
+            feed_silence_limit: Duration::from_secs(40),
+            remember_for: Duration::from_secs(3600),
+            request_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Why a token was refused; `reason` uses revocable's vocabulary where it applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    NoCredential,
+    Malformed,
+    BadSignature,
+    Expired,
+    NotYetValid,
+    WrongAudience,
+    WrongIssuer,
+    RevokedVersion,
+    RevokedJti,
+    RevokedSession,
+    /// Introspection said the token is not active (the feed was down, so no finer reason).
+    Inactive,
+    /// Neither the feed nor introspection could say whether the token was revoked.
+    Unavailable,
+}
+
+impl Rejection {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::NoCredential => "no_credential",
+            Self::Malformed => "malformed",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::WrongAudience => "wrong_audience",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::RevokedVersion => "revoked_version",
+            Self::RevokedJti => "revoked_jti",
+            Self::RevokedSession => "revoked_session",
+            Self::Inactive => "inactive",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.reason())
+    }
+}
+
+/// Longest token looked at: a real one is a few hundred bytes.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+const TOKEN_TYPE: &str = "at+jwt";
+
+struct Inner {
+    config: Config,
+    http: reqwest::Client,
+    keys: jwks::KeyCache,
+    revocations: revocations::Revocations,
+    validation: Validation,
+}
+
+/// Cheap to clone; one per process, shared by every worker.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+impl Verifier {
+    /// Builds the verifier and starts following the feed (on the current tokio runtime).
+    pub fn start(config: Config) -> Self {
+        let verifier = Self::without_feed(config);
+        tokio::spawn(feed::follow(verifier.clone()));
+        verifier
+    }
+
+    /// A verifier that never connects to the feed: every revocation check is an introspection.
+    pub fn without_feed(config: Config) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .build()
+            .unwrap_or_default();
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.algorithms = vec![Algorithm::EdDSA];
+        validation.leeway = config.leeway.as_secs();
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        Self {
+            inner: Arc::new(Inner {
+                keys: jwks::KeyCache::new(format!("{}/.well-known/jwks.json", config.issuer_url)),
+                revocations: revocations::Revocations::default(),
+                http,
+                validation,
+                config,
+            }),
+        }
+    }
+
+    /// `true` while the feed is connected, caught up and not silent: revocations are then
+    /// answered from memory.
+    pub fn feed_is_live(&self) -> bool {
+        self.inner.revocations.is_live(self.inner.config.feed_silence_limit)
+    }
+
+    /// Signature and claims only: no revocation check. For comparison and for routes that
+    /// knowingly accept a revoked token until it expires.
+    pub async fn verify_signature(&self, token: &str) -> Result<Claims, Rejection> {
+        if token.len() > MAX_TOKEN_BYTES || token.bytes().filter(|byte| *byte == b'.').count() != 2 {
+            return Err(Rejection::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(Rejection::BadSignature);
+        }
+        if header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(TOKEN_TYPE) {
+            return Err(Rejection::Malformed);
+        }
+        let kid = header.kid.ok_or(Rejection::BadSignature)?;
+        let key = self
+            .inner
+            .keys
+            .key(&self.inner.http, &kid)
+            .await?
+            .ok_or(Rejection::BadSignature)?;
+        jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
+            .map(|data| data.claims)
+            .map_err(|error| match error.kind() {
+                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => Rejection::BadSignature,
+                ErrorKind::ExpiredSignature => Rejection::Expired,
+                ErrorKind::ImmatureSignature => Rejection::NotYetValid,
+                ErrorKind::InvalidAudience => Rejection::WrongAudience,
+                ErrorKind::InvalidIssuer => Rejection::WrongIssuer,
+                _ => Rejection::Malformed,
+            })
+    }
+
+    /// Signature, claims, and revocation: from the feed's state while it is live, else by
+    /// introspection.
+    pub async fn verify(&self, token: &str) -> Result<Claims, Rejection> {
+        let claims = self.verify_signature(token).await?;
+        let limit = self.inner.config.feed_silence_limit;
+        match self.inner.revocations.check(&claims, limit) {
+            revocations::Answer::Revoked(reason) => Err(reason),
+            revocations::Answer::Valid => Ok(claims),
+            revocations::Answer::Unknown => match self.introspect(token).await {
+                Ok(true) => Ok(claims),
+                Ok(false) => Err(Rejection::Inactive),
+                Err(error) => {
+                    tracing::warn!(error = %error, "introspection failed while the revocation feed is down");
+                    Err(Rejection::Unavailable)
+                }
+            },
+        }
+    }
+
+    /// RFC 7662: is the token active? Only `active` is read.
+    pub async fn introspect(&self, token: &str) -> Result<bool, reqwest::Error> {
+        #[derive(Deserialize)]
+        struct Answer {
+            active: bool,
+        }
+        let config = &self.inner.config;
+        let answer: Answer = self
+            .inner
+            .http
+            .post(format!("{}/oauth/introspect", config.issuer_url))
+            .basic_auth(&config.client_id, Some(&config.client_secret))
+            .form(&[("token", token), ("token_type_hint", "access_token")])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(answer.active)
+    }
+}
