@@ -363,3 +363,31 @@ async fn evicted_or_lost_redis_keys_never_make_a_revoked_token_valid() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_postgresql_database_that_does_not_exist_yet_is_created_at_start_up() {
+    let Some(admin) = postgres_url() else { return };
+    let (base, _) = admin.rsplit_once('/').expect("TEST_DATABASE_URL names a database");
+    let name = format!(
+        "revocable_fresh_{}",
+        revocable::domain::RandomId::generate().to_lowercase().replace('-', "_")
+    );
+    let url = format!("{base}/{name}");
+    let settings = revocable::config::Settings::from_lookup(|variable| match variable {
+        "DATABASE_URL" => Some(url.clone()),
+        "BIND" => Some("127.0.0.1:0".into()),
+        _ => None,
+    })
+    .unwrap();
+    let application = revocable::startup::Application::build(settings).await;
+    let built = application.is_ok();
+    drop(application);
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+    )))
+    .execute(&mut connection)
+    .await;
+    assert!(built, "the server starts on a database name the server did not have");
+}
