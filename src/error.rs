@@ -2,7 +2,7 @@
 //!
 //! Every handler under `/api` returns `Result<_, ApiError>`; an `ApiError` becomes the JSON body
 //! `{"error", "error_description"}` of API.md (plus `reason` for rejected credentials, `field` for
-//! invalid input). HTML handlers return `Result<_, PageError>`, which renders a small error page
+//! invalid input). HTML handlers return `Result<_, routes::web::page::PageError>`, which renders a page
 //! or redirects to `/login`. Storage and Redis failures become `Unavailable` (503) at the point
 //! where they are caught; anything else unexpected is `Internal` (500), whose cause chain goes to
 //! the log and never to the client.
@@ -249,61 +249,5 @@ impl From<redis::RedisError> for ApiError {
     fn from(error: redis::RedisError) -> Self {
         tracing::warn!(error = %error, "redis unavailable");
         Self::Unavailable("redis")
-    }
-}
-
-/// Errors of HTML handlers: a page, or a redirect to the log-in form.
-#[derive(Debug, thiserror::Error)]
-pub enum PageError {
-    #[error("login required")]
-    LoginRequired,
-    #[error(transparent)]
-    Api(#[from] ApiError),
-}
-
-impl From<sqlx::Error> for PageError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Api(error.into())
-    }
-}
-
-impl From<anyhow::Error> for PageError {
-    fn from(error: anyhow::Error) -> Self {
-        Self::Api(error.into())
-    }
-}
-
-impl ResponseError for PageError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::LoginRequired => StatusCode::SEE_OTHER,
-            Self::Api(error) => error.status_code(),
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        match self {
-            Self::LoginRequired => HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/login"))
-                .finish(),
-            Self::Api(ApiError::Unauthorized { .. }) => HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/login"))
-                .finish(),
-            Self::Api(ApiError::RateLimited { retry_after_seconds }) => {
-                crate::routes::web::rate_limited_page(*retry_after_seconds)
-            }
-            Self::Api(error) => {
-                let status = error.status_code();
-                let message = match error {
-                    ApiError::Internal(cause) => {
-                        tracing::error!(error.cause_chain = ?cause, "internal error");
-                        "Something went wrong on our side.".to_owned()
-                    }
-                    ApiError::CsrfFailed(_) => "This form has expired: reload the page and send it again.".to_owned(),
-                    other => other.to_string(),
-                };
-                crate::routes::web::error_page(status, &message)
-            }
-        }
     }
 }

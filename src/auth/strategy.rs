@@ -22,7 +22,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::auth::jwt::Claims;
 use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::domain::now_millis;
-use crate::error::{ApiError, PageError, RejectReason};
+use crate::error::{ApiError, RejectReason};
 use crate::state::AppState;
 
 pub const USER_KEY: &str = "user_id";
@@ -288,35 +288,6 @@ impl FromRequest for BearerOrCookie {
                 Cookie::check(request).await?
             };
             Ok(Self(principal))
-        })
-    }
-}
-
-/// A logged-in browser on an HTML page; anything else is sent to `/login`.
-pub struct WebUser(pub Principal);
-
-impl WebUser {
-    pub fn session(&self) -> &Session {
-        match &self.0.credential {
-            Credential::Cookie(session) => session,
-            Credential::Bearer(_) => unreachable!("WebUser is only built from a cookie"),
-        }
-    }
-}
-
-impl FromRequest for WebUser {
-    type Error = PageError;
-    type Future = LocalBoxFuture<'static, Result<Self, PageError>>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move {
-            let state = app_state(&request);
-            match check_cookie(&state, request.get_session()).await {
-                Ok(principal) => Ok(Self(principal)),
-                Err(ApiError::Unauthorized { .. }) => Err(PageError::LoginRequired),
-                Err(other) => Err(PageError::Api(other)),
-            }
         })
     }
 }

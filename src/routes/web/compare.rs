@@ -8,7 +8,7 @@ use askama::Template;
 
 use crate::compare::{CheckCost, Report};
 use crate::domain::now_millis;
-use crate::error::PageError;
+use crate::routes::web::page::PageError;
 use crate::routes::web::{Layout, exact_time, iso_time, logged_in_email, relative_time, render};
 use crate::scenario::{self, Cell, STRATEGIES};
 use crate::state::AppState;

@@ -9,10 +9,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::client::{self, describe_device};
-use crate::auth::strategy::{AUTHENTICATED_AT_KEY, WebUser};
+use crate::auth::strategy::AUTHENTICATED_AT_KEY;
 use crate::domain::now_millis;
-use crate::error::PageError;
 use crate::routes::web::login::NoFields;
+use crate::routes::web::page::PageError;
+use crate::routes::web::page::WebUser;
 use crate::routes::web::{
     CsrfForm, Layout, exact_time, flash, iso_time, redirect, relative_time, render, render_with_status,
 };

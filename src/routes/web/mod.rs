@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod dashboard;
 pub mod login;
+pub mod page;
 pub mod password;
 pub mod register;
 
@@ -17,7 +18,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{csrf, strategy};
-use crate::error::{ApiError, PageError};
+use crate::error::ApiError;
+use crate::routes::web::page::PageError;
 
 /// What the shared layout needs: who is logged in, the CSRF token for the log-out button, and
 /// the flash messages of the last action.

@@ -7,10 +7,12 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::client;
-use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, WebUser};
+use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY};
 use crate::domain::now_millis;
-use crate::error::{ApiError, PageError};
+use crate::error::ApiError;
 use crate::routes::web::login::put;
+use crate::routes::web::page::PageError;
+use crate::routes::web::page::WebUser;
 use crate::routes::web::{CsrfForm, Layout, flash, redirect, render, render_with_status};
 use crate::state::AppState;
 use crate::store;

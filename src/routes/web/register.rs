@@ -7,8 +7,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::client;
-use crate::error::{ApiError, PageError};
+use crate::error::ApiError;
 use crate::routes::web::login::start_browser_session;
+use crate::routes::web::page::PageError;
 use crate::routes::web::{CsrfForm, Layout, flash, render_form};
 use crate::state::AppState;
 
