@@ -69,6 +69,21 @@ async fn authenticated_token(
     Ok((client.id, token))
 }
 
+/// RFC 7662 token introspection, for clients (other services).
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "oauth",
+    summary = "Is this token active? (RFC 7662)",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token`, optional `token_type_hint`, and `client_id` + `client_secret` unless HTTP Basic is used"),
+    security(("client" = [])),
+    responses(
+        (status = 200, description = "`{active, sub, sid, exp, iat, jti, token_type, …}`; only `active: false` for anything revoked, expired, malformed or unknown", body = Object),
+        (status = 400, description = "not a form, or no `token` (`invalid_request`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "the database does not answer", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn introspect(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -81,6 +96,21 @@ pub async fn introspect(
         .json(answer))
 }
 
+/// RFC 7009 token revocation, for clients (other services).
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = "oauth",
+    summary = "Revoke an access token (its jti) or a refresh token (its login session) (RFC 7009)",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token`, optional `token_type_hint`, and `client_id` + `client_secret` unless HTTP Basic is used"),
+    security(("client" = [])),
+    responses(
+        (status = 200, description = "revoked, or the token was unknown or invalid (as the RFC requires)"),
+        (status = 400, description = "not a form, or no `token` (`invalid_request`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "the database does not answer", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn revoke(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -95,6 +125,19 @@ pub async fn revoke(
 }
 
 /// `GET /oauth/revocations`: the revocation feed as server-sent events, HTTP Basic client auth.
+#[utoipa::path(
+    get,
+    path = "/oauth/revocations",
+    tag = "oauth",
+    summary = "The revocation feed: server-sent events, resumable with `Last-Event-ID`",
+    params(("Last-Event-ID" = Option<i64>, Header, description = "the last event this receiver saw")),
+    security(("client" = [])),
+    responses(
+        (status = 200, description = "`text/event-stream`: `session-revoked`, `token-claims-change`, `account-purged`, `jti-revoked`, `reset`, `ready`, `heartbeat`", content_type = "text/event-stream", body = String),
+        (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "the database does not answer", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
 pub async fn revocations(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let presented = Presented {
         basic: basic_header(&request)?,

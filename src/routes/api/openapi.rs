@@ -30,6 +30,7 @@ pub enum ErrorCode {
     InvalidRequest,
     InvalidToken,
     InvalidGrant,
+    InvalidClient,
     CsrfFailed,
     ReauthenticationRequired,
     NotFound,
@@ -55,6 +56,10 @@ impl Modify for SecuritySchemes {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "client",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
         );
         components.add_security_scheme(
             "cookie",
@@ -93,6 +98,9 @@ impl Modify for SecuritySchemes {
         super::health::healthz,
         super::health::readyz,
         super::health::jwks,
+        crate::routes::oauth::introspect,
+        crate::routes::oauth::revoke,
+        crate::routes::oauth::revocations,
     ),
     components(schemas(ErrorResponse, ErrorCode, RejectReason)),
     modifiers(&SecuritySchemes)
@@ -123,6 +131,9 @@ mod tests {
             "/api/cookie/me",
             "/api/sessions",
             "/api/sessions/{id}",
+            "/oauth/introspect",
+            "/oauth/revoke",
+            "/oauth/revocations",
         ] {
             assert!(document.paths.paths.contains_key(path), "{path} is missing");
         }
