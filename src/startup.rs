@@ -40,6 +40,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // The recorder first, so what the revocation layer reports while starting is kept.
+        let metrics = web::Data::new(crate::telemetry::metrics_handle()?);
         let state = web::Data::new(build_state(settings).await?);
         crate::auth::password::prepare();
         state.revocation.start().await;
@@ -56,7 +58,6 @@ impl Application {
         let _ = state.self_url.set(format!("http://{reachable}"));
         let session_key = cookie_key(&state).await?;
         let governor = rate_limit(&state.settings, &state.probe_secret);
-        let metrics = web::Data::new(crate::telemetry::metrics_handle()?);
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             let sessions = cookie_sessions(&app_state, &session_key);

@@ -167,3 +167,26 @@ async fn a_wrong_method_gets_the_error_shape_too() {
     assert_eq!(page.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert!(page.text().await.unwrap().contains("<!DOCTYPE html>"));
 }
+
+#[tokio::test]
+async fn metrics_count_checks_cache_lookups_and_invalidations() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let tokens = app.token_login(&user).await;
+    for strategy in ["version", "denylist", "allowlist"] {
+        assert_eq!(app.status_of(strategy, &tokens.access).await, StatusCode::OK);
+    }
+    app.bearer_post("/api/logout", &tokens.access, None).await;
+    assert_eq!(app.status_of("denylist", &tokens.access).await, StatusCode::UNAUTHORIZED);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for expected in [
+        "revocable_checks_total{strategy=\"denylist\",outcome=\"refused\",reason=\"revoked_jti\"}",
+        "revocable_checks_total{strategy=\"version\",outcome=\"accepted\",reason=\"none\"}",
+        "revocable_revocation_cache_lookups_total",
+        "revocable_invalidations_sent_total",
+        "revocable_invalidations_received_total",
+        "revocable_invalidation_lag_seconds",
+    ] {
+        assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
+    }
+}
