@@ -177,7 +177,10 @@ async fn metrics_count_checks_cache_lookups_and_invalidations() {
         assert_eq!(app.status_of(strategy, &tokens.access).await, StatusCode::OK);
     }
     app.bearer_post("/api/logout", &tokens.access, None).await;
-    assert_eq!(app.status_of("denylist", &tokens.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.status_of("denylist", &tokens.access).await,
+        StatusCode::UNAUTHORIZED
+    );
     let metrics = app.get("/metrics").await.text().await.unwrap();
     for expected in [
         "revocable_checks_total{strategy=\"denylist\",outcome=\"refused\",reason=\"revoked_jti\"}",
