@@ -42,6 +42,9 @@ pub struct CheckCost {
     /// The same check with the in-process cache switched off: a store lookup per request.
     pub uncached: Option<UncachedCost>,
     pub state: String,
+    /// Bytes kept for what the strategy revokes by (a user, a revoked token, a login session),
+    /// as measured from the stores: what `/compare` charts.
+    pub state_bytes: Option<(i64, &'static str)>,
 }
 
 #[derive(Clone, Debug)]
@@ -351,6 +354,7 @@ async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Ve
         io: "none".into(),
         uncached: None,
         state: "none".into(),
+        state_bytes: None,
     });
     let (median, p99) = check_bearer::<Version>(state, token).await?;
     costs.push(CheckCost {
@@ -368,6 +372,7 @@ async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Ve
             .await?,
         ),
         state: "8 B per user (one integer)".into(),
+        state_bytes: Some((8, "per user")),
     });
     let (median, p99) = check_bearer::<Denylist>(state, token).await?;
     costs.push(CheckCost {
@@ -399,6 +404,7 @@ async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Ve
             },
             sizes.access_token_row
         ),
+        state_bytes: Some((sizes.denylist_row + sizes.denylist_copy, "per revoked token")),
     });
     let (median, p99) = check_bearer::<Allowlist>(state, token).await?;
     costs.push(CheckCost {
@@ -416,6 +422,7 @@ async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Ve
             .await?,
         ),
         state: format!("{} B per login session", sizes.login_session_row),
+        state_bytes: Some((sizes.login_session_row, "per login session")),
     });
     let (median, p99) = check_cookie(state, &fixture.session_key).await?;
     costs.push(CheckCost {
@@ -440,6 +447,7 @@ async fn cost_table(state: &web::Data<AppState>, fixture: &Fixture) -> Result<Ve
             "{} B per login session + {} B of session state",
             sizes.login_session_row, sizes.session_state
         ),
+        state_bytes: Some((sizes.login_session_row + sizes.session_state, "per login session")),
     });
     Ok(costs)
 }

@@ -115,6 +115,7 @@ struct ComparePage {
     access_ttl: String,
     costs: Vec<CheckCost>,
     cost_bars: Vec<Bar>,
+    state_bars: Vec<Bar>,
     cost_conclusion: Option<String>,
     costs_error: Option<String>,
     checks_per_strategy: usize,
@@ -344,6 +345,32 @@ fn cost_bars(costs: &[CheckCost]) -> Vec<Bar> {
         .collect()
 }
 
+/// The bytes of server state each strategy keeps, as this server measured them in its stores.
+fn state_bars(costs: &[CheckCost]) -> Vec<Bar> {
+    let max = costs
+        .iter()
+        .filter_map(|cost| cost.state_bytes.map(|(bytes, _)| bytes))
+        .fold(0, i64::max);
+    costs
+        .iter()
+        .filter_map(|cost| {
+            let (bytes, per) = cost.state_bytes?;
+            Some(Bar {
+                label: cost.strategy.to_owned(),
+                value: format!("{bytes} B {per}"),
+                percent: format!(
+                    "{:.1}",
+                    if max > 0 {
+                        (bytes as f64 / max as f64 * 100.0).max(0.5)
+                    } else {
+                        0.0
+                    }
+                ),
+            })
+        })
+        .collect()
+}
+
 /// What checking revocable state costs now, in one sentence with the measured figures: the
 /// slowest revocable check against the stateless one, with the cache and with a lookup per request.
 fn cost_conclusion(costs: &[CheckCost]) -> Option<String> {
@@ -401,6 +428,7 @@ pub async fn show(state: web::Data<AppState>, session: Session) -> Result<HttpRe
         expiry_in_process: report.as_ref().is_some_and(|r| r.expiry_observed_in_process),
         access_ttl: format!("{access_ttl_minutes} min"),
         cost_bars: cost_bars(&costs),
+        state_bars: state_bars(&costs),
         cost_conclusion: cost_conclusion(&costs),
         costs,
         costs_error: report.as_ref().and_then(|r| r.costs.as_ref().err().cloned()),
