@@ -354,10 +354,10 @@ fn state_bars(costs: &[CheckCost]) -> Vec<Bar> {
     costs
         .iter()
         .filter_map(|cost| {
-            let (bytes, per) = cost.state_bytes?;
+            let (bytes, _) = cost.state_bytes?;
             Some(Bar {
                 label: cost.strategy.to_owned(),
-                value: format!("{bytes} B {per}"),
+                value: format!("{bytes} B"),
                 percent: format!(
                     "{:.1}",
                     if max > 0 {
