@@ -138,7 +138,8 @@ impl Revocation {
         let mut transaction = self.inner.db.begin().await?;
         // First: the session row's lock, and whether the session is still live.
         let Some((user_id, refresh_expires_at)) =
-            store::login_sessions::record_rotation(&mut *transaction, session_id, now, replacement.expires_at).await?
+            store::login_sessions::record_new_refresh(&mut *transaction, session_id, now, replacement.expires_at, true)
+                .await?
         else {
             transaction.rollback().await?;
             return Ok(Rotation::SessionEnded);
@@ -203,8 +204,14 @@ impl Revocation {
         mint: &impl Fn(&User, &str) -> Result<MintedAccess<T>, ApiError>,
     ) -> Result<Option<(MintedAccess<T>, i64)>, ApiError> {
         let mut transaction = self.inner.db.begin().await?;
-        let Some((user_id, refresh_expires_at)) =
-            store::login_sessions::record_reissue(&mut *transaction, session_id, now, replacement.expires_at).await?
+        let Some((user_id, refresh_expires_at)) = store::login_sessions::record_new_refresh(
+            &mut *transaction,
+            session_id,
+            now,
+            replacement.expires_at,
+            false,
+        )
+        .await?
         else {
             transaction.rollback().await?;
             return Ok(None);

@@ -313,20 +313,20 @@ pub async fn record_activity<'c>(
     Ok(())
 }
 
-/// A refresh is rotating: counts it and moves the idle limit to `idle_expires_at` (capped by the
-/// absolute limit), if and only if the session is still live. It is the first statement of the
-/// rotating transaction, so the session row is locked before anything else, in the same order as
-/// a revocation takes its locks. Returns the session's user and its new idle limit (the new
-/// refresh token's expiry); `None` when the session has ended.
-pub async fn record_rotation<'c>(
+/// A new refresh token for the session: locks the row first (the order every revocation takes
+/// it in), moves `last_seen_at` and the idle limit (capped by the absolute one) and, for a
+/// rotation, counts it; a family replaced after a password change is not counted. Returns the
+/// user and the new idle limit; `None` when the session has ended.
+pub async fn record_new_refresh<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,
     id: &str,
     now: i64,
     idle_expires_at: i64,
+    counts_as_rotation: bool,
 ) -> Result<Option<(String, i64)>, sqlx::Error> {
     let row = sqlx::query(
         "UPDATE login_sessions
-         SET last_seen_at = $2, rotation_count = rotation_count + 1,
+         SET last_seen_at = $2, rotation_count = rotation_count + $4,
              idle_expires_at = CASE WHEN $3 < expires_at THEN $3 ELSE expires_at END
          WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2
          RETURNING user_id, idle_expires_at",
@@ -334,30 +334,7 @@ pub async fn record_rotation<'c>(
     .bind(id)
     .bind(now)
     .bind(idle_expires_at)
-    .fetch_optional(executor)
-    .await?;
-    row.map(|row| Ok((row.try_get("user_id")?, row.try_get("idle_expires_at")?)))
-        .transpose()
-}
-
-/// A new refresh token replaces the session's family (after a password change): the idle limit
-/// moves as for a rotation, without counting one. Locks the row first, as `record_rotation` does;
-/// `None` when the session has ended.
-pub async fn record_reissue<'c>(
-    executor: impl Executor<'c, Database = sqlx::Any>,
-    id: &str,
-    now: i64,
-    idle_expires_at: i64,
-) -> Result<Option<(String, i64)>, sqlx::Error> {
-    let row = sqlx::query(
-        "UPDATE login_sessions
-         SET last_seen_at = $2, idle_expires_at = CASE WHEN $3 < expires_at THEN $3 ELSE expires_at END
-         WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2
-         RETURNING user_id, idle_expires_at",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(idle_expires_at)
+    .bind(i64::from(counts_as_rotation))
     .fetch_optional(executor)
     .await?;
     row.map(|row| Ok((row.try_get("user_id")?, row.try_get("idle_expires_at")?)))
