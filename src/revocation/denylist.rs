@@ -18,6 +18,22 @@ use crate::store::{self, Db};
 
 const MARKER: &str = "!complete-up-to";
 
+/// `record`, atomically: add the entries, then move the marker (score = -seq) only from `after`.
+static RECORD: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        for i = 4, #ARGV, 2 do
+            redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
+        end
+        local marker = redis.call('ZSCORE', KEYS[1], ARGV[1])
+        if marker and -tonumber(marker) >= tonumber(ARGV[2]) then
+            redis.call('ZADD', KEYS[1], 'LT', -tonumber(ARGV[3]), ARGV[1])
+        end
+        return 0
+        ",
+    )
+});
+
 #[derive(Clone)]
 pub enum DenylistCopy {
     /// No Redis: the database is asked.
@@ -96,27 +112,20 @@ impl DenylistCopy {
         Ok(())
     }
 
-    /// Writes entries applied from the log, in order, then moves the marker to `seq`.
-    pub async fn record(&self, entries: &[(String, i64)], seq: i64) -> anyhow::Result<()> {
+    /// Writes the `jti` entries of the log entries `after + 1 ..= last`, then moves the marker to
+    /// `last`, but only when the set was already complete up to `after`: a set restored from an
+    /// old snapshot keeps its old marker, so its absences are not believed until it is rebuilt.
+    pub async fn record(&self, entries: &[(String, i64)], after: i64, last: i64) -> anyhow::Result<()> {
         let Self::Redis { pool, key } = self else {
             return Ok(());
         };
         let mut connection = pool.get().await?;
-        let mut pipeline = redis::pipe();
-        pipeline.atomic();
+        let mut invocation = RECORD.key(key);
+        invocation.arg(MARKER).arg(after).arg(last);
         for (jti, expires_at) in entries {
-            pipeline.zadd(key, jti, *expires_at).ignore();
+            invocation.arg(jti).arg(*expires_at);
         }
-        // Only an existing marker moves: a set without one is rebuilt from the database first.
-        pipeline
-            .cmd("ZADD")
-            .arg(key)
-            .arg("XX")
-            .arg("LT")
-            .arg(-seq)
-            .arg(MARKER)
-            .ignore();
-        pipeline.query_async::<()>(&mut connection).await?;
+        invocation.invoke_async::<()>(&mut connection).await?;
         Ok(())
     }
 

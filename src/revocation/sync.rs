@@ -193,7 +193,7 @@ impl Sync {
             }
             // The Redis copy follows the log in order; it only matters for lookups that bypass
             // the cache, which fall back to the database while it lags.
-            if let Err(error) = self.denylist.record(&denylisted, last).await {
+            if let Err(error) = self.denylist.record(&denylisted, after, last).await {
                 tracing::debug!(error = %error, "denylist copy in Redis not updated");
             }
         }

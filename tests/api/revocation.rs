@@ -268,3 +268,43 @@ async fn a_revocation_on_one_instance_is_refused_by_another_at_once() {
     assert_eq!(browser.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(first.refresh(&device.refresh).await.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_redis_copy_restored_to_an_old_state_is_not_believed_until_it_is_rebuilt() {
+    let Some(url) = redis_url() else { return };
+    // With the cache off, every denylist check reads the Redis copy.
+    let app = spawn_app_with(&[("REVOCATION_CACHE", "off")]).await;
+    let user = app.new_user().await;
+    let first = app.token_login(&user).await;
+    let second = app.token_login(&user).await;
+    let prefix = &app.redis.as_ref().unwrap().prefix;
+    let key = format!("{prefix}denylist");
+    let mut connection = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+    let snapshot: Vec<(String, f64)> = redis::cmd("ZRANGE")
+        .arg(&key)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query(&mut connection)
+        .unwrap();
+    assert!(!snapshot.is_empty(), "the copy carries its marker");
+    app.bearer_post("/api/logout", &first.access, None).await;
+    // Redis comes back from the snapshot taken before that logout: the entry is gone, the marker old.
+    let _: () = redis::cmd("DEL").arg(&key).query(&mut connection).unwrap();
+    for (member, score) in &snapshot {
+        let _: () = redis::cmd("ZADD")
+            .arg(&key)
+            .arg(*score)
+            .arg(member)
+            .query(&mut connection)
+            .unwrap();
+    }
+    // A later revocation is written to the copy; it must not make the old marker vouch for the gap.
+    app.bearer_post("/api/logout", &second.access, None).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        app.status_of("denylist", &first.access).await,
+        StatusCode::UNAUTHORIZED,
+        "the token revoked while the copy was behind stays refused"
+    );
+}
