@@ -127,7 +127,6 @@ fn routes(
         .route("/readyz", web::get().to(api::health::readyz))
         .route("/metrics", web::get().to(crate::telemetry::render_metrics))
         .route("/.well-known/jwks.json", web::get().to(api::health::jwks))
-        .service(api::openapi::browser())
         .service(
             web::resource("/api/register")
                 .wrap(Governor::new(governor))
@@ -154,6 +153,9 @@ fn routes(
         .route("/api/policy", web::get().to(api::health::policy))
         .route("/static/app.css", web::get().to(pages::stylesheet))
         .route("/static/local-time.js", web::get().to(pages::local_time_script))
+        // Its pattern is a regular expression, tried against every path routed past it: after
+        // the routes that carry the load.
+        .service(api::openapi::browser())
         // Everything below reads the cookie session: the HTML pages, the cookie strategy, and the
         // API routes that accept a Bearer token or a cookie. The empty prefix keeps the paths as
         // written; a path that matches nothing falls through to the app's 404.

@@ -15,7 +15,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
-use metrics::Label;
+use metrics::{Counter, Histogram, Label};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
@@ -112,9 +112,10 @@ pub async fn observe_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    // The request itself cannot be kept (routing needs it unshared): its method and path are.
+    // The request itself cannot be kept (routing needs it unshared): its method and path are, the
+    // path only when the line will be written.
     let method = method_label(request.method());
-    let path = request.path().to_owned();
+    let path = tracing::enabled!(tracing::Level::INFO).then(|| request.path().to_owned());
     let outcome = next.call(request).await;
     let elapsed = started.elapsed();
     let (status, pattern) = match &outcome {
@@ -122,24 +123,50 @@ pub async fn observe_request(
         // A middleware failed (the session store): the route was not recorded.
         Err(error) => (error.as_response_error().status_code().as_u16(), None),
     };
+    let status = status_label(status);
     // Unmatched paths share one label, so scanners cannot grow the label set.
-    let route = pattern.as_deref().unwrap_or("unmatched");
-    let mut labels = vec![
-        Label::from_static_parts("method", method),
-        Label::new("route", route.to_owned()),
-    ];
-    metrics::histogram!(REQUEST_DURATION, labels.clone()).record(elapsed.as_secs_f64());
-    labels.push(Label::from_static_parts("status", status_label(status)));
-    metrics::counter!(REQUESTS, labels).increment(1);
-    tracing::info!(
-        method,
-        route,
-        path,
-        status,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        "request"
-    );
+    let route = pattern.unwrap_or_else(|| "unmatched".to_owned());
+    if let Some(path) = path {
+        tracing::info!(
+            method,
+            route = route.as_str(),
+            path,
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+    }
+    record_request(RequestLabels { method, route, status }, elapsed);
     outcome
+}
+
+/// The labels of one request's metrics: a bounded set (route patterns, not paths).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct RequestLabels {
+    method: &'static str,
+    route: String,
+    status: &'static str,
+}
+
+thread_local! {
+    /// Each worker's handles to the request metrics it has recorded, so a request costs a map
+    /// lookup instead of building labels and looking them up in the shared registry.
+    static REQUEST_METRICS: std::cell::RefCell<std::collections::HashMap<RequestLabels, (Histogram, Counter)>> =
+        std::cell::RefCell::default();
+}
+
+fn record_request(labels: RequestLabels, elapsed: Duration) {
+    REQUEST_METRICS.with_borrow_mut(|handles| {
+        let (histogram, counter) = handles.entry(labels).or_insert_with_key(|labels| {
+            let route = Label::new("route", labels.route.clone());
+            let method = Label::from_static_parts("method", labels.method);
+            let histogram = metrics::histogram!(REQUEST_DURATION, vec![method.clone(), route.clone()]);
+            let status = Label::from_static_parts("status", labels.status);
+            (histogram, metrics::counter!(REQUESTS, vec![method, route, status]))
+        });
+        histogram.record(elapsed.as_secs_f64());
+        counter.increment(1);
+    });
 }
 
 fn method_label(method: &Method) -> &'static str {

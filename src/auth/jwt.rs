@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, TokenData, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::keys::{self, KeyRing, KeyState};
@@ -149,23 +149,46 @@ impl JwtKeys {
         }
     }
 
-    /// The key that verifies a token with this header, if one does now.
-    fn decoding_key_for(&self, kid: Option<&str>) -> Result<DecodingKey, RejectReason> {
-        match &self.material {
-            KeyMaterial::Hmac { decoding, .. } => Ok(decoding.clone()),
+    /// Checks that the Ed25519 key named `kid` verifies now, and returns the ring that holds it.
+    fn ring_verifying(&self, kid: Option<&str>) -> Result<Arc<LoadedRing>, RejectReason> {
+        let ring = self.ring().ok_or(RejectReason::BadSignature)?;
+        let kid = kid.ok_or(RejectReason::BadSignature)?;
+        if !ring.by_kid.contains_key(kid) {
+            self.unknown_kid_seen.store(true, Ordering::Relaxed);
+            return Err(RejectReason::BadSignature);
+        }
+        if ring.ring.verifies_until(kid).is_some_and(|until| until <= now_millis()) {
+            return Err(RejectReason::BadSignature);
+        }
+        Ok(ring)
+    }
+
+    /// Decodes and verifies with the key this token's header names, under `validation`.
+    fn decode(&self, token: &str, validation: &Validation) -> Result<TokenData<Claims>, RejectReason> {
+        let decoded = match &self.material {
+            // One key: jsonwebtoken reads the header itself (and refuses any other algorithm).
+            KeyMaterial::Hmac { decoding, .. } => jsonwebtoken::decode::<Claims>(token, decoding, validation),
             KeyMaterial::Ed25519(_) => {
-                let ring = self.ring().ok_or(RejectReason::BadSignature)?;
-                let kid = kid.ok_or(RejectReason::BadSignature)?;
-                let Some((_, decoding)) = ring.by_kid.get(kid) else {
-                    self.unknown_kid_seen.store(true, Ordering::Relaxed);
-                    return Err(RejectReason::BadSignature);
-                };
-                if ring.ring.verifies_until(kid).is_some_and(|until| until <= now_millis()) {
+                let header = jsonwebtoken::decode_header(token).map_err(|_| Self::unreadable_header(token))?;
+                if header.alg != self.algorithm {
                     return Err(RejectReason::BadSignature);
                 }
-                Ok(decoding.clone())
+                let ring = self.ring_verifying(header.kid.as_deref())?;
+                let Some((_, decoding)) = header.kid.as_deref().and_then(|kid| ring.by_kid.get(kid)) else {
+                    return Err(RejectReason::BadSignature);
+                };
+                jsonwebtoken::decode::<Claims>(token, decoding, validation)
             }
-        }
+        };
+        decoded.map_err(|error| match error.kind() {
+            ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => RejectReason::BadSignature,
+            ErrorKind::ExpiredSignature => RejectReason::Expired,
+            ErrorKind::ImmatureSignature => RejectReason::NotYetValid,
+            ErrorKind::InvalidAudience => RejectReason::WrongAudience,
+            ErrorKind::InvalidIssuer => RejectReason::WrongIssuer,
+            _ if jsonwebtoken::decode_header(token).is_err() => Self::unreadable_header(token),
+            _ => RejectReason::Malformed,
+        })
     }
 
     pub fn issue(&self, user_id: &str, session_id: &str, token_version: i64) -> anyhow::Result<IssuedToken> {
@@ -220,24 +243,17 @@ impl JwtKeys {
         if token.len() > MAX_TOKEN_BYTES || token.bytes().filter(|b| *b == b'.').count() != 2 {
             return Err(RejectReason::Malformed);
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| Self::unreadable_header(token))?;
-        if header.alg != self.algorithm {
-            return Err(RejectReason::BadSignature);
-        }
-        if header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(TOKEN_TYPE) {
+        let data = self.decode(token, &self.validation)?;
+        // Read from the verified header: a token of another type is not an access token.
+        if !data
+            .header
+            .typ
+            .as_deref()
+            .is_some_and(|typ| typ.eq_ignore_ascii_case(TOKEN_TYPE))
+        {
             return Err(RejectReason::Malformed);
         }
-        let decoding = self.decoding_key_for(header.kid.as_deref())?;
-        jsonwebtoken::decode::<Claims>(token, &decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|error| match error.kind() {
-                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => RejectReason::BadSignature,
-                ErrorKind::ExpiredSignature => RejectReason::Expired,
-                ErrorKind::ImmatureSignature => RejectReason::NotYetValid,
-                ErrorKind::InvalidAudience => RejectReason::WrongAudience,
-                ErrorKind::InvalidIssuer => RejectReason::WrongIssuer,
-                _ => RejectReason::Malformed,
-            })
+        Ok(data.claims)
     }
 
     /// Validates as `validate` does, but as if the clock were `seconds_later` ahead: how `/compare`
@@ -245,14 +261,10 @@ impl JwtKeys {
     pub fn validate_later(&self, token: &str, seconds_later: u64) -> Result<Claims, RejectReason> {
         let mut validation = self.validation.clone();
         validation.reject_tokens_expiring_in_less_than = seconds_later;
-        let kid = jsonwebtoken::decode_header(token)
-            .map_err(|_| RejectReason::Malformed)?
-            .kid;
-        let decoding = self.decoding_key_for(kid.as_deref())?;
-        jsonwebtoken::decode::<Claims>(token, &decoding, &validation)
+        self.decode(token, &validation)
             .map(|data| data.claims)
-            .map_err(|error| match error.kind() {
-                ErrorKind::ExpiredSignature => RejectReason::Expired,
+            .map_err(|reason| match reason {
+                RejectReason::Expired => RejectReason::Expired,
                 _ => RejectReason::Malformed,
             })
     }
