@@ -17,10 +17,10 @@ use tokio::sync::RwLock;
 
 use crate::auth::login;
 use crate::auth::password;
-use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::auth::strategy::{self, Allowlist, Denylist, LAST_SEEN_KEY, Stateless, Strategy, USER_KEY, Version};
 use crate::domain::{Email, Password, RandomId, now_millis};
 use crate::error::ApiError;
+use crate::revocation::session_store::LOGIN_SESSION_KEY;
 use crate::revocation::{DenylistCopy, MintedAccess};
 use crate::scenario::{self, Cell, Row};
 use crate::state::AppState;

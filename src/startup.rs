@@ -20,9 +20,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 
 use crate::auth::jwt::JwtKeys;
-use crate::auth::session_store::WebSessionStore;
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::revocation::session_store::WebSessionStore;
 use crate::revocation::web_state::CookieStateStore;
 use crate::revocation::{DenylistCopy, RedisFeed, Revocation, RevocationSettings, SyncSettings};
 use crate::routes::{api, web as pages};

@@ -18,9 +18,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::domain::RandomId;
 use crate::error::ApiError;
+use crate::revocation::session_store::LOGIN_SESSION_KEY;
 
 const SESSION_KEY: &str = "csrf";
 pub const HEADER: &str = "x-csrf-token";

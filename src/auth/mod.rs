@@ -6,6 +6,5 @@ pub mod jwt;
 pub mod keys;
 pub mod login;
 pub mod password;
-pub mod session_store;
 pub mod strategy;
 pub mod throttle;

@@ -20,9 +20,9 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
 use crate::auth::jwt::Claims;
-use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::domain::now_millis;
 use crate::error::{ApiError, RejectReason};
+use crate::revocation::session_store::LOGIN_SESSION_KEY;
 use crate::state::AppState;
 
 pub const USER_KEY: &str = "user_id";

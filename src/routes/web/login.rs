@@ -8,10 +8,10 @@ use serde::Deserialize;
 
 use crate::auth::client;
 use crate::auth::login::open_login_session;
-use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY};
 use crate::domain::now_millis;
 use crate::error::ApiError;
+use crate::revocation::session_store::LOGIN_SESSION_KEY;
 use crate::routes::web::page::PageError;
 use crate::routes::web::page::WebUser;
 use crate::routes::web::{CsrfForm, DEVICE_COOKIE, Layout, redirect, redirect_remembering_device, render_form};
