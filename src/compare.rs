@@ -196,7 +196,8 @@ async fn fixture(state: &AppState) -> Result<Fixture, ApiError> {
         ip: "127.0.0.1".into(),
         user_agent: "revocable-compare-probe".into(),
     };
-    let token_session = login::open_login_session(state, &user, Kind::Token, &origin).await?;
+    let issuer = state.issuer();
+    let token_session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
     let access = state
         .keys
         .issue_for(&user.id, &token_session.id, user.token_version, 600)?;
@@ -211,12 +212,12 @@ async fn fixture(state: &AppState) -> Result<Fixture, ApiError> {
             },
         )
         .await?;
-    let revoked = login::issue_access_token(state, &user.id, &token_session.id, user.token_version).await?;
+    let revoked = login::issue_access_token(&issuer, &user.id, &token_session.id, user.token_version).await?;
     state
         .revocation
         .denylist_token(&revoked.claims.jti, &token_session.id, revoked.claims.exp * 1000)
         .await?;
-    let cookie_session = login::open_login_session(state, &user, Kind::Cookie, &origin).await?;
+    let cookie_session = login::open_login_session(&issuer, &user, Kind::Cookie, &origin).await?;
     let session_state: HashMap<String, String> = HashMap::from([
         (USER_KEY.to_owned(), serde_json::to_string(&user.id).unwrap_or_default()),
         (
@@ -249,7 +250,8 @@ async fn remove(state: &AppState, fixture: &Fixture) -> Result<(), ApiError> {
 async fn check_bearer<S: Strategy>(state: &web::Data<AppState>, token: &str) -> Result<(f64, f64), ApiError> {
     let request = TestRequest::default()
         .insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
-        .app_data(state.clone())
+        .app_data(web::Data::from(state.keys.clone()))
+        .app_data(web::Data::new(state.revocation.clone()))
         .to_http_request();
     time_checks(|| {
         let request = request.clone();
@@ -323,7 +325,9 @@ async fn check_cookie(state: &web::Data<AppState>, session_key: &str) -> Result<
             let value: serde_json::Value = serde_json::from_str(&value).unwrap_or(serde_json::Value::Null);
             let _ = session.insert(name, value);
         }
-        strategy::check_cookie(state, session).await.map(|_| ())
+        strategy::check_cookie(&state.revocation, state.settings.session_idle_ttl, session)
+            .await
+            .map(|_| ())
     })
     .await
 }

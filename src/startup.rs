@@ -19,6 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 
+use crate::auth::RequestSettings;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -59,10 +60,18 @@ impl Application {
         let session_key = cookie_key(&state).await?;
         let governor = rate_limit(&state.settings, &state.probe_secret);
         let app_state = state.clone();
+        // What the layers below `state` read on a request, each registered on its own: the
+        // extractors take one of these, not the whole `AppState`.
+        let keys = web::Data::from(state.keys.clone());
+        let revocation = web::Data::new(state.revocation.clone());
+        let request_settings = web::Data::new(RequestSettings::of(&state.settings));
         let server = HttpServer::new(move || {
             let sessions = cookie_sessions(&app_state, &session_key);
             App::new()
                 .app_data(app_state.clone())
+                .app_data(keys.clone())
+                .app_data(revocation.clone())
+                .app_data(request_settings.clone())
                 .app_data(metrics.clone())
                 .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(api::json_error))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(pages::form_error))
@@ -288,7 +297,7 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         db,
         backend,
         redis,
-        keys,
+        keys: std::sync::Arc::new(keys),
         revocation,
         web_sessions,
         self_url: std::sync::OnceLock::new(),

@@ -125,7 +125,7 @@ pub async fn start_browser_session(
     user: &User,
     origin: &Origin,
 ) -> Result<String, ApiError> {
-    let login_session = open_login_session(state, user, Kind::Cookie, origin).await?;
+    let login_session = open_login_session(&state.issuer(), user, Kind::Cookie, origin).await?;
     session.clear();
     session.renew();
     let now = now_millis();
