@@ -65,6 +65,8 @@ pub struct Report {
     pub access_ttl_seconds: u64,
 }
 
+/// The last report. Registered by `startup` as app data of its own, which the `/compare` route
+/// extracts; `AppState` does not hold it, so nothing below this module knows of it.
 #[derive(Default)]
 pub struct CompareCache {
     report: RwLock<Option<Arc<Report>>>,
@@ -78,7 +80,7 @@ impl CompareCache {
     }
 
     /// Starts a measurement when the report is missing or older than a minute and none runs.
-    pub async fn refresh_if_stale(&self, state: web::Data<AppState>) {
+    pub async fn refresh_if_stale(self: &Arc<Self>, state: web::Data<AppState>) {
         let stale = match &*self.report.read().await {
             None => true,
             Some(report) => now_millis() - report.measured_at >= REPORT_LIFETIME.as_millis() as i64,
@@ -87,9 +89,9 @@ impl CompareCache {
             return;
         }
         // The checks are timed on real (thread-bound) actix requests: stay on this worker.
+        let cache = Arc::clone(self);
         actix_web::rt::spawn(async move {
             let report = measure(&state).await;
-            let cache = &state.compare;
             *cache.report.write().await = Some(Arc::new(report));
             cache.running.store(false, Ordering::Release);
         });

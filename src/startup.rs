@@ -21,6 +21,7 @@ use rand::Rng;
 
 use crate::auth::RequestSettings;
 use crate::auth::jwt::JwtKeys;
+use crate::compare::CompareCache;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::revocation::session_store::WebSessionStore;
@@ -34,6 +35,7 @@ pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
     state: web::Data<AppState>,
+    compare: web::Data<CompareCache>,
 }
 
 /// Largest request body accepted anywhere: 16 KiB.
@@ -65,6 +67,8 @@ impl Application {
         let keys = web::Data::from(state.keys.clone());
         let revocation = web::Data::new(state.revocation.clone());
         let request_settings = web::Data::new(RequestSettings::of(&state.settings));
+        let compare = web::Data::new(CompareCache::default());
+        let compare_cache = compare.clone();
         let server = HttpServer::new(move || {
             let sessions = cookie_sessions(&app_state, &session_key);
             App::new()
@@ -72,6 +76,7 @@ impl Application {
                 .app_data(keys.clone())
                 .app_data(revocation.clone())
                 .app_data(request_settings.clone())
+                .app_data(compare.clone())
                 .app_data(metrics.clone())
                 .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(api::json_error))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(pages::form_error))
@@ -105,7 +110,12 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
-        Ok(Self { address, server, state })
+        Ok(Self {
+            address,
+            server,
+            state,
+            compare: compare_cache,
+        })
     }
 
     pub fn address(&self) -> std::net::SocketAddr {
@@ -114,6 +124,11 @@ impl Application {
 
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
+    }
+
+    /// The `/compare` report, as the route serves it.
+    pub fn compare_cache(&self) -> web::Data<CompareCache> {
+        self.compare.clone()
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight (graceful shutdown).
@@ -302,7 +317,6 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         web_sessions,
         self_url: std::sync::OnceLock::new(),
         probe_secret: crate::domain::RandomId::secret(),
-        compare: Default::default(),
         anonymous_csrf,
         geoip,
     })

@@ -25,7 +25,6 @@ pub struct AppState {
     pub self_url: std::sync::OnceLock<String>,
     /// A per-process secret by which the rate limiter recognises that probe.
     pub probe_secret: String,
-    pub compare: crate::compare::CompareCache,
     /// Signs the CSRF tokens of the forms shown before log-in.
     pub anonymous_csrf: crate::auth::csrf::AnonymousCsrf,
     /// Approximate places of addresses, when `GEOIP_DB` is set.
