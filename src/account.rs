@@ -86,18 +86,18 @@ fn related_words(email: &str) -> Vec<&str> {
 pub async fn authenticate(state: &AppState, email: &str, password: &str, origin: &Origin) -> Result<User, ApiError> {
     let key = throttle::account_key(email);
     if let Some(key) = &key {
-        throttle::check(state, key).await?;
+        throttle::check(&state.db, state.account_lock(), key).await?;
     }
-    match check_credentials(state, email, password).await? {
+    match check_credentials(&state.db, email, password).await? {
         Some(user) => {
             if let Some(key) = &key {
-                throttle::clear(state, key).await?;
+                throttle::clear(&state.db, key).await?;
             }
             Ok(user)
         }
         None => {
             if let Some(key) = &key {
-                throttle::record_failure(state, key).await?;
+                throttle::record_failure(&state.db, state.account_lock(), key).await?;
             }
             record_failed_login(state, email, origin).await?;
             Err(ApiError::InvalidGrant("the email or password is not correct".into()))
@@ -135,11 +135,11 @@ pub async fn password_matches(state: &AppState, user_id: &str, password: String)
         .ok_or(ApiError::NotFound)?;
     let key = throttle::account_key(&user.email);
     if let Some(key) = &key {
-        throttle::check(state, key).await?;
+        throttle::check(&state.db, state.account_lock(), key).await?;
     }
     let matches = password::verify(password, Some(user.password_hash)).await?;
     if !matches && let Some(key) = &key {
-        throttle::record_failure(state, key).await?;
+        throttle::record_failure(&state.db, state.account_lock(), key).await?;
     }
     Ok(matches)
 }

@@ -17,10 +17,10 @@ use tokio::sync::RwLock;
 
 use crate::auth::login;
 use crate::auth::password;
-use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::auth::strategy::{self, Allowlist, Denylist, LAST_SEEN_KEY, Stateless, Strategy, USER_KEY, Version};
 use crate::domain::{Email, Password, RandomId, now_millis};
 use crate::error::ApiError;
+use crate::revocation::session_store::LOGIN_SESSION_KEY;
 use crate::revocation::{DenylistCopy, MintedAccess};
 use crate::scenario::{self, Cell, Row};
 use crate::state::AppState;
@@ -65,6 +65,8 @@ pub struct Report {
     pub access_ttl_seconds: u64,
 }
 
+/// The last report. Registered by `startup` as app data of its own, which the `/compare` route
+/// extracts; `AppState` does not hold it, so nothing below this module knows of it.
 #[derive(Default)]
 pub struct CompareCache {
     report: RwLock<Option<Arc<Report>>>,
@@ -78,7 +80,7 @@ impl CompareCache {
     }
 
     /// Starts a measurement when the report is missing or older than a minute and none runs.
-    pub async fn refresh_if_stale(&self, state: web::Data<AppState>) {
+    pub async fn refresh_if_stale(self: &Arc<Self>, state: web::Data<AppState>) {
         let stale = match &*self.report.read().await {
             None => true,
             Some(report) => now_millis() - report.measured_at >= REPORT_LIFETIME.as_millis() as i64,
@@ -87,9 +89,9 @@ impl CompareCache {
             return;
         }
         // The checks are timed on real (thread-bound) actix requests: stay on this worker.
+        let cache = Arc::clone(self);
         actix_web::rt::spawn(async move {
             let report = measure(&state).await;
-            let cache = &state.compare;
             *cache.report.write().await = Some(Arc::new(report));
             cache.running.store(false, Ordering::Release);
         });
@@ -196,7 +198,8 @@ async fn fixture(state: &AppState) -> Result<Fixture, ApiError> {
         ip: "127.0.0.1".into(),
         user_agent: "revocable-compare-probe".into(),
     };
-    let token_session = login::open_login_session(state, &user, Kind::Token, &origin).await?;
+    let issuer = state.issuer();
+    let token_session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
     let access = state
         .keys
         .issue_for(&user.id, &token_session.id, user.token_version, 600)?;
@@ -211,12 +214,12 @@ async fn fixture(state: &AppState) -> Result<Fixture, ApiError> {
             },
         )
         .await?;
-    let revoked = login::issue_access_token(state, &user.id, &token_session.id, user.token_version).await?;
+    let revoked = login::issue_access_token(&issuer, &user.id, &token_session.id, user.token_version).await?;
     state
         .revocation
         .denylist_token(&revoked.claims.jti, &token_session.id, revoked.claims.exp * 1000)
         .await?;
-    let cookie_session = login::open_login_session(state, &user, Kind::Cookie, &origin).await?;
+    let cookie_session = login::open_login_session(&issuer, &user, Kind::Cookie, &origin).await?;
     let session_state: HashMap<String, String> = HashMap::from([
         (USER_KEY.to_owned(), serde_json::to_string(&user.id).unwrap_or_default()),
         (
@@ -249,7 +252,8 @@ async fn remove(state: &AppState, fixture: &Fixture) -> Result<(), ApiError> {
 async fn check_bearer<S: Strategy>(state: &web::Data<AppState>, token: &str) -> Result<(f64, f64), ApiError> {
     let request = TestRequest::default()
         .insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
-        .app_data(state.clone())
+        .app_data(web::Data::from(state.keys.clone()))
+        .app_data(web::Data::new(state.revocation.clone()))
         .to_http_request();
     time_checks(|| {
         let request = request.clone();
@@ -323,7 +327,9 @@ async fn check_cookie(state: &web::Data<AppState>, session_key: &str) -> Result<
             let value: serde_json::Value = serde_json::from_str(&value).unwrap_or(serde_json::Value::Null);
             let _ = session.insert(name, value);
         }
-        strategy::check_cookie(state, session).await.map(|_| ())
+        strategy::check_cookie(&state.revocation, state.settings.session_idle_ttl, session)
+            .await
+            .map(|_| ())
     })
     .await
 }

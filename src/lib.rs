@@ -1,4 +1,33 @@
 //! revocable: server-side sessions and revocable JWTs, side by side.
+//!
+//! The modules stand in layers, and each imports only from the layers below its own:
+//!
+//! ```text
+//! startup, cli              the pools, the app data and the route table; the command line
+//! routes                    the HTTP handlers, JSON and HTML; a page error becomes a page here
+//! account, compare, oauth   what a person, `/compare` and a client service do
+//! state                     AppState: what a handler can reach
+//! auth                      who is calling; takes &Revocation, &JwtKeys, &Db and pieces of settings
+//! revocation                "is this still valid?", and the cookie-state store behind it
+//! store                     SQL, a file per table
+//! domain, config, error, scenario, geoip, telemetry
+//! ```
+//!
+//! The `crate::` imports as they stand (a module not named on the left imports none):
+//!
+//! ```text
+//! cli        -> startup, oauth, auth, store, scenario, config, domain, telemetry
+//! startup    -> routes, compare, state, auth, revocation, store, scenario, geoip, config, error, domain, telemetry
+//! routes     -> account, compare, oauth, state, auth, revocation, store, scenario, config, error, domain
+//! account    -> state, auth, store, error, domain
+//! compare    -> state, auth, revocation, store, scenario, error, domain
+//! oauth      -> auth, revocation, store, error, domain
+//! state      -> auth, revocation, store, geoip, config
+//! auth       -> revocation, store, config, error, domain
+//! revocation -> store, error, domain
+//! store      -> domain
+//! scenario   -> domain
+//! ```
 
 pub mod account;
 pub mod auth;

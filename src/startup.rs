@@ -19,10 +19,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 
+use crate::auth::RequestSettings;
 use crate::auth::jwt::JwtKeys;
-use crate::auth::session_store::WebSessionStore;
+use crate::compare::CompareCache;
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::revocation::session_store::WebSessionStore;
 use crate::revocation::web_state::CookieStateStore;
 use crate::revocation::{DenylistCopy, RedisFeed, Revocation, RevocationSettings, SyncSettings};
 use crate::routes::{api, web as pages};
@@ -33,6 +35,7 @@ pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
     state: web::Data<AppState>,
+    compare: web::Data<CompareCache>,
 }
 
 /// Largest request body accepted anywhere: 16 KiB.
@@ -59,10 +62,21 @@ impl Application {
         let session_key = cookie_key(&state).await?;
         let governor = rate_limit(&state.settings, &state.probe_secret);
         let app_state = state.clone();
+        // What the layers below `state` read on a request, each registered on its own: the
+        // extractors take one of these, not the whole `AppState`.
+        let keys = web::Data::from(state.keys.clone());
+        let revocation = web::Data::new(state.revocation.clone());
+        let request_settings = web::Data::new(RequestSettings::of(&state.settings));
+        let compare = web::Data::new(CompareCache::default());
+        let compare_cache = compare.clone();
         let server = HttpServer::new(move || {
             let sessions = cookie_sessions(&app_state, &session_key);
             App::new()
                 .app_data(app_state.clone())
+                .app_data(keys.clone())
+                .app_data(revocation.clone())
+                .app_data(request_settings.clone())
+                .app_data(compare.clone())
                 .app_data(metrics.clone())
                 .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(api::json_error))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(pages::form_error))
@@ -96,7 +110,12 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
-        Ok(Self { address, server, state })
+        Ok(Self {
+            address,
+            server,
+            state,
+            compare: compare_cache,
+        })
     }
 
     pub fn address(&self) -> std::net::SocketAddr {
@@ -105,6 +124,11 @@ impl Application {
 
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
+    }
+
+    /// The `/compare` report, as the route serves it.
+    pub fn compare_cache(&self) -> web::Data<CompareCache> {
+        self.compare.clone()
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight (graceful shutdown).
@@ -290,12 +314,11 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         db,
         backend,
         redis,
-        keys,
+        keys: std::sync::Arc::new(keys),
         revocation,
         web_sessions,
         self_url: std::sync::OnceLock::new(),
         probe_secret: crate::domain::RandomId::secret(),
-        compare: Default::default(),
         anonymous_csrf,
         geoip,
     })

@@ -1,6 +1,12 @@
 //! What every request handler can reach: settings, database, stores, keys, the revocation layer.
+//! The layers below take the narrow pieces they use, never this; the extractors find `JwtKeys`,
+//! `Revocation` and `auth::RequestSettings` registered as app data of their own.
+
+use std::sync::Arc;
 
 use crate::auth::jwt::JwtKeys;
+use crate::auth::login::{Issuer, Lifetimes};
+use crate::auth::throttle::AccountLock;
 use crate::config::Settings;
 use crate::revocation::Revocation;
 use crate::revocation::web_state::CookieStateStore;
@@ -11,14 +17,14 @@ pub struct AppState {
     pub db: Db,
     pub backend: Backend,
     pub redis: Option<deadpool_redis::Pool>,
-    pub keys: JwtKeys,
+    /// Shared with the `web::Data<JwtKeys>` the extractors read, so a key reload reaches both.
+    pub keys: Arc<JwtKeys>,
     pub revocation: Revocation,
     pub web_sessions: CookieStateStore,
     /// This instance's own address, for `/compare`'s probe of itself; set once bound.
     pub self_url: std::sync::OnceLock<String>,
     /// A per-process secret by which the rate limiter recognises that probe.
     pub probe_secret: String,
-    pub compare: crate::compare::CompareCache,
     /// Signs the CSRF tokens of the forms shown before log-in.
     pub anonymous_csrf: crate::auth::csrf::AnonymousCsrf,
     /// Approximate places of addresses, when `GEOIP_DB` is set.
@@ -26,6 +32,21 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What `auth::login` needs to open login sessions and issue tokens.
+    pub fn issuer(&self) -> Issuer<'_> {
+        Issuer {
+            db: &self.db,
+            keys: &self.keys,
+            revocation: &self.revocation,
+            lifetimes: Lifetimes::of(&self.settings),
+        }
+    }
+
+    /// The per-account limit on failed password log-ins.
+    pub fn account_lock(&self) -> AccountLock {
+        AccountLock::of(&self.settings)
+    }
+
     /// `Some(name)` of the first backing service that does not answer.
     pub async fn unavailable_service(&self) -> Option<&'static str> {
         if !crate::store::ping(&self.db).await {

@@ -18,9 +18,10 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::auth::session_store::LOGIN_SESSION_KEY;
+use crate::auth::RequestSettings;
 use crate::domain::RandomId;
 use crate::error::ApiError;
+use crate::revocation::session_store::LOGIN_SESSION_KEY;
 
 const SESSION_KEY: &str = "csrf";
 pub const HEADER: &str = "x-csrf-token";
@@ -161,11 +162,10 @@ fn origin_is_own(request: &HttpRequest, origin: &str, trusted_proxies: &[ipnet::
         .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host))
 }
 
-fn trusted_proxies(request: &HttpRequest) -> Vec<ipnet::IpNet> {
+fn trusted_proxies(request: &HttpRequest) -> &[ipnet::IpNet] {
     request
-        .app_data::<actix_web::web::Data<crate::state::AppState>>()
-        .map(|state| state.settings.trusted_proxies.clone())
-        .unwrap_or_default()
+        .app_data::<actix_web::web::Data<RequestSettings>>()
+        .map_or(&[], |settings| settings.trusted_proxies.as_slice())
 }
 
 /// A state-changing form must not come from another site: refused when the browser says so
@@ -180,7 +180,7 @@ pub fn verify_same_site(request: &HttpRequest) -> Result<(), ApiError> {
         .headers()
         .get(header::ORIGIN)
         .is_some_and(|origin| match origin.to_str() {
-            Ok(origin) => !origin_is_own(request, origin, &trusted_proxies(request)),
+            Ok(origin) => !origin_is_own(request, origin, trusted_proxies(request)),
             Err(_) => true,
         });
     if cross_site || foreign_origin {
@@ -204,7 +204,7 @@ pub fn verify_api(request: &HttpRequest, session: &Session) -> Result<(), ApiErr
         .get(header::ORIGIN)
         .and_then(|value| value.to_str().ok());
     if let Some(origin) = origin
-        && origin_is_own(request, origin, &trusted_proxies(request))
+        && origin_is_own(request, origin, trusted_proxies(request))
     {
         return Ok(());
     }

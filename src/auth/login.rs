@@ -1,21 +1,53 @@
 //! Logging in, either way, and the token pair: checking a password, opening a login session,
 //! issuing access + refresh tokens, and rotating a refresh token with reuse detection.
 
-use crate::auth::jwt::IssuedToken;
+use std::time::Duration;
+
+use crate::auth::jwt::{IssuedToken, JwtKeys};
 use crate::auth::{client, password};
+use crate::config::Settings;
 use crate::domain::{Email, RandomId, RefreshToken, now_millis};
 use crate::error::{ApiError, RejectReason};
-use crate::revocation::{MintedAccess, NewRefresh, Rotation};
-use crate::state::AppState;
+use crate::revocation::{MintedAccess, NewRefresh, Revocation, Rotation};
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::login_sessions::{self, EndReason, Kind, LoginSession};
 use crate::store::users::User;
-use crate::store::{self};
+use crate::store::{self, Db};
+
+/// How long login sessions and refresh tokens live; from `Settings`.
+#[derive(Clone, Copy)]
+pub struct Lifetimes {
+    pub session_ttl: Duration,
+    pub session_idle_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub refresh_reuse_grace: Duration,
+}
+
+impl Lifetimes {
+    pub fn of(settings: &Settings) -> Self {
+        Self {
+            session_ttl: settings.session_ttl,
+            session_idle_ttl: settings.session_idle_ttl,
+            refresh_ttl: settings.refresh_ttl,
+            refresh_reuse_grace: settings.refresh_reuse_grace,
+        }
+    }
+}
+
+/// What opening login sessions and issuing tokens works with, borrowed from the caller: the
+/// database, the signing keys, the revocation layer (which records every token), the lifetimes.
+#[derive(Clone, Copy)]
+pub struct Issuer<'a> {
+    pub db: &'a Db,
+    pub keys: &'a JwtKeys,
+    pub revocation: &'a Revocation,
+    pub lifetimes: Lifetimes,
+}
 
 /// The user, if the email exists and the password matches. Takes the same time either way.
-pub async fn check_credentials(state: &AppState, email: &str, password: &str) -> Result<Option<User>, ApiError> {
+pub async fn check_credentials(db: &Db, email: &str, password: &str) -> Result<Option<User>, ApiError> {
     let user = match Email::parse(email) {
-        Ok(email) => store::users::find_by_email(&state.db, &email).await?,
+        Ok(email) => store::users::find_by_email(db, &email).await?,
         Err(_) => None,
     };
     let stored = user.as_ref().map(|user| user.password_hash.clone());
@@ -29,20 +61,20 @@ fn millis(duration: std::time::Duration) -> i64 {
 
 /// Opens a login session (a device) and records the log-in.
 pub async fn open_login_session(
-    state: &AppState,
+    issuer: &Issuer<'_>,
     user: &User,
     kind: Kind,
     origin: &Origin,
 ) -> Result<LoginSession, ApiError> {
     let now = now_millis();
     let idle = match kind {
-        Kind::Cookie => state.settings.session_idle_ttl,
-        Kind::Token => state.settings.refresh_ttl,
+        Kind::Cookie => issuer.lifetimes.session_idle_ttl,
+        Kind::Token => issuer.lifetimes.refresh_ttl,
     };
-    let expires_at = now + millis(state.settings.session_ttl);
+    let expires_at = now + millis(issuer.lifetimes.session_ttl);
     let device = crate::auth::client::describe_device(&origin.user_agent);
-    let known = login_sessions::known_devices(&state.db, &user.id).await?;
-    let reported = store::reported_devices::list(&state.db, &user.id)
+    let known = login_sessions::known_devices(issuer.db, &user.id).await?;
+    let reported = store::reported_devices::list(issuer.db, &user.id)
         .await?
         .contains(&(device.clone(), origin.ip.clone()));
     let new_device = reported
@@ -66,9 +98,9 @@ pub async fn open_login_session(
         // The very first log-in of an account is not news; a pair reported as not the owner's always is.
         new_device: reported || (new_device && !known.is_empty()),
     };
-    login_sessions::insert(&state.db, &session).await?;
+    login_sessions::insert(issuer.db, &session).await?;
     events::record(
-        &state.db,
+        issuer.db,
         NewEvent {
             user_id: &user.id,
             kind: EventKind::LoggedIn,
@@ -102,12 +134,12 @@ pub struct TokenPair {
 /// Signs an access token for the session; the caller has it recorded (through `Revocation`) so
 /// that revoking the session denylists it.
 fn mint_access_token(
-    state: &AppState,
+    issuer: &Issuer<'_>,
     user_id: &str,
     session_id: &str,
     token_version: i64,
 ) -> Result<MintedAccess<IssuedToken>, ApiError> {
-    let access = state.keys.issue(user_id, session_id, token_version)?;
+    let access = issuer.keys.issue(user_id, session_id, token_version)?;
     Ok(MintedAccess {
         jti: access.claims.jti.clone(),
         expires_at: access.claims.exp * 1000,
@@ -117,27 +149,27 @@ fn mint_access_token(
 
 /// Issues one more access token for the session and records its `jti` until it expires.
 pub async fn issue_access_token(
-    state: &AppState,
+    issuer: &Issuer<'_>,
     user_id: &str,
     session_id: &str,
     token_version: i64,
 ) -> Result<IssuedToken, ApiError> {
-    let access = mint_access_token(state, user_id, session_id, token_version)?;
-    state.revocation.record_access_token(session_id, &access).await?;
+    let access = mint_access_token(issuer, user_id, session_id, token_version)?;
+    issuer.revocation.record_access_token(session_id, &access).await?;
     Ok(access.token)
 }
 
 /// A fresh pair for a login session that has just been opened.
-pub async fn issue_pair(state: &AppState, user: &User, session: &LoginSession) -> Result<TokenPair, ApiError> {
+pub async fn issue_pair(issuer: &Issuer<'_>, user: &User, session: &LoginSession) -> Result<TokenPair, ApiError> {
     let now = now_millis();
     let refresh = RefreshToken::generate();
     let refresh_hash = refresh.hash();
     let new_refresh = NewRefresh {
         token_hash: &refresh_hash,
-        expires_at: (now + millis(state.settings.refresh_ttl)).min(session.expires_at),
+        expires_at: (now + millis(issuer.lifetimes.refresh_ttl)).min(session.expires_at),
     };
-    let access = mint_access_token(state, &user.id, &session.id, user.token_version)?;
-    state
+    let access = mint_access_token(issuer, &user.id, &session.id, user.token_version)?;
+    issuer
         .revocation
         .record_first_pair(&session.id, new_refresh, &access, now)
         .await?;
@@ -151,18 +183,18 @@ pub async fn issue_pair(state: &AppState, user: &User, session: &LoginSession) -
 /// A new pair in place of every token the login session holds (after a password change moved
 /// `token_version`): the old ones, including any a concurrent refresh has just minted, stop
 /// working.
-pub async fn reissue_pair(state: &AppState, session_id: &str) -> Result<TokenPair, ApiError> {
+pub async fn reissue_pair(issuer: &Issuer<'_>, session_id: &str) -> Result<TokenPair, ApiError> {
     let now = now_millis();
     let refresh = RefreshToken::generate();
     let refresh_hash = refresh.hash();
     let new_refresh = NewRefresh {
         token_hash: &refresh_hash,
-        expires_at: now + millis(state.settings.refresh_ttl),
+        expires_at: now + millis(issuer.lifetimes.refresh_ttl),
     };
-    let (access, _) = state
+    let (access, _) = issuer
         .revocation
         .replace_pair(session_id, new_refresh, now, |user, session_id| {
-            mint_access_token(state, &user.id, session_id, user.token_version)
+            mint_access_token(issuer, &user.id, session_id, user.token_version)
         })
         .await?
         .ok_or_else(|| ApiError::bearer(RejectReason::RevokedSession))?;
@@ -186,20 +218,20 @@ fn session_ended() -> ApiError {
 /// reuse (see `reused`). The rotation locks the login session first, as a revocation does, so a
 /// revocation racing it either ends the session before it (and the refresh is refused) or after
 /// it (and revokes what it minted).
-pub async fn rotate(state: &AppState, presented: &str, origin: &Origin) -> Result<TokenPair, ApiError> {
+pub async fn rotate(issuer: &Issuer<'_>, presented: &str, origin: &Origin) -> Result<TokenPair, ApiError> {
     let token = RefreshToken::parse(presented).ok_or_else(|| invalid_grant("the refresh token is not valid"))?;
     let now = now_millis();
     let refresh = RefreshToken::generate();
     let refresh_hash = refresh.hash();
     let replacement = NewRefresh {
         token_hash: &refresh_hash,
-        expires_at: now + millis(state.settings.refresh_ttl),
+        expires_at: now + millis(issuer.lifetimes.refresh_ttl),
     };
     let client = client::fingerprint(origin);
-    let rotation = state
+    let rotation = issuer
         .revocation
         .rotate_refresh_token(&token.hash(), replacement, &client, now, |user, session_id| {
-            mint_access_token(state, &user.id, session_id, user.token_version)
+            mint_access_token(issuer, &user.id, session_id, user.token_version)
         })
         .await?;
     match rotation {
@@ -217,12 +249,12 @@ pub async fn rotate(state: &AppState, presented: &str, origin: &Origin) -> Resul
             used_at,
             used_by,
         } => {
-            let session = store::login_sessions::find(&state.db, &session_id)
+            let session = store::login_sessions::find(issuer.db, &session_id)
                 .await?
                 .filter(|session| session.is_live(now))
                 .ok_or_else(session_ended)?;
             let spent_by_this_client = used_by.as_deref() == Some(client.as_str());
-            Err(reused(state, &session, used_at, spent_by_this_client, now, origin).await?)
+            Err(reused(issuer, &session, used_at, spent_by_this_client, now, origin).await?)
         }
     }
 }
@@ -232,18 +264,18 @@ pub async fn rotate(state: &AppState, presented: &str, origin: &Origin) -> Resul
 /// address or user agent than the one that spent it — means someone holds a copy of a token that
 /// was rotated away, so the whole login session goes. Every reuse is recorded either way.
 async fn reused(
-    state: &AppState,
+    issuer: &Issuer<'_>,
     session: &LoginSession,
     used_at: i64,
     spent_by_this_client: bool,
     now: i64,
     origin: &Origin,
 ) -> Result<ApiError, ApiError> {
-    let grace = millis(state.settings.refresh_reuse_grace);
+    let grace = millis(issuer.lifetimes.refresh_reuse_grace);
     let within_grace = grace > 0 && now - used_at <= grace;
     if within_grace && spent_by_this_client {
         record_reuse(
-            state,
+            issuer,
             session,
             EventKind::RefreshTokenRetried,
             origin,
@@ -256,7 +288,7 @@ async fn reused(
         .await?;
         return Ok(invalid_grant("the refresh token was just rotated; use the newest one"));
     }
-    let revoked = state
+    let revoked = issuer
         .revocation
         .revoke_session(&session.id, EndReason::RefreshTokenReused, None)
         .await?;
@@ -271,7 +303,7 @@ async fn reused(
         "that device was signed out"
     };
     record_reuse(
-        state,
+        issuer,
         session,
         EventKind::RefreshTokenReused,
         origin,
@@ -284,14 +316,14 @@ async fn reused(
 }
 
 async fn record_reuse(
-    state: &AppState,
+    issuer: &Issuer<'_>,
     session: &LoginSession,
     kind: EventKind,
     origin: &Origin,
     detail: String,
 ) -> Result<(), ApiError> {
     events::record(
-        &state.db,
+        issuer.db,
         NewEvent {
             user_id: &session.user_id,
             kind,

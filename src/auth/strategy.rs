@@ -19,11 +19,12 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
-use crate::auth::jwt::Claims;
-use crate::auth::session_store::LOGIN_SESSION_KEY;
+use crate::auth::RequestSettings;
+use crate::auth::jwt::{Claims, JwtKeys};
 use crate::domain::now_millis;
 use crate::error::{ApiError, RejectReason};
-use crate::state::AppState;
+use crate::revocation::Revocation;
+use crate::revocation::session_store::LOGIN_SESSION_KEY;
 
 pub const USER_KEY: &str = "user_id";
 pub const LAST_SEEN_KEY: &str = "seen";
@@ -50,11 +51,12 @@ pub trait Strategy: 'static {
     fn check(request: HttpRequest) -> impl Future<Output = Result<Principal, ApiError>>;
 }
 
-fn app_state(request: &HttpRequest) -> web::Data<AppState> {
-    request
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered in startup::build")
-        .clone()
+/// What `startup::build` registered as `web::Data<T>`: borrowed from the request, not cloned.
+fn registered<T: 'static>(request: &HttpRequest) -> &T {
+    match request.app_data::<web::Data<T>>() {
+        Some(data) => data.get_ref(),
+        None => panic!("{} is registered in startup::build", std::any::type_name::<T>()),
+    }
 }
 
 /// The token of `Authorization: Bearer …`.
@@ -72,9 +74,9 @@ fn bearer_token(request: &HttpRequest) -> Result<&str, RejectReason> {
     Ok(token.trim())
 }
 
-fn stateless(request: &HttpRequest, state: &AppState) -> Result<Claims, ApiError> {
+fn stateless(request: &HttpRequest) -> Result<Claims, ApiError> {
     let token = bearer_token(request).map_err(ApiError::bearer)?;
-    state.keys.validate(token).map_err(ApiError::bearer)
+    registered::<JwtKeys>(request).validate(token).map_err(ApiError::bearer)
 }
 
 fn principal(claims: Claims) -> Principal {
@@ -85,16 +87,16 @@ fn principal(claims: Claims) -> Principal {
     }
 }
 
-async fn check_version(state: &AppState, claims: &Claims) -> Result<(), ApiError> {
-    let (current, _) = state.revocation.version_is_current(&claims.sub, claims.ver).await?;
+async fn check_version(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
+    let (current, _) = revocation.version_is_current(&claims.sub, claims.ver).await?;
     if !current {
         return Err(ApiError::bearer(RejectReason::RevokedVersion));
     }
     Ok(())
 }
 
-async fn check_denylist(state: &AppState, claims: &Claims) -> Result<(), ApiError> {
-    let (denied, _) = state.revocation.is_denylisted(&claims.jti).await?;
+async fn check_denylist(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
+    let (denied, _) = revocation.is_denylisted(&claims.jti).await?;
     if denied {
         return Err(ApiError::bearer(RejectReason::RevokedJti));
     }
@@ -103,11 +105,11 @@ async fn check_denylist(state: &AppState, claims: &Claims) -> Result<(), ApiErro
 
 /// The token's login session is live; its activity is recorded in memory (written to the
 /// database at most once a minute, off the request's path).
-async fn check_allowlist(state: &AppState, claims: &Claims) -> Result<(), ApiError> {
+async fn check_allowlist(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
     let now = now_millis();
-    match state.revocation.session(&claims.sid).await? {
+    match revocation.session(&claims.sid).await? {
         (Some(session), _) if session.is_live(now) && session.user_id == claims.sub => {
-            state.revocation.record_activity(&claims.sid, &session, now, None);
+            revocation.record_activity(&claims.sid, &session, now, None);
             Ok(())
         }
         _ => Err(ApiError::bearer(RejectReason::RevokedSession)),
@@ -127,8 +129,7 @@ impl Strategy for Stateless {
     const NAME: &'static str = "stateless";
 
     async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
-        let state = app_state(&request);
-        stateless(&request, &state).map(principal)
+        stateless(&request).map(principal)
     }
 }
 
@@ -136,9 +137,8 @@ impl Strategy for Version {
     const NAME: &'static str = "version";
 
     async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
-        let state = app_state(&request);
-        let claims = stateless(&request, &state)?;
-        check_version(&state, &claims).await?;
+        let claims = stateless(&request)?;
+        check_version(registered(&request), &claims).await?;
         Ok(principal(claims))
     }
 }
@@ -147,9 +147,8 @@ impl Strategy for Denylist {
     const NAME: &'static str = "denylist";
 
     async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
-        let state = app_state(&request);
-        let claims = stateless(&request, &state)?;
-        check_denylist(&state, &claims).await?;
+        let claims = stateless(&request)?;
+        check_denylist(registered(&request), &claims).await?;
         Ok(principal(claims))
     }
 }
@@ -158,9 +157,8 @@ impl Strategy for Allowlist {
     const NAME: &'static str = "allowlist";
 
     async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
-        let state = app_state(&request);
-        let claims = stateless(&request, &state)?;
-        check_allowlist(&state, &claims).await?;
+        let claims = stateless(&request)?;
+        check_allowlist(registered(&request), &claims).await?;
         Ok(principal(claims))
     }
 }
@@ -169,11 +167,11 @@ impl Strategy for Strict {
     const NAME: &'static str = "strict";
 
     async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
-        let state = app_state(&request);
-        let claims = stateless(&request, &state)?;
-        check_version(&state, &claims).await?;
-        check_denylist(&state, &claims).await?;
-        check_allowlist(&state, &claims).await?;
+        let claims = stateless(&request)?;
+        let revocation = registered(&request);
+        check_version(revocation, &claims).await?;
+        check_denylist(revocation, &claims).await?;
+        check_allowlist(revocation, &claims).await?;
         Ok(principal(claims))
     }
 }
@@ -182,18 +180,22 @@ impl Strategy for Cookie {
     const NAME: &'static str = "cookie";
 
     async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
-        let state = app_state(&request);
+        let idle_ttl = registered::<RequestSettings>(&request).session_idle_ttl;
         let session = request.get_session();
-        let principal = check_cookie(&state, session.clone()).await?;
+        let principal = check_cookie(registered(&request), idle_ttl, session.clone()).await?;
         crate::auth::csrf::verify_api(&request, &session)?;
         Ok(principal)
     }
 }
 
 /// The cookie check: server-side state names a login session that is live, and the session has
-/// not been idle longer than `SESSION_IDLE_TTL`. Activity moves the idle limit in memory and is
-/// written at most once per `last_seen_interval`, off the request's path.
-pub async fn check_cookie(state: &AppState, session: Session) -> Result<Principal, ApiError> {
+/// not been idle longer than `idle_ttl` (`SESSION_IDLE_TTL`). Activity moves the idle limit in
+/// memory and is written at most once per `last_seen_interval`, off the request's path.
+pub async fn check_cookie(
+    revocation: &Revocation,
+    idle_ttl: std::time::Duration,
+    session: Session,
+) -> Result<Principal, ApiError> {
     let login_session_id = match session.get::<String>(LOGIN_SESSION_KEY) {
         Ok(Some(id)) => id,
         _ => return Err(ApiError::cookie(RejectReason::NoCredential)),
@@ -204,7 +206,7 @@ pub async fn check_cookie(state: &AppState, session: Session) -> Result<Principa
         .flatten()
         .ok_or(ApiError::cookie(RejectReason::Malformed))?;
     let now = now_millis();
-    let (login_session, _) = state.revocation.session(&login_session_id).await?;
+    let (login_session, _) = revocation.session(&login_session_id).await?;
     let Some(login_session) = login_session.filter(|found| found.user_id == user_id) else {
         session.purge();
         return Err(ApiError::cookie(RejectReason::RevokedSession));
@@ -217,11 +219,9 @@ pub async fn check_cookie(state: &AppState, session: Session) -> Result<Principa
         session.purge();
         return Err(ApiError::cookie(RejectReason::Expired));
     }
-    let idle_limit = state.settings.session_idle_ttl.as_millis() as i64;
+    let idle_limit = idle_ttl.as_millis() as i64;
     let idle_expires_at = (now + idle_limit).min(login_session.expires_at);
-    state
-        .revocation
-        .record_activity(&login_session_id, &login_session, now, Some(idle_expires_at));
+    revocation.record_activity(&login_session_id, &login_session, now, Some(idle_expires_at));
     Ok(Principal {
         user_id,
         session_id: login_session_id,

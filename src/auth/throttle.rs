@@ -10,14 +10,16 @@
 //! flush cannot reset the count). Accounts are keyed by the SHA-256 of the normalized email,
 //! known or not, so the limit does not tell which emails have accounts.
 
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use crate::config::Settings;
 use crate::domain::{Email, now_millis};
 use crate::error::ApiError;
-use crate::state::AppState;
-use crate::store;
+use crate::store::{self, Db};
 
 /// The key under which an email's failures are counted; `None` for what is not an email.
 pub fn account_key(email: &str) -> Option<String> {
@@ -25,12 +27,28 @@ pub fn account_key(email: &str) -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(Sha256::digest(email.normalized().as_bytes())))
 }
 
+/// `ACCOUNT_LOCK_AFTER` failures within `ACCOUNT_LOCK_WINDOW` lock an account; from `Settings`.
+#[derive(Clone, Copy)]
+pub struct AccountLock {
+    pub after: u32,
+    pub window: Duration,
+}
+
+impl AccountLock {
+    pub fn of(settings: &Settings) -> Self {
+        Self {
+            after: settings.account_lock_after,
+            window: settings.account_lock_window,
+        }
+    }
+}
+
 /// `Err(RateLimited)` while the account is locked, with the seconds left.
-pub async fn check(state: &AppState, account_key: &str) -> Result<(), ApiError> {
-    let limit = i64::from(state.settings.account_lock_after);
-    let window = state.settings.account_lock_window.as_millis() as i64;
+pub async fn check(db: &Db, lock: AccountLock, account_key: &str) -> Result<(), ApiError> {
+    let limit = i64::from(lock.after);
+    let window = lock.window.as_millis() as i64;
     let now = now_millis();
-    let (failures, oldest) = store::login_failures::count_since(&state.db, account_key, now - window).await?;
+    let (failures, oldest) = store::login_failures::count_since(db, account_key, now - window).await?;
     if failures >= limit {
         // Locked until the oldest failure of the window leaves it.
         let remaining_millis = oldest.map_or(window, |oldest| oldest + window - now);
@@ -46,16 +64,16 @@ fn seconds_rounded_up(millis: i64) -> u64 {
 }
 
 /// Counts one failed log-in for this account.
-pub async fn record_failure(state: &AppState, account_key: &str) -> Result<(), ApiError> {
-    let window = state.settings.account_lock_window.as_millis() as i64;
+pub async fn record_failure(db: &Db, lock: AccountLock, account_key: &str) -> Result<(), ApiError> {
+    let window = lock.window.as_millis() as i64;
     let now = now_millis();
-    store::login_failures::record(&state.db, account_key, now, now - window).await?;
+    store::login_failures::record(db, account_key, now, now - window).await?;
     Ok(())
 }
 
 /// Forgets the account's failures after a successful log-in.
-pub async fn clear(state: &AppState, account_key: &str) -> Result<(), ApiError> {
-    store::login_failures::clear(&state.db, account_key).await?;
+pub async fn clear(db: &Db, account_key: &str) -> Result<(), ApiError> {
+    store::login_failures::clear(db, account_key).await?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ mod cache;
 mod denylist;
 mod retry;
 mod rotation;
+pub mod session_store;
 mod sync;
 pub mod web_state;
 
@@ -27,12 +28,12 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
-use crate::auth::session_store::WebSessionStore;
 use crate::domain::now_millis;
 use crate::error::ApiError;
 use crate::store::login_sessions::EndReason;
 use crate::store::revocation_log::{Change, Entry};
 use crate::store::{self, Db};
+use session_store::WebSessionStore;
 
 /// How the revocation layer is set up; from `Settings` in `startup`.
 pub struct RevocationSettings {

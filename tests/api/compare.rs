@@ -42,7 +42,7 @@ async fn the_compare_page_shows_the_documented_matrix_as_observed() {
         page.contains("Every observed cell matches the documented matrix."),
         "{page}"
     );
-    let (report, _) = app.state.compare.current().await;
+    let (report, _) = app.compare.current().await;
     let report = report.unwrap();
     assert_eq!(report.matrix.as_ref().unwrap(), &scenario::expected());
     assert!(
@@ -66,7 +66,7 @@ async fn the_compare_page_shows_the_documented_matrix_as_observed() {
 async fn the_compare_page_measures_costs_and_state_for_all_five_strategies() {
     let app = spawn_app_with(&[("ACCESS_TTL", "8s"), ("REFRESH_REUSE_GRACE", "0")]).await;
     let page = measured_page(&app).await;
-    let (report, _) = app.state.compare.current().await;
+    let (report, _) = app.compare.current().await;
     let costs = report.unwrap().costs.clone().expect("costs measured");
     let names: Vec<&str> = costs.iter().map(|cost| cost.strategy).collect();
     assert_eq!(names, scenario::STRATEGIES);
@@ -106,12 +106,12 @@ async fn the_compare_page_measures_costs_and_state_for_all_five_strategies() {
 async fn the_compare_page_is_measured_at_most_once_a_minute() {
     let app = spawn_app_with(&[("ACCESS_TTL", "8s"), ("REFRESH_REUSE_GRACE", "0")]).await;
     measured_page(&app).await;
-    let (first, _) = app.state.compare.current().await;
+    let (first, _) = app.compare.current().await;
     let measured_at = first.unwrap().measured_at;
     for _ in 0..20 {
         assert_eq!(app.get("/compare").await.status(), StatusCode::OK);
     }
-    let (again, running) = app.state.compare.current().await;
+    let (again, running) = app.compare.current().await;
     assert_eq!(again.unwrap().measured_at, measured_at);
     assert!(!running, "no new measurement was started");
 }
@@ -120,7 +120,7 @@ async fn the_compare_page_is_measured_at_most_once_a_minute() {
 async fn a_long_access_token_lifetime_is_observed_in_process_for_the_expiry_row() {
     let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "0")]).await;
     let page = measured_page(&app).await;
-    let (report, _) = app.state.compare.current().await;
+    let (report, _) = app.compare.current().await;
     let report = report.unwrap();
     assert!(report.expiry_observed_in_process);
     assert_eq!(report.matrix.as_ref().unwrap(), &scenario::expected());
@@ -195,7 +195,7 @@ async fn the_compare_page_charts_this_servers_own_costs() {
     let app = crate::helpers::spawn_app().await;
     let page = measured_page(&app).await;
     assert!(page.contains("Median microseconds per check — <strong>lower is better</strong>"));
-    let (report, _) = app.state.compare.current().await;
+    let (report, _) = app.compare.current().await;
     let costs = report.unwrap().costs.clone().expect("costs measured");
     for cost in &costs {
         assert!(

@@ -125,6 +125,7 @@ pub struct TestApp {
     pub database: Arc<TestDatabase>,
     pub redis: Option<Arc<TestRedis>>,
     pub state: actix_web::web::Data<revocable::state::AppState>,
+    pub compare: actix_web::web::Data<revocable::compare::CompareCache>,
     overrides: Vec<(String, String)>,
     pub api: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
@@ -275,6 +276,7 @@ async fn start(
     let application = Application::build(settings).await.expect("the application builds");
     let address = format!("http://{}", application.address());
     let state = application.state();
+    let compare = application.compare_cache();
     let server = tokio::spawn(async move {
         let _ = application.run_until_stopped().await;
     });
@@ -283,6 +285,7 @@ async fn start(
         database,
         redis,
         state,
+        compare,
         overrides,
         api: reqwest::Client::builder()
             .user_agent("revocable-tests/1.0")

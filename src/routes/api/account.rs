@@ -136,7 +136,7 @@ pub async fn change_password(
         Credential::Bearer(_) => {
             // The caller's tokens carry the old `ver`: all of its login session's tokens are
             // replaced by a new pair, in the same login session.
-            let pair = login::reissue_pair(&state, &principal.session_id).await?;
+            let pair = login::reissue_pair(&state.issuer(), &principal.session_id).await?;
             Ok(HttpResponse::Ok().json(TokenResponse::from_pair(&state, pair)))
         }
         Credential::Cookie(session) => {

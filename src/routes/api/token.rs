@@ -73,8 +73,9 @@ pub async fn issue(
     let password = required(body.password, "password")?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     let user = account::authenticate(&state, &email, &password, &origin).await?;
-    let session = login::open_login_session(&state, &user, Kind::Token, &origin).await?;
-    let pair = login::issue_pair(&state, &user, &session).await?;
+    let issuer = state.issuer();
+    let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
+    let pair = login::issue_pair(&issuer, &user, &session).await?;
     Ok(no_store(TokenResponse::from_pair(&state, pair)))
 }
 
@@ -106,7 +107,7 @@ pub async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     let presented = required(body.into_inner().refresh_token, "refresh_token")?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let pair = login::rotate(&state, &presented, &origin).await?;
+    let pair = login::rotate(&state.issuer(), &presented, &origin).await?;
     Ok(no_store(TokenResponse::from_pair(&state, pair)))
 }
 

@@ -6,7 +6,7 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::compare::{CheckCost, Report};
+use crate::compare::{CheckCost, CompareCache, Report};
 use crate::domain::now_millis;
 use crate::routes::web::page::PageError;
 use crate::routes::web::{Layout, exact_time, iso_time, logged_in_email, relative_time, render};
@@ -394,9 +394,13 @@ fn cost_conclusion(costs: &[CheckCost]) -> Option<String> {
     ))
 }
 
-pub async fn show(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, PageError> {
-    state.compare.refresh_if_stale(state.clone()).await;
-    let (report, measuring) = state.compare.current().await;
+pub async fn show(
+    state: web::Data<AppState>,
+    cache: web::Data<CompareCache>,
+    session: Session,
+) -> Result<HttpResponse, PageError> {
+    cache.refresh_if_stale(state.clone()).await;
+    let (report, measuring) = cache.current().await;
     let now = now_millis();
     let observed = report.as_ref().and_then(|report| report.matrix.as_ref().ok());
     let matrix = matrix_rows(observed.map_or(&scenario::expected()[..], |rows| &rows[..]));

@@ -8,10 +8,10 @@ use serde::Deserialize;
 
 use crate::auth::client;
 use crate::auth::login::open_login_session;
-use crate::auth::session_store::LOGIN_SESSION_KEY;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY};
 use crate::domain::now_millis;
 use crate::error::ApiError;
+use crate::revocation::session_store::LOGIN_SESSION_KEY;
 use crate::routes::web::page::PageError;
 use crate::routes::web::page::WebUser;
 use crate::routes::web::{CsrfForm, DEVICE_COOKIE, Layout, redirect, redirect_remembering_device, render_form};
@@ -125,7 +125,7 @@ pub async fn start_browser_session(
     user: &User,
     origin: &Origin,
 ) -> Result<String, ApiError> {
-    let login_session = open_login_session(state, user, Kind::Cookie, origin).await?;
+    let login_session = open_login_session(&state.issuer(), user, Kind::Cookie, origin).await?;
     session.clear();
     session.renew();
     let now = now_millis();

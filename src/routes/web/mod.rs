@@ -157,7 +157,9 @@ struct RenderedErrorPage;
 
 /// The email of the user this browser is logged in as, if any.
 pub async fn logged_in_email(state: &crate::state::AppState, session: &Session) -> Option<String> {
-    let principal = strategy::check_cookie(state, session.clone()).await.ok()?;
+    let principal = strategy::check_cookie(&state.revocation, state.settings.session_idle_ttl, session.clone())
+        .await
+        .ok()?;
     crate::store::users::find_by_id(&state.db, &principal.user_id)
         .await
         .ok()
@@ -306,7 +308,10 @@ struct HomePage {
 /// The landing page, or the dashboard for a logged-in browser.
 pub async fn home(request: HttpRequest, state: web::Data<crate::state::AppState>) -> Result<HttpResponse, PageError> {
     let session = request.get_session();
-    if strategy::check_cookie(&state, session.clone()).await.is_ok() {
+    if strategy::check_cookie(&state.revocation, state.settings.session_idle_ttl, session.clone())
+        .await
+        .is_ok()
+    {
         return Ok(redirect("/dashboard"));
     }
     render(&HomePage {

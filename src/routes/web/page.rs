@@ -89,7 +89,13 @@ impl FromRequest for WebUser {
                 .app_data::<web::Data<AppState>>()
                 .expect("AppState is registered in startup::build")
                 .clone();
-            match check_cookie(&state, request.get_session()).await {
+            match check_cookie(
+                &state.revocation,
+                state.settings.session_idle_ttl,
+                request.get_session(),
+            )
+            .await
+            {
                 Ok(principal) => Ok(Self(principal)),
                 Err(ApiError::Unauthorized { .. }) => Err(PageError::LoginRequired),
                 Err(other) => Err(PageError::Api(other)),

@@ -1,7 +1,9 @@
 //! The server-side store behind actix-session: Redis when `REDIS_URL` is set (a TTL on every key),
 //! the SQL database otherwise, so the embedded default keeps sessions across a restart. The cookie
 //! carries only an opaque 256-bit key. Both backends index the state by login session, so revoking
-//! a device from anywhere deletes that device's server-side state.
+//! a device from anywhere deletes that device's server-side state. It belongs to `revocation`,
+//! which wraps it (`web_state`) and is the one place that deletes a revoked device's state; `auth`
+//! reads only `LOGIN_SESSION_KEY` from here.
 
 use std::collections::HashMap;
 
