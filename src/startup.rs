@@ -146,8 +146,13 @@ fn routes(
     governor: &GovernorConfig<ClientAddress, NoOpMiddleware<QuantaInstant>>,
     sessions: SessionMiddleware<CookieStateStore>,
 ) {
+    // Routes are tried in order: the ones that carry the load come first.
     config
         .route("/healthz", web::get().to(api::health::healthz))
+        .route("/api/stateless/me", web::get().to(api::me::stateless))
+        .route("/api/version/me", web::get().to(api::me::version))
+        .route("/api/denylist/me", web::get().to(api::me::denylist))
+        .route("/api/allowlist/me", web::get().to(api::me::allowlist))
         .route("/readyz", web::get().to(api::health::readyz))
         .route("/metrics", web::get().to(crate::telemetry::render_metrics))
         .route("/.well-known/jwks.json", web::get().to(api::health::jwks))
@@ -170,10 +175,6 @@ fn routes(
         .route("/oauth/introspect", web::post().to(crate::routes::oauth::introspect))
         .route("/oauth/revoke", web::post().to(crate::routes::oauth::revoke))
         .route("/oauth/revocations", web::get().to(crate::routes::oauth::revocations))
-        .route("/api/stateless/me", web::get().to(api::me::stateless))
-        .route("/api/version/me", web::get().to(api::me::version))
-        .route("/api/denylist/me", web::get().to(api::me::denylist))
-        .route("/api/allowlist/me", web::get().to(api::me::allowlist))
         .route("/api/policy", web::get().to(api::health::policy))
         .route("/static/app.css", web::get().to(pages::stylesheet))
         .route("/static/local-time.js", web::get().to(pages::local_time_script))
