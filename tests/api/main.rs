@@ -11,6 +11,7 @@ mod compare;
 mod cookie_sessions;
 mod csrf;
 mod dashboard;
+mod faults;
 mod fuzz;
 mod hardening;
 mod instances;
