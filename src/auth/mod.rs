@@ -6,6 +6,7 @@ pub mod jwt;
 pub mod keys;
 pub mod login;
 pub mod password;
+pub mod rate_limit;
 pub mod session_store;
 pub mod strategy;
 pub mod throttle;

@@ -262,6 +262,7 @@ async fn start(
         ("DATABASE_URL".into(), database.url.clone()),
         ("BIND".into(), "127.0.0.1:0".into()),
         ("LOGIN_RATE_PER_MINUTE".into(), "100000".into()),
+        ("CLIENT_AUTH_FAILURES_PER_MINUTE".into(), "100000".into()),
         ("JWT_LEEWAY".into(), "0".into()),
     ]);
     if let Some(redis) = &redis {

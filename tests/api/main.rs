@@ -19,6 +19,7 @@ mod oauth;
 mod openapi;
 mod operations;
 mod pages;
+mod rate_limits;
 mod redis_outage;
 mod refresh_tokens;
 mod revocation;
