@@ -148,7 +148,8 @@ pub async fn revoke(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (client, token) = authenticated_token(&state, &request, &body).await?;
-    let revoked = introspection::revoke(&state.keys, &state.revocation, &state.db, &token).await?;
+    let origin = crate::auth::client::origin(&request, &state.settings.trusted_proxies);
+    let revoked = introspection::revoke(&state.keys, &state.revocation, &state.db, &token, &client, &origin).await?;
     tracing::info!(client_id = client.id, revoked = ?revoked, "token revocation requested by a client");
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
