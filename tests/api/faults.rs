@@ -356,19 +356,33 @@ async fn round(app: &TestApp, world: &mut World, fault: Option<Fault>, tally: &m
     world.revoked.extend(new_revocations);
 }
 
-/// Log-outs and device sign-outs sent while the fault begins: 2xx or 503, and a 2xx must hold.
+/// Log-outs and device sign-outs sent 10 ms apart while the fault begins, as soon as the first
+/// has answered: each answers 2xx or 503, and a 2xx must hold.
 async fn race_the_fault(app: &TestApp, world: &mut World, begin: impl Future<Output = ()>, tally: &mut Tally) {
     let either = [StatusCode::NO_CONTENT, StatusCode::SERVICE_UNAVAILABLE];
     let spares: Vec<Tokens> = (0..4).filter_map(|_| world.racing_spares.pop()).collect();
     assert_eq!(spares.len(), 4, "log-ins kept for racing a fault");
     let world_ref: &World = world;
+    let (first_answered, answered) = tokio::sync::oneshot::channel::<()>();
+    let mut first_answered = Some(first_answered);
     let racing: Vec<Request<'_>> = spares
         .into_iter()
         .enumerate()
-        .map(|(index, tokens)| revoke_spare(app, world_ref, tokens, index % 2 == 0, &either))
+        .map(|(index, tokens)| {
+            let revocation = revoke_spare(app, world_ref, tokens, index % 2 == 0, &either);
+            let signal = first_answered.take();
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(10 * index as u64)).await;
+                let seen = revocation.await;
+                if let Some(signal) = signal {
+                    let _ = signal.send(());
+                }
+                seen
+            }) as Request<'_>
+        })
         .collect();
     let (results, ()) = tokio::join!(futures_util::future::join_all(racing), async {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        let _ = answered.await;
         begin.await;
     });
     for mut result in results {
