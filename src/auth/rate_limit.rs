@@ -13,6 +13,7 @@
 //! local count. The Redis side is one Lua script, so the read and the write are atomic across
 //! instances, and it reads the time from Redis, so instances with skewed clocks still agree.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -22,8 +23,10 @@ use crate::domain::now_millis;
 /// How long a limiter waits for Redis before counting in memory instead.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Above this many addresses in memory, those whose state has run out are dropped.
+/// Above this many addresses in memory, those whose state has run out are dropped, at most once a
+/// second (so many addresses with live state cannot make every attempt scan the map).
 const LOCAL_PRUNE_THRESHOLD: usize = 10_000;
+const LOCAL_PRUNE_EVERY_MILLIS: i64 = 1_000;
 
 /// GCRA in Redis. KEYS[1]: the address's key. ARGV: the emission interval and the tolerance in
 /// milliseconds, and "1" to count this attempt or "0" only to ask. Returns the milliseconds to
@@ -73,6 +76,7 @@ pub struct RateLimit {
     script: redis::Script,
     /// The theoretical arrival time of each key's next attempt, in unix milliseconds.
     local: DashMap<String, i64>,
+    last_pruned: AtomicI64,
 }
 
 impl RateLimit {
@@ -86,6 +90,7 @@ impl RateLimit {
             redis,
             script: redis::Script::new(GCRA_SCRIPT),
             local: DashMap::new(),
+            last_pruned: AtomicI64::new(0),
         }
     }
 
@@ -134,7 +139,15 @@ impl RateLimit {
     /// The same algorithm as the script, in this process; returns the milliseconds to wait.
     fn decide_locally(&self, key: &str, count: bool, now: i64) -> i64 {
         if count && self.local.len() > LOCAL_PRUNE_THRESHOLD {
-            self.local.retain(|_, tat| *tat > now);
+            let last = self.last_pruned.load(Ordering::Relaxed);
+            if now - last >= LOCAL_PRUNE_EVERY_MILLIS
+                && self
+                    .last_pruned
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                self.local.retain(|_, tat| *tat > now);
+            }
         }
         let mut wait = 0;
         let mut entry = self.local.entry(key.to_owned()).or_insert(now);
