@@ -481,34 +481,50 @@ fn report(phase: &str, tally: &Tally) {
 
 #[tokio::test]
 async fn a_postgresql_cut_at_the_network_is_503s_and_known_answers_then_recovers_with_every_revocation_in_force() {
-    let Some((app, proxy)) = spawn_app_behind_database_proxy(&[]).await else {
+    if crate::helpers::postgres_url().is_none() {
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
             "TEST_DATABASE_URL is not set: the PostgreSQL cut is exercised in the PostgreSQL run"
         );
         return;
+    }
+    // PostgreSQL + Redis (when TEST_REDIS_URL is set), then PostgreSQL alone.
+    let setups = if crate::helpers::redis_url().is_some() {
+        vec![true, false]
+    } else {
+        vec![false]
     };
-    let mut world = prepare(&app).await;
-    let mut before = Tally::default();
-    round(&app, &mut world, None, &mut before).await;
-    before.assert_clean("before the cut");
+    for with_redis in setups {
+        let setup = if with_redis {
+            "PostgreSQL + Redis"
+        } else {
+            "PostgreSQL alone"
+        };
+        let (app, proxy) = spawn_app_behind_database_proxy(with_redis, &[]).await.unwrap();
+        assert_eq!(app.state.redis.is_some(), with_redis);
+        let mut world = prepare(&app).await;
+        let mut before = Tally::default();
+        round(&app, &mut world, None, &mut before).await;
+        before.assert_clean(&format!("{setup}: before the cut"));
 
-    for mode in [CutMode::Refuse, CutMode::Blackhole] {
-        let mut racing = Tally::default();
-        race_the_fault(&app, &mut world, async { proxy.cut(mode) }, &mut racing).await;
-        racing.assert_clean(&format!("{mode:?}: racing the cut"));
-        report(&format!("{mode:?}: racing the cut"), &racing);
+        for mode in [CutMode::Refuse, CutMode::Blackhole] {
+            let phase = format!("{setup}, {mode:?}");
+            let mut racing = Tally::default();
+            race_the_fault(&app, &mut world, async { proxy.cut(mode) }, &mut racing).await;
+            report(&format!("{phase}: racing the cut"), &racing);
+            racing.assert_clean(&format!("{phase}: racing the cut"));
 
-        let during = rounds_during(&app, &mut world, Fault::Unreachable, 2).await;
-        report(&format!("{mode:?}: during the cut"), &during);
-        during.assert_clean(&format!("{mode:?}: during the cut"));
-        assert!(during.unavailable > 0, "{mode:?}: the cut was felt: {during:#?}");
+            let during = rounds_during(&app, &mut world, Fault::Unreachable, 2).await;
+            report(&format!("{phase}: during the cut"), &during);
+            during.assert_clean(&format!("{phase}: during the cut"));
+            assert!(during.unavailable > 0, "{phase}: the cut was felt: {during:#?}");
 
-        proxy.restore();
-        let (took, after) = recovered_within(&app, &mut world, Duration::from_secs(30)).await;
-        report(&format!("{mode:?}: recovered in {took:?}"), &after);
-        every_revocation_holds(&app, &world).await;
+            proxy.restore();
+            let (took, after) = recovered_within(&app, &mut world, Duration::from_secs(30)).await;
+            report(&format!("{phase}: recovered in {took:?}"), &after);
+            every_revocation_holds(&app, &world).await;
+        }
     }
 }
 

@@ -725,14 +725,17 @@ pub fn postgres_address(url: &str) -> String {
     )
 }
 
-/// An app whose PostgreSQL connections all pass through a proxy the test can cut. The test's own
-/// database is created directly (and dropped at the end); only the app goes through the proxy.
-/// `None` without `TEST_DATABASE_URL`.
-pub async fn spawn_app_behind_database_proxy(overrides: &[(&str, &str)]) -> Option<(TestApp, DatabaseProxy)> {
+/// An app whose PostgreSQL connections all pass through a proxy the test can cut, with Redis
+/// (`TEST_REDIS_URL`, when set) or without. The test's own database is created directly (and
+/// dropped at the end); only the app goes through the proxy. `None` without `TEST_DATABASE_URL`.
+pub async fn spawn_app_behind_database_proxy(
+    with_redis: bool,
+    overrides: &[(&str, &str)],
+) -> Option<(TestApp, DatabaseProxy)> {
     let admin_url = postgres_url()?;
     let proxy = DatabaseProxy::start(postgres_address(&admin_url)).await;
     let database = Arc::new(TestDatabase::create().await);
-    let redis = redis_url().map(|url| {
+    let redis = redis_url().filter(|_| with_redis).map(|url| {
         Arc::new(TestRedis {
             url,
             prefix: format!("test:{}:", RandomId::generate()),
