@@ -21,7 +21,7 @@ cargo build --quiet
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 log=$(mktemp)
-env DATABASE_URL="$database_url" BIND="127.0.0.1:$port" LOGIN_RATE_PER_MINUTE=100000 \
+env DATABASE_URL="$database_url" BIND="127.0.0.1:$port" LOGIN_RATE_PER_MINUTE=100000 CLIENT_AUTH_FAILURES_PER_MINUTE=100000 \
   ${redis_url:+REDIS_URL="$redis_url" REDIS_PREFIX="schemathesis:$$:"} \
   target/debug/revocable serve >"$log" 2>&1 &
 server=$!

@@ -61,6 +61,8 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// Log-in and sign-up attempts per minute and client address.
     pub login_rate_per_minute: u32,
+    /// Failed client authentications on `/oauth/*` per minute and client address.
+    pub client_auth_failures_per_minute: u32,
     /// Failed password log-ins one account may take within `account_lock_window` before new
     /// password log-ins to it are refused for the rest of that window.
     pub account_lock_after: u32,
@@ -255,6 +257,15 @@ impl Settings {
                 )
             })?,
         };
+        let client_auth_failures_per_minute = match get("CLIENT_AUTH_FAILURES_PER_MINUTE") {
+            None => 10,
+            Some(value) => value.parse::<u32>().ok().filter(|rate| *rate > 0).ok_or_else(|| {
+                invalid(
+                    "CLIENT_AUTH_FAILURES_PER_MINUTE",
+                    format!("must be a positive whole number, not {value:?}"),
+                )
+            })?,
+        };
 
         let switch = |name: &'static str, default: bool| -> Result<bool, ConfigError> {
             match get(name).as_deref() {
@@ -318,6 +329,7 @@ impl Settings {
             geoip_db,
             cookie_secure,
             login_rate_per_minute,
+            client_auth_failures_per_minute,
             account_lock_after,
             account_lock_window,
             purge_interval,

@@ -232,10 +232,23 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-/// PostgreSQL shutting down or refusing connections, SQLite busy or out of disk.
+/// PostgreSQL shutting down or refusing connections or out of resources; SQLite busy, locked,
+/// read-only, failing to read or write its files, out of disk, or unable to open them.
 fn is_unavailable_database_error(error: &dyn sqlx::error::DatabaseError) -> bool {
     let code = error.code().unwrap_or_default();
-    code.starts_with("57P") || code.starts_with("08") || code.starts_with("53") || code == "5" || code == "13"
+    if error.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // SQLite reports extended result codes; the primary code is the low byte.
+        const BUSY: i32 = 5;
+        const LOCKED: i32 = 6;
+        const READONLY: i32 = 8;
+        const IOERR: i32 = 10;
+        const FULL: i32 = 13;
+        const CANTOPEN: i32 = 14;
+        return code
+            .parse::<i32>()
+            .is_ok_and(|code| matches!(code & 0xff, BUSY | LOCKED | READONLY | IOERR | FULL | CANTOPEN));
+    }
+    code.starts_with("57P") || code.starts_with("08") || code.starts_with("53")
 }
 
 impl From<deadpool_redis::PoolError> for ApiError {

@@ -4,23 +4,20 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_governor::governor::NotUntil;
-use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
-use actix_governor::governor::middleware::NoOpMiddleware;
-use actix_governor::{Governor, GovernorConfig, GovernorConfigBuilder, KeyExtractor};
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers, Next, from_fn};
-use actix_web::{App, HttpResponse, HttpResponseBuilder, HttpServer, web};
+use actix_web::{App, HttpServer, ResponseError, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 
 use crate::auth::RequestSettings;
 use crate::auth::jwt::JwtKeys;
+use crate::auth::rate_limit::{Decision, RateLimit};
 use crate::compare::CompareCache;
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -60,7 +57,6 @@ impl Application {
         };
         let _ = state.self_url.set(format!("http://{reachable}"));
         let session_key = cookie_key(&state).await?;
-        let governor = rate_limit(&state.settings, &state.probe_secret);
         let app_state = state.clone();
         // What the layers below `state` read on a request, each registered on its own: the
         // extractors take one of these, not the whole `AppState`.
@@ -87,7 +83,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(|error, request| {
                     pages::extractor_error(format!("the path could not be read: {error}"), request)
                 }))
-                .configure(|config| routes(config, &governor, sessions))
+                .configure(|config| routes(config, sessions))
                 // The 404 page reads the cookie session too, so its header knows who is logged in.
                 .default_service(
                     web::to(pages::not_found)
@@ -141,11 +137,7 @@ impl Application {
 /// The route table: every URL of API.md in one place. Only the routes that read the cookie
 /// session sit inside the session middleware: the others (health, Bearer-only API) never decrypt
 /// a cookie or read the session store, and keep answering while that store is down.
-fn routes(
-    config: &mut web::ServiceConfig,
-    governor: &GovernorConfig<ClientAddress, NoOpMiddleware<QuantaInstant>>,
-    sessions: SessionMiddleware<CookieStateStore>,
-) {
+fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieStateStore>) {
     // Routes are tried in order: the ones that carry the load come first.
     config
         .route("/healthz", web::get().to(api::health::healthz))
@@ -158,17 +150,17 @@ fn routes(
         .route("/.well-known/jwks.json", web::get().to(api::health::jwks))
         .service(
             web::resource("/api/register")
-                .wrap(Governor::new(governor))
+                .wrap(from_fn(limit_attempts))
                 .route(web::post().to(api::account::register)),
         )
         .service(
             web::resource("/api/token")
-                .wrap(Governor::new(governor))
+                .wrap(from_fn(limit_attempts))
                 .route(web::post().to(api::token::issue)),
         )
         .service(
             web::resource("/api/token/refresh")
-                .wrap(Governor::new(governor))
+                .wrap(from_fn(limit_attempts))
                 .route(web::post().to(api::token::refresh)),
         )
         .route("/api/logout", web::post().to(api::token::logout))
@@ -194,7 +186,7 @@ fn routes(
                 .route("/api/logout-all", web::post().to(api::account::logout_all))
                 .service(
                     web::resource("/api/password")
-                        .wrap(Governor::new(governor))
+                        .wrap(from_fn(limit_attempts))
                         .route(web::post().to(api::account::change_password)),
                 )
                 .route("/api/account", web::delete().to(api::account::delete_account))
@@ -204,12 +196,12 @@ fn routes(
                 .service(
                     web::resource("/register")
                         .route(web::get().to(pages::register::form))
-                        .route(web::post().to(pages::register::submit).wrap(Governor::new(governor))),
+                        .route(web::post().to(pages::register::submit).wrap(from_fn(limit_attempts))),
                 )
                 .service(
                     web::resource("/login")
                         .route(web::get().to(pages::login::form))
-                        .route(web::post().to(pages::login::submit).wrap(Governor::new(governor))),
+                        .route(web::post().to(pages::login::submit).wrap(from_fn(limit_attempts))),
                 )
                 .route("/logout", web::post().to(pages::login::logout))
                 .route("/dashboard", web::get().to(pages::dashboard::show))
@@ -231,7 +223,7 @@ fn routes(
                 .service(
                     web::resource("/password")
                         .route(web::get().to(pages::password::form))
-                        .route(web::post().to(pages::password::submit).wrap(Governor::new(governor))),
+                        .route(web::post().to(pages::password::submit).wrap(from_fn(limit_attempts))),
                 )
                 .route("/compare", web::get().to(pages::compare::show)),
         );
@@ -310,8 +302,8 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         None => None,
         Some(path) => Some(crate::geoip::Geoip::open(path).map_err(|error| anyhow::anyhow!("GEOIP_DB: {error}"))?),
     };
+    let shared_limits = redis.clone().map(|pool| (pool, settings.redis_prefix.clone()));
     Ok(AppState {
-        settings,
         db,
         backend,
         redis,
@@ -320,8 +312,11 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         web_sessions,
         self_url: std::sync::OnceLock::new(),
         probe_secret: crate::domain::RandomId::secret(),
+        login_limit: RateLimit::new("login", settings.login_rate_per_minute, shared_limits.clone()),
+        client_auth_limit: RateLimit::new("client-auth", settings.client_auth_failures_per_minute, shared_limits),
         anonymous_csrf,
         geoip,
+        settings,
     })
 }
 
@@ -414,61 +409,26 @@ async fn session_store_unavailable(
     })
 }
 
-/// Rate-limit key: the client address as `auth::client` determines it (trusted proxies honoured).
-#[derive(Clone)]
-pub struct ClientAddress {
-    trusted_proxies: Vec<ipnet::IpNet>,
-    probe_secret: String,
-}
-
-/// The key under which `/compare`'s probe of its own server is counted: never limited.
-const PROBE_KEY: &str = "compare-probe";
-
-impl KeyExtractor for ClientAddress {
-    type Key = String;
-    type KeyExtractionError = ApiError;
-
-    fn extract(&self, request: &ServiceRequest) -> Result<String, ApiError> {
-        let probe = request
-            .headers()
-            .get(crate::scenario::PROBE_HEADER)
-            .is_some_and(|value| subtle::ConstantTimeEq::ct_eq(value.as_bytes(), self.probe_secret.as_bytes()).into());
-        if probe {
-            return Ok(PROBE_KEY.to_owned());
+/// The per-address limit on log-in, sign-up and password attempts, counted before the handler
+/// runs. `/compare`'s probe of its own server (recognised by a per-process secret) is never counted.
+async fn limit_attempts(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(request).await?.map_into_left_body());
+    };
+    let probe = request
+        .headers()
+        .get(crate::scenario::PROBE_HEADER)
+        .is_some_and(|value| subtle::ConstantTimeEq::ct_eq(value.as_bytes(), state.probe_secret.as_bytes()).into());
+    if !probe {
+        let address = crate::auth::client::client_ip(request.request(), &state.settings.trusted_proxies);
+        if let Decision::Limited { retry_after_seconds } = state.login_limit.attempt(&address).await {
+            // The same seconds in `Retry-After` and in the body; HTML routes turn it into a page.
+            let response = ApiError::RateLimited { retry_after_seconds }.error_response();
+            return Ok(request.into_response(response).map_into_right_body());
         }
-        Ok(crate::auth::client::client_ip(request.request(), &self.trusted_proxies))
     }
-
-    fn whitelisted_keys(&self) -> Vec<String> {
-        vec![PROBE_KEY.to_owned()]
-    }
-
-    fn exceed_rate_limit_response(
-        &self,
-        negative: &NotUntil<QuantaInstant>,
-        mut response: HttpResponseBuilder,
-    ) -> HttpResponse {
-        // Rounded up, so the header never says 0 while the body says 1 s.
-        let wait_time = negative.wait_time_from(DefaultClock::default().now());
-        let wait = wait_time.as_millis().div_ceil(1000).max(1) as u64;
-        response.insert_header(("retry-after", wait));
-        response.insert_header(("x-ratelimit-after", wait));
-        response.json(serde_json::json!({
-            "error": "rate_limited",
-            "error_description": format!("too many attempts; retry in {wait} s"),
-        }))
-    }
-}
-
-fn rate_limit(settings: &Settings, probe_secret: &str) -> GovernorConfig<ClientAddress, NoOpMiddleware<QuantaInstant>> {
-    let per_minute = u64::from(settings.login_rate_per_minute);
-    GovernorConfigBuilder::default()
-        .key_extractor(ClientAddress {
-            trusted_proxies: settings.trusted_proxies.clone(),
-            probe_secret: probe_secret.to_owned(),
-        })
-        .period(Duration::from_millis((60_000 / per_minute).max(1)))
-        .burst_size(settings.login_rate_per_minute)
-        .finish()
-        .expect("period and burst are positive")
+    Ok(next.call(request).await?.map_into_left_body())
 }

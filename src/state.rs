@@ -25,6 +25,10 @@ pub struct AppState {
     pub self_url: std::sync::OnceLock<String>,
     /// A per-process secret by which the rate limiter recognises that probe.
     pub probe_secret: String,
+    /// Log-in, sign-up and password attempts per client address (in Redis when configured).
+    pub login_limit: crate::auth::rate_limit::RateLimit,
+    /// Failed client authentications on `/oauth/*` per client address (in Redis when configured).
+    pub client_auth_limit: crate::auth::rate_limit::RateLimit,
     /// Signs the CSRF tokens of the forms shown before log-in.
     pub anonymous_csrf: crate::auth::csrf::AnonymousCsrf,
     /// Approximate places of addresses, when `GEOIP_DB` is set.

@@ -9,6 +9,7 @@ pub mod jwt;
 pub mod keys;
 pub mod login;
 pub mod password;
+pub mod rate_limit;
 pub mod strategy;
 pub mod throttle;
 

@@ -7,11 +7,14 @@
 
 use serde::Serialize;
 
+use crate::auth::client::describe_device;
 use crate::auth::jwt::{Claims, JwtKeys};
 use crate::domain::{RefreshToken, now_millis};
 use crate::error::ApiError;
 use crate::revocation::Revocation;
+use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::login_sessions::EndReason;
+use crate::store::oauth_clients::Client;
 use crate::store::{self, Db};
 
 /// The RFC 7662 answer. Only `active` is present for an inactive token.
@@ -146,27 +149,58 @@ pub enum Revoked {
 
 /// An access token: its `jti` goes on the denylist until it expires. A refresh token: its whole
 /// login session is revoked. A token that is unknown, invalid or already expired needs nothing.
-pub async fn revoke(keys: &JwtKeys, revocation: &Revocation, db: &Db, token: &str) -> Result<Revoked, ApiError> {
-    match classify(token) {
+/// Whatever was revoked is recorded in the account's security activity, naming the client.
+pub async fn revoke(
+    keys: &JwtKeys,
+    revocation: &Revocation,
+    db: &Db,
+    token: &str,
+    client: &Client,
+    origin: &Origin,
+) -> Result<Revoked, ApiError> {
+    let (revoked, session_id) = match classify(token) {
         Presented::Access(token) => match keys.validate(&token) {
             Ok(claims) => {
                 revocation
                     .denylist_token(&claims.jti, &claims.sid, claims.exp * 1000)
                     .await?;
-                Ok(Revoked::AccessToken)
+                (Revoked::AccessToken, claims.sid)
             }
             // Not signed by us, or expired: nothing to revoke.
-            Err(_) => Ok(Revoked::Nothing),
+            Err(_) => return Ok(Revoked::Nothing),
         },
         Presented::Refresh(refresh) => match store::refresh_tokens::find(db, &refresh.hash()).await? {
             Some(stored) => {
                 revocation
                     .revoke_session(&stored.session_id, EndReason::RevokedByClient, None)
                     .await?;
-                Ok(Revoked::LoginSession)
+                (Revoked::LoginSession, stored.session_id)
             }
-            None => Ok(Revoked::Nothing),
+            None => return Ok(Revoked::Nothing),
         },
-        Presented::Unrecognised => Ok(Revoked::Nothing),
+        Presented::Unrecognised => return Ok(Revoked::Nothing),
+    };
+    if let Some(session) = store::login_sessions::find(db, &session_id).await? {
+        let what = match revoked {
+            Revoked::AccessToken => "an access token",
+            _ => "the login session",
+        };
+        events::record(
+            db,
+            NewEvent {
+                user_id: &session.user_id,
+                kind: EventKind::RevokedByClient,
+                session_id: None,
+                other_session_id: Some(&session.id),
+                origin,
+                detail: format!(
+                    "{what} of {}, by the service \"{}\"",
+                    describe_device(&session.user_agent),
+                    client.name
+                ),
+            },
+        )
+        .await?;
     }
+    Ok(revoked)
 }

@@ -5,10 +5,13 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use crate::auth::client::client_ip;
+use crate::auth::rate_limit::Decision;
 use crate::error::ApiError;
 use crate::oauth::clients::{self, Presented};
 use crate::oauth::{feed, introspection};
 use crate::state::AppState;
+use crate::store::oauth_clients::Client;
 
 /// The form body both RFCs define, with `client_secret_post` credentials.
 #[derive(Deserialize)]
@@ -49,24 +52,50 @@ fn basic_header(request: &HttpRequest) -> Result<Option<String>, ApiError> {
         .transpose()
 }
 
-/// Authenticates the client, then returns the `token` field.
+/// Authenticates the client, unless its address has failed to authenticate too often of late:
+/// each failure counts against `CLIENT_AUTH_FAILURES_PER_MINUTE` (in Redis when configured, so
+/// across instances), and successes count for nothing, so a service that authenticates is never
+/// slowed. The limit is per address only: a client id is public, and a limit on it would let
+/// anyone lock a real service out of the calls that keep revocation working, while its 256-bit
+/// secret cannot be guessed anyway.
+async fn authenticate_client(
+    state: &AppState,
+    request: &HttpRequest,
+    form_id: Option<String>,
+    form_secret: Option<String>,
+) -> Result<Client, ApiError> {
+    let address = client_ip(request, &state.settings.trusted_proxies);
+    if let Decision::Limited { retry_after_seconds } = state.client_auth_limit.check(&address).await {
+        return Err(ApiError::RateLimited { retry_after_seconds });
+    }
+    let attempt = async {
+        let presented = Presented {
+            basic: basic_header(request)?,
+            form_id,
+            form_secret,
+        };
+        clients::authenticate(&state.db, &presented).await
+    };
+    let result = attempt.await;
+    if let Err(ApiError::InvalidClient(_)) = &result {
+        state.client_auth_limit.attempt(&address).await;
+    }
+    result
+}
+
+/// Authenticates the client, then returns it and the `token` field.
 async fn authenticated_token(
     state: &AppState,
     request: &HttpRequest,
     body: &[u8],
-) -> Result<(String, String), ApiError> {
+) -> Result<(Client, String), ApiError> {
     let form = read_form(request, body)?;
-    let presented = Presented {
-        basic: basic_header(request)?,
-        form_id: form.client_id,
-        form_secret: form.client_secret,
-    };
-    let client = clients::authenticate(&state.db, &presented).await?;
+    let client = authenticate_client(state, request, form.client_id, form.client_secret).await?;
     let token = form
         .token
         .filter(|token| !token.is_empty())
         .ok_or_else(|| ApiError::BadRequest("the token parameter is required".into()))?;
-    Ok((client.id, token))
+    Ok((client, token))
 }
 
 /// RFC 7662 token introspection, for clients (other services).
@@ -81,6 +110,7 @@ async fn authenticated_token(
         (status = 200, description = "`{active, sub, sid, exp, iat, jti, token_type, …}`; only `active: false` for anything revoked, expired, malformed or unknown", body = Object),
         (status = 400, description = "not a form, or no `token` (`invalid_request`)", body = crate::routes::api::openapi::ErrorResponse),
         (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
         (status = 503, description = "the database does not answer", body = crate::routes::api::openapi::ErrorResponse)
     )
 )]
@@ -89,8 +119,8 @@ pub async fn introspect(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (client_id, token) = authenticated_token(&state, &request, &body).await?;
-    let answer = introspection::introspect(&state.keys, &state.revocation, &state.db, &token, &client_id).await?;
+    let (client, token) = authenticated_token(&state, &request, &body).await?;
+    let answer = introspection::introspect(&state.keys, &state.revocation, &state.db, &token, &client.id).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(answer))
@@ -108,6 +138,7 @@ pub async fn introspect(
         (status = 200, description = "revoked, or the token was unknown or invalid (as the RFC requires)"),
         (status = 400, description = "not a form, or no `token` (`invalid_request`)", body = crate::routes::api::openapi::ErrorResponse),
         (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
         (status = 503, description = "the database does not answer", body = crate::routes::api::openapi::ErrorResponse)
     )
 )]
@@ -116,9 +147,10 @@ pub async fn revoke(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (client_id, token) = authenticated_token(&state, &request, &body).await?;
-    let revoked = introspection::revoke(&state.keys, &state.revocation, &state.db, &token).await?;
-    tracing::info!(client_id, revoked = ?revoked, "token revocation requested by a client");
+    let (client, token) = authenticated_token(&state, &request, &body).await?;
+    let origin = crate::auth::client::origin(&request, &state.settings.trusted_proxies);
+    let revoked = introspection::revoke(&state.keys, &state.revocation, &state.db, &token, &client, &origin).await?;
+    tracing::info!(client_id = client.id, revoked = ?revoked, "token revocation requested by a client");
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
@@ -135,15 +167,12 @@ pub async fn revoke(
     responses(
         (status = 200, description = "`text/event-stream`: `session-revoked`, `token-claims-change`, `account-purged`, `jti-revoked`, `reset`, `ready`, `heartbeat`", content_type = "text/event-stream", body = String),
         (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
         (status = 503, description = "the database does not answer", body = crate::routes::api::openapi::ErrorResponse)
     )
 )]
 pub async fn revocations(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let presented = Presented {
-        basic: basic_header(&request)?,
-        ..Presented::default()
-    };
-    clients::authenticate(&state.db, &presented).await?;
+    authenticate_client(&state, &request, None, None).await?;
     let last_event_id = match request.headers().get("last-event-id") {
         None => None,
         Some(value) => Some(

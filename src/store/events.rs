@@ -19,6 +19,8 @@ pub enum EventKind {
     RefreshTokenRetried,
     ReportedNotYou,
     DeviceRecognised,
+    /// A client (another service) revoked one of the account's tokens through `/oauth/revoke`.
+    RevokedByClient,
 }
 
 impl EventKind {
@@ -36,6 +38,7 @@ impl EventKind {
             Self::RefreshTokenRetried => "refresh_token_retried",
             Self::ReportedNotYou => "reported_not_you",
             Self::DeviceRecognised => "device_recognised",
+            Self::RevokedByClient => "revoked_by_client",
         }
     }
 }

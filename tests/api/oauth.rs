@@ -584,3 +584,55 @@ async fn clients_add_prints_a_secret_once_and_stores_only_its_hash() {
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert!(!run(&["clients", "remove", "billing"]).status.success());
 }
+
+#[tokio::test]
+async fn a_revocation_by_a_client_appears_in_the_accounts_security_activity_naming_the_client() {
+    let app = spawn_app().await;
+    let name = format!("billing-{}", revocable::domain::RandomId::generate());
+    let created = revocable::oauth::clients::add(&app.state.db, &name).await.unwrap();
+    let client = TestClient {
+        id: created.id,
+        secret: created.secret,
+    };
+    let user = app.new_user().await;
+    let browser = app.browser();
+    browser.login(&user).await;
+    let access_only = app.token_login(&user).await;
+    let whole_session = app.token_login(&user).await;
+
+    assert_eq!(
+        revoke(&app, &client, &access_only.access, "access_token")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        revoke(&app, &client, &whole_session.refresh, "refresh_token")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Nothing revoked, nothing recorded.
+    assert_eq!(
+        revoke(&app, &client, "not-a-token", "access_token").await.status(),
+        StatusCode::OK
+    );
+
+    let (status, dashboard) = browser.get_text("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    let by_client = format!("by the service &#34;{name}&#34;");
+    let lines: Vec<&str> = dashboard
+        .lines()
+        .filter(|line| line.contains("Revoked through a connected service"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{dashboard}");
+    assert!(
+        lines.iter().any(|line| line.contains("an access token of")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|line| line.contains("the login session of")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|line| line.contains(&by_client)), "{lines:?}");
+}

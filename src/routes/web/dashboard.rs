@@ -174,6 +174,7 @@ fn describe_event(event: &SecurityEvent) -> (String, bool) {
         "password_changed" => (format!("Password changed; {detail}"), false),
         "reported_not_you" => (format!("Reported as not you and signed out: {detail}"), true),
         "device_recognised" => (format!("Confirmed as yours: {detail}"), false),
+        "revoked_by_client" => (format!("Revoked through a connected service: {detail}"), false),
         "refresh_token_reused" => (
             "Refresh-token reuse detected: a stolen refresh token may have been used; that device was signed out"
                 .into(),
