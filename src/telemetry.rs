@@ -266,15 +266,16 @@ fn write_access_line(method: &str, route: &str, path: &str, status: u16, elapsed
         match log.format {
             LogFormat::Text => {
                 line.extend_from_slice(second_text);
+                // As the log's text lines write their fields: strings quoted.
                 let _ = write!(
                     line,
-                    ".{:06}Z  INFO request method={method} route=",
+                    ".{:06}Z  INFO request method=\"{method}\" route=\"",
                     now.subsec_micros()
                 );
                 push_printable(line, route);
-                line.extend_from_slice(b" path=");
+                line.extend_from_slice(b"\" path=\"");
                 push_printable(line, path);
-                let _ = writeln!(line, " status={status} latency_ms={whole}.{fraction:03}");
+                let _ = writeln!(line, "\" status={status} latency_ms={whole}.{fraction:03}");
             }
             LogFormat::Json => {
                 line.extend_from_slice(b"{\"timestamp\":\"");
@@ -385,5 +386,17 @@ fn status_label(status: u16) -> &'static str {
         status if status < 400 => "3xx",
         status if status < 500 => "4xx",
         _ => "5xx",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_cannot_split_or_forge_a_request_line() {
+        let mut line = Vec::new();
+        push_printable(&mut line, "/a b\"c\\d\ne/é");
+        assert_eq!(String::from_utf8(line).unwrap(), "/a%20b%22c%5Cd%0Ae/%C3%A9");
     }
 }
