@@ -200,13 +200,24 @@ impl Cache {
     }
 
     /// Replaces the denylist with what the database holds; complete unless over its bound.
+    #[cfg(test)]
     pub fn load_denylist(&self, entries: Vec<(String, i64)>) {
-        self.denylist.clear();
-        let complete = entries.len() <= self.denylist_capacity;
-        for (jti, expires_at) in entries.into_iter().take(self.denylist_capacity) {
-            self.denylist.insert(jti, expires_at);
+        let mut loading = self.denylist_loader();
+        for (jti, expires_at) in entries {
+            loading.add(jti, expires_at);
         }
-        self.denylist_complete.store(complete, Ordering::Release);
+        loading.finish();
+    }
+
+    /// Replaces the denylist entry by entry, as the rows are read: not trusted for absence until
+    /// `finish`, and only if every row fitted within the bound.
+    pub fn denylist_loader(&self) -> DenylistLoader<'_> {
+        self.denylist_complete.store(false, Ordering::Release);
+        self.denylist.clear();
+        DenylistLoader {
+            cache: self,
+            overflowed: false,
+        }
     }
 
     fn add_to_denylist(&self, jti: &str, expires_at: i64) {
@@ -297,6 +308,28 @@ impl Cache {
             web_state: self.web_state.entry_count(),
             denylist: self.denylist.len() as u64,
         }
+    }
+}
+
+pub struct DenylistLoader<'a> {
+    cache: &'a Cache,
+    overflowed: bool,
+}
+
+impl DenylistLoader<'_> {
+    pub fn add(&mut self, jti: String, expires_at: i64) {
+        if self.cache.denylist.len() >= self.cache.denylist_capacity {
+            self.overflowed = true;
+            return;
+        }
+        self.cache.denylist.insert(jti, expires_at);
+    }
+
+    pub fn finish(self) {
+        self.cache.denylist.shrink_to_fit();
+        self.cache
+            .denylist_complete
+            .store(!self.overflowed, Ordering::Release);
     }
 }
 

@@ -136,7 +136,8 @@ impl DenylistCopy {
             return Ok(0);
         };
         let position = store::revocation_log::latest_seq(db).await?;
-        let entries = store::denylist::live(db, now_millis()).await?;
+        let mut entries = Vec::new();
+        store::denylist::for_each_live(db, now_millis(), |jti, expires_at| entries.push((jti, expires_at))).await?;
         let mut connection = pool.get().await?;
         let mut pipeline = redis::pipe();
         pipeline.atomic();

@@ -142,10 +142,10 @@ impl Sync {
         self.loaded.store(false, Ordering::Release);
         let now = now_millis();
         let position = revocation_log::latest_seq(&self.db).await?;
-        let denylist = store::denylist::live(&self.db, now).await?;
         self.cache.reset();
-        let count = denylist.len();
-        self.cache.load_denylist(denylist);
+        let mut loading = self.cache.denylist_loader();
+        let count = store::denylist::for_each_live(&self.db, now, |jti, expires_at| loading.add(jti, expires_at)).await?;
+        loading.finish();
         self.applied.store(position, Ordering::Release);
         self.last_poll_ok.store(now_millis(), Ordering::Release);
         self.loaded.store(true, Ordering::Release);

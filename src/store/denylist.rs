@@ -1,6 +1,7 @@
 //! The `denylist` table: the durable copy of every revoked access token, until it would have
 //! expired anyway. Redis or the in-process map only ever hold a copy of these rows.
 
+use futures_util::TryStreamExt;
 use sqlx::{Executor, Row};
 
 pub async fn insert<'c>(
@@ -32,17 +33,21 @@ pub async fn contains<'c>(
 }
 
 /// Every entry that is still in force: what a cache is rebuilt from.
-pub async fn live<'c>(
+/// Every unexpired entry, handed to `each` as it is read: the whole list is never held as rows.
+pub async fn for_each_live<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,
     now: i64,
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT jti, expires_at FROM denylist WHERE expires_at > $1")
+    mut each: impl FnMut(String, i64),
+) -> Result<usize, sqlx::Error> {
+    let mut rows = sqlx::query("SELECT jti, expires_at FROM denylist WHERE expires_at > $1")
         .bind(now)
-        .fetch_all(executor)
-        .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("jti")?, row.try_get("expires_at")?)))
-        .collect()
+        .fetch(executor);
+    let mut count = 0;
+    while let Some(row) = rows.try_next().await? {
+        each(row.try_get("jti")?, row.try_get("expires_at")?);
+        count += 1;
+    }
+    Ok(count)
 }
 
 pub async fn purge_expired<'c>(

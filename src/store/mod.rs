@@ -60,7 +60,7 @@ pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
                     connection
-                        .execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;")
+                        .execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -512;")
                         .await?;
                 }
                 Ok(())
