@@ -119,7 +119,7 @@ pub async fn introspect(
                         Some(session) if session.is_live(now) => Introspection {
                             active: true,
                             token_type: Some("refresh_token"),
-                            sub: Some(session.user_id),
+                            sub: Some(session.user_id.into()),
                             sid: Some(stored.session_id.clone()),
                             iat: Some(stored.created_at / 1000),
                             exp: Some(stored.expires_at / 1000),

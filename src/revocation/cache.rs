@@ -17,8 +17,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use compact_str::CompactString;
 use dashmap::DashMap;
-use moka::sync::Cache as Moka;
+use quick_cache::sync::{Cache as QuickCache, EntryAction, EntryResult};
+
+use crate::domain::now_millis;
 
 use crate::store::login_sessions::{Kind, LoginSession};
 use crate::store::revocation_log::{Entry, EntryKind};
@@ -33,7 +36,7 @@ pub enum KnownVersion {
 /// What the checks need of a login session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionView {
-    pub user_id: String,
+    pub user_id: CompactString,
     pub kind: Kind,
     pub expires_at: i64,
     pub idle_expires_at: i64,
@@ -60,7 +63,7 @@ impl SessionView {
 impl From<&LoginSession> for SessionView {
     fn from(session: &LoginSession) -> Self {
         Self {
-            user_id: session.user_id.clone(),
+            user_id: CompactString::new(&session.user_id),
             kind: session.kind,
             expires_at: session.expires_at,
             idle_expires_at: session.idle_expires_at,
@@ -80,12 +83,98 @@ pub struct Limits {
     pub time_to_live: Duration,
 }
 
+/// A bounded map with a time limit: at most `capacity` entries (the least used go first), none
+/// answered once older than the time limit. Entries are small (ids are kept inline, not on the
+/// heap), so 100 000 login sessions take a few MiB. Writes to one key are atomic, which the
+/// monotonic merges below rely on.
+struct Bounded<V: Clone> {
+    map: QuickCache<CompactString, Stamped<V>>,
+    time_to_live: i64,
+}
+
+#[derive(Clone)]
+struct Stamped<V> {
+    value: V,
+    /// When the value was read from the store (milliseconds since the epoch).
+    stored_at: i64,
+}
+
+impl<V: Clone> Bounded<V> {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            map: QuickCache::new(usize::try_from(limits.capacity).unwrap_or(usize::MAX).max(1)),
+            time_to_live: i64::try_from(limits.time_to_live.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn fresh(&self, stamped: &Stamped<V>, now: i64) -> bool {
+        now.saturating_sub(stamped.stored_at) < self.time_to_live
+    }
+
+    fn get(&self, key: &str) -> Option<V> {
+        let stamped = self.map.get(key)?;
+        self.fresh(&stamped, now_millis()).then_some(stamped.value)
+    }
+
+    /// Stores `value` as read now, or what `merge(held, value)` makes of it while a fresh entry
+    /// is held.
+    fn upsert(&self, key: &str, value: V, merge: impl FnOnce(V, V) -> V) {
+        let now = now_millis();
+        let mut pending = Some((value, merge));
+        let result = self.map.entry(&CompactString::new(key), None, |_, held| {
+            if let Some((value, merge)) = pending.take() {
+                held.value = if self.fresh(held, now) {
+                    merge(held.value.clone(), value)
+                } else {
+                    value
+                };
+                held.stored_at = now;
+            }
+            EntryAction::Retain(())
+        });
+        if let (EntryResult::Vacant(slot), Some((value, _))) = (result, pending.take()) {
+            let _ = slot.insert(Stamped { value, stored_at: now });
+        }
+    }
+
+    /// Changes a held entry in place, keeping when it was read; an absent key stays absent.
+    fn update(&self, key: &str, change: impl FnOnce(&mut V)) {
+        // A vacant slot is given back unfilled when dropped.
+        let _ = self.map.entry(&CompactString::new(key), None, |_, held| {
+            change(&mut held.value);
+            EntryAction::Retain(())
+        });
+    }
+
+    fn insert(&self, key: &str, value: V) {
+        self.map.insert(
+            CompactString::new(key),
+            Stamped {
+                value,
+                stored_at: now_millis(),
+            },
+        );
+    }
+
+    fn remove(&self, key: &str) {
+        self.map.remove(key);
+    }
+
+    fn clear(&self) {
+        self.map.clear();
+    }
+
+    fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+}
+
 pub struct Cache {
-    versions: Moka<String, KnownVersion>,
-    sessions: Moka<String, SessionView>,
-    web_state: Moka<String, WebState>,
+    versions: Bounded<KnownVersion>,
+    sessions: Bounded<SessionView>,
+    web_state: Bounded<WebState>,
     /// `jti` → when its token expires. Complete while `denylist_complete`.
-    denylist: DashMap<String, i64>,
+    denylist: DashMap<CompactString, i64>,
     denylist_capacity: usize,
     denylist_complete: AtomicBool,
     /// Bumped by every applied change; a fill that saw it move is not kept.
@@ -99,18 +188,9 @@ pub struct FillTicket(u64);
 impl Cache {
     pub fn new(limits: Limits) -> Self {
         Self {
-            versions: Moka::builder()
-                .max_capacity(limits.capacity)
-                .time_to_live(limits.time_to_live)
-                .build(),
-            sessions: Moka::builder()
-                .max_capacity(limits.capacity)
-                .time_to_live(limits.time_to_live)
-                .build(),
-            web_state: Moka::builder()
-                .max_capacity(limits.capacity)
-                .time_to_live(limits.time_to_live)
-                .build(),
+            versions: Bounded::new(&limits),
+            sessions: Bounded::new(&limits),
+            web_state: Bounded::new(&limits),
             denylist: DashMap::new(),
             denylist_capacity: usize::try_from(limits.capacity).unwrap_or(usize::MAX),
             denylist_complete: AtomicBool::new(false),
@@ -136,9 +216,7 @@ impl Cache {
 
     pub fn fill_version(&self, ticket: FillTicket, user_id: &str, version: KnownVersion) {
         if self.unchanged_since(ticket) {
-            self.versions
-                .entry(user_id.to_owned())
-                .and_upsert_with(|held| held.map_or(version, |held| held.into_value().max(version)));
+            self.versions.upsert(user_id, version, Ord::max);
         }
     }
 
@@ -153,23 +231,17 @@ impl Cache {
     }
 
     fn merge_session(&self, session_id: &str, view: SessionView) {
-        self.sessions
-            .entry(session_id.to_owned())
-            .and_upsert_with(|held| match held {
-                Some(held) => held.into_value().merge(view),
-                None => view,
-            });
+        self.sessions.upsert(session_id, view, SessionView::merge);
     }
 
     /// Activity seen on this instance: the idle limit moves forward in memory at once.
     pub fn record_activity(&self, session_id: &str, now: i64, idle_expires_at: Option<i64>) {
-        if let Some(mut view) = self.sessions.get(session_id) {
+        self.sessions.update(session_id, |view| {
             view.last_seen_at = view.last_seen_at.max(now);
             if let Some(idle) = idle_expires_at {
                 view.idle_expires_at = view.idle_expires_at.max(idle);
             }
-            self.merge_session(session_id, view);
-        }
+        });
     }
 
     pub fn web_state(&self, key_hash: &str) -> Option<WebState> {
@@ -178,7 +250,7 @@ impl Cache {
 
     pub fn fill_web_state(&self, ticket: FillTicket, key_hash: &str, state: WebState) {
         if self.unchanged_since(ticket) {
-            self.web_state.insert(key_hash.to_owned(), state);
+            self.web_state.insert(key_hash, state);
         }
     }
 
@@ -186,8 +258,8 @@ impl Cache {
     pub fn put_web_state(&self, key_hash: &str, state: Option<WebState>) {
         self.changed();
         match state {
-            Some(state) => self.web_state.insert(key_hash.to_owned(), state),
-            None => self.web_state.invalidate(key_hash),
+            Some(state) => self.web_state.insert(key_hash, state),
+            None => self.web_state.remove(key_hash),
         }
     }
 
@@ -226,7 +298,7 @@ impl Cache {
             self.denylist_complete.store(false, Ordering::Release);
             return;
         }
-        self.denylist.insert(jti.to_owned(), expires_at);
+        self.denylist.insert(CompactString::new(jti), expires_at);
     }
 
     /// Drops denylist entries whose tokens have expired anyway.
@@ -243,41 +315,38 @@ impl Cache {
         match change.kind {
             EntryKind::SessionRevoked => {
                 if let Some(session_id) = &change.session_id {
-                    match self.sessions.get(session_id) {
-                        Some(mut view) => {
-                            view.revoked = true;
-                            self.sessions.insert(session_id.clone(), view);
-                        }
-                        None if tombstones => {
-                            self.sessions.insert(
-                                session_id.clone(),
-                                SessionView {
-                                    user_id: change.user_id.clone().unwrap_or_default(),
-                                    kind: Kind::Token,
-                                    expires_at: 0,
-                                    idle_expires_at: 0,
-                                    last_seen_at: 0,
-                                    revoked: true,
-                                },
-                            );
-                        }
-                        None => {}
+                    if tombstones {
+                        // Revoked wins over whatever a racing fill brings.
+                        self.sessions.upsert(
+                            session_id,
+                            SessionView {
+                                user_id: CompactString::new(change.user_id.as_deref().unwrap_or_default()),
+                                kind: Kind::Token,
+                                expires_at: 0,
+                                idle_expires_at: 0,
+                                last_seen_at: 0,
+                                revoked: true,
+                            },
+                            |held, _| SessionView { revoked: true, ..held },
+                        );
+                    } else {
+                        self.sessions.update(session_id, |view| view.revoked = true);
                     }
                 }
             }
             EntryKind::VersionChanged => {
                 if let (Some(user_id), Some(version)) = (&change.user_id, change.token_version) {
                     let version = KnownVersion::Current(version);
-                    if tombstones || self.versions.contains_key(user_id) {
-                        self.versions
-                            .entry(user_id.clone())
-                            .and_upsert_with(|held| held.map_or(version, |held| held.into_value().max(version)));
+                    if tombstones {
+                        self.versions.upsert(user_id, version, Ord::max);
+                    } else {
+                        self.versions.update(user_id, |held| *held = (*held).max(version));
                     }
                 }
             }
             EntryKind::UserDeleted => {
                 if let Some(user_id) = &change.user_id {
-                    self.versions.insert(user_id.clone(), KnownVersion::Deleted);
+                    self.versions.insert(user_id, KnownVersion::Deleted);
                 }
             }
             EntryKind::JtiDenylisted => {
@@ -287,7 +356,7 @@ impl Cache {
             }
             EntryKind::WebStateChanged => {
                 if let Some(key_hash) = &change.subject {
-                    self.web_state.invalidate(key_hash);
+                    self.web_state.remove(key_hash);
                 }
             }
         }
@@ -296,16 +365,16 @@ impl Cache {
     /// Forgets everything but the denylist (which the caller reloads): after missing entries.
     pub fn reset(&self) {
         self.changed();
-        self.versions.invalidate_all();
-        self.sessions.invalidate_all();
-        self.web_state.invalidate_all();
+        self.versions.clear();
+        self.sessions.clear();
+        self.web_state.clear();
     }
 
     pub fn sizes(&self) -> CacheSizes {
         CacheSizes {
-            versions: self.versions.entry_count(),
-            sessions: self.sessions.entry_count(),
-            web_state: self.web_state.entry_count(),
+            versions: self.versions.len(),
+            sessions: self.sessions.len(),
+            web_state: self.web_state.len(),
             denylist: self.denylist.len() as u64,
         }
     }
@@ -322,14 +391,12 @@ impl DenylistLoader<'_> {
             self.overflowed = true;
             return;
         }
-        self.cache.denylist.insert(jti, expires_at);
+        self.cache.denylist.insert(CompactString::from(jti), expires_at);
     }
 
     pub fn finish(self) {
         self.cache.denylist.shrink_to_fit();
-        self.cache
-            .denylist_complete
-            .store(!self.overflowed, Ordering::Release);
+        self.cache.denylist_complete.store(!self.overflowed, Ordering::Release);
     }
 }
 
@@ -370,6 +437,37 @@ mod tests {
             last_seen_at: 0,
             revoked: false,
         }
+    }
+
+    #[test]
+    fn an_entry_past_its_time_limit_is_not_answered_and_a_fill_replaces_it() {
+        let cache = Cache::new(Limits {
+            capacity: 1000,
+            time_to_live: Duration::from_millis(30),
+        });
+        cache.fill_session(cache.ticket(), "s", live_view());
+        assert!(cache.session("s").is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(cache.session("s"), None, "read again from the database");
+        let refreshed = SessionView {
+            expires_at: 5,
+            ..live_view()
+        };
+        cache.fill_session(cache.ticket(), "s", refreshed.clone());
+        assert_eq!(cache.session("s"), Some(refreshed));
+    }
+
+    #[test]
+    fn the_bound_holds_and_ids_are_kept_inline() {
+        let cache = Cache::new(Limits {
+            capacity: 100,
+            time_to_live: Duration::from_secs(60),
+        });
+        for index in 0..1000 {
+            cache.fill_session(cache.ticket(), &format!("session-{index}"), live_view());
+        }
+        assert!(cache.sizes().sessions <= 100, "{:?}", cache.sizes());
+        assert!(!CompactString::new("a-22-character-id-abcd").is_heap_allocated());
     }
 
     #[test]

@@ -64,6 +64,20 @@ impl WebSessionStore {
         Ok(())
     }
 
+    /// Deletes the state under `session_key`; `true` when there was any.
+    pub async fn remove(&self, session_key: &SessionKey) -> anyhow::Result<bool> {
+        Ok(match self {
+            Self::Sql(db) => store::web_sessions::delete(db, session_key.as_ref()).await?,
+            Self::Redis { pool, prefix } => {
+                let mut connection = pool.get().await?;
+                connection
+                    .del::<_, u64>(Self::state_key(prefix, session_key.as_ref()))
+                    .await?
+                    > 0
+            }
+        })
+    }
+
     /// Deletes the server-side state belonging to a login session, wherever it is kept.
     pub async fn delete_for_login_session(&self, login_session_id: &str) -> anyhow::Result<()> {
         match self {
@@ -134,15 +148,6 @@ impl SessionStore for WebSessionStore {
     }
 
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
-        match self {
-            Self::Sql(db) => store::web_sessions::delete(db, session_key.as_ref()).await?,
-            Self::Redis { pool, prefix } => {
-                let mut connection = pool.get().await?;
-                connection
-                    .del::<_, ()>(Self::state_key(prefix, session_key.as_ref()))
-                    .await?;
-            }
-        }
-        Ok(())
+        self.remove(session_key).await.map(|_| ())
     }
 }

@@ -144,7 +144,8 @@ impl Sync {
         let position = revocation_log::latest_seq(&self.db).await?;
         self.cache.reset();
         let mut loading = self.cache.denylist_loader();
-        let count = store::denylist::for_each_live(&self.db, now, |jti, expires_at| loading.add(jti, expires_at)).await?;
+        let count =
+            store::denylist::for_each_live(&self.db, now, |jti, expires_at| loading.add(jti, expires_at)).await?;
         loading.finish();
         self.applied.store(position, Ordering::Release);
         self.last_poll_ok.store(now_millis(), Ordering::Release);

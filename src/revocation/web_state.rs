@@ -101,10 +101,16 @@ impl SessionStore for CookieStateStore {
             .await
     }
 
+    /// State that was already gone (a revoked device's, deleted with its login session) needs no
+    /// announcement: the login session's end is what every instance checks. So refusing a revoked
+    /// cookie costs one delete, not a commit to the revocation log.
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
         let hash = key_hash(session_key.as_ref());
-        self.revocation.web_sessions().delete(session_key).await?;
+        let existed = self.revocation.web_sessions().remove(session_key).await?;
         self.revocation.inner.cache.put_web_state(&hash, None);
-        self.announce(&hash).await
+        if existed {
+            self.announce(&hash).await?;
+        }
+        Ok(())
     }
 }

@@ -48,15 +48,16 @@ pub async fn extend<'c>(
     Ok(())
 }
 
+/// `true` when there was state to delete.
 pub async fn delete<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,
     session_key: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM web_sessions WHERE session_key = $1")
+) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM web_sessions WHERE session_key = $1")
         .bind(session_key)
         .execute(executor)
         .await?;
-    Ok(())
+    Ok(deleted.rows_affected() > 0)
 }
 
 /// Deletes the server-side state of a revoked login session.
