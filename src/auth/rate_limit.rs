@@ -149,16 +149,22 @@ impl RateLimit {
                 self.local.retain(|_, tat| *tat > now);
             }
         }
-        let mut wait = 0;
-        let mut entry = self.local.entry(key.to_owned()).or_insert(now);
-        let next = (*entry).max(now) + self.interval_millis;
-        let over = next - now - self.tolerance_millis;
-        if over > 0 {
-            wait = over;
-        } else if count {
-            *entry = next;
+        let over = |tat: i64| {
+            let next = tat.max(now) + self.interval_millis;
+            (next - now - self.tolerance_millis, next)
+        };
+        if !count {
+            // Only asking: an address that has no state is not given any.
+            let tat = self.local.get(key).map_or(now, |tat| *tat);
+            return over(tat).0.max(0);
         }
-        wait
+        let mut entry = self.local.entry(key.to_owned()).or_insert(now);
+        let (wait, next) = over(*entry);
+        if wait > 0 {
+            return wait;
+        }
+        *entry = next;
+        0
     }
 }
 
