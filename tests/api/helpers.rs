@@ -244,6 +244,11 @@ impl Drop for OwnRedis {
 /// An app with extra settings (short TTLs, …) on a fresh database.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let database = Arc::new(TestDatabase::create().await);
+    start_on(database, overrides).await
+}
+
+/// Starts an app on `database`, with the test Redis (under a prefix of its own) when there is one.
+async fn start_on(database: Arc<TestDatabase>, overrides: &[(&str, &str)]) -> TestApp {
     let redis = redis_url().map(|url| {
         Arc::new(TestRedis {
             url,
@@ -756,12 +761,5 @@ pub async fn spawn_app_on_sqlite(overrides: &[(&str, &str)]) -> TestApp {
         url: format!("sqlite://{}?mode=rwc", path.display()),
         cleanup: Cleanup::Sqlite(path),
     });
-    let redis = redis_url().map(|url| {
-        Arc::new(TestRedis {
-            url,
-            prefix: format!("test:{}:", RandomId::generate()),
-        })
-    });
-    let overrides = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    start(database, redis, overrides).await
+    start_on(database, overrides).await
 }
