@@ -77,6 +77,8 @@ pub struct Settings {
     pub revocation_push: bool,
     /// How often each instance polls the revocation log: the worst-case delay when pushes fail.
     pub revocation_poll_interval: Duration,
+    /// `REVOCATION_MAX_STALENESS`: the lease within which memory may answer a check.
+    pub revocation_max_staleness: Duration,
     /// Entries per in-process map (user versions, login sessions, cookie state, denylist).
     pub revocation_cache_capacity: u64,
     /// How long revocation log entries are kept for instances and feed readers to catch up.
@@ -281,6 +283,13 @@ impl Settings {
         if revocation_poll_interval > Duration::from_secs(10) {
             return Err(invalid("REVOCATION_POLL_INTERVAL", "must be at most 10s"));
         }
+        let revocation_max_staleness = duration("REVOCATION_MAX_STALENESS", "1s", false)?;
+        if revocation_max_staleness < revocation_poll_interval * 2 {
+            return Err(invalid(
+                "REVOCATION_MAX_STALENESS",
+                "must be at least twice REVOCATION_POLL_INTERVAL",
+            ));
+        }
         let revocation_cache_capacity = match get("REVOCATION_CACHE_CAPACITY") {
             None => 1_000_000,
             Some(value) => value
@@ -336,6 +345,7 @@ impl Settings {
             revocation_cache,
             revocation_push,
             revocation_poll_interval,
+            revocation_max_staleness,
             revocation_cache_capacity,
             revocation_log_retention,
             jwt_keys,

@@ -338,7 +338,7 @@ impl Scenario {
                 .json()
                 .await
                 .ok()?;
-            body["revocation"][field].as_i64()
+            body["revocations"][field].as_i64()
         };
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {

@@ -64,6 +64,7 @@ impl Application {
         let revocation = web::Data::new(state.revocation.clone());
         let request_settings = web::Data::new(RequestSettings::of(&state.settings));
         let compare = web::Data::new(CompareCache::default());
+        let redis_probe = web::Data::new(api::health::RedisProbe::new(state.redis.clone()));
         let compare_cache = compare.clone();
         let server = HttpServer::new(move || {
             let sessions = cookie_sessions(&app_state, &session_key);
@@ -73,6 +74,7 @@ impl Application {
                 .app_data(revocation.clone())
                 .app_data(request_settings.clone())
                 .app_data(compare.clone())
+                .app_data(redis_probe.clone())
                 .app_data(metrics.clone())
                 .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(api::json_error))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(pages::form_error))
@@ -341,6 +343,7 @@ fn revocation_settings(settings: &Settings, redis: &Option<deadpool_redis::Pool>
             },
             push: settings.revocation_push,
             poll_interval: settings.revocation_poll_interval,
+            max_staleness: settings.revocation_max_staleness,
         },
     }
 }

@@ -50,26 +50,4 @@ impl AppState {
     pub fn account_lock(&self) -> AccountLock {
         AccountLock::of(&self.settings)
     }
-
-    /// `Some(name)` of the first backing service that does not answer.
-    pub async fn unavailable_service(&self) -> Option<&'static str> {
-        if !crate::store::ping(&self.db).await {
-            return Some("database");
-        }
-        if let Some(pool) = &self.redis {
-            let alive = async {
-                let mut connection = pool.get().await.ok()?;
-                redis::cmd("PING").query_async::<String>(&mut connection).await.ok()
-            };
-            if tokio::time::timeout(std::time::Duration::from_secs(2), alive)
-                .await
-                .ok()
-                .flatten()
-                .is_none()
-            {
-                return Some("redis");
-            }
-        }
-        None
-    }
 }

@@ -187,6 +187,18 @@ impl Revocation {
         self.inner.cache.sizes()
     }
 
+    /// A check's read of the stores, bounded by `REVOCATION_MAX_STALENESS`: a database that does
+    /// not answer in time is a 503, never a wait and never a guess.
+    async fn from_store<T, E: Into<ApiError>>(
+        &self,
+        read: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, ApiError> {
+        match tokio::time::timeout(self.inner.sync.max_staleness(), read).await {
+            Ok(answer) => answer.map_err(Into::into),
+            Err(_) => Err(ApiError::Unavailable("the database")),
+        }
+    }
+
     /// The cache, when it may answer.
     fn trusted(&self) -> Option<&cache::Cache> {
         (self.use_cache && self.inner.sync.is_current()).then_some(&*self.inner.cache)
@@ -208,7 +220,8 @@ impl Revocation {
                 _ => {}
             }
             let ticket = cache.ticket();
-            let known = store::users::token_version(&self.inner.db, user_id)
+            let known = self
+                .from_store(store::users::token_version(&self.inner.db, user_id))
                 .await?
                 .map_or(KnownVersion::Deleted, KnownVersion::Current);
             cache.fill_version(ticket, user_id, known);
@@ -216,7 +229,9 @@ impl Revocation {
             return Ok((known == KnownVersion::Current(ver), Lookup::Miss));
         }
         count("version", Lookup::Store);
-        let current = store::users::token_version(&self.inner.db, user_id).await?;
+        let current = self
+            .from_store(store::users::token_version(&self.inner.db, user_id))
+            .await?;
         Ok((current == Some(ver), Lookup::Store))
     }
 
@@ -228,8 +243,16 @@ impl Revocation {
             return Ok((answer, Lookup::Hit));
         }
         count("denylist", Lookup::Store);
-        let applied = self.inner.sync.status().applied_seq;
-        let denied = self.inner.denylist.contains(&self.inner.db, jti, applied).await?;
+        // The Redis copy is believed as far as this instance has read the log, so only within
+        // the lease; past it the database answers.
+        let denied = if self.inner.sync.is_current() {
+            let applied = self.inner.sync.status().applied_seq;
+            self.from_store(self.inner.denylist.contains(&self.inner.db, jti, applied))
+                .await?
+        } else {
+            self.from_store(store::denylist::contains(&self.inner.db, jti, now_millis()))
+                .await?
+        };
         Ok((denied, Lookup::Store))
     }
 
@@ -245,7 +268,9 @@ impl Revocation {
                 return Ok((Some(view), Lookup::Hit));
             }
             let ticket = cache.ticket();
-            let found = store::login_sessions::find(&self.inner.db, session_id).await?;
+            let found = self
+                .from_store(store::login_sessions::find(&self.inner.db, session_id))
+                .await?;
             let view = found.as_ref().map(SessionView::from);
             if let Some(view) = &view {
                 cache.fill_session(ticket, session_id, view.clone());
@@ -254,7 +279,9 @@ impl Revocation {
             return Ok((view, Lookup::Miss));
         }
         count("session", Lookup::Store);
-        let found = store::login_sessions::find(&self.inner.db, session_id).await?;
+        let found = self
+            .from_store(store::login_sessions::find(&self.inner.db, session_id))
+            .await?;
         Ok((found.as_ref().map(SessionView::from), Lookup::Store))
     }
 

@@ -11,13 +11,17 @@
 //!   notification lost with its connection or a revoking instance that died between its commit
 //!   and its publish. It bounds the worst-case delay.
 //!
-//! Fail-safe: the cache is trusted only while this instance is *current*: it has loaded the
-//! denylist, a push connection is up and was caught up after it connected, and the last poll
-//! succeeded recently. Otherwise every check goes to the source of truth.
+//! Fail-safe, as a lease: the cache is trusted only while this instance is *current*. It has
+//! loaded the denylist, a push connection is up and was caught up after it connected, and, within
+//! `REVOCATION_MAX_STALENESS` on the monotonic clock, a read of the database that *started* then
+//! found nothing in the log past what this instance had applied. Only such a read renews the
+//! lease (a poll, or the catch-up a push sets off); a push alone never does. So a paused process,
+//! a cut or slow connection or a wall-clock jump cannot make a cached answer older than the bound:
+//! past it, every check goes to the source of truth.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, Notify, broadcast};
 
@@ -41,6 +45,9 @@ pub struct SyncSettings {
     /// Send notifications on commit; off only to measure and test the worst case.
     pub push: bool,
     pub poll_interval: Duration,
+    /// `REVOCATION_MAX_STALENESS`: how old the last confirmation against the database may be for
+    /// the cache to answer.
+    pub max_staleness: Duration,
 }
 
 #[derive(Clone)]
@@ -61,7 +68,11 @@ pub struct Sync {
     loaded: AtomicBool,
     postgres_subscribed: AtomicBool,
     redis_subscribed: AtomicBool,
-    last_poll_ok: AtomicI64,
+    /// The lease: nanoseconds after `epoch` at which the newest confirming read started (0: none).
+    confirmed_at: AtomicU64,
+    /// The log's head as the database last reported it.
+    head_seq: AtomicI64,
+    epoch: Instant,
     catching_up: Mutex<()>,
     wake: Notify,
     listeners: broadcast::Sender<Arc<Entry>>,
@@ -76,7 +87,10 @@ pub struct FeedStatus {
     pub applied_seq: i64,
     /// The newest `seq` this instance knows of: applied, or committed by itself.
     pub known_seq: i64,
-    pub last_poll_millis_ago: i64,
+    /// The log's head as the database last reported it.
+    pub head_seq: i64,
+    /// How long ago the read that last confirmed this instance current started; `None`: never.
+    pub confirmed_millis_ago: Option<u64>,
 }
 
 impl Sync {
@@ -92,7 +106,9 @@ impl Sync {
             loaded: AtomicBool::new(false),
             postgres_subscribed: AtomicBool::new(false),
             redis_subscribed: AtomicBool::new(false),
-            last_poll_ok: AtomicI64::new(0),
+            confirmed_at: AtomicU64::new(0),
+            head_seq: AtomicI64::new(0),
+            epoch: Instant::now(),
             catching_up: Mutex::new(()),
             wake: Notify::new(),
             listeners,
@@ -107,14 +123,28 @@ impl Sync {
         self.settings.backend == Backend::Postgres || self.settings.redis.is_some()
     }
 
+    /// Nanoseconds since the last confirming read started, on the monotonic clock.
+    fn since_confirmed(&self) -> Option<u64> {
+        let confirmed = self.confirmed_at.load(Ordering::Acquire);
+        (confirmed != 0).then(|| (self.epoch.elapsed().as_nanos() as u64).saturating_sub(confirmed))
+    }
+
+    /// Renews the lease with a read of the database that started at `started` and found nothing
+    /// past what is applied. It only moves forward: a slow read never shortens a newer lease.
+    fn confirm(&self, started: Instant, head: i64) {
+        let at = (started.saturating_duration_since(self.epoch).as_nanos() as u64).max(1);
+        self.confirmed_at.fetch_max(at, Ordering::AcqRel);
+        self.head_seq.fetch_max(head, Ordering::AcqRel);
+    }
+
     /// Whether the cache may answer: see the module's fail-safe rule.
     pub fn is_current(&self) -> bool {
         if !self.loaded.load(Ordering::Acquire) {
             return false;
         }
-        let stale_after = (self.settings.poll_interval * 12).max(Duration::from_secs(3));
-        if now_millis() - self.last_poll_ok.load(Ordering::Acquire) > stale_after.as_millis() as i64 {
-            return false;
+        match self.since_confirmed() {
+            Some(age) if age < self.settings.max_staleness.as_nanos() as u64 => {}
+            _ => return false,
         }
         !self.has_push_feed()
             || self.postgres_subscribed.load(Ordering::Acquire)
@@ -122,17 +152,37 @@ impl Sync {
     }
 
     pub fn status(&self) -> FeedStatus {
+        let applied_seq = self.applied.load(Ordering::Acquire);
         FeedStatus {
             current: self.is_current(),
             postgres_listening: self.postgres_subscribed.load(Ordering::Acquire),
             redis_subscribed: self.redis_subscribed.load(Ordering::Acquire),
-            applied_seq: self.applied.load(Ordering::Acquire),
-            known_seq: self
-                .applied
-                .load(Ordering::Acquire)
-                .max(self.committed_seq.load(Ordering::Acquire)),
-            last_poll_millis_ago: now_millis() - self.last_poll_ok.load(Ordering::Acquire),
+            applied_seq,
+            known_seq: applied_seq.max(self.committed_seq.load(Ordering::Acquire)),
+            head_seq: self.head_seq.load(Ordering::Acquire).max(applied_seq),
+            confirmed_millis_ago: self.since_confirmed().map(|nanos| nanos / 1_000_000),
         }
+    }
+
+    /// A read of the log that the database leaves unanswered past the lease is given up, so a
+    /// partition cannot hold the catch-up (and everything waiting on it) for a TCP timeout.
+    async fn bounded<T>(
+        &self,
+        read: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        tokio::time::timeout(self.settings.max_staleness, read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the revocation log read was not answered in time",
+                )))
+            })
+    }
+
+    /// The longest a check may wait on the database once the cache cannot answer.
+    pub fn max_staleness(&self) -> Duration {
+        self.settings.max_staleness
     }
 
     /// Loads the complete denylist and the position in the log it corresponds to. The position
@@ -140,6 +190,7 @@ impl Sync {
     pub async fn load(&self) -> Result<(), sqlx::Error> {
         let _guard = self.catching_up.lock().await;
         self.loaded.store(false, Ordering::Release);
+        let started = Instant::now();
         let now = now_millis();
         let position = revocation_log::latest_seq(&self.db).await?;
         self.cache.reset();
@@ -148,14 +199,15 @@ impl Sync {
             store::denylist::for_each_live(&self.db, now, |jti, expires_at| loading.add(jti, expires_at)).await?;
         loading.finish();
         self.applied.store(position, Ordering::Release);
-        self.last_poll_ok.store(now_millis(), Ordering::Release);
         self.loaded.store(true, Ordering::Release);
+        self.confirm(started, position);
         tracing::info!(denylisted = count, seq = position, "revocation cache loaded");
         Ok(())
     }
 
     /// Applies every committed entry after the last one applied, in order. A position the log no
-    /// longer holds (entries purged while this instance was away) means a reload.
+    /// longer holds (entries purged while this instance was away) means a reload. The read that
+    /// finds nothing more renews the lease from when it started.
     pub async fn catch_up(&self) -> Result<(), sqlx::Error> {
         let _guard = self.catching_up.lock().await;
         if !self.loaded.load(Ordering::Acquire) {
@@ -164,8 +216,10 @@ impl Sync {
         }
         loop {
             let after = self.applied.load(Ordering::Acquire);
-            let entries = revocation_log::since(&self.db, after, BATCH).await?;
+            let started = Instant::now();
+            let entries = self.bounded(revocation_log::since(&self.db, after, BATCH)).await?;
             let Some(first) = entries.first() else {
+                self.confirm(started, after);
                 return Ok(());
             };
             if first.seq != after + 1 {
@@ -260,15 +314,21 @@ impl Sync {
                 _ = self.wake.notified() => {}
             }
             let polled = async {
-                let latest = revocation_log::latest_seq(&self.db).await?;
-                if latest != self.applied.load(Ordering::Acquire) || !self.loaded.load(Ordering::Acquire) {
+                let started = Instant::now();
+                let latest = self.bounded(revocation_log::latest_seq(&self.db)).await?;
+                if latest == self.applied.load(Ordering::Acquire) && self.loaded.load(Ordering::Acquire) {
+                    self.confirm(started, latest);
+                } else {
+                    // Renews the lease itself once it has read to the end.
                     self.catch_up().await?;
                 }
                 Ok::<_, sqlx::Error>(())
             };
-            match polled.await {
-                Ok(()) => self.last_poll_ok.store(now_millis(), Ordering::Release),
-                Err(error) => tracing::debug!(error = %error, "revocation log poll failed"),
+            // A read the database leaves unanswered ends with the lease, and the next one starts.
+            match tokio::time::timeout(self.settings.max_staleness, polled).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::debug!(error = %error, "revocation log poll failed"),
+                Err(_) => tracing::debug!("revocation log poll unanswered"),
             }
         }
     }

@@ -70,12 +70,20 @@ pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
 }
 
 /// Creates the PostgreSQL database the URL names when the server has no such database yet, as
-/// `sqlx database create` does; an SQLite file is created by `mode=rwc` on connect.
+/// `sqlx database create` does; an SQLite file is created by `mode=rwc` on connect. Several
+/// instances starting at once race to create it: a creation that fails because another one won
+/// is success. (The migrations that follow take PostgreSQL's advisory lock, so they run once.)
 pub async fn create_database_if_missing(url: &str) -> Result<(), sqlx::Error> {
     use sqlx::migrate::MigrateDatabase;
-    if Backend::of(url) == Backend::Postgres && !sqlx::Postgres::database_exists(url).await? {
-        sqlx::Postgres::create_database(url).await?;
-        tracing::info!("created the PostgreSQL database named in DATABASE_URL");
+    if Backend::of(url) != Backend::Postgres || sqlx::Postgres::database_exists(url).await? {
+        return Ok(());
+    }
+    match sqlx::Postgres::create_database(url).await {
+        Ok(()) => tracing::info!("created the PostgreSQL database named in DATABASE_URL"),
+        Err(error) if sqlx::Postgres::database_exists(url).await.unwrap_or(false) => {
+            tracing::info!(error = %error, "another instance created the PostgreSQL database first");
+        }
+        Err(error) => return Err(error),
     }
     Ok(())
 }
@@ -84,9 +92,4 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub async fn migrate(db: &Db) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(db).await
-}
-
-/// `true` when the database answers a trivial query.
-pub async fn ping(db: &Db) -> bool {
-    sqlx::query("SELECT 1").execute(db).await.is_ok()
 }

@@ -31,6 +31,21 @@ enum Cleanup {
 }
 
 impl TestDatabase {
+    /// A PostgreSQL database named for this test that does not exist yet (the application creates
+    /// it), dropped at the end like the others; `None` without `TEST_DATABASE_URL`.
+    pub fn postgres_not_created() -> Option<Self> {
+        let admin_url = postgres_url()?;
+        let name = format!(
+            "revocable_test_{}",
+            RandomId::generate().to_lowercase().replace('-', "_")
+        );
+        let (base, _) = admin_url.rsplit_once('/').expect("TEST_DATABASE_URL names a database");
+        Some(Self {
+            url: format!("{base}/{name}"),
+            cleanup: Cleanup::Postgres { admin_url, name },
+        })
+    }
+
     async fn create() -> Self {
         match postgres_url() {
             None => {
@@ -248,7 +263,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 }
 
 /// Starts an app on `database`, with the test Redis (under a prefix of its own) when there is one.
-async fn start_on(database: Arc<TestDatabase>, overrides: &[(&str, &str)]) -> TestApp {
+pub async fn start_on(database: Arc<TestDatabase>, overrides: &[(&str, &str)]) -> TestApp {
     let redis = redis_url().map(|url| {
         Arc::new(TestRedis {
             url,
@@ -330,6 +345,14 @@ impl TestApp {
     /// The same database and Redis prefix, a new process-like instance (new port, new pools).
     pub async fn restart(&self) -> TestApp {
         start(self.database.clone(), self.redis.clone(), self.overrides.clone()).await
+    }
+
+    /// Another instance of the same deployment whose PostgreSQL connections pass through `proxy`.
+    pub async fn restart_behind(&self, proxy: &DatabaseProxy) -> TestApp {
+        let mut overrides = self.overrides.clone();
+        overrides.retain(|(key, _)| key != "DATABASE_URL");
+        overrides.push(("DATABASE_URL".into(), proxy.route(&self.database.url)));
+        start(self.database.clone(), self.redis.clone(), overrides).await
     }
 
     pub fn url(&self, path: &str) -> String {

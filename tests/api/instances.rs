@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use revocable::scenario;
 
-use crate::helpers::{OwnRedis, TestApp, postgres_url, spawn_app_with, spawn_app_without_redis};
+use crate::helpers::{
+    CutMode, DatabaseProxy, OwnRedis, TestApp, TestDatabase, postgres_address, postgres_url, spawn_app_with,
+    spawn_app_without_redis, start_on,
+};
 use crate::strategies::EXPECTED;
 
 fn assert_matrix(observed: &scenario::Observed, setup: &str) {
@@ -100,7 +103,11 @@ async fn an_instance_that_lost_its_feed_asks_the_database_and_accepts_nothing_re
         return;
     };
     // A slow poll: only the fail-safe, not the backstop, can keep B right while its feed is down.
-    let (a, b) = pair_on(&redis, &[("REVOCATION_POLL_INTERVAL", "10s")]).await;
+    let (a, b) = pair_on(
+        &redis,
+        &[("REVOCATION_POLL_INTERVAL", "10s"), ("REVOCATION_MAX_STALENESS", "30s")],
+    )
+    .await;
     let user = a.new_user().await;
     let tokens = a.token_login(&user).await;
     assert!(
@@ -174,7 +181,11 @@ async fn a_killed_subscription_is_replaced_and_nothing_revoked_meanwhile_gets_th
     let Some(redis) = OwnRedis::start(&[]).await else {
         return;
     };
-    let (a, b) = pair_on(&redis, &[("REVOCATION_POLL_INTERVAL", "10s")]).await;
+    let (a, b) = pair_on(
+        &redis,
+        &[("REVOCATION_POLL_INTERVAL", "10s"), ("REVOCATION_MAX_STALENESS", "30s")],
+    )
+    .await;
     let user = a.new_user().await;
     assert!(
         eventually(Duration::from_secs(5), async || b
@@ -235,7 +246,7 @@ async fn a_killed_postgresql_listener_reconnects_and_nothing_revoked_meanwhile_g
     if postgres_url().is_none() {
         return;
     }
-    let a = spawn_app_without_redis(&[("REVOCATION_POLL_INTERVAL", "10s")]).await;
+    let a = spawn_app_without_redis(&[("REVOCATION_POLL_INTERVAL", "10s"), ("REVOCATION_MAX_STALENESS", "30s")]).await;
     let b = a.restart().await;
     let user = a.new_user().await;
     assert!(
@@ -390,4 +401,111 @@ async fn a_postgresql_database_that_does_not_exist_yet_is_created_at_start_up() 
     .execute(&mut connection)
     .await;
     assert!(built, "the server starts on a database name the server did not have");
+}
+
+#[tokio::test]
+async fn three_instances_started_at_once_on_a_database_that_does_not_exist_yet_all_come_up() {
+    let Some(database) = TestDatabase::postgres_not_created() else {
+        return;
+    };
+    let database = std::sync::Arc::new(database);
+    let (a, b, c) = tokio::join!(
+        start_on(database.clone(), &[]),
+        start_on(database.clone(), &[]),
+        start_on(database.clone(), &[])
+    );
+    let user = a.new_user().await;
+    let tokens = c.token_login(&user).await;
+    for app in [&a, &b, &c] {
+        assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+        assert_eq!(app.status_of("allowlist", &tokens.access).await, StatusCode::OK);
+    }
+}
+
+/// Checks `strategies` on `b` until `until`; every 200 must have been sent before `deadline`,
+/// every other answer is a refusal or a 503. Returns the statuses seen after the deadline.
+async fn nothing_accepted_past(
+    b: &TestApp,
+    access: &str,
+    strategies: &[&str],
+    deadline: Instant,
+    until: Instant,
+) -> Vec<StatusCode> {
+    let mut after = Vec::new();
+    while Instant::now() < until {
+        for strategy in strategies {
+            let sent = Instant::now();
+            let status = b.status_of(strategy, access).await;
+            assert!(
+                status == StatusCode::OK
+                    || status == StatusCode::UNAUTHORIZED
+                    || status == StatusCode::SERVICE_UNAVAILABLE,
+                "{strategy}: {status}"
+            );
+            if sent > deadline {
+                assert_ne!(
+                    status,
+                    StatusCode::OK,
+                    "{strategy}: a revoked token accepted {:?} after the revoking response",
+                    sent.duration_since(deadline)
+                );
+                after.push(status);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    after
+}
+
+#[tokio::test]
+async fn an_instance_cut_off_from_postgresql_stops_answering_from_memory_within_the_staleness_bound() {
+    let Some(admin_url) = postgres_url() else {
+        return;
+    };
+    let bound = Duration::from_millis(600);
+    let a = spawn_app_with(&[("REVOCATION_MAX_STALENESS", "600ms")]).await;
+    let proxy = DatabaseProxy::start(postgres_address(&admin_url)).await;
+    let b = a.restart_behind(&proxy).await;
+    let user = a.new_user().await;
+    for mode in [CutMode::Blackhole, CutMode::Refuse] {
+        let tokens = a.token_login(&user).await;
+        assert!(
+            eventually(Duration::from_secs(5), async || b
+                .state
+                .revocation
+                .feed_status()
+                .current)
+            .await
+        );
+        for strategy in ["version", "denylist", "allowlist"] {
+            assert_eq!(
+                b.status_of(strategy, &tokens.access).await,
+                StatusCode::OK,
+                "{mode:?}: {strategy} warm"
+            );
+        }
+        proxy.cut(mode);
+        let revoked = a.bearer_post("/api/logout-all", &tokens.access, None).await.status();
+        let answered = Instant::now();
+        assert_eq!(revoked, StatusCode::NO_CONTENT);
+        let after = nothing_accepted_past(
+            &b,
+            &tokens.access,
+            &["version", "denylist", "allowlist"],
+            answered + bound,
+            answered + bound * 3,
+        )
+        .await;
+        assert!(!after.is_empty(), "{mode:?}: checks were made past the bound");
+        proxy.restore();
+        assert!(
+            eventually(Duration::from_secs(10), async || refused_by_every_revoking_strategy(
+                &b,
+                &tokens.access
+            )
+            .await)
+            .await,
+            "{mode:?}: B refuses the token once it reaches the database again"
+        );
+    }
 }

@@ -11,17 +11,44 @@ async fn healthz_and_readyz_answer_200_when_everything_is_up() {
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
     let body: serde_json::Value = ready.json().await.unwrap();
-    assert_eq!(body["redis"], crate::helpers::redis_url().is_some());
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["database"], "up");
+    let redis = if crate::helpers::redis_url().is_some() {
+        "up"
+    } else {
+        "not configured"
+    };
+    assert_eq!(body["redis"], redis);
+    assert_eq!(body["revocations"]["current"], true);
+    assert!(body["revocations"]["applied_seq"].as_i64().unwrap() >= 0);
+    assert!(body["revocations"]["head_seq"].as_i64().unwrap() >= body["revocations"]["applied_seq"].as_i64().unwrap());
+    assert!(body["revocations"]["confirmed_ms_ago"].as_u64().unwrap() < 1000);
 }
 
 #[tokio::test]
-async fn readyz_is_a_503_naming_the_database_when_it_is_gone() {
+async fn readyz_turns_503_within_the_staleness_bound_once_the_database_is_gone_and_answers_at_once() {
     let app = spawn_app().await;
     app.state.db.close().await;
-    let response = app.get("/readyz").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let response = loop {
+        let asked = std::time::Instant::now();
+        let response = app.get("/readyz").await;
+        assert!(
+            asked.elapsed() < std::time::Duration::from_secs(1),
+            "readyz answers within 1 s"
+        );
+        if response.status() != StatusCode::OK || std::time::Instant::now() > deadline {
+            break response;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
     let body = error_body(response).await;
-    assert_eq!(body["unavailable"], "database");
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["database"], "down");
+    assert_eq!(body["revocations"]["current"], false);
+    assert_eq!(body["error"], "service_unavailable");
 }
 
 #[tokio::test]
@@ -103,8 +130,15 @@ async fn a_redis_that_is_down_is_a_503_naming_it_and_loses_nothing() {
     // Nothing listens on port 1: every Redis call fails fast.
     let app = crate::helpers::spawn_app_with(&[("REDIS_URL", "redis://127.0.0.1:1")]).await;
     let ready = app.get("/readyz").await;
-    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(error_body(ready).await["unavailable"], "redis");
+    assert_eq!(
+        ready.status(),
+        StatusCode::OK,
+        "Redis alone down: the database still answers every check, so the instance stays in rotation"
+    );
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["redis"], "down");
+    assert_eq!(body["database"], "up");
+    assert_eq!(body["ready"], true);
 
     let user = app.new_user().await;
     let tokens = app.token_login(&user).await;

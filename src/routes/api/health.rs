@@ -1,5 +1,7 @@
 //! Liveness, readiness, and the public keys.
 
+use std::time::{Duration, Instant};
+
 use actix_web::{HttpResponse, web};
 
 use crate::state::AppState;
@@ -17,44 +19,101 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// 200 when the database (and Redis, when configured) answer; 503 naming the one that does not.
-/// `revocation` says whether this instance is receiving invalidations: while it is not
-/// (`"feed": "disconnected"`), it answers every check from the database, correctly but slower.
+/// Redis's answer to PING for `/readyz`: asked at most twice a second and for at most 300 ms,
+/// however often readiness is asked; callers arriving during a probe share its answer.
+pub struct RedisProbe {
+    pool: Option<deadpool_redis::Pool>,
+    last: std::sync::Mutex<Option<(Instant, bool)>>,
+    probing: tokio::sync::Mutex<()>,
+}
+
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
+impl RedisProbe {
+    pub fn new(pool: Option<deadpool_redis::Pool>) -> Self {
+        Self {
+            pool,
+            last: std::sync::Mutex::new(None),
+            probing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn recent(&self) -> Option<bool> {
+        let last = *self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        last.filter(|(at, _)| at.elapsed() < PROBE_EVERY).map(|(_, up)| up)
+    }
+
+    async fn state(&self) -> &'static str {
+        let Some(pool) = &self.pool else {
+            return "not configured";
+        };
+        let up = match self.recent() {
+            Some(up) => up,
+            None => {
+                let _probing = self.probing.lock().await;
+                match self.recent() {
+                    Some(up) => up,
+                    None => {
+                        let ping = async {
+                            let mut connection = pool.get().await.ok()?;
+                            redis::cmd("PING").query_async::<String>(&mut connection).await.ok()
+                        };
+                        let up = tokio::time::timeout(PROBE_TIMEOUT, ping).await.ok().flatten().is_some();
+                        *self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((Instant::now(), up));
+                        up
+                    }
+                }
+            }
+        };
+        if up { "up" } else { "down" }
+    }
+}
+
+/// Whether this instance can answer checks correctly, within a second whatever is down. It can
+/// while its revocation lease is current (memory answers), or while the database answers its
+/// polls (the database answers). Redis alone being down is no reason to leave the rotation: the
+/// Bearer checks and revocations do not need it. Reads no store itself: the database's state is
+/// the revocation poll's, Redis's a cached PING.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "operations",
-    summary = "Readiness: the database and Redis answer",
+    summary = "Readiness: whether this instance can answer checks correctly",
     responses(
         (status = 200, description = "ready", body = Object),
-        (status = 503, description = "a backing service does not answer (`unavailable` names it)", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 503, description = "neither memory nor the database can answer checks", body = crate::routes::api::openapi::ErrorResponse)
     )
 )]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<AppState>, redis: web::Data<RedisProbe>) -> HttpResponse {
     let feed = state.revocation.feed_status();
-    let revocation = serde_json::json!({
-        "cache": if state.revocation.cache_enabled() { "on" } else { "off" },
-        "feed": if feed.current { "current" } else { "disconnected" },
-        "applied_seq": feed.applied_seq,
-        "known_seq": feed.known_seq,
-        "postgres_listening": feed.postgres_listening,
-        "redis_subscribed": feed.redis_subscribed,
-        "last_poll_millis_ago": feed.last_poll_millis_ago,
+    let staleness = state.settings.revocation_max_staleness.as_millis() as u64;
+    let database_up = feed.confirmed_millis_ago.is_some_and(|ago| ago < staleness);
+    let ready = feed.current || database_up;
+    let mut body = serde_json::json!({
+        "ready": ready,
+        "database": if database_up { "up" } else { "down" },
+        "redis": redis.state().await,
+        "revocations": {
+            "current": feed.current,
+            "applied_seq": feed.applied_seq,
+            "head_seq": feed.head_seq,
+            "known_seq": feed.known_seq,
+            "confirmed_ms_ago": feed.confirmed_millis_ago,
+            "cache": if state.revocation.cache_enabled() { "on" } else { "off" },
+            "postgres_listening": feed.postgres_listening,
+            "redis_subscribed": feed.redis_subscribed,
+        },
     });
-    match state.unavailable_service().await {
-        None => HttpResponse::Ok().json(serde_json::json!({
-            "status": if feed.current { "ready" } else { "degraded" },
-            "database": state.backend.name(),
-            "redis": state.redis.is_some(),
-            "revocation": revocation,
-        })),
-        Some(service) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
-            "error": "service_unavailable",
-            "error_description": format!("{service} is not answering"),
-            "unavailable": service,
-            "revocation": revocation,
-        })),
+    if ready {
+        return HttpResponse::Ok().json(body);
     }
+    body["error"] = "service_unavailable".into();
+    body["error_description"] = "the database does not answer and this instance cannot vouch for its memory".into();
+    body["unavailable"] = "database".into();
+    HttpResponse::ServiceUnavailable()
+        .insert_header((actix_web::http::header::RETRY_AFTER, "1"))
+        .json(body)
 }
 
 /// The public keys. Clients may cache them for `JWKS_MAX_AGE`: a rotated-in key is published
