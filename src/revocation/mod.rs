@@ -189,7 +189,7 @@ impl Revocation {
 
     /// A check's read of the stores, bounded by `REVOCATION_MAX_STALENESS`: a database that does
     /// not answer in time is a 503, never a wait and never a guess.
-    async fn from_store<T, E: Into<ApiError>>(
+    async fn read_store<T, E: Into<ApiError>>(
         &self,
         read: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, ApiError> {
@@ -221,7 +221,7 @@ impl Revocation {
             }
             let ticket = cache.ticket();
             let known = self
-                .from_store(store::users::token_version(&self.inner.db, user_id))
+                .read_store(store::users::token_version(&self.inner.db, user_id))
                 .await?
                 .map_or(KnownVersion::Deleted, KnownVersion::Current);
             cache.fill_version(ticket, user_id, known);
@@ -230,7 +230,7 @@ impl Revocation {
         }
         count("version", Lookup::Store);
         let current = self
-            .from_store(store::users::token_version(&self.inner.db, user_id))
+            .read_store(store::users::token_version(&self.inner.db, user_id))
             .await?;
         Ok((current == Some(ver), Lookup::Store))
     }
@@ -247,10 +247,10 @@ impl Revocation {
         // the lease; past it the database answers.
         let denied = if self.inner.sync.is_current() {
             let applied = self.inner.sync.status().applied_seq;
-            self.from_store(self.inner.denylist.contains(&self.inner.db, jti, applied))
+            self.read_store(self.inner.denylist.contains(&self.inner.db, jti, applied))
                 .await?
         } else {
-            self.from_store(store::denylist::contains(&self.inner.db, jti, now_millis()))
+            self.read_store(store::denylist::contains(&self.inner.db, jti, now_millis()))
                 .await?
         };
         Ok((denied, Lookup::Store))
@@ -269,7 +269,7 @@ impl Revocation {
             }
             let ticket = cache.ticket();
             let found = self
-                .from_store(store::login_sessions::find(&self.inner.db, session_id))
+                .read_store(store::login_sessions::find(&self.inner.db, session_id))
                 .await?;
             let view = found.as_ref().map(SessionView::from);
             if let Some(view) = &view {
@@ -280,7 +280,7 @@ impl Revocation {
         }
         count("session", Lookup::Store);
         let found = self
-            .from_store(store::login_sessions::find(&self.inner.db, session_id))
+            .read_store(store::login_sessions::find(&self.inner.db, session_id))
             .await?;
         Ok((found.as_ref().map(SessionView::from), Lookup::Store))
     }
