@@ -189,6 +189,29 @@ pub fn verify_same_site(request: &HttpRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Positive proof that a request comes from this site's own page, where no token can be checked
+/// (a log-out whose server-side state, token included, was lost): the browser says
+/// `Sec-Fetch-Site: same-origin`, or its `Origin` is this site. Absence of both is a refusal.
+pub fn verify_sent_from_own_page(request: &HttpRequest) -> Result<(), ApiError> {
+    verify_same_site(request)?;
+    let same_origin = request
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"same-origin"));
+    let own_origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|origin| origin.to_str().ok())
+        .is_some_and(|origin| origin_is_own(request, origin, trusted_proxies(request)));
+    if same_origin || own_origin {
+        Ok(())
+    } else {
+        Err(ApiError::CsrfFailed(
+            "this session's form token was lost; log out from this site's page".into(),
+        ))
+    }
+}
+
 /// A JSON request authenticated by cookie: same-origin `Origin`, or the token in `X-CSRF-Token`.
 pub fn verify_api(request: &HttpRequest, session: &Session) -> Result<(), ApiError> {
     if request.method().is_safe() {

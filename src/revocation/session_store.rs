@@ -11,11 +11,40 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use actix_web::cookie::time::Duration;
 use deadpool_redis::redis::AsyncCommands;
 
-use crate::domain::{RandomId, now_millis};
+use crate::domain::{RandomId, SessionId, now_millis};
 use crate::store::{self, Db};
 
 /// The state key under which a logged-in session names its login session.
 pub const LOGIN_SESSION_KEY: &str = "login_session";
+
+/// The key of a logged-in session starts with its login session's id: `{id}.{256 random bits}`.
+/// The cookie that carries it is encrypted and authenticated, so the id it names is the server's
+/// own word, and a log-out can end that login session even when the store lost the state.
+fn session_key_for(login_session_id: Option<&str>) -> String {
+    match login_session_id.and_then(SessionId::parse) {
+        Some(id) => format!("{}.{}", id.as_str(), RandomId::secret()),
+        None => RandomId::secret(),
+    }
+}
+
+/// The only state of a session whose key names a login session the store has no state for (Redis
+/// restarted empty, flushed or evicted it): the id, so that log-out can still end it. Such a
+/// session is not logged in; nothing but log-out reads this.
+pub const STATE_LOST_KEY: &str = "state_lost_for";
+
+/// What a load answers for `session_key` when the store holds nothing under it.
+pub fn state_when_lost(session_key: &str) -> Option<HashMap<String, String>> {
+    let id = login_session_named_by(session_key)?;
+    let encoded = serde_json::to_string(id.as_str()).ok()?;
+    Some(HashMap::from([(STATE_LOST_KEY.to_owned(), encoded)]))
+}
+
+/// The login session a session key names, when it names one.
+pub fn login_session_named_by(session_key: &str) -> Option<SessionId> {
+    let (id, secret) = session_key.split_once('.')?;
+    (secret.len() == 43).then_some(())?;
+    SessionId::parse(id)
+}
 
 #[derive(Clone)]
 pub enum WebSessionStore {
@@ -114,7 +143,7 @@ impl SessionStore for WebSessionStore {
     }
 
     async fn save(&self, state: HashMap<String, String>, ttl: &Duration) -> Result<SessionKey, SaveError> {
-        let key = RandomId::secret();
+        let key = session_key_for(login_session_of(&state).as_deref());
         self.write(&key, &state, ttl).await.map_err(SaveError::Other)?;
         SessionKey::try_from(key).map_err(|error| SaveError::Other(error.into()))
     }
@@ -149,5 +178,42 @@ impl SessionStore for WebSessionStore {
 
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
         self.remove(session_key).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_logged_in_session_key_names_its_login_session_and_an_anonymous_one_names_none() {
+        let id = RandomId::generate();
+        let key = session_key_for(Some(&id));
+        assert_eq!(
+            login_session_named_by(&key).map(|named| named.as_str().to_owned()),
+            Some(id)
+        );
+        let anonymous = session_key_for(None);
+        assert_eq!(login_session_named_by(&anonymous), None);
+        assert_ne!(
+            session_key_for(Some(&anonymous[..22])),
+            session_key_for(Some(&anonymous[..22]))
+        );
+    }
+
+    #[test]
+    fn a_key_that_is_not_of_that_shape_names_nothing() {
+        let id = RandomId::generate();
+        for key in [
+            format!("{id}."),
+            format!("{id}.short"),
+            format!("{id}x.{}", RandomId::secret()),
+            format!(".{}", RandomId::secret()),
+            format!("{}\0.{}", &id[..21], RandomId::secret()),
+        ] {
+            assert_eq!(login_session_named_by(&key), None, "{key:?}");
+        }
+        // An id that is not one is never embedded.
+        assert_eq!(login_session_named_by(&session_key_for(Some("not an id"))), None);
     }
 }

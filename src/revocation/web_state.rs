@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use super::session_store::state_when_lost;
 use super::{Lookup, Revocation, count};
 
 #[derive(Clone)]
@@ -50,7 +51,8 @@ impl SessionStore for CookieStateStore {
         let backend = self.revocation.web_sessions();
         let Some(cache) = self.revocation.trusted() else {
             count("web_state", Lookup::Store);
-            return backend.load(session_key).await;
+            let state = backend.load(session_key).await?;
+            return Ok(state.or_else(|| state_when_lost(session_key.as_ref())));
         };
         let hash = key_hash(session_key.as_ref());
         if let Some(state) = cache.web_state(&hash) {
@@ -60,10 +62,13 @@ impl SessionStore for CookieStateStore {
         count("web_state", Lookup::Miss);
         let ticket = cache.ticket();
         let state = backend.load(session_key).await?;
-        if let Some(state) = &state {
-            cache.fill_web_state(ticket, &hash, Arc::new(state.clone()));
+        match state {
+            Some(state) => {
+                cache.fill_web_state(ticket, &hash, Arc::new(state.clone()));
+                Ok(Some(state))
+            }
+            None => Ok(state_when_lost(session_key.as_ref())),
         }
-        Ok(state)
     }
 
     async fn save(&self, state: HashMap<String, String>, _ttl: &Duration) -> Result<SessionKey, SaveError> {
@@ -104,12 +109,23 @@ impl SessionStore for CookieStateStore {
     /// State that was already gone (a revoked device's, deleted with its login session) needs no
     /// announcement: the login session's end is what every instance checks. So refusing a revoked
     /// cookie costs one delete, not a commit to the revocation log.
+    ///
+    /// A store that cannot delete (Redis down) does not turn a log-out that committed into an
+    /// error: what decides whether the state still works is its login session, already ended in
+    /// the database; the leftover state is refused on use and expires. Other instances are still
+    /// told to drop their copies.
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
         let hash = key_hash(session_key.as_ref());
-        let existed = self.revocation.web_sessions().remove(session_key).await?;
         self.revocation.inner.cache.put_web_state(&hash, None);
-        if existed {
-            self.announce(&hash).await?;
+        let existed = match self.revocation.web_sessions().remove(session_key).await {
+            Ok(existed) => existed,
+            Err(error) => {
+                tracing::warn!(error = %error, "could not delete cookie state; its login session decides whether it works");
+                true
+            }
+        };
+        if existed && let Err(error) = self.announce(&hash).await {
+            tracing::warn!(error = %error, "could not announce a deleted cookie state; cached copies expire with their lease");
         }
         Ok(())
     }

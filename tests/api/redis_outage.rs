@@ -196,3 +196,127 @@ async fn bearer_revocations_commit_while_redis_is_down_and_stay_in_force_when_it
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// The id of the login session `browser` is logged in as, from `/api/sessions`.
+async fn current_login_session(browser: &crate::helpers::Browser) -> String {
+    let sessions: serde_json::Value = browser.get("/api/sessions").await.json().await.unwrap();
+    sessions
+        .as_array()
+        .and_then(|all| all.iter().find(|session| session["current"] == true))
+        .and_then(|session| session["id"].as_str())
+        .expect("the browser's own login session is listed")
+        .to_owned()
+}
+
+/// Posts the log-out form with `token`, as the browser does from this site's page (`Origin`).
+async fn log_out_from_page(browser: &crate::helpers::Browser, token: &str, origin: Option<&str>) -> reqwest::Response {
+    let request = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/logout", browser.origin()))
+        .form(&[("csrf_token", token)]);
+    let request = match origin {
+        Some(origin) => request.header("origin", origin),
+        None => request,
+    };
+    browser.send(request).await
+}
+
+async fn revoked_in_the_database(app: &TestApp, login_session_id: &str) -> bool {
+    revocable::store::login_sessions::find(&app.db().await, login_session_id)
+        .await
+        .unwrap()
+        .expect("the login session row is kept")
+        .revoked_at
+        .is_some()
+}
+
+#[tokio::test]
+async fn a_log_out_ends_its_login_session_even_where_redis_lost_the_state_and_no_instance_keeps_it_alive() {
+    let mut redis = OwnRedis::start();
+    let a = app_on(&redis).await;
+    let b = a.restart().await;
+    let user = a.new_user().await;
+    let mut browser = a.browser();
+    browser.login(&user).await;
+    assert_eq!(
+        browser.cookie_me().await.status(),
+        StatusCode::OK,
+        "A holds the state in memory"
+    );
+    let login_session_id = current_login_session(&browser).await;
+    let (_, dashboard) = browser.get_text("/dashboard").await;
+    let token = revocable::scenario::extract_csrf(&dashboard).expect("the dashboard's CSRF token");
+
+    redis.stop();
+    redis.resume();
+
+    // B never saw this cookie: it finds no state in the emptied Redis.
+    browser.rebase(&b.address);
+    let refused = log_out_from_page(&browser, &token, None).await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "without its token, a log-out must prove it comes from this site's page"
+    );
+    assert!(!revoked_in_the_database(&a, &login_session_id).await);
+    let foreign = log_out_from_page(&browser, &token, Some("https://attacker.example")).await;
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    assert!(!revoked_in_the_database(&a, &login_session_id).await);
+
+    let origin = browser.origin();
+    let logged_out = log_out_from_page(&browser, &token, Some(&origin)).await;
+    assert_eq!(logged_out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(crate::helpers::location(&logged_out), "/login");
+    assert!(
+        revoked_in_the_database(&a, &login_session_id).await,
+        "the log-out ended the login session the cookie names, though Redis had lost its state"
+    );
+
+    // A still holds the state in memory: it learns of the end and refuses the cookie.
+    browser.rebase(&a.address);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let status = browser.cookie_me().await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A still accepts the logged-out cookie: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_form_log_out_is_answered_as_what_it_did_while_redis_is_down() {
+    let mut redis = OwnRedis::start();
+    let app = app_on(&redis).await;
+    let user = app.new_user().await;
+    let browser = app.browser();
+    browser.login(&user).await;
+    assert_eq!(browser.cookie_me().await.status(), StatusCode::OK);
+    let login_session_id = current_login_session(&browser).await;
+    let (_, dashboard) = browser.get_text("/dashboard").await;
+    let token = revocable::scenario::extract_csrf(&dashboard).expect("the dashboard's CSRF token");
+
+    redis.stop();
+    let origin = browser.origin();
+    let response = log_out_from_page(&browser, &token, Some(&origin)).await;
+    let revoked = revoked_in_the_database(&app, &login_session_id).await;
+    let status = response.status();
+    match status {
+        // The state was in this instance's memory (its feed runs on PostgreSQL): the log-out
+        // committed, and deleting the state from the Redis that is down does not undo the answer.
+        StatusCode::SEE_OTHER => assert!(revoked, "a 303 means the login session ended"),
+        // The state lives only in the Redis that is down: nothing could be done, and it says so.
+        StatusCode::SERVICE_UNAVAILABLE => assert!(!revoked, "a 503 means nothing was revoked"),
+        other => panic!("a log-out while Redis is down answered {other}"),
+    }
+    // On PostgreSQL the feed does not need Redis, so the state is served from memory.
+    if crate::helpers::postgres_url().is_some() {
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+}

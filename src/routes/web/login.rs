@@ -1,6 +1,6 @@
 //! `GET/POST /login`, `POST /logout`.
 
-use actix_session::Session;
+use actix_session::{Session, SessionExt};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -9,9 +9,10 @@ use serde::Deserialize;
 use crate::auth::client;
 use crate::auth::login::open_login_session;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY};
+use crate::auth::strategy::{Credential, Principal};
 use crate::domain::now_millis;
 use crate::error::ApiError;
-use crate::revocation::session_store::LOGIN_SESSION_KEY;
+use crate::revocation::session_store::{LOGIN_SESSION_KEY, STATE_LOST_KEY};
 use crate::routes::web::page::PageError;
 use crate::routes::web::page::WebUser;
 use crate::routes::web::{CsrfForm, DEVICE_COOKIE, Layout, redirect, redirect_remembering_device, render_form};
@@ -174,15 +175,69 @@ pub async fn submit(
 #[derive(Deserialize)]
 pub struct NoFields {}
 
-/// Ends this login session: the row is revoked and the server-side state deleted.
+/// Who is logging out: a checked cookie session, or a browser whose server-side state the store
+/// lost (Redis restarted empty, flushed or evicted it) and whose cookie still names its login
+/// session (`session_store::login_session_named_by`).
+pub enum LoggingOut {
+    SignedIn(WebUser),
+    StateLost { login_session_id: String, session: Session },
+}
+
+impl actix_web::FromRequest for LoggingOut {
+    type Error = PageError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, PageError>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let session = request.get_session();
+        let lost = session.get::<String>(STATE_LOST_KEY).ok().flatten();
+        let signed_in = WebUser::from_request(request, payload);
+        let request = request.clone();
+        Box::pin(async move {
+            match lost {
+                Some(login_session_id) => {
+                    crate::auth::csrf::verify_sent_from_own_page(&request)?;
+                    Ok(Self::StateLost {
+                        login_session_id,
+                        session,
+                    })
+                }
+                None => Ok(Self::SignedIn(signed_in.await?)),
+            }
+        })
+    }
+}
+
+/// Ends this login session: the row is revoked and the server-side state deleted. A browser
+/// whose state was lost ends the login session its cookie names all the same, so a log-out is
+/// never a silent no-op; without a token to check, it must prove it comes from this site's page.
 pub async fn logout(
     request: HttpRequest,
     state: web::Data<AppState>,
-    user: WebUser,
-    CsrfForm(_): CsrfForm<NoFields>,
+    who: LoggingOut,
+    form: Result<CsrfForm<NoFields>, PageError>,
 ) -> Result<HttpResponse, PageError> {
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    crate::account::log_out(&state, &user.0, &origin, "browser session").await?;
-    user.session().purge();
+    match who {
+        LoggingOut::SignedIn(user) => {
+            form?;
+            crate::account::log_out(&state, &user.0, &origin, "browser session").await?;
+            user.session().purge();
+        }
+        LoggingOut::StateLost {
+            login_session_id,
+            session,
+        } => {
+            let (found, _) = state.revocation.session(&login_session_id).await?;
+            if let Some(found) = found.filter(|found| !found.revoked) {
+                let principal = Principal {
+                    user_id: found.user_id.to_string(),
+                    session_id: login_session_id,
+                    credential: Credential::Cookie(session.clone()),
+                };
+                crate::account::log_out(&state, &principal, &origin, "browser session").await?;
+            }
+            session.purge();
+        }
+    }
     Ok(redirect("/login"))
 }
