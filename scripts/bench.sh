@@ -7,6 +7,10 @@
 #   scripts/bench.sh                 embedded default (SQLite, in-process stores)
 #   scripts/bench.sh --scale-out     also PostgreSQL + Redis, and PostgreSQL alone (127.0.0.1:5432
 #                                    and :6379), with propagation between two instances
+#   scripts/bench.sh --propagation   only that propagation, replacing its section of the output
+#
+# Propagation is measured three ways: push on with the instances idle, push on while wrk loads
+# both instances' /api/version/me (BENCH_LOAD_CONNECTIONS each), and push cut (the poll alone).
 #
 # Parts, each bounded in time: throughput (bare server, /healthz, every strategy's /me with the
 # in-process revocation cache on and off), log-in throughput against the argon2id bound and the
@@ -31,8 +35,11 @@ BARE_PORT="${BENCH_BARE_PORT:-18081}"
 PG_URL="${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 REDIS="${BENCH_REDIS_URL:-redis://127.0.0.1:6379}"
 OUT="${BENCH_OUTPUT:-docs/benchmarks.md}"
+LOAD_CONNECTIONS="${BENCH_LOAD_CONNECTIONS:-16}"
 scale_out=false
+propagation_only=false
 [ "${1:-}" = "--scale-out" ] && scale_out=true
+[ "${1:-}" = "--propagation" ] && scale_out=true && propagation_only=true
 command_line="scripts/bench.sh${*:+ $*}"
 
 install_missing() { # command package
@@ -327,17 +334,47 @@ memory() {
 # refusals observed on B, with the push path on and cut.
 propagation() {
   local backend=$1; shift
-  for push in on off; do
-    local count=$REVOCATIONS
-    [ "$push" = off ] && count=$CUT_REVOCATIONS
+  for mode in idle loaded cut; do
+    local push=on count=$REVOCATIONS load=none
+    [ "$mode" = cut ] && push=off && count=$CUT_REVOCATIONS
     start_server a "$PORT" REVOCATION_PUSH=$push "$@"
     start_server b "$PORT_B" REVOCATION_PUSH=$push "$@"
+    local loaders=()
+    if [ "$mode" = loaded ]; then
+      # Bounded: the loaders are stopped as soon as the measurement ends, at the latest after 10 min.
+      log_in "$base"
+      for target in "$base" "$base_b"; do
+        wrk -t1 -c"$LOAD_CONNECTIONS" -d600s -H "Authorization: Bearer $token" "$target/api/version/me" \
+          >"$work/load-$mode-$RANDOM" 2>&1 &
+        loaders+=("$!")
+        servers+=("$!")
+      done
+      load="wrk -c$LOAD_CONNECTIONS on each"
+      sleep 1
+    fi
     "$examples/propagation" "$base" "$base_b" "$count" | while read -r strategy samples p50 p99 max unrefused; do
-      echo "| $backend | $strategy | $push | $samples | $p50 | $p99 | $max | $unrefused |"
+      echo "| $backend | $strategy | $push | $load | $samples | $p50 | $p99 | $max | $unrefused |"
     done >>"$work/propagation"
+    for pid in "${loaders[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
     stop_server a
     stop_server b
   done
+}
+
+propagation_section() {
+  echo "## Propagation between two instances"
+  echo
+  echo "\`examples/propagation\`: log in on A, revoke on A (\`version\`: log out everywhere; \`denylist\`,"
+  echo "\`allowlist\`: log out; \`cookie\`: sign the browser out by \`DELETE /api/sessions/{id}\`), then poll B"
+  echo "until it refuses. Milliseconds from A's response to B's first refusal. \`push off\` is"
+  echo "\`REVOCATION_PUSH=off\` on both instances: only the catch-up poll remains (the worst case)."
+  echo "\`load\`: while \`wrk -t1 -cN\` keeps both instances' \`/api/version/me\` busy on the same 2 cores"
+  echo "(so the revoking request, the notification and B's refusal all queue behind it)."
+  echo "\`unrefused\` counts revocations B still accepted after 5 s."
+  echo
+  echo "| stores | strategy | push | load | revocations | p50 ms | p99 ms | max ms | unrefused |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  cat "$work/propagation"
 }
 
 new_pg_database() { # sets $url; dropped on exit
@@ -348,6 +385,33 @@ new_pg_database() { # sets $url; dropped on exit
 }
 
 started_at=$(date +%s)
+if $propagation_only; then
+  : >"$work/propagation"
+  new_pg_database
+  propagation "PostgreSQL + Redis" DATABASE_URL="$url" REDIS_URL="$REDIS" REDIS_PREFIX="$prefix"
+  new_pg_database
+  propagation "PostgreSQL" DATABASE_URL="$url"
+  propagation_section >"$work/section"
+  # Replace that section of the output, keeping the rest; note the run in it.
+  {
+    echo
+    echo "Section rewritten by \`$command_line\` on $(date -u '+%Y-%m-%d %H:%M UTC') in $(($(date +%s) - started_at)) s."
+  } >>"$work/section"
+  python3 - "$OUT" "$work/section" <<'PY'
+import sys
+path, section = sys.argv[1], open(sys.argv[2]).read()
+text = open(path).read()
+start = text.find("## Propagation between two instances")
+if start < 0:
+    text = text.rstrip("\n") + "\n\n" + section
+else:
+    end = text.find("\n## ", start + 1)
+    text = text[:start] + section + (text[end:] if end >= 0 else "")
+open(path, "w").write(text)
+PY
+  cat "$work/section"
+  exit 0
+fi
 start_bare
 : >"$work/table"
 : >"$work/propagation"
@@ -409,17 +473,7 @@ mkdir -p "$(dirname "$OUT")"
   cat "$work/check-table"
   if $scale_out; then
     echo
-    echo "## Propagation between two instances"
-    echo
-    echo "\`examples/propagation\`: log in on A, revoke on A (\`version\`: log out everywhere; \`denylist\`,"
-    echo "\`allowlist\`: log out; \`cookie\`: sign the browser out by \`DELETE /api/sessions/{id}\`), then poll B"
-    echo "until it refuses. Milliseconds from A's response to B's first refusal. \`push off\` is"
-    echo "\`REVOCATION_PUSH=off\` on both instances: only the catch-up poll remains (the worst case)."
-    echo "\`unrefused\` counts revocations B still accepted after 5 s."
-    echo
-    echo "| stores | strategy | push | revocations | p50 ms | p99 ms | max ms | unrefused |"
-    echo "|---|---|---|---|---|---|---|---|"
-    cat "$work/propagation"
+    propagation_section
   fi
 } >"$OUT"
 cat "$OUT"
