@@ -166,6 +166,12 @@ impl Revocation {
         self.inner.sync.subscribe()
     }
 
+    /// Closes the revocation log's own connections, so this instance stops vouching for its
+    /// memory within `REVOCATION_MAX_STALENESS` (at shutdown, and for tests).
+    pub async fn close(&self) {
+        self.inner.sync.close().await;
+    }
+
     pub fn feed_status(&self) -> FeedStatus {
         self.inner.sync.status()
     }

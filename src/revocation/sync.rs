@@ -58,6 +58,8 @@ pub struct RedisFeed {
 }
 
 pub struct Sync {
+    /// The revocation log is read through a pool of its own: when the lease has run out and every
+    /// check asks the database, the reads that renew the lease must not queue behind them.
     db: Db,
     denylist: DenylistCopy,
     settings: SyncSettings,
@@ -96,6 +98,13 @@ pub struct FeedStatus {
 impl Sync {
     pub fn new(db: Db, settings: SyncSettings, cache: Arc<Cache>, denylist: DenylistCopy) -> Self {
         let (listeners, _) = broadcast::channel(4096);
+        let db = match store::connect_lazy_reader(&settings.database_url) {
+            Ok(reader) => reader,
+            Err(error) => {
+                tracing::warn!(error = %error, "no pool of its own for the revocation log; sharing the requests' pool");
+                db
+            }
+        };
         Self {
             db,
             denylist,
@@ -178,6 +187,12 @@ impl Sync {
                     "the revocation log read was not answered in time",
                 )))
             })
+    }
+
+    /// Closes the log's own pool: the lease lapses within `max_staleness`. At shutdown, and for
+    /// tests that take the database away.
+    pub async fn close(&self) {
+        self.db.close().await;
     }
 
     /// The longest a check may wait on the database once the cache cannot answer.

@@ -51,11 +51,22 @@ impl Backend {
 /// Opens the pool. SQLite gets WAL (readers never wait for the writer), foreign keys and a busy
 /// timeout, on every connection.
 pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
-    sqlx::any::install_default_drivers();
     let backend = Backend::of(url);
-    let options = AnyPoolOptions::new()
-        .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-        .acquire_timeout(Duration::from_secs(3))
+    let max = if backend == Backend::Sqlite { 8 } else { 16 };
+    pool_options(backend, max, Duration::from_secs(3)).connect(url).await
+}
+
+/// A pool of its own for reads that must not queue behind requests (the revocation log's lease):
+/// two connections, opened on first use.
+pub fn connect_lazy_reader(url: &str) -> Result<Db, sqlx::Error> {
+    pool_options(Backend::of(url), 2, Duration::from_secs(1)).connect_lazy(url)
+}
+
+fn pool_options(backend: Backend, max_connections: u32, acquire_timeout: Duration) -> AnyPoolOptions {
+    sqlx::any::install_default_drivers();
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
         .after_connect(move |connection, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
@@ -65,8 +76,7 @@ pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
                 }
                 Ok(())
             })
-        });
-    options.connect(url).await
+        })
 }
 
 /// Creates the PostgreSQL database the URL names when the server has no such database yet, as

@@ -29,6 +29,7 @@ async fn healthz_and_readyz_answer_200_when_everything_is_up() {
 async fn readyz_turns_503_within_the_staleness_bound_once_the_database_is_gone_and_answers_at_once() {
     let app = spawn_app().await;
     app.state.db.close().await;
+    app.state.revocation.close().await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     let response = loop {
         let asked = std::time::Instant::now();

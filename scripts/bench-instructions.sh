@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Counts the instructions each route costs per request, under valgrind's callgrind: the same count
+# for the same binary and inputs whatever else the machine does, where requests/s on two shared
+# cores moves by ±10 % between runs. A release build of revocable (embedded default: SQLite,
+# in-process stores) and the bare actix-web + HS256 server (`examples/bare_server`) each run under
+# callgrind; after WARMUP requests the counters are zeroed, REQUESTS more are sent over one
+# keep-alive connection (curl), and the dump's total is divided by REQUESTS. Every strategy, on
+# HS256 and EdDSA, with the in-process revocation cache on and off.
+#
+#   scripts/bench-instructions.sh          writes its section of docs/benchmarks.md
+#
+# BENCH_REQUESTS (2000), BENCH_WARMUP (200); BENCH_OUTPUT names another file. About 5 minutes on
+# 2 cores. Default RUST_LOG (info), so the request log line is counted too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REQUESTS="${BENCH_REQUESTS:-2000}"
+WARMUP="${BENCH_WARMUP:-200}"
+PORT="${BENCH_PORT:-18090}"
+BARE_PORT="${BENCH_BARE_PORT:-18091}"
+OUT="${BENCH_OUTPUT:-docs/benchmarks.md}"
+command_line="scripts/bench-instructions.sh${*:+ $*}"
+
+for tool in valgrind callgrind_control curl python3; do
+  command -v "$tool" >/dev/null || { echo "$tool is needed (Debian: valgrind, curl, python3)" >&2; exit 2; }
+done
+
+cargo build --release --quiet --bin revocable --example bare_server
+binary="$PWD/target/release/revocable"
+bare_binary="$PWD/target/release/examples/bare_server"
+work=$(mktemp -d)
+secret=$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# counted NAME PORT PROGRAM [VAR=value…]: PROGRAM under callgrind, serving on PORT; sets $pid.
+counted() {
+  local name=$1 port=$2 program=$3; shift 3
+  mkdir -p "$work/$name"
+  (cd "$work/$name" && exec env -u RUST_LOG BIND="127.0.0.1:$port" JWT_SECRET="$secret" \
+    LOGIN_RATE_PER_MINUTE=100000 "$@" valgrind --tool=callgrind --callgrind-out-file="$work/$name/out" \
+    "$program" >"$work/$name.log" 2>&1) &
+  pid=$!
+  for _ in $(seq 1 600); do
+    # revocable has /healthz; the bare server answers /me (401 without a token).
+    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/me" 2>/dev/null)" = 401 ] && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  cat "$work/$name.log" >&2; echo "$name did not start under callgrind" >&2; exit 1
+}
+stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; }
+
+json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+
+# log_in BASE: a new account with a Bearer token ($token) and a browser session cookie ($cookie).
+log_in() {
+  local base=$1 email="count-$RANDOM$RANDOM@example.com" jar="$work/cookies"
+  curl -sf -XPOST "$base/api/register" -H 'content-type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"benchmark password\"}" >/dev/null
+  token=$(curl -sf -XPOST "$base/api/token" -H 'content-type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"benchmark password\"}" | json_field access_token)
+  rm -f "$jar"
+  local csrf
+  csrf=$(curl -sf -c "$jar" -b "$jar" "$base/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -n1)
+  curl -sf -o /dev/null -c "$jar" -b "$jar" -XPOST "$base/login" \
+    --data-urlencode "csrf_token=$csrf" --data-urlencode "email=$email" --data-urlencode "password=benchmark password"
+  cookie=$(awk '$6 == "revocable_session" { print $7 }' "$jar")
+  [ -n "$token" ] && [ -n "$cookie" ] || { echo "could not log in" >&2; exit 1; }
+}
+
+# send COUNT URL [HEADER]: COUNT requests over one keep-alive connection; every answer must be 200.
+send() {
+  local count=$1 url=$2 header=${3:-}
+  : >"$work/requests"
+  for _ in $(seq 1 "$count"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$url" >>"$work/requests"; done
+  local statuses
+  if [ -n "$header" ]; then
+    statuses=$(curl -s -K "$work/requests" -H "$header" -w '%{http_code}\n')
+  else
+    statuses=$(curl -s -K "$work/requests" -w '%{http_code}\n')
+  fi
+  local bad
+  bad=$(grep -vc '^200$' <<<"$statuses" || true)
+  [ "$bad" = 0 ] || { echo "$url answered $bad non-200 of $count" >&2; exit 1; }
+}
+
+# count LABEL URL [HEADER]: warm up, zero, send REQUESTS, dump; appends "LABEL instructions".
+count() {
+  local label=$1 url=$2 header=${3:-}
+  send "$WARMUP" "$url" "$header"
+  callgrind_control --zero "$pid" >/dev/null
+  send "$REQUESTS" "$url" "$header"
+  local before after
+  before=$(ls "$work"/*/out.* 2>/dev/null | wc -l)
+  callgrind_control --dump="$label" "$pid" >/dev/null
+  for _ in $(seq 1 100); do
+    after=$(ls "$work"/*/out.* 2>/dev/null | wc -l)
+    [ "$after" -gt "$before" ] && break
+    sleep 0.1
+  done
+  local dump total
+  dump=$(ls -t "$work"/*/out.* | head -n1)
+  total=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
+  echo "$label $((total / REQUESTS))" >>"$work/counts"
+  echo "  $label: $((total / REQUESTS)) instructions/request" >&2
+}
+
+: >"$work/counts"
+echo "bare actix-web + HS256" >&2
+# The bare server verifies revocable's own HS256 tokens: one revocable, not counted, signs one.
+mkdir -p "$work/signer"
+(cd "$work/signer" && exec env -u RUST_LOG BIND="127.0.0.1:$PORT" JWT_SECRET="$secret" "$binary" \
+  >"$work/signer.log" 2>&1) &
+pid=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+log_in "http://127.0.0.1:$PORT"
+stop
+counted bare "$BARE_PORT" "$bare_binary"
+count bare "http://127.0.0.1:$BARE_PORT/me" "Authorization: Bearer $token"
+stop
+
+for algorithm in HS256 EdDSA; do
+  for cache in on off; do
+    echo "revocable, $algorithm, cache $cache" >&2
+    counted "$algorithm-$cache" "$PORT" "$binary" JWT_ALG="$algorithm" REVOCATION_CACHE="$cache"
+    base="http://127.0.0.1:$PORT"
+    log_in "$base"
+    count "healthz/$algorithm/$cache" "$base/healthz"
+    for strategy in stateless version denylist allowlist; do
+      count "$strategy/$algorithm/$cache" "$base/api/$strategy/me" "Authorization: Bearer $token"
+    done
+    count "cookie/$algorithm/$cache" "$base/api/cookie/me" "Cookie: revocable_session=$cookie"
+    stop
+  done
+done
+
+python3 - "$OUT" "$work/counts" "$command_line" "$REQUESTS" "$WARMUP" <<'PY'
+import datetime, os, sys
+path, counts_path, command, requests, warmup = sys.argv[1:6]
+counts = dict(line.split() for line in open(counts_path) if line.strip())
+counts = {label: int(value) for label, value in counts.items()}
+bare = counts["bare"]
+lines = [
+    "## Instructions per request",
+    "",
+    f"Counted by `{command}` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}: valgrind's",
+    f"callgrind, {requests} requests over one keep-alive connection after {warmup} to warm up, default",
+    "`RUST_LOG`, embedded default (SQLite, in-process stores). The same count for the same binary and",
+    "inputs, whatever else the machine does. `÷ bare` is the bare actix-web + HS256 server's count over",
+    "the route's: above 1.00 the route costs less than a bare verify. `÷ stateless` compares with the",
+    "same algorithm and cache setting.",
+    "",
+    f"Bare actix-web + HS256 verify (`examples/bare_server`): {bare / 1000:.1f} k instructions/request.",
+    "",
+    "| route | algorithm | cache | k instructions / request | ÷ bare | ÷ stateless |",
+    "|---|---|---|---|---|---|",
+]
+for algorithm in ("HS256", "EdDSA"):
+    for cache in ("on", "off"):
+        stateless = counts[f"stateless/{algorithm}/{cache}"]
+        for route in ("healthz", "stateless", "version", "denylist", "allowlist", "cookie"):
+            value = counts[f"{route}/{algorithm}/{cache}"]
+            name = "`/healthz`" if route == "healthz" else f"`/api/{route}/me`"
+            lines.append(
+                f"| {name} | {algorithm} | {cache} | {value / 1000:.1f} | {bare / value:.2f} | {stateless / value:.2f} |"
+            )
+section = "\n".join(lines) + "\n"
+text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+start = text.find("## Instructions per request")
+if start < 0:
+    text = text.rstrip("\n") + "\n\n" + section
+else:
+    end = text.find("\n## ", start + 1)
+    text = text[:start] + section + (text[end:] if end >= 0 else "")
+open(path, "w").write(text)
+print(section)
+PY
