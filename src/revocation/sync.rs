@@ -322,29 +322,36 @@ impl Sync {
         tokio::spawn(Arc::clone(self).poll());
     }
 
+    /// A poll every `poll_interval` (or at once after this instance commits), each in a task of
+    /// its own: one that the database is slow to answer does not hold back the next, so a single
+    /// stalled read cannot cost the lease while later ones would have renewed it.
     async fn poll(self: Arc<Self>) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
                 _ = self.wake.notified() => {}
             }
-            let polled = async {
-                let started = Instant::now();
-                let latest = self.bounded(revocation_log::latest_seq(&self.db)).await?;
-                if latest == self.applied.load(Ordering::Acquire) && self.loaded.load(Ordering::Acquire) {
-                    self.confirm(started, latest);
-                } else {
-                    // Renews the lease itself once it has read to the end.
-                    self.catch_up().await?;
-                }
-                Ok::<_, sqlx::Error>(())
-            };
-            // A read the database leaves unanswered ends with the lease, and the next one starts.
-            match tokio::time::timeout(self.settings.max_staleness, polled).await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::debug!(error = %error, "revocation log poll failed"),
-                Err(_) => tracing::debug!("revocation log poll unanswered"),
+            tokio::spawn(Arc::clone(&self).poll_once());
+        }
+    }
+
+    async fn poll_once(self: Arc<Self>) {
+        let polled = async {
+            let started = Instant::now();
+            let latest = revocation_log::latest_seq(&self.db).await?;
+            if latest == self.applied.load(Ordering::Acquire) && self.loaded.load(Ordering::Acquire) {
+                self.confirm(started, latest);
+            } else {
+                // Renews the lease itself once it has read to the end.
+                self.catch_up().await?;
             }
+            Ok::<_, sqlx::Error>(())
+        };
+        // A read answered later than this could no longer renew the lease: it is given up.
+        match tokio::time::timeout(self.settings.max_staleness, polled).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::debug!(error = %error, "revocation log poll failed"),
+            Err(_) => tracing::debug!("revocation log poll unanswered"),
         }
     }
 
