@@ -205,14 +205,23 @@ impl Revocation {
         }
     }
 
-    /// The cache, when it may answer.
-    fn trusted(&self) -> Option<&cache::Cache> {
-        (self.use_cache && self.inner.sync.is_current()).then_some(&*self.inner.cache)
+    /// The cache, when it may answer; a lapsed lease is renewed first (one read for all the
+    /// checks waiting on it). `None`: ask the stores. A database that does not answer the
+    /// renewal in time is a 503.
+    async fn trusted(&self) -> Result<Option<&cache::Cache>, ApiError> {
+        if !self.use_cache {
+            return Ok(None);
+        }
+        match self.inner.sync.renew().await {
+            sync::Renewal::Current => Ok(Some(&*self.inner.cache)),
+            sync::Renewal::NotCurrent => Ok(None),
+            sync::Renewal::Unanswered => Err(ApiError::Unavailable("the database")),
+        }
     }
 
     /// Whether an access token carrying `ver` is still current for `user_id`.
     pub async fn version_is_current(&self, user_id: &str, ver: i64) -> Result<(bool, Lookup), ApiError> {
-        if let Some(cache) = self.trusted() {
+        if let Some(cache) = self.trusted().await? {
             match cache.version(user_id) {
                 // A token newer than what is held means the cache has not heard of a change yet.
                 Some(KnownVersion::Current(held)) if held >= ver => {
@@ -242,7 +251,7 @@ impl Revocation {
     }
 
     pub async fn is_denylisted(&self, jti: &str) -> Result<(bool, Lookup), ApiError> {
-        if let Some(cache) = self.trusted()
+        if let Some(cache) = self.trusted().await?
             && let Some(answer) = cache.is_denylisted(jti, now_millis())
         {
             count("denylist", Lookup::Hit);
@@ -266,7 +275,7 @@ impl Revocation {
     /// that looks timed out is read again: another instance may have seen activity since.
     pub async fn session(&self, session_id: &str) -> Result<(Option<SessionView>, Lookup), ApiError> {
         let now = now_millis();
-        if let Some(cache) = self.trusted() {
+        if let Some(cache) = self.trusted().await? {
             if let Some(view) = cache.session(session_id)
                 && (view.revoked || view.is_live(now))
             {

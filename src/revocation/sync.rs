@@ -76,8 +76,22 @@ pub struct Sync {
     head_seq: AtomicI64,
     epoch: Instant,
     catching_up: Mutex<()>,
+    /// One renewal of a lapsed lease at a time (`renew`), and when the last one started.
+    renewing: Mutex<()>,
+    last_renewal: AtomicU64,
     wake: Notify,
     listeners: broadcast::Sender<Arc<Entry>>,
+}
+
+/// What a check learns when it asks for a lapsed lease to be renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// Memory may answer.
+    Current,
+    /// Memory may not answer (not loaded yet, or the push feed is down): ask the database.
+    NotCurrent,
+    /// The database did not answer in time: nothing can vouch for memory, nor answer instead.
+    Unanswered,
 }
 
 /// What `/readyz` and `/metrics` say about the feed.
@@ -119,6 +133,8 @@ impl Sync {
             head_seq: AtomicI64::new(0),
             epoch: Instant::now(),
             catching_up: Mutex::new(()),
+            renewing: Mutex::new(()),
+            last_renewal: AtomicU64::new(0),
             wake: Notify::new(),
             listeners,
         }
@@ -135,7 +151,7 @@ impl Sync {
     /// Nanoseconds since the last confirming read started, on the monotonic clock.
     fn since_confirmed(&self) -> Option<u64> {
         let confirmed = self.confirmed_at.load(Ordering::Acquire);
-        (confirmed != 0).then(|| (self.epoch.elapsed().as_nanos() as u64).saturating_sub(confirmed))
+        (confirmed != 0).then(|| self.nanos_now().saturating_sub(confirmed))
     }
 
     /// Renews the lease with a read of the database that started at `started` and found nothing
@@ -144,6 +160,17 @@ impl Sync {
         let at = (started.saturating_duration_since(self.epoch).as_nanos() as u64).max(1);
         self.confirmed_at.fetch_max(at, Ordering::AcqRel);
         self.head_seq.fetch_max(head, Ordering::AcqRel);
+    }
+
+    fn nanos_now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Without a push connection (where there is one to have), memory is not trusted at all.
+    fn push_feed_up(&self) -> bool {
+        !self.has_push_feed()
+            || self.postgres_subscribed.load(Ordering::Acquire)
+            || self.redis_subscribed.load(Ordering::Acquire)
     }
 
     /// Whether the cache may answer: see the module's fail-safe rule.
@@ -155,9 +182,7 @@ impl Sync {
             Some(age) if age < self.settings.max_staleness.as_nanos() as u64 => {}
             _ => return false,
         }
-        !self.has_push_feed()
-            || self.postgres_subscribed.load(Ordering::Acquire)
-            || self.redis_subscribed.load(Ordering::Acquire)
+        self.push_feed_up()
     }
 
     pub fn status(&self) -> FeedStatus {
@@ -337,21 +362,62 @@ impl Sync {
 
     async fn poll_once(self: Arc<Self>) {
         let polled = async {
+            if !self.loaded.load(Ordering::Acquire) {
+                // Not bounded: a large denylist takes as long as it takes, and the instance is
+                // not current meanwhile.
+                return self.load().await;
+            }
+            let started = Instant::now();
+            let latest = self.bounded(revocation_log::latest_seq(&self.db)).await?;
+            if latest == self.applied.load(Ordering::Acquire) {
+                self.confirm(started, latest);
+                Ok(())
+            } else {
+                // Renews the lease itself once it has read to the end; each read is bounded.
+                self.catch_up().await
+            }
+        };
+        if let Err(error) = polled.await {
+            tracing::debug!(error = %error, "revocation log poll failed");
+        }
+    }
+
+    /// Renews a lapsed lease for the checks waiting on it: one read of the log (and the catch-up
+    /// it calls for) serves every check that arrived before it started, so a lapse costs the
+    /// database one query, not one per request, and an instance under load renews its lease at
+    /// once instead of flooding the database. Bounded by `REVOCATION_MAX_STALENESS`.
+    pub async fn renew(&self) -> Renewal {
+        if self.is_current() {
+            return Renewal::Current;
+        }
+        if !self.loaded.load(Ordering::Acquire) || !self.push_feed_up() {
+            // A fresh read would not make this instance current: the checks ask the database.
+            return Renewal::NotCurrent;
+        }
+        let asked = self.nanos_now();
+        let _flight = self.renewing.lock().await;
+        if self.is_current() {
+            return Renewal::Current;
+        }
+        if self.last_renewal.load(Ordering::Acquire) > asked {
+            // A renewal that started after this check arrived has just failed.
+            return Renewal::Unanswered;
+        }
+        self.last_renewal.store(self.nanos_now(), Ordering::Release);
+        let renewal = async {
             let started = Instant::now();
             let latest = revocation_log::latest_seq(&self.db).await?;
-            if latest == self.applied.load(Ordering::Acquire) && self.loaded.load(Ordering::Acquire) {
+            if latest == self.applied.load(Ordering::Acquire) {
                 self.confirm(started, latest);
+                Ok(())
             } else {
-                // Renews the lease itself once it has read to the end.
-                self.catch_up().await?;
+                self.catch_up().await
             }
-            Ok::<_, sqlx::Error>(())
         };
-        // A read answered later than this could no longer renew the lease: it is given up.
-        match tokio::time::timeout(self.settings.max_staleness, polled).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::debug!(error = %error, "revocation log poll failed"),
-            Err(_) => tracing::debug!("revocation log poll unanswered"),
+        match tokio::time::timeout(self.settings.max_staleness, renewal).await {
+            Ok(Ok(())) if self.is_current() => Renewal::Current,
+            Ok(Ok(())) => Renewal::NotCurrent,
+            Ok(Err(_)) | Err(_) => Renewal::Unanswered,
         }
     }
 

@@ -49,7 +49,12 @@ impl CookieStateStore {
 impl SessionStore for CookieStateStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let backend = self.revocation.web_sessions();
-        let Some(cache) = self.revocation.trusted() else {
+        let trusted = self
+            .revocation
+            .trusted()
+            .await
+            .map_err(|error| LoadError::Other(anyhow::anyhow!("{error}")))?;
+        let Some(cache) = trusted else {
             count("web_state", Lookup::Store);
             let state = backend.load(session_key).await?;
             return Ok(state.or_else(|| state_when_lost(session_key.as_ref())));
