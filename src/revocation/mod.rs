@@ -172,6 +172,11 @@ impl Revocation {
         self.inner.sync.close().await;
     }
 
+    /// Whether memory may answer now, renewing a lapsed lease first as a check would.
+    pub async fn renew_lease(&self) -> bool {
+        self.inner.sync.renew().await == sync::Renewal::Current
+    }
+
     pub fn feed_status(&self) -> FeedStatus {
         self.inner.sync.status()
     }

@@ -27,6 +27,7 @@ pub struct RedisProbe {
     probing: tokio::sync::Mutex<()>,
 }
 
+const READY_WITHIN: Duration = Duration::from_millis(600);
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
@@ -73,8 +74,9 @@ impl RedisProbe {
 /// Whether this instance can answer checks correctly, within a second whatever is down. It can
 /// while its revocation lease is current (memory answers), or while the database answers its
 /// polls (the database answers). Redis alone being down is no reason to leave the rotation: the
-/// Bearer checks and revocations do not need it. Reads no store itself: the database's state is
-/// the revocation poll's, Redis's a cached PING.
+/// Bearer checks and revocations do not need it. The database's state is the revocation lease's
+/// (renewed here as a check renews it when it has lapsed: one read shared by every caller), and
+/// Redis's a cached PING.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -86,6 +88,9 @@ impl RedisProbe {
     )
 )]
 pub async fn readyz(state: web::Data<AppState>, redis: web::Data<RedisProbe>) -> HttpResponse {
+    // A lapsed lease is renewed as a check would renew it (one read for every caller at once),
+    // within the second readiness promises.
+    let _ = tokio::time::timeout(READY_WITHIN, state.revocation.renew_lease()).await;
     let feed = state.revocation.feed_status();
     let staleness = state.settings.revocation_max_staleness.as_millis() as u64;
     let database_up = feed.confirmed_millis_ago.is_some_and(|ago| ago < staleness);
