@@ -352,8 +352,8 @@ propagation() {
       load="wrk -c$LOAD_CONNECTIONS on each"
       sleep 1
     fi
-    "$examples/propagation" "$base" "$base_b" "$count" | while read -r strategy samples p50 p99 max unrefused; do
-      echo "| $backend | $strategy | $push | $load | $samples | $p50 | $p99 | $max | $unrefused |"
+    "$examples/propagation" "$base" "$base_b" "$count" | while read -r strategy samples p50 p99 max unrefused unavailable; do
+      echo "| $backend | $strategy | $push | $load | $samples | $p50 | $p99 | $max | $unrefused | $unavailable |"
     done >>"$work/propagation"
     for pid in "${loaders[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
     stop_server a
@@ -370,10 +370,11 @@ propagation_section() {
   echo "\`REVOCATION_PUSH=off\` on both instances: only the catch-up poll remains (the worst case)."
   echo "\`load\`: while \`wrk -t1 -cN\` keeps both instances' \`/api/version/me\` busy on the same 2 cores"
   echo "(so the revoking request, the notification and B's refusal all queue behind it)."
-  echo "\`unrefused\` counts revocations B still accepted after 5 s."
+  echo "\`unrefused\` counts revocations B still accepted after 5 s. \`503s\`: revocations A answered 503 and"
+  echo "that were sent again (the database shares the loaded cores; timing starts at the 204)."
   echo
-  echo "| stores | strategy | push | load | revocations | p50 ms | p99 ms | max ms | unrefused |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| stores | strategy | push | load | revocations | p50 ms | p99 ms | max ms | unrefused | 503s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   cat "$work/propagation"
 }
 
