@@ -149,16 +149,19 @@ class Supervisor:
         # Children are only started from the main thread, which lives until the end.
         self._guard = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
 
-    def spawn(self, argv: list[str], *, env: dict | None = None, cwd: str | None = None, log: str) -> subprocess.Popen:
+    def spawn(self, argv: list[str], *, env: dict | None = None, cwd: str | None = None, log: str,
+              pipes: bool = False) -> subprocess.Popen:
+        """`pipes`: its stdin and stdout are pipes to this process (text), its stderr the log."""
         with open(log, "ab") as out:
             process = subprocess.Popen(
                 self._guard + argv,
                 env=env,
                 cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if pipes else out,
+                stderr=out if pipes else subprocess.STDOUT,
                 start_new_session=True,
+                text=pipes or None,
             )
         with self._lock:
             self.children.append(process)
@@ -225,12 +228,11 @@ def reset(writer: asyncio.StreamWriter) -> None:
 
 class DatabaseProxy:
     """Forwards one instance's PostgreSQL connections. `cut` resets every open connection and
-    refuses new ones (reset at once) or holds them unanswered (a partition) until `restore`."""
+    refuses new ones (reset at once) or holds them unanswered (a partition) until `restore`.
+    Runs in the proxy process (`--proxy-server`), on its event loop."""
 
-    def __init__(self, name: str, upstream: tuple[str, int], loop: asyncio.AbstractEventLoop) -> None:
-        self.name = name
+    def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
-        self.loop = loop
         self.mode: str | None = None  # None forwarding, "refuse" or "blackhole" while cut
         self.pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self.held: list[asyncio.StreamWriter] = []
@@ -280,66 +282,97 @@ class DatabaseProxy:
         except (OSError, asyncio.CancelledError):
             return
 
-    def _cut(self, mode: str) -> None:
+    def cut(self, mode: str) -> None:
         self.mode = mode
         for pair in list(self.pairs):
             for side in pair:
                 reset(side)
         self.pairs.clear()
 
-    def _set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: str) -> None:
         self.mode = mode
 
-    def _restore(self) -> None:
+    def restore(self) -> None:
         self.mode = None
         for writer in self.held:
             reset(writer)  # so their clients notice at once and connect again
         self.held.clear()
 
-    def _call(self, function, *args) -> None:
-        async def run() -> None:
-            function(*args)
 
-        asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=5)
+def proxy_server(count: int) -> int:
+    """The proxy process: `count` proxies to 127.0.0.1:5432, their ports on the first line of
+    stdout, then one command a line on stdin (`cut N MODE`, `mode N MODE`, `restore N`), each
+    answered `ok`. It ends when stdin closes, that is when the suite ends, however it ends. A
+    process of its own, so that the load the suite generates never slows the database down."""
+
+    async def serve() -> None:
+        proxies = [DatabaseProxy(("127.0.0.1", 5432)) for _ in range(count)]
+        for proxy in proxies:
+            await proxy.start()
+        print("ports " + " ".join(str(proxy.port) for proxy in proxies), flush=True)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := await reader.readline():
+            words = line.decode().split()
+            if words and words[0] in ("cut", "mode", "restore"):
+                proxy = proxies[int(words[1])]
+                {"cut": proxy.cut, "mode": proxy.set_mode, "restore": lambda *_: proxy.restore()}[words[0]](*words[2:])
+            print("ok", flush=True)
+        for proxy in proxies:
+            proxy.cut("refuse")
+            proxy.restore()
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the suite stops it, by closing stdin
+    asyncio.run(serve())
+    return EXIT_OK
+
+
+class ProxyControl:
+    """The suite's side of one proxy in the proxy process."""
+
+    def __init__(self, hub: "ProxyHub", index: int, port: int) -> None:
+        self.hub = hub
+        self.index = index
+        self.port = port
 
     def cut(self, mode: str = "refuse") -> None:
-        self._call(self._cut, mode)
+        self.hub.command(f"cut {self.index} {mode}")
 
     def set_mode(self, mode: str) -> None:
-        self._call(self._set_mode, mode)
+        self.hub.command(f"mode {self.index} {mode}")
 
     def restore(self) -> None:
-        self._call(self._restore)
+        self.hub.command(f"restore {self.index}")
 
 
 class ProxyHub:
-    """The event loop, in a thread of its own, that runs every database proxy."""
+    """Starts the proxy process and sends it the nemesis's commands."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="proxies", daemon=True)
-        self.thread.start()
-        self.proxies: list[DatabaseProxy] = []
+    def __init__(self, supervisor: "Supervisor", count: int, log: str) -> None:
+        self.process = supervisor.spawn(
+            [sys.executable, os.path.abspath(__file__), "--proxy-server", str(count)], log=log, pipes=True
+        )
+        first = self.process.stdout.readline().split()
+        if not first or first[0] != "ports":
+            raise CannotRun(f"the database proxies did not start:\n{tail(log)}")
+        self.proxies = [ProxyControl(self, index, int(port)) for index, port in enumerate(first[1:])]
+        self._lock = threading.Lock()
 
-    def add(self, name: str, upstream: tuple[str, int]) -> DatabaseProxy:
-        proxy = DatabaseProxy(name, upstream, self.loop)
-        asyncio.run_coroutine_threadsafe(proxy.start(), self.loop).result(timeout=5)
-        self.proxies.append(proxy)
-        return proxy
+    def command(self, line: str) -> None:
+        with self._lock:
+            try:
+                self.process.stdin.write(line + "\n")
+                self.process.stdin.flush()
+                answer = self.process.stdout.readline().strip()
+            except OSError as error:
+                raise Failed(f"the database proxies stopped: {error}") from error
+        if answer != "ok":
+            raise Failed(f"the database proxies stopped (answered {answer!r} to {line!r})")
 
     def close(self) -> None:
-        async def shut() -> None:
-            for proxy in self.proxies:
-                proxy._cut("refuse")
-                proxy._restore()
-                if proxy.server is not None:
-                    proxy.server.close()
-
-        try:
-            asyncio.run_coroutine_threadsafe(shut(), self.loop).result(timeout=5)
-        except Exception:  # noqa: BLE001 - closing what is left, whatever state it is in
-            pass
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,7 +436,7 @@ class Redis:
 class Instance:
     """One `revocable serve`, reaching PostgreSQL through its own proxy."""
 
-    def __init__(self, name: str, supervisor: Supervisor, binary: str, workdir: str, env: dict, proxy: DatabaseProxy):
+    def __init__(self, name: str, supervisor: Supervisor, binary: str, workdir: str, env: dict, proxy: ProxyControl):
         self.name = name
         self.supervisor = supervisor
         self.binary = binary
@@ -470,7 +503,7 @@ class Cluster:
         self.workdir = workdir
         self.database = f"revocable_faults_{os.getpid()}_{secrets.token_hex(3)}"
         self.database_created = False
-        self.hub = ProxyHub()
+        self.hub: ProxyHub | None = None
         self.redis: Redis | None = None
         self.instances: list[Instance] = []
         self.nginx: subprocess.Popen | None = None
@@ -478,7 +511,7 @@ class Cluster:
         self.nginx_dir = os.path.join(workdir, "nginx")
         self.startup: dict = {}
 
-    def instance_env(self, proxy: DatabaseProxy) -> dict:
+    def instance_env(self, proxy: ProxyControl) -> dict:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": self.workdir,
@@ -508,8 +541,8 @@ class Cluster:
         if self.args.backend == "redis":
             self.redis = Redis(self.supervisor, self.workdir)
             self.redis.start()
-        for index in range(3):
-            proxy = self.hub.add(f"db-proxy-{index + 1}", ("127.0.0.1", 5432))
+        self.hub = ProxyHub(self.supervisor, 3, os.path.join(self.workdir, "proxies.log"))
+        for index, proxy in enumerate(self.hub.proxies):
             self.instances.append(
                 Instance(f"i{index + 1}", self.supervisor, self.args.binary_copy, self.workdir, self.instance_env(proxy), proxy)
             )
@@ -616,8 +649,9 @@ class Cluster:
         return {f"127.0.0.1:{instance.port}": instance.name for instance in self.instances}
 
     def close(self) -> None:
+        if self.hub is not None:
+            self.hub.close()
         self.supervisor.kill_all()
-        self.hub.close()
         if self.database_created:
             result = psql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
             if result.returncode != 0:
@@ -1258,6 +1292,10 @@ class Nemesis:
         self.last_target: Instance | None = None
         # Instances that exited without the nemesis killing them.
         self.crashes: list[dict] = []
+        # Moments this thread woke up late: the machine (or this process) was too busy to keep
+        # time, and answers then were slow for reasons outside the system under test.
+        self.stalls: list[tuple[float, float]] = []
+        self.peak_load = 0.0
 
     def length(self, kind: str) -> float:
         return {"pause": 2.0, "kill": 4.0, "cut_one": 3.0, "cut_all": 3.0, "redis_down": 3.0, "redis_empty": 1.0}[kind]
@@ -1265,7 +1303,15 @@ class Nemesis:
     def sleep_until(self, moment: float) -> None:
         while clock() < moment:
             self.watch()
-            time.sleep(min(0.05, max(0.0, moment - clock())))
+            before = clock()
+            planned = min(0.05, max(0.0, moment - before))
+            time.sleep(planned)
+            late = clock() - before - planned
+            if late > 0.3:
+                self.stalls.append((before, late))
+            with contextlib.suppress(OSError, ValueError):
+                with open("/proc/loadavg") as loadavg:
+                    self.peak_load = max(self.peak_load, float(loadavg.read().split()[0]))
 
     def watch(self) -> None:
         """An instance that exits by itself is a crash: recorded, then started again."""
@@ -1919,6 +1965,14 @@ def run_suite(args: argparse.Namespace) -> int:
         print(f"Start-up: all 3 instances started at once on the new database came up in {startup.get('up_after', 0):.1f} s.\n")
     for crash in nemesis.crashes if nemesis else []:
         print(f"**{crash['instance']} exited by itself** at {crash['at']:.1f} s, status {crash['status']}: {crash['log']}\n")
+    if nemesis:
+        stalls = nemesis.stalls
+        longest = max(stalls, key=lambda stall: stall[1]) if stalls else None
+        print(f"The machine: load average peaked at {nemesis.peak_load:.1f} on {os.cpu_count()} cores; "
+              + (f"**the suite woke up late {len(stalls)} times (longest {longest[1]:.1f} s, at {longest[0]:.1f} s)**: "
+                 "answers around then were slow for reasons outside the system under test (a late client only "
+                 "makes the checker more lenient, never stricter)."
+                 if stalls else "the suite always woke up on time.") + "\n")
     print(markdown_tables(result, faults, names))
     print_findings(result, names)
 
@@ -1928,6 +1982,7 @@ def run_suite(args: argparse.Namespace) -> int:
                 "backend": args.backend, "binary": args.binary, "version": version, "sha256": digest,
                 "bound_seconds": bound, "startup": startup, "faults": faults, "workload_end": workload_end,
                 "crashes": nemesis.crashes if nemesis else [],
+                "suite_stalls": nemesis.stalls if nemesis else [], "peak_load": nemesis.peak_load if nemesis else None,
                 "summary": {phase: {**cells, "unavailable_by_strategy": result["stretches"][phase]}
                             for phase, cells in result["table"].items()},
                 "history": run.history.ops,
@@ -2099,7 +2154,8 @@ def main() -> int:
     parser.add_argument("--short", action="store_true", help="the CI variant: about 2 minutes of load, under 4 in all")
     parser.add_argument("--duration", type=float, help="seconds of load (default 600, or 130 with --short)")
     parser.add_argument("--threads", type=int, default=6, help="client threads preparing users: registering, logging in (default 6)")
-    parser.add_argument("--rate", type=float, default=250.0, help="checks per second, whatever the answers take (default 250)")
+    parser.add_argument("--rate", type=float, help="checks per second, whatever the answers take (default 250, or 200 "
+                        "with --short, which leaves room on 2 cores for a debug build)")
     parser.add_argument("--revocations", type=float, default=2.0,
                         help="revocation events per second, whatever the answers take (default 2)")
     parser.add_argument("--workers", type=int, default=240,
@@ -2120,11 +2176,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", metavar="OUT", help="write the whole history and the summary to OUT")
     parser.add_argument("--self-test", action="store_true", help="test the checker on planted histories and exit")
+    parser.add_argument("--proxy-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.proxy_server:
+        return proxy_server(args.proxy_server)
     if args.self_test:
         return self_test()
     args.duration = args.duration or (130.0 if args.short else 600.0)
     args.gap = args.gap if args.gap is not None else (3.0 if args.short else 4.0)
+    args.rate = args.rate or (200.0 if args.short else 250.0)
     args.final_reads = args.final_reads if args.final_reads is not None else (150 if args.short else 600)
     parse_duration(args.staleness)
 
