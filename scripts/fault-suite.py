@@ -19,8 +19,9 @@ port, never the one on 6379). Everything it starts listens on loopback and is ki
 on Ctrl-C and on an exception too; the database it uses is dropped.
 
 Exit status: 0 when every check held, 1 when one did not (a revoked credential accepted past the
-bound, a 5xx other than 503, a stateless refusal, an instance that did not start), 2 when it could
-not run (a tool or service missing, or an error in this script), 130 when interrupted.
+bound, a 5xx other than 503, a 503 without Retry-After, a stateless refusal, an instance that did
+not start or exited by itself), 2 when it could not run (a tool or service missing, or an error in
+this script), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -1565,12 +1566,13 @@ def check_history(ops: list[dict], faults: list[dict], bound: float, workload_en
             revoked[pair].append({"op": op, "definite": False})
 
     phases = ["no fault"] + [k for k in FAULT_LABELS if any(f["kind"] == k for f in faults)] + ["final reads", "overall"]
-    row = lambda: {  # noqa: E731
-        "requests": 0, "checks": 0, "tested": 0, "violations": 0, "within_bound": 0, "live_refused": 0,
-        "stateless_refused": 0, "slowest": 0.0,
-        "unexpected_5xx": 0, "indeterminate": 0, "no_answer": 0, "unavailable": 0, "unavailable_no_retry_after": 0,
-        "other_4xx": 0,
-    }
+    def row() -> dict:
+        return {
+            "requests": 0, "checks": 0, "tested": 0, "violations": 0, "within_bound": 0, "live_refused": 0,
+            "stateless_refused": 0, "slowest": 0.0,
+            "unexpected_5xx": 0, "indeterminate": 0, "no_answer": 0, "unavailable": 0, "unavailable_no_retry_after": 0,
+            "other_4xx": 0,
+        }
     table = {phase: row() for phase in phases}
     findings = {"violations": [], "unexpected_5xx": [], "indeterminate": [], "stateless_refused": [], "live_refused": [],
                 "no_answer": [], "other_4xx": []}
@@ -1974,6 +1976,8 @@ def run_suite(args: argparse.Namespace) -> int:
                  "makes the checker more lenient, never stricter)."
                  if stalls else "the suite always woke up on time.") + "\n")
     print(markdown_tables(result, faults, names))
+    missing = result["table"]["overall"]["unavailable_no_retry_after"]
+    print(f"\n503s without Retry-After: {missing}" + (" (every 503 must carry it)" if missing else "") + ".")
     print_findings(result, names)
 
     if args.json:
@@ -1995,6 +1999,8 @@ def run_suite(args: argparse.Namespace) -> int:
         failures.append(f"{overall['violations']} checks accepted a revoked credential more than {bound:g} s after the revoking response")
     if overall["unexpected_5xx"]:
         failures.append(f"{overall['unexpected_5xx']} answers were a 5xx other than 503")
+    if overall["unavailable_no_retry_after"]:
+        failures.append(f"{overall['unavailable_no_retry_after']} answers were a 503 without Retry-After")
     if overall["stateless_refused"]:
         failures.append(f"{overall['stateless_refused']} stateless checks refused a valid token")
     if startup.get("failed"):
