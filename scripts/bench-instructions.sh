@@ -56,23 +56,8 @@ counted() {
 }
 stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; }
 
-json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
-
-# log_in BASE: a new account with a Bearer token ($token) and a browser session cookie ($cookie).
-log_in() {
-  local base=$1 email="count-$RANDOM$RANDOM@example.com" jar="$work/cookies"
-  curl -sf -XPOST "$base/api/register" -H 'content-type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"benchmark password\"}" >/dev/null
-  token=$(curl -sf -XPOST "$base/api/token" -H 'content-type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"benchmark password\"}" | json_field access_token)
-  rm -f "$jar"
-  local csrf
-  csrf=$(curl -sf -c "$jar" -b "$jar" "$base/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -n1)
-  curl -sf -o /dev/null -c "$jar" -b "$jar" -XPOST "$base/login" \
-    --data-urlencode "csrf_token=$csrf" --data-urlencode "email=$email" --data-urlencode "password=benchmark password"
-  cookie=$(awk '$6 == "revocable_session" { print $7 }' "$jar")
-  [ -n "$token" ] && [ -n "$cookie" ] || { echo "could not log in" >&2; exit 1; }
-}
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh # the scripts run from the repository root (cd above)
 
 # send COUNT URL [HEADER]: COUNT requests over one keep-alive connection; every answer must be 200.
 send() {

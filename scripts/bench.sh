@@ -115,24 +115,8 @@ start_bare() {
   echo "the bare server did not start" >&2; exit 1
 }
 
-json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
-
-# log_in URL: a new account with a Bearer token ($token) and a browser session cookie ($cookie).
-log_in() {
-  local url=$1
-  email="bench-$RANDOM$RANDOM@example.com"
-  curl -sf -XPOST "$url/api/register" -H 'content-type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"benchmark password\"}" >/dev/null
-  token=$(curl -sf -XPOST "$url/api/token" -H 'content-type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"benchmark password\"}" | json_field access_token)
-  local jar="$work/cookies"
-  rm -f "$jar"
-  csrf=$(curl -sf -c "$jar" -b "$jar" "$url/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -n1)
-  curl -sf -o /dev/null -c "$jar" -b "$jar" -XPOST "$url/login" \
-    --data-urlencode "csrf_token=$csrf" --data-urlencode "email=$email" --data-urlencode "password=benchmark password"
-  cookie=$(awk '$6 == "revocable_session" { print $7 }' "$jar")
-  [ -n "$token" ] && [ -n "$cookie" ] || { echo "could not log in for the benchmark" >&2; exit 1; }
-}
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh # the scripts run from the repository root (cd above)
 
 # wrk_run ARGS…: prints "requests/s p50_ms p99_ms"
 wrk_run() {

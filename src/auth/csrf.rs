@@ -168,22 +168,30 @@ fn trusted_proxies(request: &HttpRequest) -> &[ipnet::IpNet] {
         .map_or(&[], |settings| settings.trusted_proxies.as_slice())
 }
 
+/// What the browser says of where a request comes from: `Sec-Fetch-Site` is `value`.
+fn fetch_site_is(request: &HttpRequest, value: &[u8]) -> bool {
+    request
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(value))
+}
+
+/// Whether the `Origin` header names this site; `None` when there is none. One that is not text
+/// (an opaque `null` origin included) is not this site.
+fn origin_header_is_own(request: &HttpRequest) -> Option<bool> {
+    let origin = request.headers().get(header::ORIGIN)?;
+    Some(
+        origin
+            .to_str()
+            .is_ok_and(|origin| origin_is_own(request, origin, trusted_proxies(request))),
+    )
+}
+
 /// A state-changing form must not come from another site: refused when the browser says so
 /// (`Sec-Fetch-Site: cross-site`) or when its `Origin` is not this site (an opaque `null` origin
 /// included). Browsers that send neither header still need the token, as every form does.
 pub fn verify_same_site(request: &HttpRequest) -> Result<(), ApiError> {
-    let cross_site = request
-        .headers()
-        .get("sec-fetch-site")
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"cross-site"));
-    let foreign_origin = request
-        .headers()
-        .get(header::ORIGIN)
-        .is_some_and(|origin| match origin.to_str() {
-            Ok(origin) => !origin_is_own(request, origin, trusted_proxies(request)),
-            Err(_) => true,
-        });
-    if cross_site || foreign_origin {
+    if fetch_site_is(request, b"cross-site") || origin_header_is_own(request) == Some(false) {
         return Err(ApiError::CsrfFailed("this form was sent from another site".into()));
     }
     Ok(())
@@ -194,16 +202,7 @@ pub fn verify_same_site(request: &HttpRequest) -> Result<(), ApiError> {
 /// `Sec-Fetch-Site: same-origin`, or its `Origin` is this site. Absence of both is a refusal.
 pub fn verify_sent_from_own_page(request: &HttpRequest) -> Result<(), ApiError> {
     verify_same_site(request)?;
-    let same_origin = request
-        .headers()
-        .get("sec-fetch-site")
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"same-origin"));
-    let own_origin = request
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|origin| origin.to_str().ok())
-        .is_some_and(|origin| origin_is_own(request, origin, trusted_proxies(request)));
-    if same_origin || own_origin {
+    if fetch_site_is(request, b"same-origin") || origin_header_is_own(request) == Some(true) {
         Ok(())
     } else {
         Err(ApiError::CsrfFailed(
