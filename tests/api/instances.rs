@@ -497,6 +497,17 @@ async fn an_instance_cut_off_from_postgresql_stops_answering_from_memory_within_
         )
         .await;
         assert!(!after.is_empty(), "{mode:?}: checks were made past the bound");
+        let asked = Instant::now();
+        let ready = b.get("/readyz").await;
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{mode:?}: readyz answers within 1 s"
+        );
+        assert_eq!(
+            ready.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{mode:?}: B cannot vouch for its memory"
+        );
         proxy.restore();
         assert!(
             eventually(Duration::from_secs(10), async || refused_by_every_revoking_strategy(

@@ -228,3 +228,39 @@ async fn metrics_count_checks_cache_lookups_and_invalidations() {
         assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn readyz_asks_redis_at_most_a_few_times_a_second_however_often_it_is_called() {
+    let Some(redis) = crate::helpers::OwnRedis::start(&[]).await else {
+        return;
+    };
+    let app = crate::helpers::spawn_app_with(&[("REDIS_URL", &redis.url()), ("REDIS_PREFIX", "probe:")]).await;
+    let pings = || -> i64 {
+        let mut connection = redis.connection().expect("the test's Redis answers");
+        let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut connection).unwrap();
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix("cmdstat_ping:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|calls| calls.parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    let before = pings();
+    let started = std::time::Instant::now();
+    let mut answered = 0;
+    while started.elapsed() < std::time::Duration::from_secs(1) {
+        let response = app.get("/readyz").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["redis"], "up");
+        answered += 1;
+    }
+    let asked = pings() - before;
+    assert!(answered >= 20, "readyz answered {answered} times in a second");
+    // Uncached, each call would PING at least once (and once more to check out a connection).
+    assert!(
+        asked <= 10,
+        "{answered} readiness calls asked Redis {asked} times (the test's own two included)"
+    );
+}
