@@ -406,6 +406,32 @@ mod tests {
     }
 
     #[test]
+    fn the_staleness_bound_is_one_second_and_at_least_two_polls() {
+        let defaults = settings(&[]).unwrap();
+        assert_eq!(defaults.revocation_max_staleness, Duration::from_secs(1));
+        assert!(defaults.revocation_max_staleness >= defaults.revocation_poll_interval * 2);
+        for (poll, staleness) in [("250ms", "400ms"), ("1s", "1s"), ("10s", "1s")] {
+            let error = settings(&[
+                ("REVOCATION_POLL_INTERVAL", poll),
+                ("REVOCATION_MAX_STALENESS", staleness),
+            ])
+            .unwrap_err();
+            assert_eq!(error.variable, "REVOCATION_MAX_STALENESS", "{error}");
+        }
+        assert!(
+            settings(&[
+                ("REVOCATION_POLL_INTERVAL", "100ms"),
+                ("REVOCATION_MAX_STALENESS", "200ms")
+            ])
+            .is_ok()
+        );
+        assert_eq!(
+            settings(&[("REVOCATION_MAX_STALENESS", "0")]).unwrap_err().variable,
+            "REVOCATION_MAX_STALENESS"
+        );
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug_output() {
         let settings = settings(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap();
         assert!(!format!("{settings:?}").contains("0123456789abcdef"));
