@@ -511,3 +511,73 @@ impl Backoff {
         tokio::time::sleep(delay).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::revocation::cache::Limits;
+
+    fn loaded_sync(max_staleness: Duration) -> Sync {
+        let url = "sqlite::memory:";
+        let db = store::connect_lazy_reader(url).expect("a lazy pool");
+        let cache = Arc::new(Cache::new(Limits {
+            capacity: 16,
+            time_to_live: Duration::from_secs(60),
+        }));
+        let settings = SyncSettings {
+            backend: Backend::Sqlite,
+            database_url: url.to_owned(),
+            redis: None,
+            push: false,
+            poll_interval: Duration::from_millis(50),
+            max_staleness,
+        };
+        let mut sync = Sync::new(db, settings, cache, DenylistCopy::Database);
+        // As in a process that has run a while: reads may have started before the test did.
+        sync.epoch = Instant::now() - Duration::from_secs(60);
+        sync.loaded.store(true, Ordering::Release);
+        sync
+    }
+
+    #[tokio::test]
+    async fn the_lease_runs_from_when_the_confirming_read_started_not_when_it_answered() {
+        let sync = loaded_sync(Duration::from_millis(300));
+        assert!(!sync.is_current(), "never confirmed");
+        // A read that started 250 ms ago (a slow answer, or a pause in between) leaves 50 ms.
+        sync.confirm(Instant::now() - Duration::from_millis(250), 0);
+        assert!(sync.is_current());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!sync.is_current(), "past the bound, whatever happened meanwhile");
+        assert!(sync.status().confirmed_millis_ago.unwrap() >= 300);
+    }
+
+    #[tokio::test]
+    async fn an_older_read_answering_late_never_shortens_a_newer_lease() {
+        let sync = loaded_sync(Duration::from_millis(300));
+        sync.confirm(Instant::now(), 7);
+        sync.confirm(Instant::now() - Duration::from_secs(5), 3);
+        assert!(sync.is_current());
+        assert!(sync.status().confirmed_millis_ago.unwrap() < 300);
+        assert_eq!(sync.status().head_seq, 7, "the head only moves forward");
+    }
+
+    #[tokio::test]
+    async fn a_process_stopped_past_the_bound_wakes_up_not_current() {
+        // The lease is measured on the monotonic clock, which runs while the process is stopped
+        // (SIGSTOP) and is not moved by a wall-clock change: a sleep stands in for the pause.
+        let sync = loaded_sync(Duration::from_millis(100));
+        sync.confirm(Instant::now(), 0);
+        assert!(sync.is_current());
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(!sync.is_current());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_current_before_the_denylist_is_loaded() {
+        let sync = loaded_sync(Duration::from_secs(1));
+        sync.loaded.store(false, Ordering::Release);
+        sync.confirm(Instant::now(), 0);
+        assert!(!sync.is_current());
+        assert_eq!(sync.renew().await, Renewal::NotCurrent);
+    }
+}
