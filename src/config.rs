@@ -79,6 +79,8 @@ pub struct Settings {
     pub revocation_poll_interval: Duration,
     /// `REVOCATION_MAX_STALENESS`: the lease within which memory may answer a check.
     pub revocation_max_staleness: Duration,
+    /// `DATABASE_MAX_CONNECTIONS`: the request pool's size (unset: 8 on SQLite, 16 on PostgreSQL).
+    pub database_max_connections: Option<u32>,
     /// Entries per in-process map (user versions, login sessions, cookie state, denylist).
     pub revocation_cache_capacity: u64,
     /// How long revocation log entries are kept for instances and feed readers to catch up.
@@ -283,6 +285,21 @@ impl Settings {
         if revocation_poll_interval > Duration::from_secs(10) {
             return Err(invalid("REVOCATION_POLL_INTERVAL", "must be at most 10s"));
         }
+        let database_max_connections = match get("DATABASE_MAX_CONNECTIONS") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|max| (1..=1000).contains(max))
+                    .ok_or_else(|| {
+                        invalid(
+                            "DATABASE_MAX_CONNECTIONS",
+                            format!("must be a whole number from 1 to 1000, not {value:?}"),
+                        )
+                    })?,
+            ),
+        };
         let revocation_max_staleness = duration("REVOCATION_MAX_STALENESS", "1s", false)?;
         if revocation_max_staleness < revocation_poll_interval * 2 {
             return Err(invalid(
@@ -346,6 +363,7 @@ impl Settings {
             revocation_push,
             revocation_poll_interval,
             revocation_max_staleness,
+            database_max_connections,
             revocation_cache_capacity,
             revocation_log_retention,
             jwt_keys,
@@ -399,6 +417,8 @@ mod tests {
             ("TRUSTED_PROXIES", "10.0.0.0/8,garbage"),
             ("DATABASE_URL", "mysql://x"),
             ("REDIS_URL", "http://x"),
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("DATABASE_MAX_CONNECTIONS", "many"),
         ] {
             let error = settings(&[(name, value)]).unwrap_err();
             assert_eq!(error.variable, name, "{error}");

@@ -261,7 +261,7 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     store::create_database_if_missing(&settings.database_url)
         .await
         .map_err(|error| anyhow::anyhow!("cannot create the {} database: {error}", backend.name()))?;
-    let db = store::connect(&settings.database_url)
+    let db = store::connect_with_limit(&settings.database_url, settings.database_max_connections)
         .await
         .map_err(|error| anyhow::anyhow!("cannot open the {} database: {error}", backend.name()))?;
     store::migrate(&db).await?;

@@ -51,15 +51,21 @@ impl Backend {
 /// Opens the pool. SQLite gets WAL (readers never wait for the writer), foreign keys and a busy
 /// timeout, on every connection.
 pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
+    connect_with_limit(url, None).await
+}
+
+/// The same with at most `max_connections` (`DATABASE_MAX_CONNECTIONS`); the default is 8 on
+/// SQLite and 16 on PostgreSQL.
+pub async fn connect_with_limit(url: &str, max_connections: Option<u32>) -> Result<Db, sqlx::Error> {
     let backend = Backend::of(url);
-    let max = if backend == Backend::Sqlite { 8 } else { 16 };
+    let max = max_connections.unwrap_or(if backend == Backend::Sqlite { 8 } else { 16 });
     pool_options(backend, max, Duration::from_secs(3)).connect(url).await
 }
 
 /// A pool of its own for reads that must not queue behind requests (the revocation log's lease):
-/// two connections, opened on first use.
+/// one connection, opened on first use; its reads are short and bounded, and one at a time.
 pub fn connect_lazy_reader(url: &str) -> Result<Db, sqlx::Error> {
-    pool_options(Backend::of(url), 2, Duration::from_secs(1)).connect_lazy(url)
+    pool_options(Backend::of(url), 1, Duration::from_secs(1)).connect_lazy(url)
 }
 
 fn pool_options(backend: Backend, max_connections: u32, acquire_timeout: Duration) -> AnyPoolOptions {

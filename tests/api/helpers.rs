@@ -285,6 +285,8 @@ async fn start(
         ("LOGIN_RATE_PER_MINUTE".into(), "100000".into()),
         ("CLIENT_AUTH_FAILURES_PER_MINUTE".into(), "100000".into()),
         ("JWT_LEEWAY".into(), "0".into()),
+        // Several apps run at once against one PostgreSQL server: keep within its 100 connections.
+        ("DATABASE_MAX_CONNECTIONS".into(), "6".into()),
     ]);
     if let Some(redis) = &redis {
         variables.insert("REDIS_URL".into(), redis.url.clone());
