@@ -82,15 +82,15 @@ count() {
   callgrind_control --zero "$pid" >/dev/null
   send "$REQUESTS" "$url" "$header"
   local before after
-  before=$(ls "$work"/*/out.* 2>/dev/null | wc -l)
+  before=$(find "$work" -name 'out.*' | wc -l)
   callgrind_control --dump="$label" "$pid" >/dev/null
   for _ in $(seq 1 100); do
-    after=$(ls "$work"/*/out.* 2>/dev/null | wc -l)
+    after=$(find "$work" -name 'out.*' | wc -l)
     [ "$after" -gt "$before" ] && break
     sleep 0.1
   done
   local dump total
-  dump=$(ls -t "$work"/*/out.* | head -n1)
+  dump=$(find "$work" -name 'out.*' -printf '%T@ %p\n' | sort -n | tail -n1 | cut -d' ' -f2-)
   total=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
   echo "$label $((total / REQUESTS))" >>"$work/counts"
   echo "  $label: $((total / REQUESTS)) instructions/request" >&2
