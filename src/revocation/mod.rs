@@ -217,7 +217,12 @@ impl Revocation {
         if !self.use_cache {
             return Ok(None);
         }
-        match self.inner.sync.renew().await {
+        if self.inner.sync.is_current() {
+            return Ok(Some(&*self.inner.cache));
+        }
+        // Boxed: the renewal's future is large, and a check that does not need it should not
+        // carry (and set up) its state on every request.
+        match Box::pin(self.inner.sync.renew()).await {
             sync::Renewal::Current => Ok(Some(&*self.inner.cache)),
             sync::Renewal::NotCurrent => Ok(None),
             sync::Renewal::Unanswered => Err(ApiError::Unavailable("the database")),
@@ -264,15 +269,18 @@ impl Revocation {
         }
         count("denylist", Lookup::Store);
         // The Redis copy is believed as far as this instance has read the log, so only within
-        // the lease; past it the database answers.
-        let denied = if self.inner.sync.is_current() {
-            let applied = self.inner.sync.status().applied_seq;
-            self.read_store(self.inner.denylist.contains(&self.inner.db, jti, applied))
-                .await?
-        } else {
-            self.read_store(store::denylist::contains(&self.inner.db, jti, now_millis()))
-                .await?
-        };
+        // the lease; past it the database answers. Boxed, as the renewal is: rare, and large.
+        let denied = Box::pin(async {
+            if self.inner.sync.is_current() {
+                let applied = self.inner.sync.status().applied_seq;
+                self.read_store(self.inner.denylist.contains(&self.inner.db, jti, applied))
+                    .await
+            } else {
+                self.read_store(store::denylist::contains(&self.inner.db, jti, now_millis()))
+                    .await
+            }
+        })
+        .await?;
         Ok((denied, Lookup::Store))
     }
 
