@@ -354,7 +354,7 @@ propagation_section() {
   echo "\`REVOCATION_PUSH=off\` on both instances: only the catch-up poll remains (the worst case)."
   echo "\`load\`: while \`wrk -t1 -cN\` keeps both instances' \`/api/version/me\` busy on the same 2 cores"
   echo "(so the revoking request, the notification and B's refusal all queue behind it)."
-  echo "\`unrefused\` counts revocations B still accepted after 5 s. \`503s\`: revocations A answered 503 and"
+  echo "\`unrefused\` counts revocations B still accepted after 5 s. \`503s\`: log-ins and revocations A answered 503 and"
   echo "that were sent again (the database shares the loaded cores; timing starts at the 204)."
   echo
   echo "| stores | strategy | push | load | revocations | p50 ms | p99 ms | max ms | unrefused | 503s |"
