@@ -367,18 +367,23 @@ impl Sync {
                 // not current meanwhile.
                 return self.load().await;
             }
-            let started = Instant::now();
-            let latest = self.bounded(revocation_log::latest_seq(&self.db)).await?;
-            if latest == self.applied.load(Ordering::Acquire) {
-                self.confirm(started, latest);
-                Ok(())
-            } else {
-                // Renews the lease itself once it has read to the end; each read is bounded.
-                self.catch_up().await
-            }
+            self.read_head().await
         };
         if let Err(error) = polled.await {
             tracing::debug!(error = %error, "revocation log poll failed");
+        }
+    }
+
+    /// Reads the log's head: nothing past what is applied renews the lease from when the read
+    /// started; otherwise the catch-up renews it once it has read to the end. Each read bounded.
+    async fn read_head(&self) -> Result<(), sqlx::Error> {
+        let started = Instant::now();
+        let latest = self.bounded(revocation_log::latest_seq(&self.db)).await?;
+        if latest == self.applied.load(Ordering::Acquire) {
+            self.confirm(started, latest);
+            Ok(())
+        } else {
+            self.catch_up().await
         }
     }
 
@@ -404,17 +409,7 @@ impl Sync {
             return Renewal::Unanswered;
         }
         self.last_renewal.store(self.nanos_now(), Ordering::Release);
-        let renewal = async {
-            let started = Instant::now();
-            let latest = revocation_log::latest_seq(&self.db).await?;
-            if latest == self.applied.load(Ordering::Acquire) {
-                self.confirm(started, latest);
-                Ok(())
-            } else {
-                self.catch_up().await
-            }
-        };
-        match tokio::time::timeout(self.settings.max_staleness, renewal).await {
+        match tokio::time::timeout(self.settings.max_staleness, self.read_head()).await {
             Ok(Ok(())) if self.is_current() => Renewal::Current,
             Ok(Ok(())) => Renewal::NotCurrent,
             Ok(Err(_)) | Err(_) => Renewal::Unanswered,
