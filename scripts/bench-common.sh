@@ -19,3 +19,21 @@ log_in() {
   cookie=$(awk '$6 == "revocable_session" { print $7 }' "$jar")
   [ -n "$token" ] && [ -n "$cookie" ] || { echo "could not log in for the benchmark" >&2; exit 1; }
 }
+
+# replace_section FILE SECTION_FILE: puts the section (its first line is its "## " heading) in
+# place of the section of FILE with that heading, keeping the rest; appends it when there is none.
+replace_section() {
+  python3 - "$1" "$2" <<'PY'
+import os, sys
+path, section = sys.argv[1], open(sys.argv[2]).read()
+heading = section.splitlines()[0]
+text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+start = text.find(heading)
+if start < 0:
+    text = text.rstrip("\n") + "\n\n" + section
+else:
+    end = text.find("\n## ", start + 1)
+    text = text[:start] + section + (text[end:] if end >= 0 else "")
+open(path, "w").write(text)
+PY
+}

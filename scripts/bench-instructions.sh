@@ -125,8 +125,8 @@ for algorithm in HS256 EdDSA; do
   done
 done
 
-python3 - "$OUT" "$work/counts" "$command_line" "$REQUESTS" "$WARMUP" <<'PY'
-import datetime, os, sys
+python3 - "$work/section" "$work/counts" "$command_line" "$REQUESTS" "$WARMUP" <<'PY'
+import datetime, sys
 path, counts_path, command, requests, warmup = sys.argv[1:6]
 counts = dict(line.split() for line in open(counts_path) if line.strip())
 counts = {label: int(value) for label, value in counts.items()}
@@ -155,14 +155,7 @@ for algorithm in ("HS256", "EdDSA"):
             lines.append(
                 f"| {name} | {algorithm} | {cache} | {value / 1000:.1f} | {bare / value:.2f} | {stateless / value:.2f} |"
             )
-section = "\n".join(lines) + "\n"
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-start = text.find("## Instructions per request")
-if start < 0:
-    text = text.rstrip("\n") + "\n\n" + section
-else:
-    end = text.find("\n## ", start + 1)
-    text = text[:start] + section + (text[end:] if end >= 0 else "")
-open(path, "w").write(text)
-print(section)
+open(path, "w").write("\n".join(lines) + "\n")
 PY
+replace_section "$OUT" "$work/section"
+cat "$work/section"

@@ -382,18 +382,7 @@ if $propagation_only; then
     echo
     echo "Section rewritten by \`$command_line\` on $(date -u '+%Y-%m-%d %H:%M UTC') in $(($(date +%s) - started_at)) s."
   } >>"$work/section"
-  python3 - "$OUT" "$work/section" <<'PY'
-import sys
-path, section = sys.argv[1], open(sys.argv[2]).read()
-text = open(path).read()
-start = text.find("## Propagation between two instances")
-if start < 0:
-    text = text.rstrip("\n") + "\n\n" + section
-else:
-    end = text.find("\n## ", start + 1)
-    text = text[:start] + section + (text[end:] if end >= 0 else "")
-open(path, "w").write(text)
-PY
+  replace_section "$OUT" "$work/section"
   cat "$work/section"
   exit 0
 fi
