@@ -21,6 +21,12 @@ pub enum EventKind {
     DeviceRecognised,
     /// A client (another service) revoked one of the account's tokens through `/oauth/revoke`.
     RevokedByClient,
+    /// A log-in beyond `MAX_SESSIONS_PER_USER` ended the least recently active login session.
+    SessionLimitReached,
+    /// An operator signed the account out, locked or unlocked it.
+    SignedOutByAdmin,
+    AccountLocked,
+    AccountUnlocked,
 }
 
 impl EventKind {
@@ -39,6 +45,10 @@ impl EventKind {
             Self::ReportedNotYou => "reported_not_you",
             Self::DeviceRecognised => "device_recognised",
             Self::RevokedByClient => "revoked_by_client",
+            Self::SessionLimitReached => "session_limit_reached",
+            Self::SignedOutByAdmin => "signed_out_by_admin",
+            Self::AccountLocked => "account_locked",
+            Self::AccountUnlocked => "account_unlocked",
         }
     }
 }

@@ -72,11 +72,22 @@ pub async fn issue(
     let email = required(body.email, "email")?;
     let password = required(body.password, "password")?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let user = account::authenticate(&state, &email, &password, &origin).await?;
+    // A client that keeps cookies is remembered like a browser (`auth::known_browser`).
+    let known_client = request
+        .cookie(state.known_browsers.cookie_name())
+        .map(|cookie| cookie.value().to_owned());
+    let user = account::authenticate(&state, &email, &password, &origin, known_client.as_deref()).await?;
     let issuer = state.issuer();
     let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
     let pair = login::issue_pair(&issuer, &user, &session).await?;
-    Ok(no_store(TokenResponse::from_pair(&state, pair)))
+    let mut response = no_store(TokenResponse::from_pair(&state, pair));
+    let known = state
+        .known_browsers
+        .remember(known_client.as_deref(), &user, crate::domain::now_millis());
+    response
+        .add_cookie(&known)
+        .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))?;
+    Ok(response)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
