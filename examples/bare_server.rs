@@ -3,7 +3,8 @@
 //! key, issuer and audience, `exp`/`nbf` required, `typ` checked — and answers the same JSON.
 //!
 //! `JWT_SECRET=… BIND=127.0.0.1:18081 cargo run --release --example bare_server`
-//! (`JWT_ISSUER` and `JWT_AUDIENCE` default to `revocable`, as in the server.)
+//! (`JWT_ISSUER` and `JWT_AUDIENCE` default to `revocable` here: run the server with the same
+//! `JWT_ISSUER`, as `scripts/bench.sh` does, since its own default is its URL.)
 
 use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};

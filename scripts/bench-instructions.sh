@@ -13,6 +13,8 @@
 # 2 cores. Default RUST_LOG (info), so the request log line is counted too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The servers and the examples that mint or verify tokens beside them must agree on `iss`.
+export JWT_ISSUER="${JWT_ISSUER:-revocable}"
 
 REQUESTS="${BENCH_REQUESTS:-2000}"
 WARMUP="${BENCH_WARMUP:-200}"

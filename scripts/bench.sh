@@ -21,6 +21,8 @@
 # makes a smoke run of a minute or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The servers and the examples that mint or verify tokens beside them must agree on `iss`.
+export JWT_ISSUER="${JWT_ISSUER:-revocable}"
 
 DURATION="${BENCH_DURATION:-4s}"
 ROUNDS="${BENCH_ROUNDS:-2}"

@@ -79,6 +79,10 @@ enum ClientsCommand {
     Add {
         /// A name to recognise the service by.
         name: String,
+        /// A scope it may ask for in the client-credentials grant (repeat, or separate with
+        /// commas): ssf.manage, ssf.read, introspect, revoke. Default: every one.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
     },
     /// List the clients (never their secrets).
     List,
@@ -188,10 +192,11 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
             println!("{}", key.private_jwk());
         }
         KeysCommand::Rotate => {
-            let db = open_database(&settings).await?;
-            let key = keys::rotate(&settings, &db).await?;
+            // Through the revocation layer, which announces the key to every running instance.
+            let state = crate::startup::build_state(settings.clone()).await?;
+            let key = keys::rotate(&settings, &state.db, &state.revocation).await?;
             println!(
-                "added key {}: in the JWKS now, signing from {}",
+                "added key {}: in the JWKS of every running instance now, signing from {}",
                 key.kid,
                 time_of(key.signs_from)
             );
@@ -228,16 +233,34 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
     use crate::oauth::clients;
     let db = open_database(&settings).await?;
     match command {
-        ClientsCommand::Add { name } => {
-            let client = clients::add(&db, &name).await?;
+        ClientsCommand::Add { name, scopes } => {
+            let scopes = if scopes.is_empty() {
+                crate::domain::Scopes::all()
+            } else {
+                crate::domain::Scopes::parse(&scopes.join(" ")).map_err(|unknown| {
+                    anyhow::anyhow!(
+                        "unknown scope {:?}; the scopes are: {}",
+                        unknown.0,
+                        crate::domain::Scopes::all()
+                    )
+                })?
+            };
+            let client = clients::add_with_scopes(&db, &name, &scopes).await?;
             println!("client_id:     {}", client.id);
+            println!("scopes:        {scopes}");
             println!("client_secret: {}", client.secret);
             eprintln!("The secret is shown only this once; keep it in the service's secret store.");
         }
         ClientsCommand::List => {
-            println!("{:<24} {:<21} name", "client_id", "created");
+            println!("{:<24} {:<21} {:<24} scopes", "client_id", "created", "name");
             for client in clients::list(&db).await? {
-                println!("{:<24} {:<21} {}", client.id, time_of(client.created_at), client.name);
+                println!(
+                    "{:<24} {:<21} {:<24} {}",
+                    client.id,
+                    time_of(client.created_at),
+                    client.name,
+                    client.scopes
+                );
             }
         }
         ClientsCommand::Remove { client } => {

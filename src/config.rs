@@ -50,7 +50,8 @@ pub struct Settings {
     pub sudo_ttl: Duration,
     pub jwt_secret: Option<Secret>,
     pub jwt_algorithm: JwtAlgorithm,
-    pub jwt_issuer: String,
+    /// `JWT_ISSUER` when set; unset, the issuer is the public origin (`Settings::issuer`).
+    pub jwt_issuer: Option<String>,
     pub jwt_audience: String,
     /// Clock skew tolerated on `exp` and `nbf`; at most 30 s.
     pub jwt_leeway: Duration,
@@ -97,6 +98,9 @@ pub struct Settings {
     pub jwks_max_age: Duration,
     /// How often the revocation feed proves it is alive when nothing is revoked.
     pub feed_heartbeat: Duration,
+    /// `PUBLIC_URL`: the origin links in messages point to, without a trailing slash. Unset: the
+    /// address this instance is bound to (`startup` fills it in once bound).
+    pub public_url: Option<String>,
 }
 
 /// Where operator-supplied signing keys are read from.
@@ -354,7 +358,13 @@ impl Settings {
             })?,
         };
 
+        let public_url = match get("PUBLIC_URL") {
+            None => None,
+            Some(url) => Some(validate_public_url(&url)?),
+        };
+
         Ok(Self {
+            public_url,
             database_url,
             redis_url,
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "revocable:".to_owned()),
@@ -367,7 +377,7 @@ impl Settings {
             sudo_ttl,
             jwt_secret,
             jwt_algorithm,
-            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "revocable".to_owned()),
+            jwt_issuer: get("JWT_ISSUER"),
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "revocable".to_owned()),
             jwt_leeway,
             trusted_proxies,
@@ -398,6 +408,46 @@ impl Settings {
     pub fn last_seen_interval(&self) -> Duration {
         (self.session_idle_ttl / 30).min(Duration::from_secs(60))
     }
+
+    /// The origin this deployment is reached at: `PUBLIC_URL`, else `http://` + `BIND` (an
+    /// unspecified address such as 0.0.0.0 reads as loopback).
+    pub fn public_origin(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.clone(),
+            None if self.bind.ip().is_unspecified() => format!("http://127.0.0.1:{}", self.bind.port()),
+            None => format!("http://{}", self.bind),
+        }
+    }
+
+    /// The `iss` of every token issued and required (RFC 9068), and the RFC 8414 `issuer`:
+    /// `JWT_ISSUER` when set, else the public origin.
+    pub fn issuer(&self) -> String {
+        self.jwt_issuer.clone().unwrap_or_else(|| self.public_origin())
+    }
+}
+
+/// An `http://` or `https://` origin (a path prefix allowed), without query, fragment or
+/// trailing slash.
+fn validate_public_url(url: &str) -> Result<String, ConfigError> {
+    let trimmed = url.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    let valid = rest.is_some_and(|rest| {
+        let host = rest.split('/').next().unwrap_or("");
+        !host.is_empty()
+            && !rest.contains(['?', '#', ' ', '"', '<', '>', '\\'])
+            && host
+                .rsplit_once(':')
+                .is_none_or(|(_, port)| port.parse::<u16>().is_ok())
+    });
+    if !valid {
+        return Err(invalid(
+            "PUBLIC_URL",
+            format!("must be an http:// or https:// address such as https://accounts.example.com, not {url:?}"),
+        ));
+    }
+    Ok(trimmed.to_owned())
 }
 
 #[cfg(test)]
@@ -421,6 +471,31 @@ mod tests {
         assert_eq!(settings.jwt_algorithm, JwtAlgorithm::Hs256);
         assert!(settings.database_url.starts_with("sqlite:"));
         assert!(!settings.cookie_secure, "loopback binds do not force Secure");
+    }
+
+    #[test]
+    fn the_issuer_is_the_public_url_unless_jwt_issuer_is_set() {
+        assert_eq!(settings(&[]).unwrap().issuer(), "http://127.0.0.1:8080");
+        assert_eq!(
+            settings(&[("BIND", "0.0.0.0:9000")]).unwrap().issuer(),
+            "http://127.0.0.1:9000"
+        );
+        let public = settings(&[("PUBLIC_URL", "https://accounts.example.com/")]).unwrap();
+        assert_eq!(public.issuer(), "https://accounts.example.com");
+        let named = settings(&[
+            ("PUBLIC_URL", "https://accounts.example.com"),
+            ("JWT_ISSUER", "revocable"),
+        ])
+        .unwrap();
+        assert_eq!(named.issuer(), "revocable");
+        assert_eq!(named.public_origin(), "https://accounts.example.com");
+        for bad in ["ftp://example.com", "https://", "https://example.com/?x=1"] {
+            assert_eq!(
+                settings(&[("PUBLIC_URL", bad)]).unwrap_err().variable,
+                "PUBLIC_URL",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

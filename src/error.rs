@@ -25,6 +25,7 @@ pub enum RejectReason {
     RevokedJti,
     RevokedSession,
     NoCredential,
+    ClientToken,
 }
 
 impl RejectReason {
@@ -40,6 +41,7 @@ impl RejectReason {
             Self::RevokedJti => "revoked_jti",
             Self::RevokedSession => "revoked_session",
             Self::NoCredential => "no_credential",
+            Self::ClientToken => "client_token",
         }
     }
 
@@ -55,6 +57,9 @@ impl RejectReason {
             Self::RevokedJti => "the token has been revoked",
             Self::RevokedSession => "the login session has been revoked",
             Self::NoCredential => "no credential was presented",
+            Self::ClientToken => {
+                "a client's own token (client credentials) names no person or login session; it is not accepted here"
+            }
         }
     }
 }
@@ -117,6 +122,12 @@ pub enum ApiError {
     /// A client (another service) failed to authenticate on `/oauth/*` (RFC 6749 section 5.2).
     #[error("{0}")]
     InvalidClient(String),
+    /// A scope the token endpoint does not know or the client may not have (RFC 6749 section 5.2).
+    #[error("{0}")]
+    InvalidScope(String),
+    /// A `grant_type` the token endpoint does not offer (RFC 6749 section 5.2).
+    #[error("{0}")]
+    UnsupportedGrantType(String),
     #[error("{0}")]
     CsrfFailed(String),
     #[error("not found")]
@@ -170,6 +181,8 @@ impl ApiError {
             Self::Unauthorized { .. } => "invalid_token",
             Self::InvalidGrant(_) | Self::LoginRefused(_) => "invalid_grant",
             Self::InvalidClient(_) => "invalid_client",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::CsrfFailed(_) => "csrf_failed",
             Self::NotFound => "not_found",
             Self::Conflict(_) => "conflict",
@@ -197,7 +210,7 @@ struct ErrorBody<'a> {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidScope(_) | Self::UnsupportedGrantType(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } | Self::InvalidGrant(_) | Self::LoginRefused(_) | Self::InvalidClient(_) => {
                 StatusCode::UNAUTHORIZED
             }

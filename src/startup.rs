@@ -42,14 +42,19 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // The recorder first, so what the revocation layer reports while starting is kept.
         let metrics = web::Data::new(crate::telemetry::metrics_handle()?);
+        // Bound first, so that the default issuer (`http://` + BIND) names the real port even
+        // when BIND asks for any free one.
+        let mut settings = settings;
+        let listener = TcpListener::bind(settings.bind)?;
+        let address = listener.local_addr()?;
+        settings.bind.set_port(address.port());
+        warn_of_short_jwks_max_age(&settings);
         let state = web::Data::new(build_state(settings).await?);
         crate::auth::password::prepare();
         state.revocation.start().await;
         spawn_purge(state.clone());
         spawn_key_reload(state.clone());
 
-        let listener = TcpListener::bind(state.settings.bind)?;
-        let address = listener.local_addr()?;
         let reachable = if address.ip().is_unspecified() {
             std::net::SocketAddr::from(([127, 0, 0, 1], address.port()))
         } else {
@@ -107,6 +112,8 @@ impl Application {
         })
         .listen(listener)?
         .shutdown_timeout(10)
+        // `run_until_stopped` listens for the signals itself, to end the revocation feeds first.
+        .disable_signals()
         .run();
         Ok(Self {
             address,
@@ -130,9 +137,48 @@ impl Application {
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight (graceful shutdown).
+    /// The revocation feeds are told to end first: a feed never finishes by itself, and the
+    /// graceful stop would otherwise wait its whole timeout for each connected receiver.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
+        let handle = self.server.handle();
+        let state = self.state.clone();
+        let signals = tokio::spawn(async move {
+            let graceful = stop_signal().await;
+            tracing::info!(
+                graceful,
+                "stop signal received; ending the revocation feeds, then the server"
+            );
+            state.stopping.send_replace(true);
+            handle.stop(graceful).await;
+        });
+        let result = self.server.await;
+        signals.abort();
+        result?;
         Ok(())
+    }
+}
+
+/// Waits for SIGTERM (a graceful stop: `true`) or SIGINT / Ctrl-C (`false`, as actix does).
+async fn stop_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut terminate), Ok(mut interrupt)) => tokio::select! {
+                _ = terminate.recv() => true,
+                _ = interrupt.recv() => false,
+            },
+            _ => {
+                tracing::warn!("cannot listen for SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+                false
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        false
     }
 }
 
@@ -150,6 +196,10 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
         .route("/readyz", web::get().to(api::health::readyz))
         .route("/metrics", web::get().to(crate::telemetry::render_metrics))
         .route("/.well-known/jwks.json", web::get().to(api::health::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            web::get().to(crate::routes::oauth::authorization_server_metadata),
+        )
         .service(
             web::resource("/api/register")
                 .wrap(from_fn(limit_attempts))
@@ -166,6 +216,7 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                 .route(web::post().to(api::token::refresh)),
         )
         .route("/api/logout", web::post().to(api::token::logout))
+        .route("/oauth/token", web::post().to(crate::routes::oauth::client_token))
         .route("/oauth/introspect", web::post().to(crate::routes::oauth::introspect))
         .route("/oauth/revoke", web::post().to(crate::routes::oauth::revoke))
         .route("/oauth/revocations", web::get().to(crate::routes::oauth::revocations))
@@ -328,6 +379,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         anonymous_csrf,
         known_browsers,
         geoip,
+        stopping: tokio::sync::watch::Sender::new(false),
         settings,
     })
 }
@@ -388,19 +440,46 @@ fn spawn_purge(state: web::Data<AppState>) {
     });
 }
 
-/// Re-reads the signing keys every `auth::keys::reload_interval`, and within a second of a token
-/// naming a key this instance does not know: a rotation by another process reaches every instance.
+/// `jose` and PyJWT refetch a JWKS at most once per 30 s whatever its `max-age` says; a key that
+/// signs sooner after its publication than a minute reaches them before they may look for it.
+fn warn_of_short_jwks_max_age(settings: &Settings) {
+    if settings.jwt_algorithm == crate::config::JwtAlgorithm::EdDsa && settings.jwks_max_age < Duration::from_secs(60) {
+        tracing::warn!(
+            jwks_max_age = ?settings.jwks_max_age,
+            "JWKS_MAX_AGE is under a minute: a rotated-in key starts signing before clients with a 30 s JWKS refetch cooldown (jose, PyJWT) can fetch it, and they refuse its first tokens"
+        );
+    }
+}
+
+/// Re-reads the signing keys as soon as the revocation log announces a new one (a rotation by
+/// any process, this one or the command line, reaches every instance as a revocation does),
+/// every `auth::keys::reload_interval` as a backstop (an edited `JWT_KEYS_FILE`), and within a
+/// second of a token naming a key this instance does not know.
 fn spawn_key_reload(state: web::Data<AppState>) {
     if state.settings.jwt_algorithm != crate::config::JwtAlgorithm::EdDsa {
         return;
     }
     let every = crate::auth::keys::reload_interval(&state.settings);
+    let mut log = state.revocation.subscribe();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
         let mut last = tokio::time::Instant::now();
         loop {
-            let now = ticker.tick().await;
-            if state.keys.wants_reload() || now.duration_since(last) >= every {
+            let announced = tokio::select! {
+                received = log.recv() => match received {
+                    Ok(entry) => entry.change.kind == crate::store::revocation_log::EntryKind::SigningKeyAdded,
+                    // Entries were missed: one of them may have been a key.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                    // Never while the process runs; the timed reload still does.
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        ticker.tick().await;
+                        false
+                    }
+                },
+                _ = ticker.tick() => false,
+            };
+            let now = tokio::time::Instant::now();
+            if announced || state.keys.wants_reload() || now.duration_since(last) >= every {
                 if let Err(error) = state.keys.reload(&state.db).await {
                     tracing::warn!(error = %error, "signing keys could not be reloaded; keeping the ones in use");
                 }

@@ -35,6 +35,9 @@ pub struct AppState {
     pub known_browsers: crate::auth::known_browser::KnownBrowsers,
     /// Approximate places of addresses, when `GEOIP_DB` is set.
     pub geoip: Option<crate::geoip::Geoip>,
+    /// Turns `true` when the server starts to stop: long-lived responses (the revocation feed)
+    /// end, so the graceful shutdown need not wait for them.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -47,6 +50,11 @@ impl AppState {
             lifetimes: Lifetimes::of(&self.settings),
             max_sessions_per_user: self.settings.max_sessions_per_user,
         }
+    }
+
+    /// A receiver of `stopping`, for a long-lived response to end by.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// The per-account limit on failed password log-ins.

@@ -3,6 +3,12 @@
 //! The algorithm is never taken from the token: `Validation::algorithms` holds exactly the one the
 //! server is configured with, `typ` must be `at+jwt`, and `iss`, `aud`, `exp`, `nbf` are required
 //! and checked. Every failure maps to one `RejectReason`.
+//!
+//! Two kinds of access token share the keys: a person's (`sub` a user, `sid` the login session,
+//! `ver` the token version) and a client's own, from the client-credentials grant (`sub` and
+//! `client_id` the client, `scope`, no login session). Both carry `client_id` (RFC 9068). The
+//! user-facing strategies take only the first kind: `validate` refuses a client's token as
+//! `client_token`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +30,15 @@ pub const TOKEN_TYPE: &str = "at+jwt";
 /// Longest token accepted before any parsing: a real one is a few hundred bytes.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
+/// The `client_id` of the tokens revocable issues to people through its own log-in: revocable is
+/// its own first-party client. Registered clients have random ids, never this one.
+pub const FIRST_PARTY_CLIENT_ID: &str = "revocable";
+
+fn first_party_client_id() -> String {
+    FIRST_PARTY_CLIENT_ID.to_owned()
+}
+
+/// A person's access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     pub iss: String,
@@ -35,6 +50,88 @@ pub struct Claims {
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
+    /// Tokens issued before the claim existed were first-party too.
+    #[serde(default = "first_party_client_id")]
+    pub client_id: String,
+}
+
+/// A client's own access token (client credentials, RFC 6749 section 4.4): it names no person
+/// and no login session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClientClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The client id, as RFC 9068 asks when no person is involved.
+    pub sub: String,
+    pub client_id: String,
+    /// Space-separated scopes (RFC 6749 section 3.3).
+    pub scope: String,
+    pub jti: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+/// A verified access token of either kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessToken {
+    User(Claims),
+    Client(ClientClaims),
+}
+
+/// The claims as they arrive, before the token's kind is known.
+#[derive(Deserialize)]
+struct TokenClaims {
+    iss: String,
+    aud: String,
+    sub: String,
+    #[serde(default)]
+    sid: Option<String>,
+    #[serde(default)]
+    ver: Option<i64>,
+    jti: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+impl TokenClaims {
+    /// A person's token has `sid` and `ver`; a client's has neither, and `scope`, and its own id
+    /// as both `sub` and `client_id`. Anything in between is malformed.
+    fn into_access_token(self) -> Result<AccessToken, RejectReason> {
+        match (self.sid, self.ver, self.client_id, self.scope) {
+            (Some(sid), Some(ver), client_id, _) => Ok(AccessToken::User(Claims {
+                iss: self.iss,
+                aud: self.aud,
+                sub: self.sub,
+                sid,
+                ver,
+                jti: self.jti,
+                iat: self.iat,
+                nbf: self.nbf,
+                exp: self.exp,
+                client_id: client_id.unwrap_or_else(first_party_client_id),
+            })),
+            (None, None, Some(client_id), Some(scope)) if client_id == self.sub => {
+                Ok(AccessToken::Client(ClientClaims {
+                    iss: self.iss,
+                    aud: self.aud,
+                    sub: self.sub,
+                    client_id,
+                    scope,
+                    jti: self.jti,
+                    iat: self.iat,
+                    nbf: self.nbf,
+                    exp: self.exp,
+                }))
+            }
+            _ => Err(RejectReason::Malformed),
+        }
+    }
 }
 
 pub struct IssuedToken {
@@ -109,7 +206,8 @@ impl JwtKeys {
         validation.leeway = settings.jwt_leeway.as_secs();
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.set_issuer(&[&settings.jwt_issuer]);
+        let issuer = settings.issuer();
+        validation.set_issuer(&[&issuer]);
         validation.set_audience(&[&settings.jwt_audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         Ok(Self {
@@ -118,7 +216,7 @@ impl JwtKeys {
             unknown_kid_seen: AtomicBool::new(false),
             settings: settings.clone(),
             validation,
-            issuer: settings.jwt_issuer.clone(),
+            issuer,
             audience: settings.jwt_audience.clone(),
             lifetime_seconds: settings.access_ttl.as_secs() as i64,
         })
@@ -164,10 +262,10 @@ impl JwtKeys {
     }
 
     /// Decodes and verifies with the key this token's header names, under `validation`.
-    fn decode(&self, token: &str, validation: &Validation) -> Result<TokenData<Claims>, RejectReason> {
+    fn decode(&self, token: &str, validation: &Validation) -> Result<TokenData<TokenClaims>, RejectReason> {
         let decoded = match &self.material {
             // One key: jsonwebtoken reads the header itself (and refuses any other algorithm).
-            KeyMaterial::Hmac { decoding, .. } => jsonwebtoken::decode::<Claims>(token, decoding, validation),
+            KeyMaterial::Hmac { decoding, .. } => jsonwebtoken::decode::<TokenClaims>(token, decoding, validation),
             KeyMaterial::Ed25519(_) => {
                 let header = jsonwebtoken::decode_header(token).map_err(|_| Self::unreadable_header(token))?;
                 if header.alg != self.algorithm {
@@ -177,7 +275,7 @@ impl JwtKeys {
                 let Some((_, decoding)) = header.kid.as_deref().and_then(|kid| ring.by_kid.get(kid)) else {
                     return Err(RejectReason::BadSignature);
                 };
-                jsonwebtoken::decode::<Claims>(token, decoding, validation)
+                jsonwebtoken::decode::<TokenClaims>(token, decoding, validation)
             }
         };
         decoded.map_err(|error| match error.kind() {
@@ -215,11 +313,41 @@ impl JwtKeys {
             iat: now,
             nbf: now,
             exp: now + lifetime_seconds,
+            client_id: FIRST_PARTY_CLIENT_ID.to_owned(),
         };
+        let token = self.sign(&claims)?;
+        Ok(IssuedToken { token, claims })
+    }
+
+    /// A client's own token (client credentials) for `scope`, living `lifetime_seconds`.
+    pub fn issue_for_client(
+        &self,
+        client_id: &str,
+        scope: &str,
+        lifetime_seconds: i64,
+    ) -> anyhow::Result<(String, ClientClaims)> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = ClientClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: client_id.to_owned(),
+            client_id: client_id.to_owned(),
+            scope: scope.to_owned(),
+            jti: RandomId::generate(),
+            iat: now,
+            nbf: now,
+            exp: now + lifetime_seconds,
+        };
+        let token = self.sign(&claims)?;
+        Ok((token, claims))
+    }
+
+    /// Signs `claims` as an `at+jwt` with the key that signs now.
+    fn sign(&self, claims: &impl Serialize) -> anyhow::Result<String> {
         let mut header = Header::new(self.algorithm);
         header.typ = Some(TOKEN_TYPE.to_owned());
-        let token = match &self.material {
-            KeyMaterial::Hmac { encoding, .. } => jsonwebtoken::encode(&header, &claims, encoding)?,
+        Ok(match &self.material {
+            KeyMaterial::Hmac { encoding, .. } => jsonwebtoken::encode(&header, claims, encoding)?,
             KeyMaterial::Ed25519(_) => {
                 let ring = self.ring().ok_or_else(|| anyhow::anyhow!("no Ed25519 keys loaded"))?;
                 let key = ring
@@ -231,15 +359,23 @@ impl JwtKeys {
                     .get(&key.kid)
                     .ok_or_else(|| anyhow::anyhow!("the signing key is not loaded"))?;
                 header.kid = Some(key.kid.clone());
-                jsonwebtoken::encode(&header, &claims, encoding)?
+                jsonwebtoken::encode(&header, claims, encoding)?
             }
-        };
-        Ok(IssuedToken { token, claims })
+        })
     }
 
     /// Signature, algorithm, `typ`, `kid`, `iss`, `aud`, `exp`, `nbf`: everything a token says
-    /// about itself. Nothing stored is consulted.
+    /// about itself. Nothing stored is consulted. A client's own token is refused: it names no
+    /// person and no login session.
     pub fn validate(&self, token: &str) -> Result<Claims, RejectReason> {
+        match self.validate_any(token)? {
+            AccessToken::User(claims) => Ok(claims),
+            AccessToken::Client(_) => Err(RejectReason::ClientToken),
+        }
+    }
+
+    /// As `validate`, for a token of either kind: what introspection answers about.
+    pub fn validate_any(&self, token: &str) -> Result<AccessToken, RejectReason> {
         if token.len() > MAX_TOKEN_BYTES || token.bytes().filter(|b| *b == b'.').count() != 2 {
             return Err(RejectReason::Malformed);
         }
@@ -253,7 +389,7 @@ impl JwtKeys {
         {
             return Err(RejectReason::Malformed);
         }
-        Ok(data.claims)
+        data.claims.into_access_token()
     }
 
     /// Validates as `validate` does, but as if the clock were `seconds_later` ahead: how `/compare`
@@ -261,12 +397,14 @@ impl JwtKeys {
     pub fn validate_later(&self, token: &str, seconds_later: u64) -> Result<Claims, RejectReason> {
         let mut validation = self.validation.clone();
         validation.reject_tokens_expiring_in_less_than = seconds_later;
-        self.decode(token, &validation)
-            .map(|data| data.claims)
-            .map_err(|reason| match reason {
-                RejectReason::Expired => RejectReason::Expired,
-                _ => RejectReason::Malformed,
-            })
+        match self
+            .decode(token, &validation)
+            .map(|data| data.claims.into_access_token())
+        {
+            Ok(Ok(AccessToken::User(claims))) => Ok(claims),
+            Err(RejectReason::Expired) => Err(RejectReason::Expired),
+            _ => Err(RejectReason::Malformed),
+        }
     }
 
     /// A header jsonwebtoken cannot read: an algorithm it does not know (`none` above all) is a

@@ -2,9 +2,10 @@
 //! operator supplies in `JWT_KEYS` / `JWT_KEYS_FILE`), which one signs now, and until when a
 //! replaced one still verifies.
 //!
-//! A rotation adds a key that is published in the JWKS at once but signs only `JWKS_MAX_AGE`
-//! later, so every verifier that honours the JWKS caching headers has it before the first token
-//! signed with it arrives. The key it replaces keeps verifying for one more token lifetime (plus
+//! A rotation adds a key that is published in the JWKS at once, on every instance (it is announced
+//! in the revocation log, and each instance reloads its keys when it applies the entry), but signs
+//! only `JWKS_MAX_AGE` (plus `REVOCATION_MAX_STALENESS`) after that publication, so every verifier
+//! that honours the JWKS caching headers has it before the first token signed with it arrives. The key it replaces keeps verifying for one more token lifetime (plus
 //! leeway and the instances' reload interval), then leaves the JWKS.
 
 use base64::Engine;
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{KeysSource, Settings};
 use crate::domain::now_millis;
+use crate::revocation::Revocation;
 use crate::store::signing_keys::StoredKey;
 use crate::store::{self, Db};
 
@@ -112,7 +114,7 @@ impl Ed25519Key {
         })
     }
 
-    fn stored(&self) -> StoredKey {
+    pub fn stored(&self) -> StoredKey {
         StoredKey {
             kid: self.kid.clone(),
             private_key: URL_SAFE_NO_PAD.encode(self.seed),
@@ -277,8 +279,9 @@ fn configured(source: &KeysSource) -> anyhow::Result<Vec<Ed25519Key>> {
     Ok(keys)
 }
 
-/// Adds a key that is published now and signs `JWKS_MAX_AGE` from now.
-pub async fn rotate(settings: &Settings, db: &Db) -> anyhow::Result<Ed25519Key> {
+/// Adds a key that is published now, everywhere, and signs `JWKS_MAX_AGE` (plus
+/// `REVOCATION_MAX_STALENESS`) from its publication.
+pub async fn rotate(settings: &Settings, db: &Db, revocation: &Revocation) -> anyhow::Result<Ed25519Key> {
     if settings.jwt_algorithm != crate::config::JwtAlgorithm::EdDsa {
         anyhow::bail!(
             "key rotation is for the Ed25519 keys other services verify (JWT_ALG=EdDSA); an HS256 secret is never shared, change JWT_SECRET instead"
@@ -291,9 +294,13 @@ pub async fn rotate(settings: &Settings, db: &Db) -> anyhow::Result<Ed25519Key> 
     }
     // Makes sure the key in use is stored before the new one, so the new one replaces it.
     load(settings, db).await?;
-    let now = now_millis();
-    let key = Ed25519Key::generate(now, now + settings.jwks_max_age.as_millis() as i64);
-    store::signing_keys::insert(db, &key.stored()).await?;
+    let mut key = Ed25519Key::generate(0, 0);
+    let published = revocation
+        .publish_signing_key(&key.stored(), settings.jwks_max_age)
+        .await
+        .map_err(|error| anyhow::anyhow!("the key could not be stored: {error}"))?;
+    key.created_at = published.created_at;
+    key.signs_from = published.signs_from;
     Ok(key)
 }
 

@@ -3,7 +3,9 @@
 mod email;
 mod ids;
 mod password;
+mod scope;
 
 pub use email::Email;
 pub use ids::{RandomId, RefreshToken, SessionId, now_millis};
 pub use password::Password;
+pub use scope::{Scope, Scopes, UnknownScope};

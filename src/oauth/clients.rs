@@ -10,7 +10,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::domain::{RandomId, now_millis};
+use crate::domain::{RandomId, Scopes, now_millis};
 use crate::error::ApiError;
 use crate::store::Db;
 use crate::store::oauth_clients::{self, Client};
@@ -35,7 +35,13 @@ fn parse_name(name: &str) -> anyhow::Result<String> {
     Ok(name.to_owned())
 }
 
+/// A client that may ask for every scope.
 pub async fn add(db: &Db, name: &str) -> anyhow::Result<NewClient> {
+    add_with_scopes(db, name, &Scopes::all()).await
+}
+
+/// A client limited to `scopes` in the client-credentials grant.
+pub async fn add_with_scopes(db: &Db, name: &str, scopes: &Scopes) -> anyhow::Result<NewClient> {
     let name = parse_name(name)?;
     if oauth_clients::all(db).await?.iter().any(|client| client.name == name) {
         anyhow::bail!("a client named {name:?} already exists");
@@ -52,6 +58,7 @@ pub async fn add(db: &Db, name: &str) -> anyhow::Result<NewClient> {
             name: client.name.clone(),
             secret_hash: hash(&client.secret),
             created_at: now_millis(),
+            scopes: scopes.to_string(),
         },
     )
     .await?;

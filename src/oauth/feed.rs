@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::domain::now_millis;
 use crate::error::ApiError;
@@ -71,7 +71,7 @@ pub fn event_of(entry: &Entry) -> Option<(&'static str, serde_json::Value)> {
                 "exp": change.expires_at.map(|millis| millis / 1000),
             }),
         ),
-        EntryKind::WebStateChanged => return None,
+        EntryKind::WebStateChanged | EntryKind::SigningKeyAdded => return None,
     };
     let mut data = data;
     data["seq"] = entry.seq.into();
@@ -121,8 +121,24 @@ pub async fn start(db: &Db, last_event_id: Option<i64>, window: Duration) -> Res
     })
 }
 
-/// Sends the feed into `sender` until the receiver goes away. Runs as its own task.
-pub async fn run(db: Db, revocation: Revocation, start: Start, heartbeat: Duration, sender: mpsc::Sender<String>) {
+/// Sends the feed into `sender` until the receiver goes away or `stopping` turns `true` (the
+/// server is shutting down: the stream then ends, and a receiver reconnects elsewhere with its
+/// `Last-Event-ID`). Runs as its own task.
+pub async fn run(
+    db: Db,
+    revocation: Revocation,
+    start: Start,
+    heartbeat: Duration,
+    mut stopping: watch::Receiver<bool>,
+    sender: mpsc::Sender<String>,
+) {
+    tokio::select! {
+        _ = stopping.wait_for(|stopping| *stopping) => {}
+        _ = send_feed(db, revocation, start, heartbeat, sender) => {}
+    }
+}
+
+async fn send_feed(db: Db, revocation: Revocation, start: Start, heartbeat: Duration, sender: mpsc::Sender<String>) {
     // Subscribe before the catch-up, so nothing committed meanwhile is missed.
     let mut live = revocation.subscribe();
     let mut last = start.after;

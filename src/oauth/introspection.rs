@@ -1,14 +1,23 @@
 //! RFC 7662 introspection and RFC 7009 revocation of access and refresh tokens.
 //!
-//! An access token is active only if every check passes: signature and claims, `ver` equal to the
-//! user's `token_version`, `jti` not denylisted, and its login session live. A refresh token is
-//! active while it is unused, unexpired and its login session is live. Anything else, including
-//! garbage, is simply inactive. A backing service that is down is an error (503), never a guess.
+//! A person's access token is active only if every check passes: signature and claims, `ver`
+//! equal to the user's `token_version`, `jti` not denylisted, and its login session live. A
+//! client's own token (client credentials) is active while it verifies and its client still
+//! exists. Both answer `token_type: "Bearer"` (the RFC 6749 type) and the `client_id` they were
+//! issued to: the client, or `revocable` itself for people's tokens.
+//!
+//! A refresh token is not something a resource server may accept, and a stock validator (authlib's
+//! `IntrospectTokenValidator` checks only `active`, `exp` and `scope`) would take any active answer
+//! for an access token. So a refresh token is answered active only to a caller that says it is
+//! asking about one (`token_type_hint=refresh_token`), and then with `token_type:
+//! "refresh_token"`: while it is unused, unexpired and its login session is live. Without the
+//! hint it is inactive. Anything else, including garbage, is simply inactive. A backing service
+//! that is down is an error (503), never a guess.
 
 use serde::Serialize;
 
 use crate::auth::client::describe_device;
-use crate::auth::jwt::{Claims, JwtKeys};
+use crate::auth::jwt::{AccessToken, Claims, ClientClaims, FIRST_PARTY_CLIENT_ID, JwtKeys};
 use crate::domain::{RefreshToken, now_millis};
 use crate::error::ApiError;
 use crate::revocation::Revocation;
@@ -18,31 +27,69 @@ use crate::store::oauth_clients::Client;
 use crate::store::{self, Db};
 
 /// The RFC 7662 answer. Only `active` is present for an inactive token.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Introspection {
     pub active: bool,
+    /// `Bearer` for an access token; `refresh_token` for a refresh token asked about with
+    /// `token_type_hint=refresh_token`.
+    #[schema(value_type = Option<String>, nullable = false, example = "Bearer")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub sub: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub sid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub jti: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ver: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub aud: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub iat: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub nbf: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub exp: Option<i64>,
+    /// The client the token was issued to: a registered client's id for its own token,
+    /// `revocable` for the tokens people get by logging in.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub client_id: Option<String>,
+    /// A client's own token: its scopes, space-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub scope: Option<String>,
+}
+
+/// What the caller says it is asking about (RFC 7662 section 2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint {
+    AccessToken,
+    RefreshToken,
+    /// No hint, or one this server does not know: ignored, as the RFC allows.
+    None,
+}
+
+impl Hint {
+    pub fn parse(hint: Option<&str>) -> Self {
+        match hint {
+            Some("access_token") => Self::AccessToken,
+            Some("refresh_token") => Self::RefreshToken,
+            _ => Self::None,
+        }
+    }
 }
 
 impl Introspection {
@@ -53,7 +100,7 @@ impl Introspection {
     fn access(claims: Claims) -> Self {
         Self {
             active: true,
-            token_type: Some("access_token"),
+            token_type: Some("Bearer"),
             sub: Some(claims.sub),
             sid: Some(claims.sid),
             jti: Some(claims.jti),
@@ -63,7 +110,25 @@ impl Introspection {
             iat: Some(claims.iat),
             nbf: Some(claims.nbf),
             exp: Some(claims.exp),
-            client_id: None,
+            client_id: Some(claims.client_id),
+            scope: None,
+        }
+    }
+
+    fn client(claims: ClientClaims) -> Self {
+        Self {
+            active: true,
+            token_type: Some("Bearer"),
+            sub: Some(claims.sub),
+            jti: Some(claims.jti),
+            iss: Some(claims.iss),
+            aud: Some(claims.aud),
+            iat: Some(claims.iat),
+            nbf: Some(claims.nbf),
+            exp: Some(claims.exp),
+            client_id: Some(claims.client_id),
+            scope: Some(claims.scope),
+            ..Self::default()
         }
     }
 }
@@ -104,13 +169,20 @@ pub async fn introspect(
     revocation: &Revocation,
     db: &Db,
     token: &str,
-    client_id: &str,
+    hint: Hint,
 ) -> Result<Introspection, ApiError> {
-    let answer = match classify(token) {
-        Presented::Access(token) => match keys.validate(&token) {
-            Ok(claims) if access_token_is_live(revocation, &claims).await? => Introspection::access(claims),
+    Ok(match classify(token) {
+        Presented::Access(token) => match keys.validate_any(&token) {
+            Ok(AccessToken::User(claims)) if access_token_is_live(revocation, &claims).await? => {
+                Introspection::access(claims)
+            }
+            Ok(AccessToken::Client(claims)) if store::oauth_clients::find(db, &claims.client_id).await?.is_some() => {
+                Introspection::client(claims)
+            }
             _ => Introspection::inactive(),
         },
+        // Only to a caller that asked about a refresh token: see the module's documentation.
+        Presented::Refresh(_) if hint != Hint::RefreshToken => Introspection::inactive(),
         Presented::Refresh(refresh) => {
             let now = now_millis();
             match store::refresh_tokens::find(db, &refresh.hash()).await? {
@@ -123,6 +195,7 @@ pub async fn introspect(
                             sid: Some(stored.session_id.clone()),
                             iat: Some(stored.created_at / 1000),
                             exp: Some(stored.expires_at / 1000),
+                            client_id: Some(FIRST_PARTY_CLIENT_ID.to_owned()),
                             ..Introspection::default()
                         },
                         _ => Introspection::inactive(),
@@ -132,10 +205,6 @@ pub async fn introspect(
             }
         }
         Presented::Unrecognised => Introspection::inactive(),
-    };
-    Ok(Introspection {
-        client_id: answer.active.then(|| client_id.to_owned()),
-        ..answer
     })
 }
 

@@ -359,6 +359,8 @@ impl Cache {
                     self.web_state.remove(key_hash);
                 }
             }
+            // Keys are not cached here: `startup` reloads them when it hears of this entry.
+            EntryKind::SigningKeyAdded => {}
         }
     }
 

@@ -15,6 +15,7 @@ mod denylist;
 mod retry;
 mod rotation;
 pub mod session_store;
+mod signing_keys;
 mod sync;
 pub mod web_state;
 

@@ -1,30 +1,74 @@
-//! `/oauth/introspect` (RFC 7662), `/oauth/revoke` (RFC 7009) and `/oauth/revocations`, the
-//! revocation feed: the endpoints other services call with their client credentials.
+//! `/oauth/token` (the client-credentials grant), `/oauth/introspect` (RFC 7662), `/oauth/revoke`
+//! (RFC 7009) and `/oauth/revocations`, the revocation feed: the endpoints other services call
+//! with their client credentials; and `/.well-known/oauth-authorization-server` (RFC 8414), which
+//! tells them where these are.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::client::client_ip;
 use crate::auth::rate_limit::Decision;
 use crate::error::ApiError;
 use crate::oauth::clients::{self, Presented};
-use crate::oauth::{feed, introspection};
+use crate::oauth::introspection::Hint;
+use crate::oauth::{feed, introspection, metadata, token};
 use crate::state::AppState;
 use crate::store::oauth_clients::Client;
 
-/// The form body both RFCs define, with `client_secret_post` credentials.
-#[derive(Deserialize)]
-struct TokenForm {
+/// The form body RFC 7662 and RFC 7009 define, with `client_secret_post` credentials.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TokenForm {
+    /// The token asked about or to revoke.
     token: Option<String>,
-    // Accepted and ignored: a token's shape already says what it is (RFC 7662 section 2.1).
-    #[serde(rename = "token_type_hint")]
-    _token_type_hint: Option<String>,
+    /// Introspection: a refresh token is answered active only with `refresh_token` here.
+    /// Revocation: ignored, a token's shape already says what it is.
+    #[schema(value_type = Option<TokenTypeHint>, nullable = false)]
+    token_type_hint: Option<String>,
+    /// With `client_secret`, instead of HTTP Basic (`client_secret_post`).
+    #[schema(nullable = false)]
     client_id: Option<String>,
+    #[schema(nullable = false)]
     client_secret: Option<String>,
 }
 
-fn read_form(request: &HttpRequest, body: &[u8]) -> Result<TokenForm, ApiError> {
+/// The hints RFC 7662 and RFC 7009 define (another value is ignored, as they allow).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum TokenTypeHint {
+    AccessToken,
+    RefreshToken,
+}
+
+/// The client-credentials grant (RFC 6749 section 4.4.2).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ClientCredentialsForm {
+    /// `client_credentials`, the only grant offered.
+    #[schema(example = "client_credentials")]
+    grant_type: Option<String>,
+    /// Space-separated scopes among `ssf.manage`, `ssf.read`, `introspect`, `revoke`; absent:
+    /// every scope the client may have.
+    #[schema(nullable = false)]
+    scope: Option<String>,
+    #[schema(nullable = false)]
+    client_id: Option<String>,
+    #[schema(nullable = false)]
+    client_secret: Option<String>,
+}
+
+/// RFC 6749 section 5.1: no refresh token comes with a client's own token.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ClientTokenResponse {
+    /// An RFC 9068 JWT (`typ: at+jwt`): `sub` and `client_id` the client, `scope`, no login session.
+    access_token: String,
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    expires_in: u64,
+    scope: String,
+}
+
+fn read_form<T: serde::de::DeserializeOwned>(request: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
     let is_form = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -83,19 +127,20 @@ async fn authenticate_client(
     result
 }
 
-/// Authenticates the client, then returns it and the `token` field.
+/// Authenticates the client, then returns it, the `token` field and the hint.
 async fn authenticated_token(
     state: &AppState,
     request: &HttpRequest,
     body: &[u8],
-) -> Result<(Client, String), ApiError> {
-    let form = read_form(request, body)?;
+) -> Result<(Client, String, Hint), ApiError> {
+    let form: TokenForm = read_form(request, body)?;
+    let hint = Hint::parse(form.token_type_hint.as_deref());
     let client = authenticate_client(state, request, form.client_id, form.client_secret).await?;
     let token = form
         .token
         .filter(|token| !token.is_empty())
         .ok_or_else(|| ApiError::BadRequest("the token parameter is required".into()))?;
-    Ok((client, token))
+    Ok((client, token, hint))
 }
 
 /// RFC 7662 token introspection, for clients (other services).
@@ -103,11 +148,12 @@ async fn authenticated_token(
     post,
     path = "/oauth/introspect",
     tag = "oauth",
+    operation_id = "introspect_token",
     summary = "Is this token active? (RFC 7662)",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token`, optional `token_type_hint`, and `client_id` + `client_secret` unless HTTP Basic is used"),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded", description = "`token`, optional `token_type_hint`, and `client_id` + `client_secret` unless HTTP Basic is used"),
     security(("client" = [])),
     responses(
-        (status = 200, description = "`{active, sub, sid, exp, iat, jti, token_type, …}`; only `active: false` for anything revoked, expired, malformed or unknown", body = Object),
+        (status = 200, description = "the token's claims with `active: true`; only `active: false` for anything revoked, expired, malformed or unknown, and for a refresh token unless `token_type_hint=refresh_token`", body = introspection::Introspection),
         (status = 400, description = "not a form, or no `token` (`invalid_request`)", body = crate::routes::api::openapi::ErrorResponse),
         (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
         (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
@@ -119,8 +165,8 @@ pub async fn introspect(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (client, token) = authenticated_token(&state, &request, &body).await?;
-    let answer = introspection::introspect(&state.keys, &state.revocation, &state.db, &token, &client.id).await?;
+    let (_, token, hint) = authenticated_token(&state, &request, &body).await?;
+    let answer = introspection::introspect(&state.keys, &state.revocation, &state.db, &token, hint).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(answer))
@@ -131,8 +177,9 @@ pub async fn introspect(
     post,
     path = "/oauth/revoke",
     tag = "oauth",
+    operation_id = "revoke_token",
     summary = "Revoke an access token (its jti) or a refresh token (its login session) (RFC 7009)",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token`, optional `token_type_hint`, and `client_id` + `client_secret` unless HTTP Basic is used"),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded", description = "`token`, optional `token_type_hint`, and `client_id` + `client_secret` unless HTTP Basic is used"),
     security(("client" = [])),
     responses(
         (status = 200, description = "revoked, or the token was unknown or invalid (as the RFC requires)"),
@@ -147,7 +194,7 @@ pub async fn revoke(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (client, token) = authenticated_token(&state, &request, &body).await?;
+    let (client, token, _) = authenticated_token(&state, &request, &body).await?;
     let origin = crate::auth::client::origin(&request, &state.settings.trusted_proxies);
     let revoked = introspection::revoke(&state.keys, &state.revocation, &state.db, &token, &client, &origin).await?;
     tracing::info!(client_id = client.id, revoked = ?revoked, "token revocation requested by a client");
@@ -166,6 +213,7 @@ pub async fn revoke(
     security(("client" = [])),
     responses(
         (status = 200, description = "`text/event-stream`: `session-revoked`, `token-claims-change`, `account-purged`, `jti-revoked`, `reset`, `ready`, `heartbeat`", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`Last-Event-ID` is not an event id this feed sends (a whole number, 0 or more) (`invalid_request`)", body = crate::routes::api::openapi::ErrorResponse),
         (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
         (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
         (status = 503, description = "the database does not answer", body = crate::routes::api::openapi::ErrorResponse)
@@ -192,6 +240,7 @@ pub async fn revocations(request: HttpRequest, state: web::Data<AppState>) -> Re
         state.revocation.clone(),
         start,
         state.settings.feed_heartbeat,
+        state.stopping(),
         sender,
     ));
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
@@ -203,4 +252,69 @@ pub async fn revocations(request: HttpRequest, state: web::Data<AppState>) -> Re
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream))
+}
+
+/// The client-credentials grant: a client's own access token (RFC 6749 section 4.4).
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = "oauth",
+    operation_id = "client_credentials_token",
+    summary = "A client's own access token (client credentials, RFC 6749 section 4.4)",
+    request_body(content = ClientCredentialsForm, content_type = "application/x-www-form-urlencoded", description = "`grant_type=client_credentials`, optional `scope`, and `client_id` + `client_secret` unless HTTP Basic is used"),
+    security(("client" = [])),
+    responses(
+        (status = 200, description = "the token; `Cache-Control: no-store`", body = ClientTokenResponse),
+        (status = 400, description = "not a form or no `grant_type` (`invalid_request`), another grant (`unsupported_grant_type`), or a scope unknown or not allowed to this client (`invalid_scope`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "the database does not answer", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
+pub async fn client_token(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let form: ClientCredentialsForm = read_form(&request, &body)?;
+    let client = authenticate_client(&state, &request, form.client_id, form.client_secret).await?;
+    let granted = token::grant(
+        &state.keys,
+        &client,
+        form.grant_type.as_deref(),
+        form.scope.as_deref(),
+        token::lifetime(state.settings.access_ttl),
+    )?;
+    tracing::info!(client_id = client.id, scope = %granted.scope, "client token issued");
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(ClientTokenResponse {
+            access_token: granted.access_token,
+            token_type: "Bearer",
+            expires_in: granted.expires_in,
+            scope: granted.scope.to_string(),
+        }))
+}
+
+/// RFC 8414 authorization server metadata.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "oauth",
+    operation_id = "authorization_server_metadata",
+    summary = "Where the token, introspection and revocation endpoints and the JWKS are (RFC 8414)",
+    responses(
+        (status = 200, description = "the metadata; `issuer` is the `iss` of every token", body = metadata::Metadata)
+    )
+)]
+pub async fn authorization_server_metadata(state: web::Data<AppState>) -> HttpResponse {
+    let document = metadata::document(
+        &state.settings.issuer(),
+        &state.settings.public_origin(),
+        state.keys.algorithm_name(),
+    );
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(document)
 }

@@ -9,14 +9,17 @@ pub struct Client {
     pub name: String,
     pub secret_hash: String,
     pub created_at: i64,
+    /// The scopes it may ask for, space-separated (`domain::Scopes` reads them).
+    pub scopes: String,
 }
 
 pub async fn insert<'c>(executor: impl Executor<'c, Database = sqlx::Any>, client: &Client) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO oauth_clients (id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO oauth_clients (id, name, secret_hash, created_at, scopes) VALUES ($1, $2, $3, $4, $5)")
         .bind(&client.id)
         .bind(&client.name)
         .bind(&client.secret_hash)
         .bind(client.created_at)
+        .bind(&client.scopes)
         .execute(executor)
         .await?;
     Ok(())
@@ -28,6 +31,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
         name: row.try_get("name")?,
         secret_hash: row.try_get("secret_hash")?,
         created_at: row.try_get("created_at")?,
+        scopes: row.try_get("scopes")?,
     })
 }
 
@@ -35,7 +39,7 @@ pub async fn find<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,
     id: &str,
 ) -> Result<Option<Client>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, name, secret_hash, created_at FROM oauth_clients WHERE id = $1")
+    let row = sqlx::query("SELECT id, name, secret_hash, created_at, scopes FROM oauth_clients WHERE id = $1")
         .bind(id)
         .fetch_optional(executor)
         .await?;
@@ -43,9 +47,10 @@ pub async fn find<'c>(
 }
 
 pub async fn all<'c>(executor: impl Executor<'c, Database = sqlx::Any>) -> Result<Vec<Client>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, name, secret_hash, created_at FROM oauth_clients ORDER BY created_at, id")
-        .fetch_all(executor)
-        .await?;
+    let rows =
+        sqlx::query("SELECT id, name, secret_hash, created_at, scopes FROM oauth_clients ORDER BY created_at, id")
+            .fetch_all(executor)
+            .await?;
     rows.iter().map(from_row).collect()
 }
 

@@ -17,6 +17,9 @@ pub enum EntryKind {
     JtiDenylisted,
     /// Cookie-session state (named by the SHA-256 of its key) was written or deleted.
     WebStateChanged,
+    /// A signing key (named by its `kid`) was added: every instance reloads its keys, so the
+    /// JWKS publishes it at once everywhere.
+    SigningKeyAdded,
 }
 
 impl EntryKind {
@@ -27,6 +30,7 @@ impl EntryKind {
             Self::UserDeleted => "user_deleted",
             Self::JtiDenylisted => "jti_denylisted",
             Self::WebStateChanged => "web_state_changed",
+            Self::SigningKeyAdded => "signing_key_added",
         }
     }
 
@@ -37,6 +41,7 @@ impl EntryKind {
             Self::UserDeleted,
             Self::JtiDenylisted,
             Self::WebStateChanged,
+            Self::SigningKeyAdded,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == value)
@@ -105,6 +110,13 @@ impl Change {
         Self {
             subject: Some(key_hash.to_owned()),
             ..Self::new(EntryKind::WebStateChanged)
+        }
+    }
+
+    pub fn signing_key_added(kid: &str) -> Self {
+        Self {
+            subject: Some(kid.to_owned()),
+            ..Self::new(EntryKind::SigningKeyAdded)
         }
     }
 }

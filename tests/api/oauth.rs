@@ -26,12 +26,20 @@ pub async fn add_client(app: &TestApp) -> TestClient {
     }
 }
 
-async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Value {
+pub async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Value {
+    introspect_with_hint(app, client, token, None).await
+}
+
+pub async fn introspect_with_hint(app: &TestApp, client: &TestClient, token: &str, hint: Option<&str>) -> Value {
+    let mut form = vec![("token", token)];
+    if let Some(hint) = hint {
+        form.push(("token_type_hint", hint));
+    }
     let response = app
         .api
         .post(app.url("/oauth/introspect"))
         .basic_auth(&client.id, Some(&client.secret))
-        .form(&[("token", token)])
+        .form(&form)
         .send()
         .await
         .unwrap();
@@ -106,10 +114,13 @@ async fn a_live_access_token_introspects_active_with_its_claims_and_inactive_onc
 
     let answer = introspect(&app, &client, &tokens.access).await;
     assert_eq!(answer["active"], true, "{answer}");
-    assert_eq!(answer["token_type"], "access_token");
+    assert_eq!(answer["token_type"], "Bearer");
     assert_eq!(answer["sub"], user.id.as_str());
     assert_eq!(answer["sid"], tokens.session_id.as_str());
-    assert_eq!(answer["client_id"], client.id.as_str());
+    assert_eq!(
+        answer["client_id"], "revocable",
+        "a person's token was issued to revocable itself"
+    );
     for claim in ["jti", "exp", "iat", "nbf", "iss", "aud", "ver"] {
         assert!(!answer[claim].is_null(), "{claim} missing from {answer}");
     }
@@ -147,7 +158,10 @@ async fn a_refresh_token_introspects_through_client_secret_post_until_it_is_used
     assert_eq!(answer["sub"], user.id.as_str());
 
     TestApp::refreshed(app.refresh(&tokens.refresh).await).await;
-    assert_eq!(introspect(&app, &client, &tokens.refresh).await["active"], false);
+    assert_eq!(
+        introspect_with_hint(&app, &client, &tokens.refresh, Some("refresh_token")).await["active"],
+        false
+    );
 }
 
 #[tokio::test]
@@ -433,7 +447,7 @@ async fn tokens_from_before_and_after_a_rotation_verify_until_the_old_key_retire
     let jwks: Value = jwks.json().await.unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
 
-    revocable::auth::keys::rotate(&app.state.settings, &app.state.db)
+    revocable::auth::keys::rotate(&app.state.settings, &app.state.db, &app.state.revocation)
         .await
         .unwrap();
     app.state.keys.reload(&app.state.db).await.unwrap();

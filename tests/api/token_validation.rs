@@ -10,8 +10,9 @@ use crate::helpers::{TestApp, error_body, spawn_app_with};
 
 const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 
+/// `JWT_ISSUER` set, so that forged claims can name the issuer without knowing the port.
 async fn app() -> TestApp {
-    spawn_app_with(&[("JWT_SECRET", SECRET)]).await
+    spawn_app_with(&[("JWT_SECRET", SECRET), ("JWT_ISSUER", "revocable")]).await
 }
 
 fn now() -> i64 {

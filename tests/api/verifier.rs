@@ -73,6 +73,8 @@ impl Example {
         let feed = Proxy::to(&app.address).await;
         let issuer = Proxy::to(&app.address).await;
         let mut config = Config::new(&issuer.url, &client.id, &client.secret);
+        // The proxy is not the issuer: tokens name the app's own address.
+        config.issuer = app.address.clone();
         config.feed_url = Some(feed.url.clone());
         config.leeway = Duration::ZERO;
         config.feed_silence_limit = Duration::from_secs(2);
@@ -256,7 +258,7 @@ async fn the_example_refuses_forged_and_foreign_tokens_and_follows_a_key_rotatio
     assert_eq!(example.hello("not-a-token").await.1["reason"], "malformed");
 
     // A new key, unknown to the example's cached JWKS: refetched on its unknown kid.
-    revocable::auth::keys::rotate(&app.state.settings, &app.state.db)
+    revocable::auth::keys::rotate(&app.state.settings, &app.state.db, &app.state.revocation)
         .await
         .unwrap();
     app.state.keys.reload(&app.state.db).await.unwrap();

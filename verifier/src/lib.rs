@@ -58,7 +58,9 @@ pub struct Config {
     pub feed_url: Option<String>,
     pub client_id: String,
     pub client_secret: String,
-    /// The `iss` and `aud` tokens must carry (revocable's `JWT_ISSUER` and `JWT_AUDIENCE`).
+    /// The `iss` and `aud` tokens must carry: revocable's issuer (its `PUBLIC_URL`, or
+    /// `JWT_ISSUER` when that is set; by default `issuer_url`, as RFC 9068 has it) and its
+    /// `JWT_AUDIENCE` (`revocable` by default).
     pub issuer: String,
     pub audience: String,
     /// Clock skew tolerated on `exp` and `nbf`.
@@ -74,12 +76,13 @@ pub struct Config {
 
 impl Config {
     pub fn new(issuer_url: &str, client_id: &str, client_secret: &str) -> Self {
+        let issuer_url = issuer_url.trim_end_matches('/').to_owned();
         Self {
-            issuer_url: issuer_url.trim_end_matches('/').to_owned(),
+            issuer: issuer_url.clone(),
+            issuer_url,
             feed_url: None,
             client_id: client_id.to_owned(),
             client_secret: client_secret.to_owned(),
-            issuer: "revocable".to_owned(),
             audience: "revocable".to_owned(),
             leeway: Duration::from_secs(5),
             feed_silence_limit: Duration::from_secs(40),

@@ -31,6 +31,8 @@ pub enum ErrorCode {
     InvalidToken,
     InvalidGrant,
     InvalidClient,
+    InvalidScope,
+    UnsupportedGrantType,
     CsrfFailed,
     ReauthenticationRequired,
     NotFound,
@@ -98,6 +100,8 @@ impl Modify for SecuritySchemes {
         super::health::healthz,
         super::health::readyz,
         super::health::jwks,
+        crate::routes::oauth::client_token,
+        crate::routes::oauth::authorization_server_metadata,
         crate::routes::oauth::introspect,
         crate::routes::oauth::revoke,
         crate::routes::oauth::revocations,
@@ -134,6 +138,8 @@ mod tests {
             "/oauth/introspect",
             "/oauth/revoke",
             "/oauth/revocations",
+            "/oauth/token",
+            "/.well-known/oauth-authorization-server",
         ] {
             assert!(document.paths.paths.contains_key(path), "{path} is missing");
         }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::account;
 use crate::auth::client;
 use crate::auth::login::{self, TokenPair};
-use crate::auth::strategy::{Authenticated, Credential, Strict};
+use crate::auth::strategy::{Authenticated, Strict};
 use crate::error::ApiError;
 use crate::routes::api::required;
 use crate::state::AppState;
@@ -141,12 +141,8 @@ pub async fn logout(
     state: web::Data<AppState>,
     user: Authenticated<Strict>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Credential::Bearer(claims) = &user.credential {
-        state
-            .revocation
-            .denylist_token(&claims.jti, &claims.sid, claims.exp * 1000)
-            .await?;
-    }
+    // Ending the login session denylists every unexpired access token recorded for it, this one
+    // included: denylisting it here too would announce its revocation twice.
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     account::log_out(&state, &user.principal, &origin, "API token").await?;
     Ok(HttpResponse::NoContent().finish())
