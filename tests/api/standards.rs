@@ -72,7 +72,10 @@ async fn the_metadata_names_the_issuer_every_endpoint_and_how_clients_authentica
             "{field}"
         );
     }
-    assert_eq!(document["grant_types_supported"], serde_json::json!(["client_credentials"]));
+    assert_eq!(
+        document["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
     assert_eq!(document["response_types_supported"], serde_json::json!([]));
     assert_eq!(
         document["scopes_supported"],
@@ -85,7 +88,12 @@ async fn the_metadata_names_the_issuer_every_endpoint_and_how_clients_authentica
     assert_eq!(claims["iss"], document["issuer"]);
     assert_eq!(claims["client_id"], "revocable");
     // The endpoints it names are the ones that answer.
-    let jwks = app.api.get(document["jwks_uri"].as_str().unwrap()).send().await.unwrap();
+    let jwks = app
+        .api
+        .get(document["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(jwks.status(), StatusCode::OK);
 }
 
@@ -106,7 +114,10 @@ async fn public_url_becomes_the_issuer_and_jwt_issuer_still_overrides_it() {
     .await;
     let document = metadata(&named).await;
     assert_eq!(document["issuer"], "revocable");
-    assert_eq!(document["introspection_endpoint"], "https://accounts.example.com/oauth/introspect");
+    assert_eq!(
+        document["introspection_endpoint"],
+        "https://accounts.example.com/oauth/introspect"
+    );
     let tokens = named.token_login(&named.new_user().await).await;
     assert_eq!(payload(&tokens.access)["iss"], "revocable");
     assert_eq!(named.status_of("version", &tokens.access).await, StatusCode::OK);
@@ -121,7 +132,10 @@ async fn a_client_gets_an_rfc_9068_token_of_its_own_through_either_authenticatio
     assert_eq!(answer["scope"], "ssf.read introspect");
     let expires_in = answer["expires_in"].as_u64().unwrap();
     assert!((1..=300).contains(&expires_in), "short-lived: {expires_in}");
-    assert!(answer.get("refresh_token").is_none(), "no refresh token (RFC 6749 4.4.3)");
+    assert!(
+        answer.get("refresh_token").is_none(),
+        "no refresh token (RFC 6749 4.4.3)"
+    );
     let token = answer["access_token"].as_str().unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
@@ -131,7 +145,10 @@ async fn a_client_gets_an_rfc_9068_token_of_its_own_through_either_authenticatio
     assert_eq!(claims["scope"], "ssf.read introspect");
     assert_eq!(claims["iss"], app.address.as_str());
     assert!(claims.get("sid").is_none() && claims.get("ver").is_none(), "{claims}");
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), expires_in as i64);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        expires_in as i64
+    );
 
     // client_secret_post, and no scope: every scope the client may have.
     let response = app
@@ -162,7 +179,10 @@ async fn a_client_gets_an_rfc_9068_token_of_its_own_through_either_authenticatio
 async fn a_clients_own_token_is_refused_by_every_user_facing_strategy_with_a_reason() {
     let app = spawn_app().await;
     let client = add_client(&app).await;
-    let token = granted(&app, &client, None).await["access_token"].as_str().unwrap().to_owned();
+    let token = granted(&app, &client, None).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for strategy in ["stateless", "version", "denylist", "allowlist"] {
         let response = app.me(strategy, &token).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{strategy}");
@@ -173,7 +193,13 @@ async fn a_clients_own_token_is_refused_by_every_user_facing_strategy_with_a_rea
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(error_body(response).await["reason"], "client_token", "{path}");
     }
-    let sessions = app.api.get(app.url("/api/sessions")).bearer_auth(&token).send().await.unwrap();
+    let sessions = app
+        .api
+        .get(app.url("/api/sessions"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(sessions.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -183,10 +209,26 @@ async fn the_token_endpoint_answers_each_mistake_with_its_rfc_6749_error() {
     let client = add_client(&app).await;
     let cases: [(&[(&str, &str)], StatusCode, &str); 5] = [
         (&[("scope", "revoke")], StatusCode::BAD_REQUEST, "invalid_request"),
-        (&[("grant_type", "password")], StatusCode::BAD_REQUEST, "unsupported_grant_type"),
-        (&[("grant_type", "authorization_code")], StatusCode::BAD_REQUEST, "unsupported_grant_type"),
-        (&[("grant_type", "client_credentials"), ("scope", "admin")], StatusCode::BAD_REQUEST, "invalid_scope"),
-        (&[("grant_type", "client_credentials"), ("scope", "revoke REVOKE")], StatusCode::BAD_REQUEST, "invalid_scope"),
+        (
+            &[("grant_type", "password")],
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            &[("grant_type", "authorization_code")],
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            &[("grant_type", "client_credentials"), ("scope", "admin")],
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            &[("grant_type", "client_credentials"), ("scope", "revoke REVOKE")],
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
     ];
     for (form, status, error) in cases {
         let response = client_token(&app, &client, form).await;
@@ -202,7 +244,12 @@ async fn the_token_endpoint_answers_each_mistake_with_its_rfc_6749_error() {
         .await
         .unwrap();
     assert_eq!(wrong_secret.status(), StatusCode::UNAUTHORIZED);
-    assert!(wrong_secret.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert!(
+        wrong_secret.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
     assert_eq!(error_body(wrong_secret).await["error"], "invalid_client");
     let anonymous = app
         .api
@@ -239,7 +286,10 @@ fn revocable_command(database_url: &str, args: &[&str]) -> std::process::Output 
 async fn a_client_added_with_scopes_may_ask_only_for_those() {
     let app = spawn_app().await;
     let name = format!("limited-{}", revocable::domain::RandomId::generate());
-    let added = revocable_command(&app.database.url, &["clients", "add", &name, "--scope", "introspect,revoke"]);
+    let added = revocable_command(
+        &app.database.url,
+        &["clients", "add", &name, "--scope", "introspect,revoke"],
+    );
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let stdout = String::from_utf8_lossy(&added.stdout).to_string();
     let field = |prefix: &str| {
@@ -257,13 +307,25 @@ async fn a_client_added_with_scopes_may_ask_only_for_those() {
     };
     assert_eq!(granted(&app, &client, None).await["scope"], "introspect revoke");
     assert_eq!(granted(&app, &client, Some("revoke")).await["scope"], "revoke");
-    let refused = client_token(&app, &client, &[("grant_type", "client_credentials"), ("scope", "ssf.manage")]).await;
+    let refused = client_token(
+        &app,
+        &client,
+        &[("grant_type", "client_credentials"), ("scope", "ssf.manage")],
+    )
+    .await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     let body = error_body(refused).await;
     assert_eq!(body["error"], "invalid_scope");
-    assert!(body["error_description"].as_str().unwrap().contains("introspect revoke"), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("introspect revoke"),
+        "{body}"
+    );
 
-    let listed = String::from_utf8_lossy(&revocable_command(&app.database.url, &["clients", "list"]).stdout).to_string();
+    let listed =
+        String::from_utf8_lossy(&revocable_command(&app.database.url, &["clients", "list"]).stdout).to_string();
     let line = listed.lines().find(|line| line.contains(&name)).unwrap();
     assert!(line.ends_with("introspect revoke"), "{listed}");
     let unknown = revocable_command(&app.database.url, &["clients", "add", "other", "--scope", "admin"]);
@@ -292,7 +354,10 @@ async fn a_stock_validator_never_takes_a_refresh_token_for_an_access_token() {
         let answer = introspect_with_hint(&app, &client, &tokens.access, hint).await;
         assert_eq!(answer["active"], true, "{hint:?}");
         assert_eq!(answer["token_type"], "Bearer");
-        assert_eq!(answer["client_id"], "revocable", "the client it was issued to, not the caller");
+        assert_eq!(
+            answer["client_id"], "revocable",
+            "the client it was issued to, not the caller"
+        );
         assert_ne!(answer["client_id"], client.id.as_str());
     }
 }
@@ -343,7 +408,10 @@ async fn a_rotated_key_is_in_the_jwks_of_every_running_instance_at_once() {
     assert_eq!(signs_from - created_at, 61_000);
     let user = first.new_user().await;
     let tokens = first.token_login(&user).await;
-    assert_ne!(jsonwebtoken::decode_header(&tokens.access).unwrap().kid.unwrap(), new_kid);
+    assert_ne!(
+        jsonwebtoken::decode_header(&tokens.access).unwrap().kid.unwrap(),
+        new_kid
+    );
 }
 
 #[tokio::test]
@@ -362,7 +430,11 @@ async fn one_log_out_announces_its_access_token_once() {
     let mut events = Vec::new();
     loop {
         let event = feed.next().await;
-        if event.name == "heartbeat" && events.iter().any(|(name, _): &(String, Value)| name == "session-revoked") {
+        if event.name == "heartbeat"
+            && events
+                .iter()
+                .any(|(name, _): &(String, Value)| name == "session-revoked")
+        {
             break;
         }
         if event.name != "heartbeat" {
@@ -394,7 +466,10 @@ struct Served {
 
 impl Served {
     fn start(extra: &[(&str, &str)]) -> Self {
-        let directory = std::env::temp_dir().join(format!("revocable-standards-{}", revocable::domain::RandomId::generate()));
+        let directory = std::env::temp_dir().join(format!(
+            "revocable-standards-{}",
+            revocable::domain::RandomId::generate()
+        ));
         std::fs::create_dir_all(&directory).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_revocable"));
         command
@@ -411,8 +486,10 @@ impl Served {
         }
         let mut child = command.spawn().unwrap();
         let (sender, lines) = std::sync::mpsc::channel();
-        let streams: [Box<dyn std::io::Read + Send>; 2] =
-            [Box::new(child.stdout.take().unwrap()), Box::new(child.stderr.take().unwrap())];
+        let streams: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
         for stream in streams {
             let sender = sender.clone();
             std::thread::spawn(move || {
@@ -537,7 +614,9 @@ async fn sigterm_with_a_feed_client_connected_stops_within_the_normal_shutdown_t
     };
     assert!(status.success(), "{status:?}");
     // The receiver saw its stream end, not a reset: it resumes elsewhere with Last-Event-ID.
-    let end = tokio::time::timeout(Duration::from_secs(2), feed.chunk()).await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(2), feed.chunk())
+        .await
+        .unwrap();
     assert!(matches!(end, Ok(None)), "{end:?}");
 }
 
@@ -548,7 +627,9 @@ async fn the_openapi_document_has_unique_operation_ids_and_typed_oauth_bodies() 
     let mut operation_ids = Vec::new();
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
-            let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
             operation_ids.push(id.to_owned());
         }
     }
@@ -565,7 +646,8 @@ async fn the_openapi_document_has_unique_operation_ids_and_typed_oauth_bodies() 
         }
     };
     for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
-        let body = &document["paths"][path]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
+        let body =
+            &document["paths"][path]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
         let body = resolve(body);
         assert_eq!(body["type"], "object", "{path}: {body}");
         assert!(body["properties"]["client_id"].is_object(), "{path}: {body}");
@@ -574,11 +656,16 @@ async fn the_openapi_document_has_unique_operation_ids_and_typed_oauth_bodies() 
         &document["paths"]["/oauth/introspect"]["post"]["responses"]["200"]["content"]["application/json"]["schema"],
     );
     for field in ["active", "token_type", "client_id", "scope", "exp", "sub"] {
-        assert!(introspection["properties"][field].is_object(), "{field}: {introspection}");
+        assert!(
+            introspection["properties"][field].is_object(),
+            "{field}: {introspection}"
+        );
     }
     assert_eq!(introspection["required"], serde_json::json!(["active"]));
     assert!(document["paths"]["/oauth/revocations"]["get"]["responses"]["400"].is_object());
     assert!(document["paths"]["/.well-known/oauth-authorization-server"]["get"].is_object());
-    let token = resolve(&document["paths"]["/oauth/token"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]);
+    let token = resolve(
+        &document["paths"]["/oauth/token"]["post"]["responses"]["200"]["content"]["application/json"]["schema"],
+    );
     assert!(token["properties"]["scope"].is_object(), "{token}");
 }
