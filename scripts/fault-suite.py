@@ -518,6 +518,8 @@ class Cluster:
             "HOME": self.workdir,
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:{proxy.port}/{self.database}",
             "TRUSTED_PROXIES": "127.0.0.1",
+            # One deployment, one issuer: every instance names nginx's address in its tokens.
+            "PUBLIC_URL": f"http://127.0.0.1:{self.nginx_port}",
             "RUST_LOG": "warn",
             "ACCESS_TTL": "2h",
             # The bound the checker holds the instances to; passed explicitly, whatever the default.

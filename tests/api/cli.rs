@@ -223,7 +223,9 @@ async fn sigterm_lets_the_server_finish_and_exit_zero() {
 #[tokio::test]
 async fn the_embedded_default_keeps_its_generated_keys_across_a_restart() {
     let directory = fresh_directory();
-    let (mut child, address, _lines) = serve_in(&directory, &[]);
+    // Each run binds another free port; a deployment keeps its public URL, and so its issuer.
+    let public_url = [("PUBLIC_URL", "http://revocable.test")];
+    let (mut child, address, _lines) = serve_in(&directory, &public_url);
     let client = reqwest::Client::new();
     let token = register_and_log_in(&client, &address, "correct horse").await;
     let access = token["access_token"].as_str().unwrap().to_owned();
@@ -234,7 +236,7 @@ async fn the_embedded_default_keeps_its_generated_keys_across_a_restart() {
         "the SQLite file is created in the working directory"
     );
 
-    let (mut restarted, address, _lines) = serve_in(&directory, &[]);
+    let (mut restarted, address, _lines) = serve_in(&directory, &public_url);
     let me = client
         .get(format!("{address}/api/version/me"))
         .bearer_auth(&access)

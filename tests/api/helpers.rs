@@ -344,14 +344,24 @@ impl Tokens {
 }
 
 impl TestApp {
+    /// The settings of another instance of this deployment: the same, and the same public URL
+    /// (so the same issuer), which is this instance's address unless the test chose one.
+    fn deployment_overrides(&self) -> Vec<(String, String)> {
+        let mut overrides = self.overrides.clone();
+        if !overrides.iter().any(|(key, _)| key == "PUBLIC_URL") {
+            overrides.push(("PUBLIC_URL".into(), self.address.clone()));
+        }
+        overrides
+    }
+
     /// The same database and Redis prefix, a new process-like instance (new port, new pools).
     pub async fn restart(&self) -> TestApp {
-        start(self.database.clone(), self.redis.clone(), self.overrides.clone()).await
+        start(self.database.clone(), self.redis.clone(), self.deployment_overrides()).await
     }
 
     /// Another instance of the same deployment whose PostgreSQL connections pass through `proxy`.
     pub async fn restart_behind(&self, proxy: &DatabaseProxy) -> TestApp {
-        let mut overrides = self.overrides.clone();
+        let mut overrides = self.deployment_overrides();
         overrides.retain(|(key, _)| key != "DATABASE_URL");
         overrides.push(("DATABASE_URL".into(), proxy.route(&self.database.url)));
         start(self.database.clone(), self.redis.clone(), overrides).await

@@ -409,10 +409,12 @@ async fn three_instances_started_at_once_on_a_database_that_does_not_exist_yet_a
         return;
     };
     let database = std::sync::Arc::new(database);
+    // One deployment: one public URL, so one issuer.
+    let public_url = [("PUBLIC_URL", "http://revocable.test")];
     let (a, b, c) = tokio::join!(
-        start_on(database.clone(), &[]),
-        start_on(database.clone(), &[]),
-        start_on(database.clone(), &[])
+        start_on(database.clone(), &public_url),
+        start_on(database.clone(), &public_url),
+        start_on(database.clone(), &public_url)
     );
     let user = a.new_user().await;
     let tokens = c.token_login(&user).await;

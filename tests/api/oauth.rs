@@ -451,6 +451,8 @@ async fn tokens_from_before_and_after_a_rotation_verify_until_the_old_key_retire
         .await
         .unwrap();
     app.state.keys.reload(&app.state.db).await.unwrap();
+    // It signs JWKS_MAX_AGE (0) plus REVOCATION_MAX_STALENESS (1 s) after its publication.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let after = app.token_login(&user).await;
     assert_ne!(kid_of(&before.access).await, kid_of(&after.access).await);
     let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
@@ -518,7 +520,8 @@ async fn several_instances_agree_on_a_rotated_key_before_it_signs() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    tokio::time::sleep(Duration::from_millis(4300).saturating_sub(rotated.elapsed())).await;
+    // It signs JWKS_MAX_AGE (4 s) plus REVOCATION_MAX_STALENESS (1 s) after its publication.
+    tokio::time::sleep(Duration::from_millis(5300).saturating_sub(rotated.elapsed())).await;
     let from_first = first.token_login(&user).await;
     let from_second = second.token_login(&user).await;
     assert_eq!(kid_of(&from_first.access).await, new_kid);
