@@ -438,7 +438,7 @@ async fn kid_of(token: &str) -> String {
 
 #[tokio::test]
 async fn tokens_from_before_and_after_a_rotation_verify_until_the_old_key_retires() {
-    let app = spawn_app_with(&[("JWT_ALG", "EdDSA"), ("JWKS_MAX_AGE", "0"), ("ACCESS_TTL", "2s")]).await;
+    let app = spawn_app_with(&[("JWT_ALG", "EdDSA"), ("JWKS_MAX_AGE", "0"), ("ACCESS_TTL", "4s")]).await;
     let user = app.new_user().await;
     let before = app.token_login(&user).await;
 
@@ -464,8 +464,8 @@ async fn tokens_from_before_and_after_a_rotation_verify_until_the_old_key_retire
     assert_eq!(app.status_of("stateless", &before.access).await, StatusCode::OK);
     assert_eq!(app.status_of("stateless", &after.access).await, StatusCode::OK);
 
-    // The overlap is one token lifetime (2 s) + leeway (0) + the reload interval (1 s).
-    tokio::time::sleep(Duration::from_millis(3300)).await;
+    // The overlap is one token lifetime (4 s) + leeway (0) + the reload interval (1 s).
+    tokio::time::sleep(Duration::from_millis(5300)).await;
     let refused = app.me("stateless", &before.access).await;
     assert_eq!(error_body(refused).await["reason"], "bad_signature");
     let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
