@@ -207,7 +207,8 @@ async fn a_clients_own_token_is_refused_by_every_user_facing_strategy_with_a_rea
 async fn the_token_endpoint_answers_each_mistake_with_its_rfc_6749_error() {
     let app = spawn_app().await;
     let client = add_client(&app).await;
-    let cases: [(&[(&str, &str)], StatusCode, &str); 5] = [
+    type Form<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Form, StatusCode, &str); 5] = [
         (&[("scope", "revoke")], StatusCode::BAD_REQUEST, "invalid_request"),
         (
             &[("grant_type", "password")],
@@ -516,6 +517,7 @@ impl Served {
             }
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("the server did not say where it listens: {before_listening:?}");
     }
 
