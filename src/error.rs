@@ -95,6 +95,10 @@ pub enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     #[error("{0}")]
     ReauthenticationRequired(String),
+    /// The password was right and the account has a second factor: nothing is issued until a
+    /// code comes with this token to `/api/token/mfa`.
+    #[error("this account has two-step verification: send a code with the mfa_token to /api/token/mfa")]
+    MfaRequired { mfa_token: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -136,6 +140,7 @@ impl ApiError {
             Self::Unavailable(_) => "service_unavailable",
             Self::RateLimited { .. } => "rate_limited",
             Self::ReauthenticationRequired(_) => "reauthentication_required",
+            Self::MfaRequired { .. } => "mfa_required",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -149,13 +154,17 @@ struct ErrorBody<'a> {
     reason: Option<RejectReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<&'a str>,
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized { .. } | Self::InvalidGrant(_) | Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized { .. } | Self::InvalidGrant(_) | Self::InvalidClient(_) | Self::MfaRequired { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::CsrfFailed(_) | Self::ReauthenticationRequired(_) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -206,6 +215,10 @@ impl ResponseError for ApiError {
             error_description: description,
             reason,
             field,
+            mfa_token: match self {
+                Self::MfaRequired { mfa_token } => Some(mfa_token),
+                _ => None,
+            },
         })
     }
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub anonymous_csrf: crate::auth::csrf::AnonymousCsrf,
     /// Approximate places of addresses, when `GEOIP_DB` is set.
     pub geoip: Option<crate::geoip::Geoip>,
+    /// Seals and opens the stored TOTP secrets.
+    pub totp_sealing: crate::auth::totp::SealingKey,
 }
 
 impl AppState {

@@ -3,7 +3,9 @@
 mod email;
 mod ids;
 mod password;
+mod second_factor;
 
 pub use email::Email;
 pub use ids::{RandomId, RefreshToken, SessionId, now_millis};
 pub use password::Password;
+pub use second_factor::{MfaToken, RecoveryCode, SecondFactorCode};

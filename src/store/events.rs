@@ -21,6 +21,13 @@ pub enum EventKind {
     DeviceRecognised,
     /// A client (another service) revoked one of the account's tokens through `/oauth/revoke`.
     RevokedByClient,
+    /// An authenticator app was confirmed as the account's second factor.
+    SecondFactorEnabled,
+    SecondFactorDisabled,
+    /// A wrong second-factor code at log-in or re-authentication.
+    SecondFactorFailed,
+    /// A recovery code was spent in place of an authenticator code.
+    RecoveryCodeUsed,
 }
 
 impl EventKind {
@@ -39,6 +46,10 @@ impl EventKind {
             Self::ReportedNotYou => "reported_not_you",
             Self::DeviceRecognised => "device_recognised",
             Self::RevokedByClient => "revoked_by_client",
+            Self::SecondFactorEnabled => "second_factor_enabled",
+            Self::SecondFactorDisabled => "second_factor_disabled",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 }

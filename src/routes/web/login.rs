@@ -155,6 +155,10 @@ pub async fn submit(
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     match crate::account::authenticate(&state, &email, &password, &origin).await {
         Ok(user) => {
+            // Password verified; a second factor needed? Then the code step, not logged in yet.
+            if let Some(challenge) = crate::account::second_factor::challenge_if_enrolled(&state, &user).await? {
+                return crate::routes::web::second_factor::begin_code_step(&session, challenge.hash());
+            }
             let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
             redirect_remembering_device("/dashboard", &state.settings, &login_session_id)
         }
