@@ -106,6 +106,12 @@ impl MfaToken {
     }
 }
 
+impl std::fmt::Debug for RecoveryCode {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("RecoveryCode(…)")
+    }
+}
+
 impl std::fmt::Debug for MfaToken {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str("MfaToken(…)")

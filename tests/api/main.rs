@@ -24,6 +24,7 @@ mod redis_outage;
 mod refresh_tokens;
 mod revocation;
 mod revocation_races;
+mod second_factor;
 mod strategies;
 mod token_validation;
 mod verifier;
