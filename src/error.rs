@@ -66,6 +66,16 @@ pub enum CredentialKind {
     Cookie,
 }
 
+/// A secret an error carries to the client (the `mfa_token` of `mfa_required`): request logs
+/// print errors with `Debug`, which shows none of it.
+pub struct Undisclosed(pub String);
+
+impl std::fmt::Debug for Undisclosed {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Undisclosed(…)")
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -98,7 +108,7 @@ pub enum ApiError {
     /// The password was right and the account has a second factor: nothing is issued until a
     /// code comes with this token to `/api/token/mfa`.
     #[error("this account has two-step verification: send a code with the mfa_token to /api/token/mfa")]
-    MfaRequired { mfa_token: String },
+    MfaRequired { mfa_token: Undisclosed },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -216,7 +226,7 @@ impl ResponseError for ApiError {
             reason,
             field,
             mfa_token: match self {
-                Self::MfaRequired { mfa_token } => Some(mfa_token),
+                Self::MfaRequired { mfa_token } => Some(mfa_token.0.as_str()),
                 _ => None,
             },
         })

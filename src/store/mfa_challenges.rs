@@ -9,7 +9,7 @@ pub struct MfaChallenge {
     pub failures: i64,
 }
 
-/// Stores a new challenge, and forgets the account's expired ones.
+/// Stores a new challenge, and forgets the account's expired and spent ones.
 pub async fn insert(
     db: &super::Db,
     token_hash: &str,
@@ -17,7 +17,7 @@ pub async fn insert(
     now: i64,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1 AND expires_at <= $2")
+    sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1 AND (expires_at <= $2 OR spent_at IS NOT NULL)")
         .bind(user_id)
         .bind(now)
         .execute(db)

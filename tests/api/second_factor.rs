@@ -526,3 +526,21 @@ async fn enrolling_and_turning_it_off_from_the_dashboard_without_javascript() {
     assert!(dashboard.contains("Two-step verification turned off"));
     app.token_login(&user).await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_second_factor_routes() {
+    let app = spawn_app().await;
+    let document: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let paths = &document["paths"];
+    for (path, method) in [
+        ("/api/token/mfa", "post"),
+        ("/api/mfa/totp", "post"),
+        ("/api/mfa/totp", "delete"),
+        ("/api/mfa/totp/confirm", "post"),
+    ] {
+        assert!(paths[path][method].is_object(), "{method} {path} is not documented");
+    }
+    let schemas = &document["components"]["schemas"];
+    assert!(schemas["ErrorCode"].to_string().contains("mfa_required"));
+    assert!(schemas["ErrorResponse"]["properties"]["mfa_token"].is_object());
+}

@@ -76,7 +76,7 @@ pub async fn issue(
     // Password verified; a second factor needed? Then nothing is issued until `/api/token/mfa`.
     if let Some(mfa_token) = account::second_factor::challenge_if_enrolled(&state, &user).await? {
         return Err(ApiError::MfaRequired {
-            mfa_token: mfa_token.expose().to_owned(),
+            mfa_token: crate::error::Undisclosed(mfa_token.expose().to_owned()),
         });
     }
     let issuer = state.issuer();

@@ -13,7 +13,7 @@ use crate::account::second_factor::{self, MAX_WRONG_CODES_PER_LOG_IN};
 use crate::auth::client;
 use crate::domain::now_millis;
 use crate::error::ApiError;
-use crate::routes::web::dashboard::{Sudo, ask_for_password, confirm_sudo};
+use crate::routes::web::dashboard::{Sudo, ask_for_password};
 use crate::routes::web::login::{put, start_browser_session};
 use crate::routes::web::page::{PageError, WebUser};
 use crate::routes::web::{
@@ -62,6 +62,23 @@ pub struct ProofForm {
     code: Option<String>,
 }
 
+impl ProofForm {
+    /// The proof, and what a refusal of it means for the page: a wrong one, or none given yet.
+    fn into_proof(self) -> (Proof, Sudo) {
+        let given = |value: &Option<String>| value.as_deref().is_some_and(|value| !value.trim().is_empty());
+        let refusal = if given(&self.password) || given(&self.code) {
+            Sudo::Wrong
+        } else {
+            Sudo::Needed
+        };
+        let proof = Proof {
+            password: self.password,
+            code: self.code,
+        };
+        (proof, refusal)
+    }
+}
+
 /// `POST /mfa/totp`: after a fresh proof, a new pending enrolment, shown by `enrol_page`.
 pub async fn start(
     request: HttpRequest,
@@ -70,20 +87,20 @@ pub async fn start(
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let sudo = confirm_sudo(&state, &user, form.password, form.code, &origin).await?;
-    if !matches!(sudo, Sudo::Confirmed) {
-        return ask_for_password(
-            &state,
-            &user,
-            sudo,
-            "/mfa/totp",
-            "to set up two-step verification",
-            Vec::new(),
-        )
-        .await;
-    }
-    match second_factor::start_enrolment(&state, &user.0, Proof::default(), &origin).await {
+    let (proof, refusal) = form.into_proof();
+    match second_factor::start_enrolment(&state, &user.0, proof, &origin).await {
         Ok(_) => Ok(redirect("/mfa/totp")),
+        Err(ApiError::ReauthenticationRequired(_)) => {
+            ask_for_password(
+                &state,
+                &user,
+                refusal,
+                "/mfa/totp",
+                "to set up two-step verification",
+                Vec::new(),
+            )
+            .await
+        }
         Err(ApiError::Conflict(message)) => {
             flash(user.session(), "warning", message);
             Ok(redirect("/dashboard"))
@@ -178,20 +195,20 @@ pub async fn disable(
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let sudo = confirm_sudo(&state, &user, form.password, form.code, &origin).await?;
-    if !matches!(sudo, Sudo::Confirmed) {
-        return ask_for_password(
-            &state,
-            &user,
-            sudo,
-            "/mfa/totp/disable",
-            "to turn off two-step verification",
-            Vec::new(),
-        )
-        .await;
-    }
-    match second_factor::disable(&state, &user.0, Proof::default(), &origin).await {
+    let (proof, refusal) = form.into_proof();
+    match second_factor::disable(&state, &user.0, proof, &origin).await {
         Ok(()) => flash(user.session(), "success", "Two-step verification is off."),
+        Err(ApiError::ReauthenticationRequired(_)) => {
+            return ask_for_password(
+                &state,
+                &user,
+                refusal,
+                "/mfa/totp/disable",
+                "to turn off two-step verification",
+                Vec::new(),
+            )
+            .await;
+        }
         Err(ApiError::NotFound) => flash(user.session(), "warning", "Two-step verification was not on."),
         Err(other) => return Err(other.into()),
     }
