@@ -6,11 +6,10 @@
 pub mod second_factor;
 
 use crate::auth::client::describe_device;
-use crate::auth::login::check_credentials;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, Credential, Principal};
 use crate::auth::{password, throttle};
 use crate::domain::{Email, Password, SessionId, now_millis};
-use crate::error::ApiError;
+use crate::error::{ApiError, LockedOut};
 use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::login_sessions::{self, EndReason};
@@ -81,30 +80,49 @@ fn related_words(email: &str) -> Vec<&str> {
     vec![email, local]
 }
 
-/// A password log-in, either way (form or `/api/token`): the per-account limit first, then the
-/// check. A failure is counted for the limit and, for an existing account, recorded in its
-/// security activity; a success forgets earlier failures. One generic refusal for an unknown
-/// email and a wrong password alike.
-pub async fn authenticate(state: &AppState, email: &str, password: &str, origin: &Origin) -> Result<User, ApiError> {
-    let key = throttle::account_key(email);
-    if let Some(key) = &key {
-        throttle::check(&state.db, state.account_lock(), key).await?;
-    }
-    match check_credentials(&state.db, email, password).await? {
+/// A password log-in, either way (form or `/api/token`). The attempt is counted first (against
+/// this browser when its device cookie, `known_browser`, is genuine for the account, else against
+/// the account) and only then is the password checked; a right one takes the count back. A failure
+/// for an existing account is recorded in its security activity. One generic refusal for an
+/// unknown email and a wrong password alike; an account an operator locked is refused only once
+/// the password proved right, so the refusal tells a guesser nothing.
+pub async fn authenticate(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    origin: &Origin,
+    known_browser: Option<&str>,
+) -> Result<User, ApiError> {
+    let account = match Email::parse(email) {
+        Ok(email) => store::users::find_by_email(&state.db, &email).await?,
+        Err(_) => None,
+    };
+    let recognised = account
+        .as_ref()
+        .and_then(|user| state.known_browsers.recognise(known_browser, user, now_millis()));
+    let (key, counted_as) = match &recognised {
+        Some(nonce) => (Some(throttle::known_browser_key(nonce)), LockedOut::ThisBrowser),
+        None => (throttle::account_key(email), LockedOut::UnknownClients),
+    };
+    let attempt = match key {
+        Some(key) => Some(throttle::begin(&state.db, state.account_lock(), key, counted_as).await?),
+        None => None,
+    };
+    let stored = account.as_ref().map(|user| user.password_hash.clone());
+    let matches = password::verify(password.to_owned(), stored).await?;
+    match account.filter(|_| matches) {
         Some(user) => {
-            // With a second factor, earlier failures are forgotten only once its code is right
-            // too (`second_factor::finish_log_in`): the password alone buys no fresh guesses.
-            if let Some(key) = &key
-                && !second_factor::is_enabled(state, &user.id).await?
-            {
-                throttle::clear(&state.db, key).await?;
+            if let Some(attempt) = attempt {
+                attempt.succeeded(&state.db).await?;
+            }
+            if user.locked_at.is_some() {
+                return Err(ApiError::LoginRefused(
+                    "this account is locked by an administrator; log-ins are refused until it is unlocked".into(),
+                ));
             }
             Ok(user)
         }
         None => {
-            if let Some(key) = &key {
-                throttle::record_failure(&state.db, state.account_lock(), key).await?;
-            }
             record_failed_login(state, email, origin).await?;
             Err(ApiError::InvalidGrant("the email or password is not correct".into()))
         }
@@ -133,19 +151,18 @@ async fn record_failed_login(state: &AppState, email: &str, origin: &Origin) -> 
     Ok(())
 }
 
-/// Verifies `password` against the account's own. Wrong answers count towards the same
-/// per-account limit as failed log-ins, so a stolen token is no way around it.
-pub async fn password_matches(state: &AppState, user_id: &str, password: String) -> Result<bool, ApiError> {
-    let user = store::users::find_by_id(&state.db, user_id)
+/// Verifies `password` against the account's own, for a logged-in caller. Wrong answers are
+/// counted against the caller's login session, with the same limit as log-ins, so a stolen token
+/// is no way around it and a guesser elsewhere cannot stop the owner.
+pub async fn password_matches(state: &AppState, principal: &Principal, password: String) -> Result<bool, ApiError> {
+    let user = store::users::find_by_id(&state.db, &principal.user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let key = throttle::account_key(&user.email);
-    if let Some(key) = &key {
-        throttle::check(&state.db, state.account_lock(), key).await?;
-    }
+    let key = throttle::session_key(&principal.session_id);
+    let attempt = throttle::begin(&state.db, state.account_lock(), key, LockedOut::ThisSession).await?;
     let matches = password::verify(password, Some(user.password_hash)).await?;
-    if !matches && let Some(key) = &key {
-        throttle::record_failure(&state.db, state.account_lock(), key).await?;
+    if matches {
+        attempt.succeeded(&state.db).await?;
     }
     Ok(matches)
 }
@@ -205,7 +222,7 @@ pub async fn require_recent_proof(
     let code = proof.code.filter(|given| !given.trim().is_empty());
     match (password, code) {
         (Some(given), _) => {
-            if !password_matches(state, &principal.user_id, given).await? {
+            if !password_matches(state, principal, given).await? {
                 return Err(ApiError::ReauthenticationRequired("the password is not correct".into()));
             }
         }
@@ -253,7 +270,7 @@ pub async fn change_password(
             "the new password must differ from the current one",
         ));
     }
-    if !password_matches(state, &principal.user_id, current).await? {
+    if !password_matches(state, principal, current).await? {
         return Err(ApiError::invalid_field(
             "current_password",
             "the current password is not correct",
@@ -307,18 +324,34 @@ pub async fn revoke_own_session(
     Ok(device)
 }
 
-/// One of the caller's other live login sessions; its own, another user's or an ended one is a 404.
-async fn other_live_session(
+/// One of the caller's other live login sessions that logged in *after* the caller's own: only an
+/// earlier device judges a later one, so a device that logged in later (perhaps with a stolen
+/// password) can never report or vouch for the owner's earlier ones. Its own, an earlier one,
+/// another user's or an ended one is a 404.
+async fn later_live_session(
     state: &AppState,
     principal: &Principal,
     session_id: &str,
 ) -> Result<login_sessions::LoginSession, ApiError> {
+    let own_created_at = login_sessions::find(&state.db, &principal.session_id)
+        .await?
+        .map(|own| own.created_at)
+        .ok_or(ApiError::NotFound)?;
     login_sessions::find(&state.db, session_id)
         .await?
         .filter(|session| {
-            session.user_id == principal.user_id && session.id != principal.session_id && session.is_live(now_millis())
+            session.user_id == principal.user_id
+                && session.id != principal.session_id
+                && session.is_live(now_millis())
+                && logged_in_after(session, own_created_at, &principal.session_id)
         })
         .ok_or(ApiError::NotFound)
+}
+
+/// Whether `session` logged in after the device that opened `own_session_id` at `own_created_at`;
+/// two log-ins in the same millisecond are ordered by id, so exactly one of them may judge the other.
+pub fn logged_in_after(session: &login_sessions::LoginSession, own_created_at: i64, own_session_id: &str) -> bool {
+    (session.created_at, session.id.as_str()) > (own_created_at, own_session_id)
 }
 
 /// "This wasn't me": signs the device out, records the report, and stops treating its
@@ -330,7 +363,7 @@ pub async fn report_not_you(
     session_id: &str,
     origin: &Origin,
 ) -> Result<String, ApiError> {
-    let target = other_live_session(state, principal, session_id).await?;
+    let target = later_live_session(state, principal, session_id).await?;
     state
         .revocation
         .revoke_session(&target.id, EndReason::ReportedNotYou, Some(&principal.session_id))
@@ -358,7 +391,7 @@ pub async fn recognise_device(
     session_id: &str,
     origin: &Origin,
 ) -> Result<String, ApiError> {
-    let target = other_live_session(state, principal, session_id).await?;
+    let target = later_live_session(state, principal, session_id).await?;
     let device = describe_device(&target.user_agent);
     login_sessions::mark_known(&state.db, &target.id).await?;
     store::reported_devices::forget(&state.db, &principal.user_id, &device, &target.ip).await?;
@@ -432,7 +465,7 @@ pub async fn log_out_everywhere(state: &AppState, principal: &Principal, origin:
 /// After checking the password: every login session is revoked first (tokens denylisted, cookie
 /// state deleted), then the user row and, by cascade, everything that belonged to it.
 pub async fn delete(state: &AppState, principal: &Principal, password: String) -> Result<(), ApiError> {
-    if !password_matches(state, &principal.user_id, password).await? {
+    if !password_matches(state, principal, password).await? {
         return Err(ApiError::invalid_field("password", "the password is not correct"));
     }
     state
@@ -440,4 +473,90 @@ pub async fn delete(state: &AppState, principal: &Principal, password: String) -
         .delete_user(&principal.user_id, Some(&principal.session_id))
         .await?;
     Ok(())
+}
+
+/// What an operator does to an account from the command line (`revocable users …`); each is
+/// recorded in the account's security activity, where its owner reads it.
+pub mod operator {
+    use super::{ApiError, AppState, EventKind, NewEvent, Origin, User, count_devices, events, store};
+    use crate::domain::Email;
+    use crate::store::login_sessions::{self, EndReason, LoginSession};
+
+    /// Where an operator's actions are recorded as coming from.
+    fn operator_origin() -> Origin {
+        Origin {
+            ip: "-".to_owned(),
+            user_agent: "revocable users (operator)".to_owned(),
+        }
+    }
+
+    async fn record(state: &AppState, user: &User, kind: EventKind, detail: String) -> Result<(), ApiError> {
+        events::record(
+            &state.db,
+            NewEvent {
+                user_id: &user.id,
+                kind,
+                session_id: None,
+                other_session_id: None,
+                origin: &operator_origin(),
+                detail,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The account with this email; a clear error when there is none.
+    pub async fn find(state: &AppState, email: &str) -> Result<User, ApiError> {
+        let parsed = Email::parse(email).map_err(|message| ApiError::invalid_field("email", message))?;
+        store::users::find_by_email(&state.db, &parsed)
+            .await?
+            .ok_or_else(|| ApiError::BadRequest(format!("no account with the email {email:?}")))
+    }
+
+    /// What `users show` prints.
+    pub struct Overview {
+        pub user: User,
+        pub live: Vec<LoginSession>,
+        pub recent: Vec<events::SecurityEvent>,
+    }
+
+    pub async fn show(state: &AppState, email: &str) -> Result<Overview, ApiError> {
+        let user = find(state, email).await?;
+        let live = login_sessions::list_live(&state.db, &user.id, crate::domain::now_millis()).await?;
+        let recent = events::recent(&state.db, &user.id, 10).await?;
+        Ok(Overview { user, live, recent })
+    }
+
+    /// Ends every login session and bumps `token_version`; returns how many were signed out.
+    pub async fn sign_out(state: &AppState, email: &str) -> Result<usize, ApiError> {
+        let user = find(state, email).await?;
+        let revoked = state
+            .revocation
+            .revoke_all_sessions(&user.id, None, EndReason::SignedOutByAdmin, None, true)
+            .await?;
+        let count = revoked.sessions.len();
+        record(state, &user, EventKind::SignedOutByAdmin, count_devices(count, false)).await?;
+        Ok(count)
+    }
+
+    /// Refuses log-ins and signs every device out; returns how many were signed out.
+    pub async fn lock(state: &AppState, email: &str) -> Result<usize, ApiError> {
+        let user = find(state, email).await?;
+        let revoked = state.revocation.lock_account(&user.id).await?.unwrap_or_default();
+        let count = revoked.sessions.len();
+        record(state, &user, EventKind::AccountLocked, count_devices(count, false)).await?;
+        Ok(count)
+    }
+
+    /// Allows log-ins again. Nothing that was signed out comes back: each device logs in anew.
+    pub async fn unlock(state: &AppState, email: &str) -> Result<bool, ApiError> {
+        let user = find(state, email).await?;
+        let was_locked = user.locked_at.is_some();
+        store::users::set_locked(&state.db, &user.id, None).await?;
+        if was_locked {
+            record(state, &user, EventKind::AccountUnlocked, String::new()).await?;
+        }
+        Ok(was_locked)
+    }
 }

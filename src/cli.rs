@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `demo`, and the operator's `keys` and
-//! `clients` commands.
+//! The command line: `serve` (the default), `migrate`, `demo`, and the operator's `keys`,
+//! `clients` and `users` commands.
 
 use std::process::ExitCode;
 
@@ -43,6 +43,23 @@ enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Accounts, for an operator helping a person: see, sign out, lock, unlock.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// The account, its live login sessions and its recent security activity.
+    Show { email: String },
+    /// End every login session of the account (its owner reads "signed out by an administrator").
+    SignOut { email: String },
+    /// Refuse the account's log-ins and end every login session, until `unlock`.
+    Lock { email: String },
+    /// Allow the account's log-ins again.
+    Unlock { email: String },
 }
 
 #[derive(Subcommand)]
@@ -122,6 +139,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Migrate => migrate(settings).await,
             Command::Keys { command } => keys(settings, command).await,
             Command::Clients { command } => clients(settings, command).await,
+            Command::Users { command } => users(settings, command).await,
             Command::Demo { .. } => unreachable!("handled before the settings are read"),
         }
     });
@@ -230,6 +248,74 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
         }
     }
     Ok(())
+}
+
+async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> {
+    use crate::account::operator;
+    let state = crate::startup::build_state(settings).await?;
+    let result = match command {
+        UsersCommand::Show { email } => operator::show(&state, &email).await.map(print_overview),
+        UsersCommand::SignOut { email } => operator::sign_out(&state, &email).await.map(|count| {
+            println!("signed out {email}: {}", crate::account::count_devices(count, false));
+        }),
+        UsersCommand::Lock { email } => operator::lock(&state, &email).await.map(|count| {
+            println!(
+                "locked {email}: log-ins refused until `revocable users unlock`; {} signed out",
+                crate::account::count_devices(count, false)
+            );
+        }),
+        UsersCommand::Unlock { email } => operator::unlock(&state, &email).await.map(|was_locked| {
+            if was_locked {
+                println!("unlocked {email}: log-ins allowed again");
+            } else {
+                println!("{email} was not locked");
+            }
+        }),
+    };
+    state.revocation.close().await;
+    result.map_err(|error| anyhow::anyhow!("{error}"))
+}
+
+fn print_overview(overview: crate::account::operator::Overview) {
+    let user = &overview.user;
+    println!("account        {}", user.id);
+    println!("email          {}", user.email);
+    println!("created        {}", time_of(user.created_at));
+    println!("password set   {}", time_of(user.password_changed_at));
+    match user.locked_at {
+        Some(at) => println!("locked         since {} (log-ins refused)", time_of(at)),
+        None => println!("locked         no"),
+    }
+    println!("token_version  {}", user.token_version);
+    println!();
+    println!("live login sessions: {}", overview.live.len());
+    if !overview.live.is_empty() {
+        println!(
+            "  {:<22} {:<6} {:<28} {:<16} {:<21} last seen",
+            "id", "kind", "device", "ip", "created"
+        );
+    }
+    for session in &overview.live {
+        println!(
+            "  {:<22} {:<6} {:<28} {:<16} {:<21} {}",
+            session.id,
+            session.kind.as_str(),
+            crate::auth::client::describe_device(&session.user_agent),
+            session.ip,
+            time_of(session.created_at),
+            time_of(session.last_seen_at)
+        );
+    }
+    println!();
+    println!("recent security activity:");
+    for event in &overview.recent {
+        println!(
+            "  {:<21} {:<26} {}",
+            time_of(event.created_at),
+            event.kind,
+            event.detail
+        );
+    }
 }
 
 /// `revocable demo`: exit 0 when every observed cell matches the documented matrix, 1 when one

@@ -70,6 +70,11 @@ pub struct Settings {
     /// password log-ins to it are refused for the rest of that window.
     pub account_lock_after: u32,
     pub account_lock_window: Duration,
+    /// How long a browser stays known to an account after logging in to it (`auth::known_browser`).
+    pub known_browser_ttl: Duration,
+    /// Live login sessions one user may hold; a log-in beyond it ends the least recently active.
+    /// `None`: no limit.
+    pub max_sessions_per_user: Option<u32>,
     /// How often expired denylist entries, tokens and sessions are purged.
     pub purge_interval: Duration,
     /// `REVOCATION_CACHE`: checks answer from the in-process cache (`on`) or look up the stores on
@@ -333,6 +338,20 @@ impl Settings {
             return Err(invalid("REVOCATION_LOG_RETENTION", "must be longer than ACCESS_TTL"));
         }
         let account_lock_window = duration("ACCOUNT_LOCK_WINDOW", "15m", false)?;
+        let known_browser_ttl = duration("KNOWN_BROWSER_TTL", "90d", false)?;
+        let max_sessions_per_user = match get("MAX_SESSIONS_PER_USER") {
+            None => None,
+            Some(value) => match value.parse::<u32>() {
+                Ok(0) => None,
+                Ok(count) => Some(count),
+                Err(_) => {
+                    return Err(invalid(
+                        "MAX_SESSIONS_PER_USER",
+                        format!("must be a whole number (0: no limit), not {value:?}"),
+                    ));
+                }
+            },
+        };
         let account_lock_after = match get("ACCOUNT_LOCK_AFTER") {
             None => 10,
             Some(value) => value.parse::<u32>().ok().filter(|count| *count > 0).ok_or_else(|| {
@@ -367,6 +386,8 @@ impl Settings {
             client_auth_failures_per_minute,
             account_lock_after,
             account_lock_window,
+            known_browser_ttl,
+            max_sessions_per_user,
             purge_interval,
             revocation_cache,
             revocation_push,

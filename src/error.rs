@@ -76,6 +76,47 @@ impl std::fmt::Debug for Undisclosed {
     }
 }
 
+/// Who a refused attempt was counted against: tells the page what to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockedOut {
+    /// Clients the account does not know: every browser but the owner's remembered ones.
+    UnknownClients,
+    /// This one browser, whose own attempts reached the limit.
+    ThisBrowser,
+    /// This login session's re-authentications.
+    ThisSession,
+    /// The account's second-factor codes at log-in (`account::second_factor`).
+    SecondFactor,
+}
+
+impl LockedOut {
+    /// What the client is told, with the wait; it says why and what still works.
+    pub fn description(self, retry_after_seconds: u64) -> String {
+        let minutes = retry_after_seconds.div_ceil(60);
+        let wait = if minutes <= 1 {
+            "a minute".to_owned()
+        } else {
+            format!("{minutes} minutes")
+        };
+        match self {
+            Self::UnknownClients => format!(
+                "too many failed log-ins to this account: to protect it, log-ins from browsers and clients it \
+                 does not know are paused for {wait}; a browser that has logged in to it before can still log \
+                 in, and resetting the password by email works at once"
+            ),
+            Self::ThisBrowser => {
+                format!("too many failed log-ins to this account from this browser: try again in {wait}")
+            }
+            Self::ThisSession => {
+                format!("too many wrong passwords from this login session: try again in {wait}")
+            }
+            Self::SecondFactor => {
+                format!("too many wrong two-step verification codes for this account: try again in {wait}")
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -84,6 +125,10 @@ pub enum ApiError {
     Unauthorized { reason: RejectReason, kind: CredentialKind },
     #[error("{0}")]
     InvalidGrant(String),
+    /// The password was right but the account may not log in now (an operator's lock, or a
+    /// reset the owner must do first): 401 `invalid_grant`, and a page that says why.
+    #[error("{0}")]
+    LoginRefused(String),
     /// A client (another service) failed to authenticate on `/oauth/*` (RFC 6749 section 5.2).
     #[error("{0}")]
     InvalidClient(String),
@@ -103,6 +148,9 @@ pub enum ApiError {
     Unavailable(&'static str),
     #[error("too many attempts; retry in {retry_after_seconds} s")]
     RateLimited { retry_after_seconds: u64 },
+    /// Too many failed password attempts against one key (`auth::throttle`).
+    #[error("{}", who.description(*retry_after_seconds))]
+    AccountLocked { retry_after_seconds: u64, who: LockedOut },
     #[error("{0}")]
     ReauthenticationRequired(String),
     /// The password was right and the account has a second factor: nothing is issued until a
@@ -139,7 +187,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => "invalid_request",
             Self::Unauthorized { .. } => "invalid_token",
-            Self::InvalidGrant(_) => "invalid_grant",
+            Self::InvalidGrant(_) | Self::LoginRefused(_) => "invalid_grant",
             Self::InvalidClient(_) => "invalid_client",
             Self::CsrfFailed(_) => "csrf_failed",
             Self::NotFound => "not_found",
@@ -148,7 +196,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::InvalidField { .. } => "invalid_field",
             Self::Unavailable(_) => "service_unavailable",
-            Self::RateLimited { .. } => "rate_limited",
+            Self::RateLimited { .. } | Self::AccountLocked { .. } => "rate_limited",
             Self::ReauthenticationRequired(_) => "reauthentication_required",
             Self::MfaRequired { .. } => "mfa_required",
             Self::Internal(_) => "internal_error",
@@ -172,11 +220,13 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized { .. } | Self::InvalidGrant(_) | Self::InvalidClient(_) | Self::MfaRequired { .. } => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::Unauthorized { .. }
+            | Self::InvalidGrant(_)
+            | Self::LoginRefused(_)
+            | Self::InvalidClient(_)
+            | Self::MfaRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::CsrfFailed(_) | Self::ReauthenticationRequired(_) => StatusCode::FORBIDDEN,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -216,7 +266,11 @@ impl ResponseError for ApiError {
         if let Self::Unavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, "5"));
         }
-        if let Self::RateLimited { retry_after_seconds } = self {
+        if let Self::RateLimited { retry_after_seconds }
+        | Self::AccountLocked {
+            retry_after_seconds, ..
+        } = self
+        {
             response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
         }
         response.insert_header((header::CACHE_CONTROL, "no-store"));

@@ -16,7 +16,7 @@
 //! The `crate::` imports as they stand (a module not named on the left imports none):
 //!
 //! ```text
-//! cli        -> startup, oauth, auth, store, scenario, config, domain, telemetry
+//! cli        -> startup, account, oauth, auth, store, scenario, config, domain, telemetry
 //! startup    -> routes, compare, state, auth, revocation, store, scenario, geoip, config, error, domain, telemetry
 //! routes     -> account, compare, oauth, state, auth, revocation, store, scenario, config, error, domain
 //! account    -> state, auth, store, error, domain

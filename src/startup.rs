@@ -302,7 +302,9 @@ fn cookie_sessions(state: &AppState, key: &Key) -> SessionMiddleware<CookieState
         .build()
 }
 
-async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+/// The pools, stores and keys, with migrations applied; nothing started yet. The operator's
+/// commands work through this too, so what they change goes through the same layers.
+pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let backend = Backend::of(&settings.database_url);
     store::create_database_if_missing(&settings.database_url)
         .await
@@ -339,6 +341,13 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let keys = JwtKeys::load(&settings, &db).await?;
     let csrf_key = store::secrets::get_or_create(&db, "csrf_key", crate::domain::RandomId::secret).await?;
     let anonymous_csrf = crate::auth::csrf::AnonymousCsrf::new(csrf_key.into_bytes(), settings.cookie_secure);
+    let known_browser_key =
+        store::secrets::get_or_create(&db, "known_browser_key", crate::domain::RandomId::secret).await?;
+    let known_browsers = crate::auth::known_browser::KnownBrowsers::new(
+        known_browser_key.into_bytes(),
+        settings.known_browser_ttl,
+        settings.cookie_secure,
+    );
     let revocation = Revocation::new(
         db.clone(),
         denylist,
@@ -364,6 +373,7 @@ async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         login_limit: RateLimit::new("login", settings.login_rate_per_minute, shared_limits.clone()),
         client_auth_limit: RateLimit::new("client-auth", settings.client_auth_failures_per_minute, shared_limits),
         anonymous_csrf,
+        known_browsers,
         geoip,
         totp_sealing,
         settings,
@@ -418,6 +428,9 @@ fn spawn_purge(state: web::Data<AppState>) {
             ticker.tick().await;
             if let Err(error) = state.revocation.purge_expired().await {
                 tracing::warn!(error = %error, "purge of expired state failed");
+            }
+            if let Err(error) = crate::auth::throttle::purge(&state.db, state.account_lock()).await {
+                tracing::warn!(error = %error, "purge of past log-in attempt windows failed");
             }
         }
     });

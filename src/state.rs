@@ -31,6 +31,8 @@ pub struct AppState {
     pub client_auth_limit: crate::auth::rate_limit::RateLimit,
     /// Signs the CSRF tokens of the forms shown before log-in.
     pub anonymous_csrf: crate::auth::csrf::AnonymousCsrf,
+    /// Recognises browsers that have logged in to an account before (device cookies).
+    pub known_browsers: crate::auth::known_browser::KnownBrowsers,
     /// Approximate places of addresses, when `GEOIP_DB` is set.
     pub geoip: Option<crate::geoip::Geoip>,
     /// Seals and opens the stored TOTP secrets.
@@ -45,6 +47,7 @@ impl AppState {
             keys: &self.keys,
             revocation: &self.revocation,
             lifetimes: Lifetimes::of(&self.settings),
+            max_sessions_per_user: self.settings.max_sessions_per_user,
         }
     }
 

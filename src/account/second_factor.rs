@@ -2,15 +2,16 @@
 //! codes, the second step of both ways of logging in, codes as a re-authentication proof, and
 //! turning it off. The JSON and the HTML routes both call these.
 //!
-//! Wrong codes count towards the same per-account limit as wrong passwords (`auth::throttle`),
-//! and a right password does not reset that count for an account with a second factor: only a
-//! right code does, so knowing the password buys no extra guesses.
+//! Codes are counted like passwords (`auth::throttle`), before they are checked: at log-in against
+//! the account's own second-factor key, which only a right code resets (a right password does
+//! not, so knowing the password buys no extra guesses); in re-authentication against the caller's
+//! login session, as its passwords are.
 
 use crate::account::Proof;
 use crate::auth::strategy::Principal;
 use crate::auth::{throttle, totp};
 use crate::domain::{MfaToken, RecoveryCode, SecondFactorCode, now_millis};
-use crate::error::ApiError;
+use crate::error::{ApiError, LockedOut};
 use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::users::User;
@@ -232,9 +233,16 @@ async fn check_code(state: &AppState, user_id: &str, raw: &str) -> Result<Checke
     }
 }
 
-/// Checks a code under the per-account limit: a locked account is a 429 before any check; a
-/// wrong code counts towards the limit and goes into the security activity; a spent recovery
-/// code is recorded with how many are left.
+/// The key a log-in's second-factor codes are counted under: one per account, apart from its
+/// password attempts, so that a right password does not wipe out wrong codes.
+fn log_in_key(user_id: &str) -> String {
+    format!("second-factor:{user_id}")
+}
+
+/// Checks a code under the limit: the attempt is counted first (`auth::throttle`; past the
+/// limit, a 429 before any check), a right code takes it back; a wrong one goes into the
+/// security activity; a spent recovery code is recorded with how many are left. A log-in's codes
+/// (`session_id` `None`) count against the account, a logged-in caller's against its session.
 pub async fn code_matches(
     state: &AppState,
     user: &User,
@@ -242,11 +250,15 @@ pub async fn code_matches(
     session_id: Option<&str>,
     origin: &Origin,
 ) -> Result<bool, ApiError> {
-    let key = throttle::account_key(&user.email);
-    if let Some(key) = &key {
-        throttle::check(&state.db, state.account_lock(), key).await?;
-    }
+    let (key, counted_as) = match session_id {
+        Some(session_id) => (throttle::session_key(session_id), LockedOut::ThisSession),
+        None => (log_in_key(&user.id), LockedOut::SecondFactor),
+    };
+    let attempt = throttle::begin(&state.db, state.account_lock(), key, counted_as).await?;
     let checked = check_code(state, &user.id, code).await?;
+    if !matches!(checked, Checked::Wrong) {
+        attempt.succeeded(&state.db).await?;
+    }
     let (kind, detail) = match checked {
         Checked::Totp => return Ok(true),
         Checked::Recovery => {
@@ -256,12 +268,7 @@ pub async fn code_matches(
                 format!("{left} recovery code{} left", if left == 1 { "" } else { "s" }),
             )
         }
-        Checked::Wrong => {
-            if let Some(key) = &key {
-                throttle::record_failure(&state.db, state.account_lock(), key).await?;
-            }
-            (EventKind::SecondFactorFailed, String::new())
-        }
+        Checked::Wrong => (EventKind::SecondFactorFailed, String::new()),
     };
     events::record(
         &state.db,
@@ -296,7 +303,7 @@ fn challenge_gone() -> ApiError {
 }
 
 /// The second step of a log-in: the challenge (by its token's hash) must be open and the code
-/// right. A right code spends the challenge (single use) and forgets the account's failures; a
+/// right. A right code spends the challenge (single use) and forgets the account's wrong codes; a
 /// wrong one is a 401 and counts, and the `MAX_WRONG_CODES_PER_LOG_IN`-th spends the challenge.
 /// Returns the user whose login session may now be opened.
 pub async fn finish_log_in(
@@ -323,8 +330,11 @@ pub async fn finish_log_in(
     if !mfa_challenges::spend(&state.db, challenge_hash, now_millis()).await? {
         return Err(challenge_gone());
     }
-    if let Some(key) = throttle::account_key(&user.email) {
-        throttle::clear(&state.db, &key).await?;
+    if user.locked_at.is_some() {
+        // Locked by an operator between the two steps: refused like a password log-in.
+        return Err(ApiError::LoginRefused(
+            "this account is locked by an administrator; log-ins are refused until it is unlocked".into(),
+        ));
     }
     Ok(user)
 }

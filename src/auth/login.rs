@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use crate::auth::client;
 use crate::auth::jwt::{IssuedToken, JwtKeys};
-use crate::auth::{client, password};
 use crate::config::Settings;
-use crate::domain::{Email, RandomId, RefreshToken, now_millis};
+use crate::domain::{RandomId, RefreshToken, now_millis};
 use crate::error::{ApiError, RejectReason};
 use crate::revocation::{MintedAccess, NewRefresh, Revocation, Rotation};
 use crate::store::events::{self, EventKind, NewEvent, Origin};
@@ -42,17 +42,8 @@ pub struct Issuer<'a> {
     pub keys: &'a JwtKeys,
     pub revocation: &'a Revocation,
     pub lifetimes: Lifetimes,
-}
-
-/// The user, if the email exists and the password matches. Takes the same time either way.
-pub async fn check_credentials(db: &Db, email: &str, password: &str) -> Result<Option<User>, ApiError> {
-    let user = match Email::parse(email) {
-        Ok(email) => store::users::find_by_email(db, &email).await?,
-        Err(_) => None,
-    };
-    let stored = user.as_ref().map(|user| user.password_hash.clone());
-    let matches = password::verify(password.to_owned(), stored).await?;
-    Ok(user.filter(|_| matches))
+    /// `MAX_SESSIONS_PER_USER`; `None`: no limit.
+    pub max_sessions_per_user: Option<u32>,
 }
 
 fn millis(duration: std::time::Duration) -> i64 {
@@ -122,7 +113,50 @@ pub async fn open_login_session(
         },
     )
     .await?;
+    end_sessions_past_the_limit(issuer, &session, origin).await?;
     Ok(session)
+}
+
+/// With `MAX_SESSIONS_PER_USER` set, a log-in that takes the user past it ends the least recently
+/// active of the others (reason `session_limit`), recorded in the security activity. Activity is
+/// as last written (`LAST_SEEN_INTERVAL`), so two sessions used within that interval of each other
+/// may be taken for one another. Two log-ins at once may each end one: never more are left live.
+async fn end_sessions_past_the_limit(
+    issuer: &Issuer<'_>,
+    opened: &LoginSession,
+    origin: &Origin,
+) -> Result<(), ApiError> {
+    let Some(limit) = issuer.max_sessions_per_user else {
+        return Ok(());
+    };
+    let live = login_sessions::list_live(issuer.db, &opened.user_id, now_millis()).await?;
+    let excess = live.len().saturating_sub(limit as usize);
+    // `list_live` is ordered by last activity, most recent first: the least recent are at the end.
+    for session in live.iter().rev().filter(|session| session.id != opened.id).take(excess) {
+        let revoked = issuer
+            .revocation
+            .revoke_session(&session.id, EndReason::SessionLimit, Some(&opened.id))
+            .await?;
+        if revoked.sessions.is_empty() {
+            continue;
+        }
+        events::record(
+            issuer.db,
+            NewEvent {
+                user_id: &opened.user_id,
+                kind: EventKind::SessionLimitReached,
+                session_id: Some(&opened.id),
+                other_session_id: Some(&session.id),
+                origin,
+                detail: format!(
+                    "{} signed out: at most {limit} at once",
+                    crate::auth::client::describe_device(&session.user_agent)
+                ),
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 pub struct TokenPair {

@@ -7,6 +7,7 @@ pub mod client;
 pub mod csrf;
 pub mod jwt;
 pub mod keys;
+pub mod known_browser;
 pub mod login;
 pub mod password;
 pub mod rate_limit;

@@ -1,13 +1,18 @@
-//! The per-account limit on failed password log-ins.
+//! The per-account limit on failed password attempts.
 //!
 //! After `ACCOUNT_LOCK_AFTER` failures within `ACCOUNT_LOCK_WINDOW`, new password log-ins to that
-//! account (form and `/api/token`) are refused with 429 until the window has passed, even with the
-//! right password, so a guesser spread over many addresses gets a handful of tries per window.
-//! Only new log-ins are refused: devices already logged in, their refresh tokens and cookies keep
-//! working, so the limit cannot lock the owner out of a device they already use. The count is
-//! kept in the database, which every instance shares in every configuration; it is not put in
-//! Redis, so that a Redis outage cannot stop log-ins that otherwise need no Redis (and a Redis
-//! flush cannot reset the count). Accounts are keyed by the SHA-256 of the normalized email,
+//! account (form and `/api/token`) from clients it does not know are refused with 429 until the
+//! window has passed, even with the right password, so a guesser spread over many addresses gets a
+//! handful of tries per window. A browser that has logged in to the account before
+//! (`auth::known_browser`) is counted on its own key instead, so failures made elsewhere never lock
+//! the owner's own browsers out. Devices already logged in are not affected either.
+//!
+//! An attempt is counted *before* its password is checked, by one conditional UPDATE
+//! (`store::login_attempts::count_attempt`), and a right password takes it back
+//! (`Attempt::succeeded`): the 10th failure is the last one checked, however many arrive at once.
+//! The count is kept in the database, which every instance shares in every configuration; it is
+//! not put in Redis, so that a Redis outage cannot stop log-ins that otherwise need no Redis (and a
+//! Redis flush cannot reset the count). Accounts are keyed by the SHA-256 of the normalized email,
 //! known or not, so the limit does not tell which emails have accounts.
 
 use std::time::Duration;
@@ -18,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
 use crate::domain::{Email, now_millis};
-use crate::error::ApiError;
+use crate::error::{ApiError, LockedOut};
 use crate::store::{self, Db};
 
 /// The key under which an email's failures are counted; `None` for what is not an email.
@@ -43,38 +48,61 @@ impl AccountLock {
     }
 }
 
-/// `Err(RateLimited)` while the account is locked, with the seconds left.
-pub async fn check(db: &Db, lock: AccountLock, account_key: &str) -> Result<(), ApiError> {
-    let limit = i64::from(lock.after);
+/// The key a trusted browser's attempts are counted under.
+pub fn known_browser_key(nonce: &str) -> String {
+    format!("browser:{nonce}")
+}
+
+/// The key a login session's re-authentications are counted under, so that a stolen token can
+/// guess no more than the limit and a guesser elsewhere cannot stop the owner re-authenticating.
+pub fn session_key(session_id: &str) -> String {
+    format!("session:{session_id}")
+}
+
+/// An attempt counted as a failure until `succeeded` takes it back.
+#[must_use = "a right password must call `succeeded`"]
+pub struct Attempt {
+    key: String,
+}
+
+impl Attempt {
+    /// The password was right: the key's failures are forgotten.
+    pub async fn succeeded(self, db: &Db) -> Result<(), ApiError> {
+        store::login_attempts::clear(db, &self.key).await?;
+        Ok(())
+    }
+}
+
+/// Counts an attempt against `key`; `Err(AccountLocked)` with the seconds left when the limit is
+/// reached, in which case the password must not be checked.
+pub async fn begin(db: &Db, lock: AccountLock, key: String, counted_as: LockedOut) -> Result<Attempt, ApiError> {
     let window = lock.window.as_millis() as i64;
     let now = now_millis();
-    let (failures, oldest) = store::login_failures::count_since(db, account_key, now - window).await?;
-    if failures >= limit {
-        // Locked until the oldest failure of the window leaves it.
-        let remaining_millis = oldest.map_or(window, |oldest| oldest + window - now);
-        return Err(ApiError::RateLimited {
-            retry_after_seconds: seconds_rounded_up(remaining_millis),
-        });
+    match store::login_attempts::count_attempt(db, &key, now, window, i64::from(lock.after)).await? {
+        None => Ok(Attempt { key }),
+        Some(window_started_at) => Err(ApiError::AccountLocked {
+            retry_after_seconds: seconds_rounded_up(window_started_at + window - now),
+            who: counted_as,
+        }),
     }
-    Ok(())
 }
 
 fn seconds_rounded_up(millis: i64) -> u64 {
     (millis.max(1) as u64).div_ceil(1000)
 }
 
-/// Counts one failed log-in for this account.
-pub async fn record_failure(db: &Db, lock: AccountLock, account_key: &str) -> Result<(), ApiError> {
-    let window = lock.window.as_millis() as i64;
-    let now = now_millis();
-    store::login_failures::record(db, account_key, now, now - window).await?;
+/// Forgets an account's failures (its password was reset through email).
+pub async fn clear_account(db: &Db, email: &str) -> Result<(), ApiError> {
+    if let Some(key) = account_key(email) {
+        store::login_attempts::clear(db, &key).await?;
+    }
     Ok(())
 }
 
-/// Forgets the account's failures after a successful log-in.
-pub async fn clear(db: &Db, account_key: &str) -> Result<(), ApiError> {
-    store::login_failures::clear(db, account_key).await?;
-    Ok(())
+/// Forgets windows that have passed.
+pub async fn purge(db: &Db, lock: AccountLock) -> Result<u64, ApiError> {
+    let before = now_millis() - lock.window.as_millis() as i64;
+    Ok(store::login_attempts::purge_before(db, before).await?)
 }
 
 #[cfg(test)]

@@ -491,6 +491,36 @@ impl Revocation {
         self.commit(transaction, pending, now).await
     }
 
+    /// An operator's lock: in one transaction, log-ins are refused from now on (`users.locked_at`),
+    /// `token_version` is bumped and every login session ends (reason `signed_out_by_admin`).
+    /// `Ok(None)` when there is no such user.
+    pub async fn lock_account(&self, user_id: &str) -> Result<Option<Revoked>, ApiError> {
+        retry::on_conflict("account lock", || self.try_lock_account(user_id)).await
+    }
+
+    async fn try_lock_account(&self, user_id: &str) -> Result<Option<Revoked>, ApiError> {
+        let now = now_millis();
+        let mut transaction = self.inner.db.begin().await?;
+        if !store::users::set_locked(&mut *transaction, user_id, Some(now)).await? {
+            transaction.rollback().await?;
+            return Ok(None);
+        }
+        let mut pending = Pending::default();
+        let version = store::users::bump_token_version(&mut *transaction, user_id).await?;
+        pending.changes.push(Change::version_changed(user_id, version));
+        self.end_all_sessions(
+            &mut transaction,
+            &mut pending,
+            user_id,
+            None,
+            EndReason::SignedOutByAdmin,
+            None,
+            now,
+        )
+        .await?;
+        self.commit(transaction, pending, now).await.map(Some)
+    }
+
     /// Revokes every login session of the user (tokens denylisted, cookie state deleted), then
     /// deletes the user and, by cascade, everything that belonged to them.
     pub async fn delete_user(&self, user_id: &str, by_session_id: Option<&str>) -> Result<Revoked, ApiError> {

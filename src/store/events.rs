@@ -28,6 +28,12 @@ pub enum EventKind {
     SecondFactorFailed,
     /// A recovery code was spent in place of an authenticator code.
     RecoveryCodeUsed,
+    /// A log-in beyond `MAX_SESSIONS_PER_USER` ended the least recently active login session.
+    SessionLimitReached,
+    /// An operator signed the account out, locked or unlocked it.
+    SignedOutByAdmin,
+    AccountLocked,
+    AccountUnlocked,
 }
 
 impl EventKind {
@@ -50,6 +56,10 @@ impl EventKind {
             Self::SecondFactorDisabled => "second_factor_disabled",
             Self::SecondFactorFailed => "second_factor_failed",
             Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::SessionLimitReached => "session_limit_reached",
+            Self::SignedOutByAdmin => "signed_out_by_admin",
+            Self::AccountLocked => "account_locked",
+            Self::AccountUnlocked => "account_unlocked",
         }
     }
 }

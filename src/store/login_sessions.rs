@@ -35,6 +35,10 @@ pub enum EndReason {
     ReportedNotYou,
     /// A client (another service) revoked its refresh token through `/oauth/revoke`.
     RevokedByClient,
+    /// A new log-in went past `MAX_SESSIONS_PER_USER`; this was the least recently active.
+    SessionLimit,
+    /// An operator ran `revocable users sign-out` or `lock`.
+    SignedOutByAdmin,
 }
 
 impl EndReason {
@@ -50,6 +54,8 @@ impl EndReason {
             Self::AccountDeleted => "account_deleted",
             Self::ReportedNotYou => "reported_not_you",
             Self::RevokedByClient => "revoked_by_client",
+            Self::SessionLimit => "session_limit",
+            Self::SignedOutByAdmin => "signed_out_by_admin",
         }
     }
 
@@ -65,6 +71,8 @@ impl EndReason {
             Self::AccountDeleted,
             Self::ReportedNotYou,
             Self::RevokedByClient,
+            Self::SessionLimit,
+            Self::SignedOutByAdmin,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == value)
@@ -83,6 +91,8 @@ impl EndReason {
             Self::AccountDeleted => "Account deleted",
             Self::ReportedNotYou => "Reported as not you",
             Self::RevokedByClient => "Revoked by a connected service",
+            Self::SessionLimit => "Ended by the limit on devices",
+            Self::SignedOutByAdmin => "Signed out by an administrator",
         }
     }
 }

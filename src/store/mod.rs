@@ -6,7 +6,7 @@
 pub mod access_tokens;
 pub mod denylist;
 pub mod events;
-pub mod login_failures;
+pub mod login_attempts;
 pub mod login_sessions;
 pub mod mfa_challenges;
 pub mod oauth_clients;

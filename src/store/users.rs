@@ -12,6 +12,8 @@ pub struct User {
     pub token_version: i64,
     pub created_at: i64,
     pub password_changed_at: i64,
+    /// Set by an operator's `revocable users lock`: log-ins are refused while it is.
+    pub locked_at: Option<i64>,
 }
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
@@ -22,10 +24,11 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
         token_version: row.try_get("token_version")?,
         created_at: row.try_get("created_at")?,
         password_changed_at: row.try_get("password_changed_at")?,
+        locked_at: row.try_get("locked_at")?,
     })
 }
 
-const COLUMNS: &str = "id, email, password_hash, token_version, created_at, password_changed_at";
+const COLUMNS: &str = "id, email, password_hash, token_version, created_at, password_changed_at, locked_at";
 
 pub enum Inserted {
     Created(User),
@@ -58,6 +61,7 @@ pub async fn insert<'c>(
             token_version: 0,
             created_at: now,
             password_changed_at: now,
+            locked_at: None,
         })),
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(Inserted::EmailTaken),
         Err(error) => Err(error),
@@ -134,4 +138,19 @@ pub async fn delete<'c>(executor: impl Executor<'c, Database = sqlx::Any>, id: &
         .execute(executor)
         .await?;
     Ok(())
+}
+
+/// Sets or clears the operator's lock; `false` when no such user.
+pub async fn set_locked<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    id: &str,
+    locked_at: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("UPDATE users SET locked_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(locked_at)
+        .execute(executor)
+        .await?
+        .rows_affected()
+        == 1)
 }

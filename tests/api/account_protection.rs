@@ -148,7 +148,16 @@ async fn failed_log_ins_lock_new_password_log_ins_to_the_account_but_not_its_dev
         )
         .await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(response.text().await.unwrap().contains("Please wait"));
+    assert!(response.headers().contains_key("retry-after"));
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("log-ins from browsers it does not know are paused"),
+        "the page says why: {page}"
+    );
+    assert!(
+        page.contains(r#"<a href="/password/forgot">Forgot password?</a>"#),
+        "{page}"
+    );
 
     // What was already logged in keeps working.
     assert_eq!(app.status_of("allowlist", &device.access).await, StatusCode::OK);
@@ -311,5 +320,245 @@ async fn signing_out_one_device_stays_one_step_whatever_the_age_of_the_proof() {
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let response = app.bearer_post("/api/logout", &caller.access, None).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+const KNOWN_BROWSER: &str = "revocable_known_browser";
+
+async fn log_out(browser: &crate::helpers::Browser) {
+    let response = browser.submit("/dashboard", "/logout", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+/// `ACCOUNT_LOCK_AFTER` wrong passwords through the API, from a client the account does not know.
+async fn lock_for_strangers(app: &crate::helpers::TestApp, email: &str, count: usize) {
+    let wrong = json!({ "email": email, "password": "not the password" });
+    for _ in 0..count {
+        assert_eq!(
+            app.post_json("/api/token", &wrong).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_browser_that_logged_in_before_is_not_locked_out_by_failures_elsewhere() {
+    let app = spawn_app_with(&[("ACCOUNT_LOCK_AFTER", "3"), ("ACCOUNT_LOCK_WINDOW", "10m")]).await;
+    let user = app.new_user().await;
+    let usual = app.browser();
+    usual.login(&user).await;
+    assert!(usual.cookie(KNOWN_BROWSER).is_some(), "a log-in remembers the browser");
+    log_out(&usual).await;
+
+    lock_for_strangers(&app, &user.email, 3).await;
+    let right = json!({ "email": user.email, "password": user.password });
+    assert_eq!(
+        app.post_json("/api/token", &right).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a client the account does not know is locked out"
+    );
+    assert_eq!(
+        app.browser()
+            .submit(
+                "/login",
+                "/login",
+                &[("email", &user.email), ("password", &user.password)]
+            )
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "so is a new browser"
+    );
+    usual.login(&user).await;
+    assert_eq!(
+        usual.cookie_me().await.status(),
+        StatusCode::OK,
+        "the owner's browser logs in"
+    );
+}
+
+#[tokio::test]
+async fn a_known_browser_that_guesses_is_locked_on_its_own_count() {
+    let app = spawn_app_with(&[("ACCOUNT_LOCK_AFTER", "3"), ("ACCOUNT_LOCK_WINDOW", "10m")]).await;
+    let user = app.new_user().await;
+    let stolen = app.browser();
+    stolen.login(&user).await;
+    log_out(&stolen).await;
+    for _ in 0..3 {
+        let response = stolen
+            .submit(
+                "/login",
+                "/login",
+                &[("email", &user.email), ("password", "not the password")],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let response = stolen
+        .submit(
+            "/login",
+            "/login",
+            &[("email", &user.email), ("password", &user.password)],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the browser's own count"
+    );
+    assert!(response.text().await.unwrap().contains("from this browser"));
+    // Its failures were not the account's: everyone else may still log in.
+    app.token_login(&user).await;
+}
+
+#[tokio::test]
+async fn a_forged_or_foreign_device_cookie_is_a_stranger() {
+    let app = spawn_app_with(&[("ACCOUNT_LOCK_AFTER", "2"), ("ACCOUNT_LOCK_WINDOW", "10m")]).await;
+    let owner = app.new_user().await;
+    let other = app.new_user().await;
+    let usual = app.browser();
+    usual.login(&owner).await;
+    let genuine = usual.cookie(KNOWN_BROWSER).unwrap();
+    lock_for_strangers(&app, &owner.email, 2).await;
+
+    let forged = app.browser();
+    // One character of the signature changed, well inside it.
+    let mut altered: Vec<char> = genuine.chars().collect();
+    let at = altered.len() - 10;
+    altered[at] = if altered[at] == 'A' { 'B' } else { 'A' };
+    let altered: String = altered.into_iter().collect();
+    forged.set_cookie(KNOWN_BROWSER, &altered);
+    let response = forged
+        .submit(
+            "/login",
+            "/login",
+            &[("email", &owner.email), ("password", &owner.password)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "a forged entry");
+
+    // A cookie remembered for another account vouches for nothing here.
+    let elsewhere = app.browser();
+    elsewhere.login(&other).await;
+    log_out(&elsewhere).await;
+    let response = elsewhere
+        .submit(
+            "/login",
+            "/login",
+            &[("email", &owner.email), ("password", &owner.password)],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "another account's entry"
+    );
+    // One browser remembers both accounts after logging in to each.
+    elsewhere.login(&other).await;
+    log_out(&elsewhere).await;
+    usual.login(&owner).await;
+}
+
+#[tokio::test]
+async fn after_a_password_change_no_browser_is_known_until_it_logs_in_with_the_new_one() {
+    let app = spawn_app_with(&[("ACCOUNT_LOCK_AFTER", "2"), ("ACCOUNT_LOCK_WINDOW", "10m")]).await;
+    let mut user = app.new_user().await;
+    // Whoever knew the password had logged in from their own browser.
+    let intruder = app.browser();
+    intruder.login(&user).await;
+    log_out(&intruder).await;
+    let owner = app.browser();
+    owner.login(&user).await;
+    let new_password = format!("{}-renewed", user.password);
+    let response = owner
+        .change_password(&user.password, &new_password, &new_password)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let old_password = std::mem::replace(&mut user.password, new_password);
+    lock_for_strangers(&app, &user.email, 2).await;
+
+    let response = intruder
+        .submit(
+            "/login",
+            "/login",
+            &[("email", &user.email), ("password", &old_password)],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the intruder's browser is a stranger now"
+    );
+    log_out(&owner).await;
+    owner.login(&user).await;
+}
+
+#[tokio::test]
+async fn a_hundred_wrong_passwords_at_once_check_no_more_than_the_limit() {
+    let app = spawn_app_with(&[("ACCOUNT_LOCK_AFTER", "10"), ("ACCOUNT_LOCK_WINDOW", "10m")]).await;
+    let user = app.new_user().await;
+    let wrong = json!({ "email": user.email, "password": "not the password" });
+    let attempts = (0..100).map(|_| app.post_json("/api/token", &wrong));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|response| response.status())
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(checked, 10, "{statuses:?}");
+    assert_eq!(refused, 90, "{statuses:?}");
+    let recorded: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE user_id = $1 AND kind = 'login_failed'")
+            .bind(&user.id)
+            .fetch_one(&app.db().await)
+            .await
+            .unwrap();
+    assert_eq!(recorded, 10, "one security event per password checked");
+}
+
+#[tokio::test]
+async fn wrong_passwords_to_re_authenticate_are_counted_for_that_session_alone() {
+    let app = stale_proof_app().await;
+    let user = app.new_user().await;
+    let stolen = app.token_login(&user).await;
+    let own = app.token_login(&user).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for _ in 0..10 {
+        let response = app
+            .bearer_post(
+                "/api/logout-all",
+                &stolen.access,
+                Some(json!({ "password": "not the password" })),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+    let response = app
+        .bearer_post(
+            "/api/logout-all",
+            &stolen.access,
+            Some(json!({ "password": user.password })),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "that session's count is spent"
+    );
+    // The account's count and the owner's session are untouched: the owner re-authenticates.
+    let response = app
+        .bearer_post(
+            "/api/logout-all",
+            &own.access,
+            Some(json!({ "password": user.password })),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }

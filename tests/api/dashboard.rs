@@ -573,3 +573,44 @@ fn assert_forms_are_sound(page: &str, path: &str) {
         );
     }
 }
+
+#[tokio::test]
+async fn only_an_earlier_device_can_report_or_vouch_for_a_later_one() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let owner = app.browser();
+    owner.login(&user).await;
+    let owner_session = session_id(&owner).await;
+    // Whoever knows the password logs in later, from a browser the account has not used.
+    let intruder = Browser::new(&app.address).with_user_agent(CHROME_WINDOWS);
+    intruder.login(&user).await;
+    let intruder_session = session_id(&intruder).await;
+
+    let seen_by_intruder = dashboard(&intruder).await;
+    assert!(
+        !seen_by_intruder.contains("new-devices-heading"),
+        "the later device is offered nothing to judge: {seen_by_intruder}"
+    );
+    for action in ["not-me", "recognise"] {
+        let refused = intruder
+            .submit("/dashboard", &format!("/sessions/{owner_session}/{action}"), &[])
+            .await;
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND, "{action} of an earlier device");
+    }
+    assert_eq!(
+        owner.cookie_me().await.status(),
+        StatusCode::OK,
+        "the owner stays logged in"
+    );
+    assert!(!dashboard(&owner).await.contains("Reported as not you"));
+
+    // The earlier device judges the later one.
+    let seen_by_owner = dashboard(&owner).await;
+    assert!(seen_by_owner.contains("A new log-in to check"), "{seen_by_owner}");
+    assert!(seen_by_owner.contains(&format!("/sessions/{intruder_session}/not-me")));
+    let response = owner
+        .submit("/dashboard", &format!("/sessions/{intruder_session}/not-me"), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(intruder.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
+}

@@ -647,6 +647,14 @@ impl Browser {
     pub fn origin(&self) -> String {
         self.base.clone()
     }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar.lock().unwrap().get(name).cloned()
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.jar.lock().unwrap().insert(name.to_owned(), value.to_owned());
+    }
 }
 
 pub fn location(response: &Response) -> String {

@@ -18,6 +18,7 @@ mod instances;
 mod oauth;
 mod openapi;
 mod operations;
+mod operator;
 mod pages;
 mod rate_limits;
 mod redis_outage;

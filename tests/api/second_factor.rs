@@ -317,7 +317,7 @@ async fn a_totp_code_already_used_is_refused_as_a_replay() {
 }
 
 #[tokio::test]
-async fn wrong_codes_count_towards_the_account_lock_and_a_right_password_does_not_reset_it() {
+async fn wrong_codes_lock_the_code_step_and_a_right_password_does_not_unlock_it() {
     let app = spawn_app_with(&[("ACCOUNT_LOCK_AFTER", "3"), ("ACCOUNT_LOCK_WINDOW", "10m")]).await;
     let user = app.new_user().await;
     let enrolled = enrol(&app, &user).await;
@@ -331,11 +331,20 @@ async fn wrong_codes_count_towards_the_account_lock_and_a_right_password_does_no
             StatusCode::UNAUTHORIZED
         );
     }
-    let response = app
-        .post_json("/api/token", &json!({ "email": user.email, "password": user.password }))
-        .await;
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(response.headers().contains_key("retry-after"));
+    let token = mfa_token(&app, &user).await;
+    let locked = second_step(&app, &token, &right).await;
+    assert_eq!(
+        locked.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right code waits"
+    );
+    assert!(locked.headers().contains_key("retry-after"));
+    assert_eq!(error_body(locked).await["error"], "rate_limited");
+    assert_eq!(
+        events_of(&app, &user.id, "second_factor_failed").await,
+        3,
+        "the refused attempt was not checked"
+    );
 }
 
 #[tokio::test]

@@ -194,5 +194,12 @@ pub async fn finish_log_in(
     let issuer = state.issuer();
     let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
     let pair = login::issue_pair(&issuer, &user, &session).await?;
-    Ok(no_store().json(TokenResponse::from_pair(&state, pair)))
+    // Remembered like a password log-in's client (`auth::known_browser`).
+    let known_client = request
+        .cookie(state.known_browsers.cookie_name())
+        .map(|cookie| cookie.value().to_owned());
+    let known = state
+        .known_browsers
+        .remember(known_client.as_deref(), &user, crate::domain::now_millis());
+    Ok(no_store().cookie(known).json(TokenResponse::from_pair(&state, pair)))
 }

@@ -180,6 +180,10 @@ fn describe_event(event: &SecurityEvent) -> (String, bool) {
         "second_factor_disabled" => ("Two-step verification turned off".into(), true),
         "second_factor_failed" => ("Wrong two-step verification code".into(), true),
         "recovery_code_used" => (format!("Recovery code used; {detail}"), true),
+        "session_limit_reached" => (format!("Limit on devices reached: {detail}"), false),
+        "signed_out_by_admin" => (format!("Signed out by an administrator ({detail})"), true),
+        "account_locked" => ("Account locked by an administrator; log-ins refused".into(), true),
+        "account_unlocked" => ("Account unlocked by an administrator".into(), false),
         "refresh_token_reused" => (
             "Refresh-token reuse detected: a stolen refresh token may have been used; that device was signed out"
                 .into(),
@@ -242,11 +246,16 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         .collect();
     devices.sort_by_key(|device| !device.current);
     number_look_alikes(&mut devices);
-    let mut new_devices = Vec::new();
-    for session in live
+    // Only log-ins after this device's own are this device's to judge (`account::later_live_session`).
+    let own_created_at = live
         .iter()
-        .filter(|session| session.new_device && session.id != principal.session_id)
-    {
+        .find(|session| session.id == principal.session_id)
+        .map_or(i64::MAX, |own| own.created_at);
+    let to_judge = |session: &&login_sessions::LoginSession| {
+        session.new_device && crate::account::logged_in_after(session, own_created_at, &principal.session_id)
+    };
+    let mut new_devices = Vec::new();
+    for session in live.iter().filter(to_judge) {
         let Some(row) = devices.iter().find(|device| device.id == session.id) else {
             continue;
         };
@@ -261,7 +270,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
     let unrecognised: Vec<&str> = live
         .iter()
         .chain(ended.iter())
-        .filter(|session| session.new_device && session.id != principal.session_id)
+        .filter(to_judge)
         .map(|session| session.id.as_str())
         .collect();
     let events = recent_events

@@ -11,7 +11,7 @@ use crate::auth::login::open_login_session;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY};
 use crate::auth::strategy::{Credential, Principal};
 use crate::domain::now_millis;
-use crate::error::ApiError;
+use crate::error::{ApiError, LockedOut};
 use crate::revocation::session_store::{LOGIN_SESSION_KEY, STATE_LOST_KEY};
 use crate::routes::web::page::PageError;
 use crate::routes::web::page::WebUser;
@@ -27,6 +27,8 @@ struct LoginPage {
     layout: Layout,
     email: String,
     error: Option<String>,
+    /// The error is one a password reset by email gets past.
+    offer_reset: bool,
     notice: Option<String>,
 }
 
@@ -72,6 +74,10 @@ async fn ended_notice(state: &AppState, request: &HttpRequest) -> Result<Option<
         EndReason::RefreshTokenReused => "This browser was signed out to protect the account.".to_owned(),
         EndReason::RevokedByClient => "This browser was signed out by a service connected to this site.".to_owned(),
         EndReason::AccountDeleted => "The account this browser was logged in to was deleted.".to_owned(),
+        EndReason::SessionLimit => "This browser was signed out because the account logged in on more devices than \
+                                    it may at once; this was the one used least recently."
+            .to_owned(),
+        EndReason::SignedOutByAdmin => "This browser was signed out by an administrator.".to_owned(),
     };
     Ok(Some(message))
 }
@@ -99,6 +105,7 @@ pub async fn form(
         layout,
         email: String::new(),
         error: None,
+        offer_reset: false,
         notice,
     };
     let mut response = render_form(&page, StatusCode::OK, cookie)?;
@@ -153,26 +160,80 @@ pub async fn submit(
     let email = form.email.unwrap_or_default();
     let password = form.password.unwrap_or_default();
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    match crate::account::authenticate(&state, &email, &password, &origin).await {
+    let known_browser = request
+        .cookie(state.known_browsers.cookie_name())
+        .map(|cookie| cookie.value().to_owned());
+    let refused = |error: String, offer_reset: bool, status: StatusCode| -> Result<HttpResponse, PageError> {
+        let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+        let page = LoginPage {
+            layout,
+            email: email.clone(),
+            error: Some(error),
+            offer_reset,
+            notice: None,
+        };
+        render_form(&page, status, cookie)
+    };
+    match crate::account::authenticate(&state, &email, &password, &origin, known_browser.as_deref()).await {
         Ok(user) => {
             // Password verified; a second factor needed? Then the code step, not logged in yet.
             if let Some(challenge) = crate::account::second_factor::challenge_if_enrolled(&state, &user).await? {
                 return crate::routes::web::second_factor::begin_code_step(&session, challenge.hash());
             }
             let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
-            redirect_remembering_device("/dashboard", &state.settings, &login_session_id)
+            let mut response = redirect_remembering_device("/dashboard", &state.settings, &login_session_id)?;
+            let known = state
+                .known_browsers
+                .remember(known_browser.as_deref(), &user, now_millis());
+            response
+                .add_cookie(&known)
+                .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
+            Ok(response)
         }
-        Err(ApiError::InvalidGrant(_)) => {
-            let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
-            let page = LoginPage {
-                layout,
-                email,
-                error: Some("Incorrect email or password.".to_owned()),
-                notice: None,
+        Err(ApiError::InvalidGrant(_)) => refused(
+            "Incorrect email or password.".to_owned(),
+            false,
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(ApiError::LoginRefused(why)) => refused(sentence(&why), false, StatusCode::UNAUTHORIZED),
+        Err(ApiError::AccountLocked {
+            retry_after_seconds,
+            who,
+        }) => {
+            let wait = crate::routes::web::wait_in_words(retry_after_seconds.max(1));
+            let message = match who {
+                LockedOut::UnknownClients => format!(
+                    "This account has had too many failed log-ins, so log-ins from browsers it does not know are \
+                     paused for {wait} to protect it. A browser you have logged in with before can still log in; \
+                     or reset your password by email now."
+                ),
+                LockedOut::SecondFactor => {
+                    format!("Too many wrong two-step verification codes for this account. Please wait {wait}.")
+                }
+                LockedOut::ThisBrowser | LockedOut::ThisSession => format!(
+                    "Too many failed log-ins to this account from this browser. Please wait {wait}, or reset your \
+                     password by email."
+                ),
             };
-            render_form(&page, StatusCode::UNAUTHORIZED, cookie)
+            let mut response = refused(message, true, StatusCode::TOO_MANY_REQUESTS)?;
+            // The log-in form is the page that says why: the generic 429 page must not replace it.
+            response.extensions_mut().insert(crate::routes::web::RenderedErrorPage);
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(retry_after_seconds.max(1)),
+            );
+            Ok(response)
         }
         Err(other) => Err(other.into()),
+    }
+}
+
+/// "this account is locked…" → "This account is locked…."
+fn sentence(text: &str) -> String {
+    let mut characters = text.chars();
+    match characters.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), characters.as_str()),
+        None => String::new(),
     }
 }
 

@@ -154,7 +154,7 @@ fn default_message(status: StatusCode) -> &'static str {
 }
 
 /// Marks an error page `error_pages` has rendered, so an outer handler does not render it again.
-struct RenderedErrorPage;
+pub struct RenderedErrorPage;
 
 /// The email of the user this browser is logged in as, if any.
 pub async fn logged_in_email(state: &crate::state::AppState, session: &Session) -> Option<String> {

@@ -128,7 +128,21 @@ pub async fn submit(
                 "success",
                 format!("Password changed. Signed out of {devices}."),
             );
-            Ok(redirect("/dashboard"))
+            // The change ended every browser's standing as known to the account
+            // (`auth::known_browser`); the one that made it is known again at once.
+            let mut response = redirect("/dashboard");
+            if let Some(account) = crate::store::users::find_by_id(&state.db, &user.0.user_id).await? {
+                let known_browser = request
+                    .cookie(state.known_browsers.cookie_name())
+                    .map(|cookie| cookie.value().to_owned());
+                let cookie = state
+                    .known_browsers
+                    .remember(known_browser.as_deref(), &account, now_millis());
+                response
+                    .add_cookie(&cookie)
+                    .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
+            }
+            Ok(response)
         }
         Err(ApiError::InvalidField { field, message }) => {
             refuse(&state, &user, field, explain_refusal(field, &message)).await

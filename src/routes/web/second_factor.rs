@@ -287,8 +287,20 @@ pub async fn submit_code(
     match second_factor::finish_log_in(&state, &challenge, &code, &origin).await {
         Ok(user) => {
             let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
-            redirect_remembering_device("/dashboard", &state.settings, &login_session_id)
+            let mut response = redirect_remembering_device("/dashboard", &state.settings, &login_session_id)?;
+            // Remembered like a password log-in's browser (`auth::known_browser`).
+            let known_browser = request
+                .cookie(state.known_browsers.cookie_name())
+                .map(|cookie| cookie.value().to_owned());
+            let known = state
+                .known_browsers
+                .remember(known_browser.as_deref(), &user, now_millis());
+            response
+                .add_cookie(&known)
+                .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
+            Ok(response)
         }
+        Err(ApiError::LoginRefused(why)) => Ok(start_over(&session, &why)),
         Err(ApiError::InvalidGrant(_)) => {
             if !second_factor::challenge_is_open(&state, &challenge).await? {
                 return Ok(start_over(
