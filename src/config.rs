@@ -439,6 +439,12 @@ mod tests {
     }
 
     #[test]
+    fn a_short_mfa_encryption_key_is_refused_by_name() {
+        let error = settings(&[("MFA_ENCRYPTION_KEY", "short")]).unwrap_err();
+        assert_eq!(error.to_string(), "MFA_ENCRYPTION_KEY must be at least 32 bytes");
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         for (name, value) in [
             ("ACCESS_TTL", "soon"),

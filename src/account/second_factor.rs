@@ -111,7 +111,9 @@ pub async fn pending_enrolment(state: &AppState, user_id: &str) -> Result<Option
         return Ok(None);
     }
     let user = find_user(state, user_id).await?;
-    let secret = state.totp_sealing.open(user_id, &factor.sealed_secret)?;
+    let Some(secret) = open_secret(state, user_id, &factor.sealed_secret) else {
+        return Ok(None);
+    };
     Ok(Some(Enrolment::of(&secret, &user.email)?))
 }
 
@@ -140,7 +142,11 @@ pub async fn confirm_enrolment(
             "enter the 6-digit code your authenticator app shows",
         ));
     };
-    let secret = state.totp_sealing.open(&principal.user_id, &factor.sealed_secret)?;
+    let Some(secret) = open_secret(state, &principal.user_id, &factor.sealed_secret) else {
+        return Err(ApiError::Conflict(
+            "the started enrolment can no longer be read: start one again".into(),
+        ));
+    };
     let Some(step) = totp::accepted_step(&secret, &code, (now / 1000) as u64, 0)? else {
         return Err(ApiError::invalid_field(
             "code",
@@ -197,6 +203,19 @@ pub async fn disable(state: &AppState, principal: &Principal, proof: Proof, orig
     Ok(())
 }
 
+/// The stored secret, or `None` (logged, without the secret) when it does not open: sealed under
+/// another `MFA_ENCRYPTION_KEY`, or damaged. Its owner's TOTP codes are then refused, and a
+/// recovery code still logs in, so that they can enrol again.
+fn open_secret(state: &AppState, user_id: &str, sealed: &str) -> Option<Vec<u8>> {
+    match state.totp_sealing.open(user_id, sealed) {
+        Ok(secret) => Some(secret),
+        Err(error) => {
+            tracing::error!(user_id, error = %error, "a stored TOTP secret does not open");
+            None
+        }
+    }
+}
+
 enum Checked {
     Totp,
     Recovery,
@@ -217,7 +236,9 @@ async fn check_code(state: &AppState, user_id: &str, raw: &str) -> Result<Checke
     match SecondFactorCode::parse(raw) {
         None => Ok(Checked::Wrong),
         Some(SecondFactorCode::Totp(code)) => {
-            let secret = state.totp_sealing.open(user_id, &factor.sealed_secret)?;
+            let Some(secret) = open_secret(state, user_id, &factor.sealed_secret) else {
+                return Ok(Checked::Wrong);
+            };
             match totp::accepted_step(&secret, &code, (now / 1000) as u64, factor.last_used_step)? {
                 Some(step) if totp_factors::accept_step(&state.db, user_id, step as i64).await? => Ok(Checked::Totp),
                 _ => Ok(Checked::Wrong),

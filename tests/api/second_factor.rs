@@ -553,3 +553,20 @@ async fn the_openapi_document_describes_the_second_factor_routes() {
     assert!(schemas["ErrorCode"].to_string().contains("mfa_required"));
     assert!(schemas["ErrorResponse"]["properties"]["mfa_token"].is_object());
 }
+
+#[tokio::test]
+async fn under_another_encryption_key_totp_codes_are_refused_without_an_error_and_recovery_codes_still_work() {
+    let first_key = "a key of at least thirty-two bytes, the first";
+    let app = spawn_app_with(&[("MFA_ENCRYPTION_KEY", first_key)]).await;
+    let user = app.new_user().await;
+    let enrolled = enrol(&app, &user).await;
+    let moved = crate::helpers::start_on(
+        app.database.clone(),
+        &[("MFA_ENCRYPTION_KEY", "another key of at least thirty-two bytes")],
+    )
+    .await;
+    let refused = second_step(&moved, &mfa_token(&moved, &user).await, &code(&enrolled.secret, 1)).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "a 401, not a 500");
+    let recovered = second_step(&moved, &mfa_token(&moved, &user).await, &enrolled.recovery_codes[0]).await;
+    assert_eq!(recovered.status(), StatusCode::OK);
+}
