@@ -230,7 +230,15 @@ pub async fn require_recent_proof(
             let user = store::users::find_by_id(&state.db, &principal.user_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            if !second_factor::code_matches(state, &user, &code, Some(&principal.session_id), origin).await? {
+            if !second_factor::code_matches(
+                state,
+                &user,
+                &code,
+                second_factor::CodeFrom::Session(&principal.session_id),
+                origin,
+            )
+            .await?
+            {
                 return Err(ApiError::ReauthenticationRequired("the code is not correct".into()));
             }
         }

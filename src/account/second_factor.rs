@@ -254,10 +254,22 @@ async fn check_code(state: &AppState, user_id: &str, raw: &str) -> Result<Checke
     }
 }
 
-/// The key a log-in's second-factor codes are counted under: one per account, apart from its
-/// password attempts, so that a right password does not wipe out wrong codes.
-fn log_in_key(user_id: &str) -> String {
-    format!("second-factor:{user_id}")
+/// The key a log-in's second-factor codes are counted under, apart from its password attempts so
+/// that a right password does not wipe out wrong codes: per browser for one the account knows
+/// (`auth::known_browser`), so that whoever knows the password cannot lock the owner's own
+/// browsers out of the code step, else per account.
+fn log_in_key(user_id: &str, known_browser_nonce: Option<&str>) -> String {
+    match known_browser_nonce {
+        Some(nonce) => format!("second-factor:browser:{nonce}"),
+        None => format!("second-factor:{user_id}"),
+    }
+}
+
+/// How a log-in's code is counted: `None` for a logged-in caller (its session), else the log-in's
+/// browser as the account knows it, if it does.
+pub enum CodeFrom<'a> {
+    Session(&'a str),
+    LogIn { known_browser: Option<&'a str> },
 }
 
 /// Checks a code under the limit: the attempt is counted first (`auth::throttle`; past the
@@ -268,12 +280,19 @@ pub async fn code_matches(
     state: &AppState,
     user: &User,
     code: &str,
-    session_id: Option<&str>,
+    from: CodeFrom<'_>,
     origin: &Origin,
 ) -> Result<bool, ApiError> {
-    let (key, counted_as) = match session_id {
-        Some(session_id) => (throttle::session_key(session_id), LockedOut::ThisSession),
-        None => (log_in_key(&user.id), LockedOut::SecondFactor),
+    let session_id = match from {
+        CodeFrom::Session(session_id) => Some(session_id),
+        CodeFrom::LogIn { .. } => None,
+    };
+    let (key, counted_as) = match from {
+        CodeFrom::Session(session_id) => (throttle::session_key(session_id), LockedOut::ThisSession),
+        CodeFrom::LogIn { known_browser } => {
+            let nonce = state.known_browsers.recognise(known_browser, user, now_millis());
+            (log_in_key(&user.id, nonce.as_deref()), LockedOut::SecondFactor)
+        }
     };
     let attempt = throttle::begin(&state.db, state.account_lock(), key, counted_as).await?;
     let checked = check_code(state, &user.id, code).await?;
@@ -331,6 +350,7 @@ pub async fn finish_log_in(
     state: &AppState,
     challenge_hash: &str,
     code: &str,
+    known_browser: Option<&str>,
     origin: &Origin,
 ) -> Result<User, ApiError> {
     let challenge = mfa_challenges::find_open(&state.db, challenge_hash, now_millis())
@@ -339,7 +359,7 @@ pub async fn finish_log_in(
     let user = store::users::find_by_id(&state.db, &challenge.user_id)
         .await?
         .ok_or_else(challenge_gone)?;
-    if !code_matches(state, &user, code, None, origin).await? {
+    if !code_matches(state, &user, code, CodeFrom::LogIn { known_browser }, origin).await? {
         let spent =
             mfa_challenges::record_failure(&state.db, challenge_hash, MAX_WRONG_CODES_PER_LOG_IN, now_millis()).await?;
         return Err(ApiError::InvalidGrant(if spent {

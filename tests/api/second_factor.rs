@@ -54,8 +54,9 @@ async fn enrol(app: &TestApp, user: &TestUser) -> Enrolled {
         json!({ "password": user.password }),
     )
     .await;
-    assert_eq!(started.status(), StatusCode::OK);
+    let status = started.status();
     let started: Value = started.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{started}");
     let secret = started["secret"].as_str().unwrap().to_owned();
     let confirmed = post(
         app,
@@ -569,4 +570,50 @@ async fn under_another_encryption_key_totp_codes_are_refused_without_an_error_an
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "a 401, not a 500");
     let recovered = second_step(&moved, &mfa_token(&moved, &user).await, &enrolled.recovery_codes[0]).await;
     assert_eq!(recovered.status(), StatusCode::OK);
+}
+
+/// Password, then code, in a browser; the code step's answer.
+async fn browser_log_in(browser: &crate::helpers::Browser, user: &TestUser, code: &str) -> Response {
+    let response = browser
+        .submit(
+            "/login",
+            "/login",
+            &[("email", &user.email), ("password", &user.password)],
+        )
+        .await;
+    assert_eq!(location(&response), "/login/mfa");
+    browser.submit("/login/mfa", "/login/mfa", &[("code", code)]).await
+}
+
+#[tokio::test]
+async fn whoever_knows_the_password_cannot_lock_the_owners_browser_out_of_the_code_step() {
+    let app = spawn_app_with(&[("ACCOUNT_LOCK_AFTER", "3"), ("ACCOUNT_LOCK_WINDOW", "10m")]).await;
+    let user = app.new_user().await;
+    let enrolled = enrol(&app, &user).await;
+    let owner = app.browser();
+    let response = browser_log_in(&owner, &user, &code(&enrolled.secret, 1)).await;
+    assert_eq!(location(&response), "/dashboard");
+    assert_eq!(
+        owner.submit("/dashboard", "/logout", &[]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // Someone with the password but not the authenticator guesses codes from elsewhere.
+    for _ in 0..3 {
+        let token = mfa_token(&app, &user).await;
+        assert_eq!(
+            second_step(&app, &token, "000000").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let token = mfa_token(&app, &user).await;
+    assert_eq!(
+        second_step(&app, &token, &enrolled.recovery_codes[0]).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "clients the account does not know wait"
+    );
+    // The owner's browser, known to the account, is counted on its own.
+    let response = browser_log_in(&owner, &user, &enrolled.recovery_codes[1]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/dashboard");
 }

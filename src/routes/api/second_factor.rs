@@ -190,14 +190,14 @@ pub async fn finish_log_in(
     let token = MfaToken::parse(&mfa_token)
         .ok_or_else(|| ApiError::InvalidGrant("the mfa_token is not valid: log in again".into()))?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let user = second_factor::finish_log_in(&state, &token.hash(), &code, &origin).await?;
+    let known_client = request
+        .cookie(state.known_browsers.cookie_name())
+        .map(|cookie| cookie.value().to_owned());
+    let user = second_factor::finish_log_in(&state, &token.hash(), &code, known_client.as_deref(), &origin).await?;
     let issuer = state.issuer();
     let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
     let pair = login::issue_pair(&issuer, &user, &session).await?;
     // Remembered like a password log-in's client (`auth::known_browser`).
-    let known_client = request
-        .cookie(state.known_browsers.cookie_name())
-        .map(|cookie| cookie.value().to_owned());
     let known = state
         .known_browsers
         .remember(known_client.as_deref(), &user, crate::domain::now_millis());
