@@ -3,6 +3,8 @@
 //! HTML routes both call these, so the two ways through the product cannot drift apart; each
 //! records its security event here, where the change happens.
 
+pub mod second_factor;
+
 use crate::auth::client::describe_device;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, Credential, Principal};
 use crate::auth::{password, throttle};
@@ -176,6 +178,20 @@ pub async fn password_proved_at(state: &AppState, principal: &Principal) -> Resu
     }
 }
 
+/// What a caller may offer to re-authenticate: the password, or, for an account with two-step
+/// verification, a code from its authenticator (or an unused recovery code).
+#[derive(Default)]
+pub struct Proof {
+    pub password: Option<String>,
+    pub code: Option<String>,
+}
+
+impl Proof {
+    pub fn password(password: Option<String>) -> Self {
+        Self { password, code: None }
+    }
+}
+
 /// The re-authentication rule, one for every route: signing out all other devices and logging
 /// out everywhere need the password again once its last proof is older than `SUDO_TTL` (a
 /// password change and account deletion always ask for it; signing out one device or this one
@@ -186,17 +202,53 @@ pub async fn require_recent_password(
     principal: &Principal,
     password: Option<String>,
 ) -> Result<(), ApiError> {
+    require_recent_proof(state, principal, Proof::password(password), &Origin::default()).await
+}
+
+/// `require_recent_password`, where a second-factor code may stand in for the password (as in
+/// GitHub's sudo mode: either one proves the person is there). When both are sent, the password
+/// decides. A code counts towards the same per-account limit as a password.
+pub async fn require_recent_proof(
+    state: &AppState,
+    principal: &Principal,
+    proof: Proof,
+    origin: &Origin,
+) -> Result<(), ApiError> {
     let proved_at = password_proved_at(state, principal).await?;
     if now_millis() - proved_at <= state.settings.sudo_ttl.as_millis() as i64 {
         return Ok(());
     }
-    let Some(given) = password.filter(|given| !given.is_empty()) else {
-        return Err(ApiError::ReauthenticationRequired(
-            "this action needs your password again: send it as `password`".into(),
-        ));
-    };
-    if !password_matches(state, principal, given).await? {
-        return Err(ApiError::ReauthenticationRequired("the password is not correct".into()));
+    let password = proof.password.filter(|given| !given.is_empty());
+    let code = proof.code.filter(|given| !given.trim().is_empty());
+    match (password, code) {
+        (Some(given), _) => {
+            if !password_matches(state, principal, given).await? {
+                return Err(ApiError::ReauthenticationRequired("the password is not correct".into()));
+            }
+        }
+        (None, Some(code)) => {
+            let user = store::users::find_by_id(&state.db, &principal.user_id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            if !second_factor::code_matches(
+                state,
+                &user,
+                &code,
+                second_factor::CodeFrom::Session(&principal.session_id),
+                origin,
+            )
+            .await?
+            {
+                return Err(ApiError::ReauthenticationRequired("the code is not correct".into()));
+            }
+        }
+        (None, None) => {
+            return Err(ApiError::ReauthenticationRequired(
+                "this action needs your password again: send it as `password` (or, with two-step verification on, \
+                 a code as `code`)"
+                    .into(),
+            ));
+        }
     }
     if let Credential::Cookie(session) = &principal.credential {
         session

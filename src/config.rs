@@ -49,6 +49,9 @@ pub struct Settings {
     pub refresh_reuse_grace: Duration,
     pub sudo_ttl: Duration,
     pub jwt_secret: Option<Secret>,
+    /// Seals the TOTP secrets at rest (`MFA_ENCRYPTION_KEY`); unset: a key generated once and
+    /// kept in the database's `secrets` table.
+    pub mfa_encryption_key: Option<Secret>,
     pub jwt_algorithm: JwtAlgorithm,
     /// `JWT_ISSUER` when set; unset, the issuer is the public origin (`Settings::issuer`).
     pub jwt_issuer: Option<String>,
@@ -201,6 +204,11 @@ impl Settings {
             None => None,
             Some(secret) if secret.len() < 32 => return Err(invalid("JWT_SECRET", "must be at least 32 bytes")),
             Some(secret) => Some(Secret::new(secret)),
+        };
+        let mfa_encryption_key = match get("MFA_ENCRYPTION_KEY") {
+            None => None,
+            Some(key) if key.len() < 32 => return Err(invalid("MFA_ENCRYPTION_KEY", "must be at least 32 bytes")),
+            Some(key) => Some(Secret::new(key)),
         };
         let jwt_algorithm = match get("JWT_ALG").as_deref() {
             None | Some("HS256") => JwtAlgorithm::Hs256,
@@ -376,6 +384,7 @@ impl Settings {
             refresh_reuse_grace,
             sudo_ttl,
             jwt_secret,
+            mfa_encryption_key,
             jwt_algorithm,
             jwt_issuer: get("JWT_ISSUER"),
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "revocable".to_owned()),
@@ -502,6 +511,12 @@ mod tests {
     fn a_short_jwt_secret_is_refused_by_name() {
         let error = settings(&[("JWT_SECRET", "short")]).unwrap_err();
         assert_eq!(error.to_string(), "JWT_SECRET must be at least 32 bytes");
+    }
+
+    #[test]
+    fn a_short_mfa_encryption_key_is_refused_by_name() {
+        let error = settings(&[("MFA_ENCRYPTION_KEY", "short")]).unwrap_err();
+        assert_eq!(error.to_string(), "MFA_ENCRYPTION_KEY must be at least 32 bytes");
     }
 
     #[test]

@@ -71,6 +71,16 @@ pub enum CredentialKind {
     Cookie,
 }
 
+/// A secret an error carries to the client (the `mfa_token` of `mfa_required`): request logs
+/// print errors with `Debug`, which shows none of it.
+pub struct Undisclosed(pub String);
+
+impl std::fmt::Debug for Undisclosed {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Undisclosed(…)")
+    }
+}
+
 /// Who a refused attempt was counted against: tells the page what to say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockedOut {
@@ -80,6 +90,8 @@ pub enum LockedOut {
     ThisBrowser,
     /// This login session's re-authentications.
     ThisSession,
+    /// The account's second-factor codes at log-in (`account::second_factor`).
+    SecondFactor,
 }
 
 impl LockedOut {
@@ -102,6 +114,9 @@ impl LockedOut {
             }
             Self::ThisSession => {
                 format!("too many wrong passwords from this login session: try again in {wait}")
+            }
+            Self::SecondFactor => {
+                format!("too many wrong two-step verification codes for this account: try again in {wait}")
             }
         }
     }
@@ -149,6 +164,10 @@ pub enum ApiError {
     AccountLocked { retry_after_seconds: u64, who: LockedOut },
     #[error("{0}")]
     ReauthenticationRequired(String),
+    /// The password was right and the account has a second factor: nothing is issued until a
+    /// code comes with this token to `/api/token/mfa`.
+    #[error("this account has two-step verification: send a code with the mfa_token to /api/token/mfa")]
+    MfaRequired { mfa_token: Undisclosed },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -192,6 +211,7 @@ impl ApiError {
             Self::Unavailable(_) => "service_unavailable",
             Self::RateLimited { .. } | Self::AccountLocked { .. } => "rate_limited",
             Self::ReauthenticationRequired(_) => "reauthentication_required",
+            Self::MfaRequired { .. } => "mfa_required",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -205,15 +225,19 @@ struct ErrorBody<'a> {
     reason: Option<RejectReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<&'a str>,
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) | Self::InvalidScope(_) | Self::UnsupportedGrantType(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized { .. } | Self::InvalidGrant(_) | Self::LoginRefused(_) | Self::InvalidClient(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::Unauthorized { .. }
+            | Self::InvalidGrant(_)
+            | Self::LoginRefused(_)
+            | Self::InvalidClient(_)
+            | Self::MfaRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::CsrfFailed(_) | Self::ReauthenticationRequired(_) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } | Self::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -268,6 +292,10 @@ impl ResponseError for ApiError {
             error_description: description,
             reason,
             field,
+            mfa_token: match self {
+                Self::MfaRequired { mfa_token } => Some(mfa_token.0.as_str()),
+                _ => None,
+            },
         })
     }
 }

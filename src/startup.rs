@@ -211,6 +211,11 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                 .route(web::post().to(api::token::issue)),
         )
         .service(
+            web::resource("/api/token/mfa")
+                .wrap(from_fn(limit_attempts))
+                .route(web::post().to(api::second_factor::finish_log_in)),
+        )
+        .service(
             web::resource("/api/token/refresh")
                 .wrap(from_fn(limit_attempts))
                 .route(web::post().to(api::token::refresh)),
@@ -243,6 +248,17 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                         .route(web::post().to(api::account::change_password)),
                 )
                 .route("/api/account", web::delete().to(api::account::delete_account))
+                .service(
+                    web::resource("/api/mfa/totp")
+                        .wrap(from_fn(limit_attempts))
+                        .route(web::post().to(api::second_factor::start_enrolment))
+                        .route(web::delete().to(api::second_factor::disable)),
+                )
+                .service(
+                    web::resource("/api/mfa/totp/confirm")
+                        .wrap(from_fn(limit_attempts))
+                        .route(web::post().to(api::second_factor::confirm_enrolment)),
+                )
                 .route("/api/sessions", web::get().to(api::sessions::list))
                 .route("/api/sessions/{id}", web::delete().to(api::sessions::revoke))
                 .route("/", web::get().to(pages::home))
@@ -255,6 +271,15 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                     web::resource("/login")
                         .route(web::get().to(pages::login::form))
                         .route(web::post().to(pages::login::submit).wrap(from_fn(limit_attempts))),
+                )
+                .service(
+                    web::resource("/login/mfa")
+                        .route(web::get().to(pages::second_factor::code_step))
+                        .route(
+                            web::post()
+                                .to(pages::second_factor::submit_code)
+                                .wrap(from_fn(limit_attempts)),
+                        ),
                 )
                 .route("/logout", web::post().to(pages::login::logout))
                 .route("/dashboard", web::get().to(pages::dashboard::show))
@@ -277,6 +302,27 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                     web::resource("/password")
                         .route(web::get().to(pages::password::form))
                         .route(web::post().to(pages::password::submit).wrap(from_fn(limit_attempts))),
+                )
+                .service(
+                    web::resource("/mfa/totp")
+                        .route(web::get().to(pages::second_factor::enrol_page))
+                        .route(
+                            web::post()
+                                .to(pages::second_factor::start)
+                                .wrap(from_fn(limit_attempts)),
+                        ),
+                )
+                .route(
+                    "/mfa/totp/confirm",
+                    web::post()
+                        .to(pages::second_factor::confirm)
+                        .wrap(from_fn(limit_attempts)),
+                )
+                .route(
+                    "/mfa/totp/disable",
+                    web::post()
+                        .to(pages::second_factor::disable)
+                        .wrap(from_fn(limit_attempts)),
                 )
                 .route("/compare", web::get().to(pages::compare::show)),
         );
@@ -364,6 +410,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         None => None,
         Some(path) => Some(crate::geoip::Geoip::open(path).map_err(|error| anyhow::anyhow!("GEOIP_DB: {error}"))?),
     };
+    let totp_sealing = crate::auth::totp::SealingKey::load(&settings, &db).await?;
     let shared_limits = redis.clone().map(|pool| (pool, settings.redis_prefix.clone()));
     Ok(AppState {
         db,
@@ -380,6 +427,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         known_browsers,
         geoip,
         stopping: tokio::sync::watch::Sender::new(false),
+        totp_sealing,
         settings,
     })
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     /// Turns `true` when the server starts to stop: long-lived responses (the revocation feed)
     /// end, so the graceful shutdown need not wait for them.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Seals and opens the stored TOTP secrets.
+    pub totp_sealing: crate::auth::totp::SealingKey,
 }
 
 impl AppState {

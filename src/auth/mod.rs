@@ -13,6 +13,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod strategy;
 pub mod throttle;
+pub mod totp;
 
 use std::time::Duration;
 

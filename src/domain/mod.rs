@@ -4,8 +4,10 @@ mod email;
 mod ids;
 mod password;
 mod scope;
+mod second_factor;
 
 pub use email::Email;
 pub use ids::{RandomId, RefreshToken, SessionId, now_millis};
 pub use password::Password;
 pub use scope::{Scope, Scopes, UnknownScope};
+pub use second_factor::{MfaToken, RecoveryCode, SecondFactorCode};

@@ -21,6 +21,13 @@ pub enum EventKind {
     DeviceRecognised,
     /// A client (another service) revoked one of the account's tokens through `/oauth/revoke`.
     RevokedByClient,
+    /// An authenticator app was confirmed as the account's second factor.
+    SecondFactorEnabled,
+    SecondFactorDisabled,
+    /// A wrong second-factor code at log-in or re-authentication.
+    SecondFactorFailed,
+    /// A recovery code was spent in place of an authenticator code.
+    RecoveryCodeUsed,
     /// A log-in beyond `MAX_SESSIONS_PER_USER` ended the least recently active login session.
     SessionLimitReached,
     /// An operator signed the account out, locked or unlocked it.
@@ -45,6 +52,10 @@ impl EventKind {
             Self::ReportedNotYou => "reported_not_you",
             Self::DeviceRecognised => "device_recognised",
             Self::RevokedByClient => "revoked_by_client",
+            Self::SecondFactorEnabled => "second_factor_enabled",
+            Self::SecondFactorDisabled => "second_factor_disabled",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::RecoveryCodeUsed => "recovery_code_used",
             Self::SessionLimitReached => "session_limit_reached",
             Self::SignedOutByAdmin => "signed_out_by_admin",
             Self::AccountLocked => "account_locked",

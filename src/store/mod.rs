@@ -8,12 +8,15 @@ pub mod denylist;
 pub mod events;
 pub mod login_attempts;
 pub mod login_sessions;
+pub mod mfa_challenges;
 pub mod oauth_clients;
+pub mod recovery_codes;
 pub mod refresh_tokens;
 pub mod reported_devices;
 pub mod revocation_log;
 pub mod secrets;
 pub mod signing_keys;
+pub mod totp_factors;
 pub mod users;
 pub mod web_sessions;
 

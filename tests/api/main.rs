@@ -25,6 +25,7 @@ mod redis_outage;
 mod refresh_tokens;
 mod revocation;
 mod revocation_races;
+mod second_factor;
 mod standards;
 mod strategies;
 mod token_validation;

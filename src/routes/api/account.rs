@@ -57,10 +57,12 @@ pub async fn register(
     }))
 }
 
-/// The password, for an action under the re-authentication rule (`account::require_recent_password`).
+/// The password, for an action under the re-authentication rule (`account::require_recent_proof`);
+/// or, for an account with two-step verification, a `code` from its authenticator instead.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordProof {
     password: Option<String>,
+    code: Option<String>,
 }
 
 #[utoipa::path(
@@ -85,9 +87,15 @@ pub async fn logout_all(
     BearerOrCookie(principal): BearerOrCookie,
     body: Option<web::Json<PasswordProof>>,
 ) -> Result<HttpResponse, ApiError> {
-    let password = body.and_then(|body| body.into_inner().password);
-    account::require_recent_password(&state, &principal, password).await?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let proof = body.map_or_else(account::Proof::default, |body| {
+        let body = body.into_inner();
+        account::Proof {
+            password: body.password,
+            code: body.code,
+        }
+    });
+    account::require_recent_proof(&state, &principal, proof, &origin).await?;
     account::log_out_everywhere(&state, &principal, &origin).await?;
     if let Credential::Cookie(session) = &principal.credential {
         session.purge();

@@ -20,6 +20,9 @@ pub struct ErrorResponse {
     /// The invalid field, on a 422.
     #[schema(nullable = false)]
     field: Option<String>,
+    /// With `mfa_required`: the token to send with a code to `/api/token/mfa`.
+    #[schema(nullable = false)]
+    mfa_token: Option<String>,
 }
 
 /// The machine-readable code of an error.
@@ -35,6 +38,7 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     CsrfFailed,
     ReauthenticationRequired,
+    MfaRequired,
     NotFound,
     Conflict,
     PayloadTooLarge,
@@ -86,6 +90,10 @@ impl Modify for SecuritySchemes {
         super::token::issue,
         super::token::refresh,
         super::token::logout,
+        super::second_factor::finish_log_in,
+        super::second_factor::start_enrolment,
+        super::second_factor::confirm_enrolment,
+        super::second_factor::disable,
         super::account::logout_all,
         super::account::change_password,
         super::account::delete_account,
@@ -127,6 +135,9 @@ mod tests {
             "/api/register",
             "/api/token",
             "/api/token/refresh",
+            "/api/token/mfa",
+            "/api/mfa/totp",
+            "/api/mfa/totp/confirm",
             "/api/logout",
             "/api/logout-all",
             "/api/password",

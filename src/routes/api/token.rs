@@ -56,10 +56,10 @@ fn no_store(pair: TokenResponse) -> HttpResponse {
     responses(
         (status = 200, description = "a token pair", body = TokenResponse),
         (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "wrong email or password (`invalid_grant`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "wrong email or password, or (the password being right) an account an operator locked (`invalid_grant`); or `mfa_required` with an `mfa_token` for `/api/token/mfa` when the account has two-step verification", body = crate::routes::api::openapi::ErrorResponse),
         (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
         (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited per address, or the account is locked after failed log-ins; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "rate limited per address, or too many failed log-ins to the account from clients it does not know (a client sending the device cookie of an earlier log-in is counted on its own); `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
         (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
     )
 )]
@@ -77,6 +77,12 @@ pub async fn issue(
         .cookie(state.known_browsers.cookie_name())
         .map(|cookie| cookie.value().to_owned());
     let user = account::authenticate(&state, &email, &password, &origin, known_client.as_deref()).await?;
+    // Password verified; a second factor needed? Then nothing is issued until `/api/token/mfa`.
+    if let Some(mfa_token) = account::second_factor::challenge_if_enrolled(&state, &user).await? {
+        return Err(ApiError::MfaRequired {
+            mfa_token: crate::error::Undisclosed(mfa_token.expose().to_owned()),
+        });
+    }
     let issuer = state.issuer();
     let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
     let pair = login::issue_pair(&issuer, &user, &session).await?;

@@ -79,6 +79,7 @@ struct DashboardPage {
     ended: Vec<EndedRow>,
     events: Vec<EventRow>,
     failed_logins: i64,
+    second_factor: crate::routes::web::second_factor::DashboardSection,
 }
 
 fn kind_label(kind: Kind) -> &'static str {
@@ -175,6 +176,10 @@ fn describe_event(event: &SecurityEvent) -> (String, bool) {
         "reported_not_you" => (format!("Reported as not you and signed out: {detail}"), true),
         "device_recognised" => (format!("Confirmed as yours: {detail}"), false),
         "revoked_by_client" => (format!("Revoked through a connected service: {detail}"), false),
+        "second_factor_enabled" => (format!("Two-step verification turned on ({detail})"), false),
+        "second_factor_disabled" => ("Two-step verification turned off".into(), true),
+        "second_factor_failed" => ("Wrong two-step verification code".into(), true),
+        "recovery_code_used" => (format!("Recovery code used; {detail}"), true),
         "session_limit_reached" => (format!("Limit on devices reached: {detail}"), false),
         "signed_out_by_admin" => (format!("Signed out by an administrator ({detail})"), true),
         "account_locked" => ("Account locked by an administrator; log-ins refused".into(), true),
@@ -296,6 +301,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         events,
         failed_logins: events::failed_logins_since_last_visit(&state.db, &principal.user_id, &principal.session_id)
             .await?,
+        second_factor: crate::routes::web::second_factor::DashboardSection::of(&state, &principal.user_id).await?,
     })
 }
 
@@ -321,20 +327,29 @@ pub fn sudo_is_fresh(state: &AppState, user: &WebUser) -> bool {
 /// Where a sensitive action stands on the password proof.
 pub enum Sudo {
     Confirmed,
-    /// The proof is too old and no password came with the form.
+    /// The proof is too old and no password (or code) came with the form.
     Needed,
-    /// A password came with the form and it is wrong.
+    /// A password (or a code) came with the form and it is wrong.
     Wrong,
 }
 
-/// The one re-authentication rule (`account::require_recent_password`), told apart for the
-/// page: fresh sudo, no password yet, or a wrong one.
-pub async fn confirm_sudo(state: &AppState, user: &WebUser, password_given: Option<String>) -> Result<Sudo, PageError> {
-    let given = password_given.filter(|given| !given.is_empty());
-    let had_password = given.is_some();
-    match crate::account::require_recent_password(state, &user.0, given).await {
+/// The one re-authentication rule (`account::require_recent_proof`), told apart for the
+/// page: fresh sudo, no password yet, or a wrong one. With two-step verification on, a code
+/// from the authenticator may stand in for the password.
+pub async fn confirm_sudo(
+    state: &AppState,
+    user: &WebUser,
+    password_given: Option<String>,
+    code_given: Option<String>,
+    origin: &crate::store::events::Origin,
+) -> Result<Sudo, PageError> {
+    let password = password_given.filter(|given| !given.is_empty());
+    let code = code_given.filter(|given| !given.trim().is_empty());
+    let had_proof = password.is_some() || code.is_some();
+    let proof = crate::account::Proof { password, code };
+    match crate::account::require_recent_proof(state, &user.0, proof, origin).await {
         Ok(()) => Ok(Sudo::Confirmed),
-        Err(crate::error::ApiError::ReauthenticationRequired(_)) if had_password => Ok(Sudo::Wrong),
+        Err(crate::error::ApiError::ReauthenticationRequired(_)) if had_proof => Ok(Sudo::Wrong),
         Err(crate::error::ApiError::ReauthenticationRequired(_)) => Ok(Sudo::Needed),
         Err(other) => Err(other.into()),
     }
@@ -350,10 +365,12 @@ struct ConfirmPasswordPage {
     error: Option<&'static str>,
     /// Fields the form carries back unchanged, as `(name, value)`.
     carried: Vec<(&'static str, &'static str)>,
+    /// Two-step verification is on: a code is accepted in place of the password.
+    accepts_code: bool,
 }
 
 /// The short step that asks for the password again before a sensitive action, and why.
-async fn ask_for_password(
+pub async fn ask_for_password(
     state: &AppState,
     user: &WebUser,
     sudo: Sudo,
@@ -377,6 +394,7 @@ async fn ask_for_password(
         },
         error: matches!(sudo, Sudo::Wrong).then_some("That password is not correct. Try again."),
         carried,
+        accepts_code: crate::account::second_factor::is_enabled(state, &user.0.user_id).await?,
     };
     let status = if matches!(sudo, Sudo::Wrong) {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -443,6 +461,7 @@ pub async fn recognise(
 #[derive(Deserialize)]
 pub struct SudoForm {
     password: Option<String>,
+    code: Option<String>,
     confirm: Option<String>,
 }
 
@@ -452,7 +471,14 @@ pub async fn revoke_others(
     user: WebUser,
     CsrfForm(form): CsrfForm<SudoForm>,
 ) -> Result<HttpResponse, PageError> {
-    let sudo = confirm_sudo(&state, &user, form.password).await?;
+    let sudo = confirm_sudo(
+        &state,
+        &user,
+        form.password,
+        form.code,
+        &client::origin(&request, &state.settings.trusted_proxies),
+    )
+    .await?;
     if !matches!(sudo, Sudo::Confirmed) {
         return ask_for_password(
             &state,
@@ -499,7 +525,14 @@ pub async fn logout_all(
     if form.confirm.as_deref() != Some("yes") {
         return Ok(redirect("/logout-all"));
     }
-    let sudo = confirm_sudo(&state, &user, form.password).await?;
+    let sudo = confirm_sudo(
+        &state,
+        &user,
+        form.password,
+        form.code,
+        &client::origin(&request, &state.settings.trusted_proxies),
+    )
+    .await?;
     if !matches!(sudo, Sudo::Confirmed) {
         return ask_for_password(
             &state,

@@ -176,6 +176,10 @@ pub async fn submit(
     };
     match crate::account::authenticate(&state, &email, &password, &origin, known_browser.as_deref()).await {
         Ok(user) => {
+            // Password verified; a second factor needed? Then the code step, not logged in yet.
+            if let Some(challenge) = crate::account::second_factor::challenge_if_enrolled(&state, &user).await? {
+                return crate::routes::web::second_factor::begin_code_step(&session, challenge.hash());
+            }
             let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
             let mut response = redirect_remembering_device("/dashboard", &state.settings, &login_session_id)?;
             let known = state
@@ -203,6 +207,9 @@ pub async fn submit(
                      paused for {wait} to protect it. A browser you have logged in with before can still log in; \
                      or reset your password by email now."
                 ),
+                LockedOut::SecondFactor => {
+                    format!("Too many wrong two-step verification codes for this account. Please wait {wait}.")
+                }
                 LockedOut::ThisBrowser | LockedOut::ThisSession => format!(
                     "Too many failed log-ins to this account from this browser. Please wait {wait}, or reset your \
                      password by email."

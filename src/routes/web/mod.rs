@@ -7,6 +7,7 @@ pub mod login;
 pub mod page;
 pub mod password;
 pub mod register;
+pub mod second_factor;
 
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;

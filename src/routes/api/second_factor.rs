@@ -1,0 +1,205 @@
+//! Two-step verification over JSON: enrolling an authenticator, turning it off, and the second
+//! step of `/api/token` (`/api/token/mfa`).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use crate::account::Proof;
+use crate::account::second_factor;
+use crate::auth::client;
+use crate::auth::login;
+use crate::auth::strategy::BearerOrCookie;
+use crate::domain::MfaToken;
+use crate::error::ApiError;
+use crate::routes::api::required;
+use crate::routes::api::token::TokenResponse;
+use crate::state::AppState;
+use crate::store::login_sessions::Kind;
+
+/// A re-authentication proof: the password, or a code from the authenticator (or a recovery
+/// code) for an account that has one. Needed once the last proof is older than `SUDO_TTL`.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct ProofRequest {
+    password: Option<String>,
+    code: Option<String>,
+}
+
+impl From<Option<web::Json<ProofRequest>>> for Proof {
+    fn from(body: Option<web::Json<ProofRequest>>) -> Self {
+        let body = body.map(web::Json::into_inner).unwrap_or_default();
+        Self {
+            password: body.password,
+            code: body.code,
+        }
+    }
+}
+
+/// A started enrolment: the secret (base32, to type into an authenticator app) and the
+/// `otpauth://` URI a QR code would carry.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EnrolmentStarted {
+    secret: String,
+    otpauth_uri: String,
+}
+
+fn no_store() -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    response
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/mfa/totp",
+    tag = "api",
+    summary = "Start enrolling an authenticator app (TOTP); pending until confirmed",
+    request_body = Option<ProofRequest>,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "a pending enrolment: its secret and otpauth URI", body = EnrolmentStarted),
+        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 403, description = "`reauthentication_required`: the last proof is older than SUDO_TTL and `password` (or `code`) is missing or wrong; or a cookie request from another site (`csrf_failed`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 409, description = "two-step verification is already on", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "rate limited, or the account is locked after failed attempts; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
+pub async fn start_enrolment(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    BearerOrCookie(principal): BearerOrCookie,
+    body: Option<web::Json<ProofRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let enrolment = second_factor::start_enrolment(&state, &principal, body.into(), &origin).await?;
+    Ok(no_store().json(EnrolmentStarted {
+        secret: enrolment.secret,
+        otpauth_uri: enrolment.otpauth_uri,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ConfirmRequest {
+    /// The 6-digit code the authenticator app shows now.
+    code: Option<String>,
+}
+
+/// Ten single-use recovery codes, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EnrolmentConfirmed {
+    recovery_codes: Vec<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/mfa/totp/confirm",
+    tag = "api",
+    summary = "Confirm the pending authenticator with a code: two-step verification is on",
+    request_body = ConfirmRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "on; ten recovery codes, shown once", body = EnrolmentConfirmed),
+        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 403, description = "a cookie request from another site (`csrf_failed`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 409, description = "no enrolment is pending (none started, expired after 15 minutes, or already confirmed)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 422, description = "`code` missing or not the authenticator's current code", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
+pub async fn confirm_enrolment(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    BearerOrCookie(principal): BearerOrCookie,
+    body: web::Json<ConfirmRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let code = required(body.into_inner().code, "code")?;
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let recovery_codes = second_factor::confirm_enrolment(&state, &principal, &code, &origin).await?;
+    Ok(no_store().json(EnrolmentConfirmed { recovery_codes }))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/mfa/totp",
+    tag = "api",
+    summary = "Turn two-step verification off (the authenticator and every recovery code)",
+    request_body = Option<ProofRequest>,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "off"),
+        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 403, description = "`reauthentication_required`: the last proof is older than SUDO_TTL and `password` (or `code`) is missing or wrong; or a cookie request from another site (`csrf_failed`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 404, description = "two-step verification is not on", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "rate limited, or the account is locked after failed attempts; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
+pub async fn disable(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    BearerOrCookie(principal): BearerOrCookie,
+    body: Option<web::Json<ProofRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    second_factor::disable(&state, &principal, body.into(), &origin).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct MfaLogInRequest {
+    /// What `/api/token` answered with `mfa_required`.
+    mfa_token: Option<String>,
+    /// A 6-digit code from the authenticator, or an unused recovery code.
+    code: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/token/mfa",
+    tag = "api",
+    summary = "The second step of a password log-in: a token pair in a new login session",
+    request_body = MfaLogInRequest,
+    responses(
+        (status = 200, description = "a token pair", body = TokenResponse),
+        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "`invalid_grant`: the mfa_token is unknown, used, expired (5 minutes) or spent by 5 wrong codes; or the code is wrong", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 422, description = "a field is missing (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "rate limited per address, or the account is locked after failed attempts; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
+pub async fn finish_log_in(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<MfaLogInRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mfa_token = required(body.mfa_token, "mfa_token")?;
+    let code = required(body.code, "code")?;
+    let token = MfaToken::parse(&mfa_token)
+        .ok_or_else(|| ApiError::InvalidGrant("the mfa_token is not valid: log in again".into()))?;
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let known_client = request
+        .cookie(state.known_browsers.cookie_name())
+        .map(|cookie| cookie.value().to_owned());
+    let user = second_factor::finish_log_in(&state, &token.hash(), &code, known_client.as_deref(), &origin).await?;
+    let issuer = state.issuer();
+    let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
+    let pair = login::issue_pair(&issuer, &user, &session).await?;
+    // Remembered like a password log-in's client (`auth::known_browser`).
+    let known = state
+        .known_browsers
+        .remember(known_client.as_deref(), &user, crate::domain::now_millis());
+    Ok(no_store().cookie(known).json(TokenResponse::from_pair(&state, pair)))
+}

@@ -1,0 +1,321 @@
+//! Two-step verification as pages: the dashboard's section, enrolling an authenticator (QR code
+//! and secret, a first code, the recovery codes shown once), turning it off, and the second step
+//! of the log-in form (`/login/mfa`).
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::account::Proof;
+use crate::account::second_factor::{self, MAX_WRONG_CODES_PER_LOG_IN};
+use crate::auth::client;
+use crate::domain::now_millis;
+use crate::error::ApiError;
+use crate::routes::web::dashboard::{Sudo, ask_for_password};
+use crate::routes::web::login::{put, start_browser_session};
+use crate::routes::web::page::{PageError, WebUser};
+use crate::routes::web::{
+    CsrfForm, Layout, exact_time, flash, iso_time, redirect, redirect_remembering_device, relative_time, render_form,
+    render_with_status,
+};
+use crate::state::AppState;
+
+/// The state key of a browser whose password was right and whose second step is pending: the
+/// hash of its challenge. The session holds no login session yet, so it is not logged in.
+pub const PENDING_LOG_IN_KEY: &str = "mfa_pending";
+
+/// The dashboard's "Two-step verification" section.
+pub struct DashboardSection {
+    pub on: bool,
+    pub since_relative: String,
+    pub since_exact: String,
+    pub since_iso: String,
+    pub recovery_codes_left: i64,
+}
+
+impl DashboardSection {
+    pub async fn of(state: &AppState, user_id: &str) -> Result<Self, ApiError> {
+        let status = second_factor::status(state, user_id).await?;
+        let since = status.enabled_since.unwrap_or(0);
+        Ok(Self {
+            on: status.enabled_since.is_some(),
+            since_relative: relative_time(since, now_millis()),
+            since_exact: exact_time(since),
+            since_iso: iso_time(since),
+            recovery_codes_left: status.recovery_codes_left,
+        })
+    }
+}
+
+async fn email_of(state: &AppState, user: &WebUser) -> Result<String, PageError> {
+    Ok(crate::store::users::find_by_id(&state.db, &user.0.user_id)
+        .await?
+        .ok_or(PageError::LoginRequired)?
+        .email)
+}
+
+#[derive(Deserialize)]
+pub struct ProofForm {
+    password: Option<String>,
+    code: Option<String>,
+}
+
+impl ProofForm {
+    /// The proof, and what a refusal of it means for the page: a wrong one, or none given yet.
+    fn into_proof(self) -> (Proof, Sudo) {
+        let given = |value: &Option<String>| value.as_deref().is_some_and(|value| !value.trim().is_empty());
+        let refusal = if given(&self.password) || given(&self.code) {
+            Sudo::Wrong
+        } else {
+            Sudo::Needed
+        };
+        let proof = Proof {
+            password: self.password,
+            code: self.code,
+        };
+        (proof, refusal)
+    }
+}
+
+/// `POST /mfa/totp`: after a fresh proof, a new pending enrolment, shown by `enrol_page`.
+pub async fn start(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    user: WebUser,
+    CsrfForm(form): CsrfForm<ProofForm>,
+) -> Result<HttpResponse, PageError> {
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let (proof, refusal) = form.into_proof();
+    match second_factor::start_enrolment(&state, &user.0, proof, &origin).await {
+        Ok(_) => Ok(redirect("/mfa/totp")),
+        Err(ApiError::ReauthenticationRequired(_)) => {
+            ask_for_password(
+                &state,
+                &user,
+                refusal,
+                "/mfa/totp",
+                "to set up two-step verification",
+                Vec::new(),
+            )
+            .await
+        }
+        Err(ApiError::Conflict(message)) => {
+            flash(user.session(), "warning", message);
+            Ok(redirect("/dashboard"))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mfa_enrol.html")]
+struct EnrolPage {
+    layout: Layout,
+    qr_svg: String,
+    secret: String,
+    error: Option<String>,
+}
+
+async fn render_enrol_page(
+    state: &AppState,
+    user: &WebUser,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, PageError> {
+    let Some(enrolment) = second_factor::pending_enrolment(state, &user.0.user_id).await? else {
+        flash(
+            user.session(),
+            "warning",
+            "No set-up of two-step verification is waiting: start it again.",
+        );
+        return Ok(redirect("/dashboard"));
+    };
+    let page = EnrolPage {
+        layout: Layout::new(user.session(), Some(email_of(state, user).await?))?,
+        qr_svg: enrolment.qr_svg()?,
+        secret: enrolment.secret,
+        error,
+    };
+    render_with_status(&page, status)
+}
+
+/// `GET /mfa/totp`: the pending enrolment's QR code, its secret as text, and the field for a
+/// first code.
+pub async fn enrol_page(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, PageError> {
+    render_enrol_page(&state, &user, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "mfa_recovery_codes.html")]
+struct RecoveryCodesPage {
+    layout: Layout,
+    codes: Vec<String>,
+}
+
+/// `POST /mfa/totp/confirm`: a right code turns it on and shows the recovery codes, once.
+pub async fn confirm(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    user: WebUser,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Result<HttpResponse, PageError> {
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let code = form.code.unwrap_or_default();
+    match second_factor::confirm_enrolment(&state, &user.0, &code, &origin).await {
+        Ok(codes) => {
+            let page = RecoveryCodesPage {
+                layout: Layout::new(user.session(), Some(email_of(&state, &user).await?))?,
+                codes,
+            };
+            render_with_status(&page, StatusCode::OK)
+        }
+        Err(ApiError::InvalidField { message, .. }) => {
+            render_enrol_page(&state, &user, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(ApiError::Conflict(message)) => {
+            flash(user.session(), "warning", message);
+            Ok(redirect("/dashboard"))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `POST /mfa/totp/disable`: after a fresh proof, two-step verification is off.
+pub async fn disable(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    user: WebUser,
+    CsrfForm(form): CsrfForm<ProofForm>,
+) -> Result<HttpResponse, PageError> {
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let (proof, refusal) = form.into_proof();
+    match second_factor::disable(&state, &user.0, proof, &origin).await {
+        Ok(()) => flash(user.session(), "success", "Two-step verification is off."),
+        Err(ApiError::ReauthenticationRequired(_)) => {
+            return ask_for_password(
+                &state,
+                &user,
+                refusal,
+                "/mfa/totp/disable",
+                "to turn off two-step verification",
+                Vec::new(),
+            )
+            .await;
+        }
+        Err(ApiError::NotFound) => flash(user.session(), "warning", "Two-step verification was not on."),
+        Err(other) => return Err(other.into()),
+    }
+    Ok(redirect("/dashboard"))
+}
+
+#[derive(Template)]
+#[template(path = "login_mfa.html")]
+struct CodeStepPage {
+    layout: Layout,
+    error: Option<String>,
+    tries: i64,
+}
+
+fn pending_challenge(session: &Session) -> Option<String> {
+    session.get::<String>(PENDING_LOG_IN_KEY).ok().flatten()
+}
+
+/// After a right password, for an account with a second factor: the browser is sent to the code
+/// step, and nothing about it is logged in yet.
+pub fn begin_code_step(session: &Session, challenge_hash: String) -> Result<HttpResponse, PageError> {
+    put(session, PENDING_LOG_IN_KEY, challenge_hash)?;
+    Ok(redirect("/login/mfa"))
+}
+
+fn start_over(session: &Session, message: &str) -> HttpResponse {
+    session.remove(PENDING_LOG_IN_KEY);
+    flash(session, "error", message);
+    redirect("/login")
+}
+
+fn render_code_step(
+    request: &HttpRequest,
+    session: &Session,
+    state: &AppState,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, PageError> {
+    let (layout, cookie) = Layout::for_form(request, session, state)?;
+    let page = CodeStepPage {
+        layout,
+        error,
+        tries: MAX_WRONG_CODES_PER_LOG_IN,
+    };
+    render_form(&page, status, cookie)
+}
+
+/// `GET /login/mfa`: the code field, while a pending second step is open; else back to `/login`.
+pub async fn code_step(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, PageError> {
+    let Some(challenge) = pending_challenge(&session) else {
+        return Ok(redirect("/login"));
+    };
+    if !second_factor::challenge_is_open(&state, &challenge).await? {
+        return Ok(start_over(&session, "That log-in took too long: log in again."));
+    }
+    render_code_step(&request, &session, &state, None, StatusCode::OK)
+}
+
+/// `POST /login/mfa`: a right code starts the browser session (under a new session key); a wrong
+/// one shows the form again with the error at the field (401), until the challenge is spent.
+pub async fn submit_code(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Result<HttpResponse, PageError> {
+    let Some(challenge) = pending_challenge(&session) else {
+        return Ok(redirect("/login"));
+    };
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let code = form.code.unwrap_or_default();
+    let known_browser = request
+        .cookie(state.known_browsers.cookie_name())
+        .map(|cookie| cookie.value().to_owned());
+    match second_factor::finish_log_in(&state, &challenge, &code, known_browser.as_deref(), &origin).await {
+        Ok(user) => {
+            let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
+            let mut response = redirect_remembering_device("/dashboard", &state.settings, &login_session_id)?;
+            // Remembered like a password log-in's browser (`auth::known_browser`).
+            let known = state
+                .known_browsers
+                .remember(known_browser.as_deref(), &user, now_millis());
+            response
+                .add_cookie(&known)
+                .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
+            Ok(response)
+        }
+        Err(ApiError::LoginRefused(why)) => Ok(start_over(&session, &why)),
+        Err(ApiError::InvalidGrant(_)) => {
+            if !second_factor::challenge_is_open(&state, &challenge).await? {
+                return Ok(start_over(
+                    &session,
+                    "Too many wrong codes, or the log-in took too long: log in again.",
+                ));
+            }
+            render_code_step(
+                &request,
+                &session,
+                &state,
+                Some("That code is not correct. Try again.".to_owned()),
+                StatusCode::UNAUTHORIZED,
+            )
+        }
+        Err(other) => Err(other.into()),
+    }
+}
