@@ -33,6 +33,11 @@ pub struct AppState {
     pub anonymous_csrf: crate::auth::csrf::AnonymousCsrf,
     /// Approximate places of addresses, when `GEOIP_DB` is set.
     pub geoip: Option<crate::geoip::Geoip>,
+    /// The outbox's delivery side: `mail::enqueue` then `mailer.wake()`, or `mailer.send`.
+    pub mailer: crate::mail::Mailer,
+    /// Messages asked for per recipient (reset links, verification links), so that nobody can
+    /// flood one inbox; counted the same way whether or not the address has an account.
+    pub mail_limit: crate::auth::rate_limit::RateLimit,
 }
 
 impl AppState {
@@ -43,6 +48,10 @@ impl AppState {
             keys: &self.keys,
             revocation: &self.revocation,
             lifetimes: Lifetimes::of(&self.settings),
+            sign_in_mail: crate::auth::sign_in_mail::SignInMail {
+                mailer: &self.mailer,
+                geoip: self.geoip.as_ref(),
+            },
         }
     }
 

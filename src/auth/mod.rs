@@ -10,6 +10,7 @@ pub mod keys;
 pub mod login;
 pub mod password;
 pub mod rate_limit;
+pub mod sign_in_mail;
 pub mod strategy;
 pub mod throttle;
 

@@ -2,8 +2,10 @@
 
 mod email;
 mod ids;
+mod link_token;
 mod password;
 
 pub use email::Email;
 pub use ids::{RandomId, RefreshToken, SessionId, now_millis};
+pub use link_token::LinkToken;
 pub use password::Password;

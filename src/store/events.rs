@@ -21,6 +21,10 @@ pub enum EventKind {
     DeviceRecognised,
     /// A client (another service) revoked one of the account's tokens through `/oauth/revoke`.
     RevokedByClient,
+    EmailVerified,
+    /// A reset link was sent (asked for on the forgot-password page, or after "this wasn't me").
+    PasswordResetRequested,
+    PasswordReset,
 }
 
 impl EventKind {
@@ -39,6 +43,9 @@ impl EventKind {
             Self::ReportedNotYou => "reported_not_you",
             Self::DeviceRecognised => "device_recognised",
             Self::RevokedByClient => "revoked_by_client",
+            Self::EmailVerified => "email_verified",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
         }
     }
 }

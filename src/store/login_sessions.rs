@@ -35,6 +35,8 @@ pub enum EndReason {
     ReportedNotYou,
     /// A client (another service) revoked its refresh token through `/oauth/revoke`.
     RevokedByClient,
+    /// The password was reset through an emailed link: every login session ends.
+    PasswordReset,
 }
 
 impl EndReason {
@@ -50,6 +52,7 @@ impl EndReason {
             Self::AccountDeleted => "account_deleted",
             Self::ReportedNotYou => "reported_not_you",
             Self::RevokedByClient => "revoked_by_client",
+            Self::PasswordReset => "password_reset",
         }
     }
 
@@ -65,6 +68,7 @@ impl EndReason {
             Self::AccountDeleted,
             Self::ReportedNotYou,
             Self::RevokedByClient,
+            Self::PasswordReset,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == value)
@@ -83,6 +87,7 @@ impl EndReason {
             Self::AccountDeleted => "Account deleted",
             Self::ReportedNotYou => "Reported as not you",
             Self::RevokedByClient => "Revoked by a connected service",
+            Self::PasswordReset => "Password reset by email",
         }
     }
 }

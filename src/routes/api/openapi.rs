@@ -87,6 +87,8 @@ impl Modify for SecuritySchemes {
         super::account::logout_all,
         super::account::change_password,
         super::account::delete_account,
+        super::recovery::forgot,
+        super::recovery::reset,
         super::me::stateless,
         super::me::version,
         super::me::denylist,
@@ -134,6 +136,8 @@ mod tests {
             "/oauth/introspect",
             "/oauth/revoke",
             "/oauth/revocations",
+            "/api/password/forgot",
+            "/api/password/reset",
         ] {
             assert!(document.paths.paths.contains_key(path), "{path} is missing");
         }

@@ -79,6 +79,7 @@ struct DashboardPage {
     ended: Vec<EndedRow>,
     events: Vec<EventRow>,
     failed_logins: i64,
+    email_verified: bool,
 }
 
 fn kind_label(kind: Kind) -> &'static str {
@@ -175,6 +176,9 @@ fn describe_event(event: &SecurityEvent) -> (String, bool) {
         "reported_not_you" => (format!("Reported as not you and signed out: {detail}"), true),
         "device_recognised" => (format!("Confirmed as yours: {detail}"), false),
         "revoked_by_client" => (format!("Revoked through a connected service: {detail}"), false),
+        "email_verified" => (format!("Email address verified: {detail}"), false),
+        "password_reset_requested" => (format!("Password reset link emailed ({detail})"), false),
+        "password_reset" => (format!("Password reset by email; {detail}"), false),
         "refresh_token_reused" => (
             "Refresh-token reuse detected: a stolen refresh token may have been used; that device was signed out"
                 .into(),
@@ -287,6 +291,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         events,
         failed_logins: events::failed_logins_since_last_visit(&state.db, &principal.user_id, &principal.session_id)
             .await?,
+        email_verified: crate::recovery::is_verified(&state, &principal.user_id).await?,
     })
 }
 

@@ -28,6 +28,8 @@ struct LoginPage {
     email: String,
     error: Option<String>,
     notice: Option<String>,
+    /// The password was right, but it must be reset through email first.
+    reset_required: bool,
 }
 
 /// Why this browser's last login session ended, in words that tell the browser nothing it did not
@@ -71,6 +73,7 @@ async fn ended_notice(state: &AppState, request: &HttpRequest) -> Result<Option<
         ),
         EndReason::RefreshTokenReused => "This browser was signed out to protect the account.".to_owned(),
         EndReason::RevokedByClient => "This browser was signed out by a service connected to this site.".to_owned(),
+        EndReason::PasswordReset => "This browser was signed out because the password was reset.".to_owned(),
         EndReason::AccountDeleted => "The account this browser was logged in to was deleted.".to_owned(),
     };
     Ok(Some(message))
@@ -100,6 +103,7 @@ pub async fn form(
         email: String::new(),
         error: None,
         notice,
+        reset_required: false,
     };
     let mut response = render_form(&page, StatusCode::OK, cookie)?;
     if told {
@@ -165,6 +169,18 @@ pub async fn submit(
                 email,
                 error: Some("Incorrect email or password.".to_owned()),
                 notice: None,
+                reset_required: false,
+            };
+            render_form(&page, StatusCode::UNAUTHORIZED, cookie)
+        }
+        Err(ApiError::PasswordResetRequired(_)) => {
+            let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+            let page = LoginPage {
+                layout,
+                email,
+                error: None,
+                notice: None,
+                reset_required: true,
             };
             render_form(&page, StatusCode::UNAUTHORIZED, cookie)
         }
