@@ -49,8 +49,16 @@ impl Mail {
 }
 
 /// Where the test suite's SMTP server writes, when `TEST_SMTP_URL` is set.
+/// Under `CI=true` it must be set: the email tests never quietly fall back to the file outbox there.
 pub fn shared_smtp() -> Option<(String, PathBuf)> {
-    let url = std::env::var("TEST_SMTP_URL").ok().filter(|url| !url.is_empty())?;
+    let url = std::env::var("TEST_SMTP_URL").ok().filter(|url| !url.is_empty());
+    let Some(url) = url else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true and TEST_SMTP_URL is unset: start an SMTP server (scripts/test-smtp.sh) for the email tests"
+        );
+        return None;
+    };
     let maildir = std::env::var("TEST_SMTP_MAILDIR")
         .ok()
         .filter(|dir| !dir.is_empty())
@@ -69,9 +77,8 @@ fn files_under(directory: &Path, found: &mut Vec<PathBuf>) {
             if path.file_name().is_some_and(|name| name != "tmp") {
                 files_under(&path, found);
             }
-        } else if path.extension().is_none_or(|extension| extension == "eml")
-            && !path.to_string_lossy().contains(".json")
-        {
+        } else {
+            // `.eml` files of the file transport; a maildir's message files have names of their own.
             found.push(path);
         }
     }
