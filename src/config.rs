@@ -566,12 +566,12 @@ mod tests {
         let error = settings(&[("SMTP_URL", "smtp://user:hunter2@:25")]).unwrap_err();
         assert!(!error.to_string().contains("hunter2"), "{error}");
         let good = settings(&[
-            ("SMTP_URL", "smtps://user:secret@mail.example.com:465"),
+            ("SMTP_URL", "smtps://user:hunter2pass@mail.example.com:465"),
             ("PUBLIC_URL", "https://accounts.example.com/"),
         ])
         .unwrap();
         assert_eq!(good.public_url.as_deref(), Some("https://accounts.example.com"));
-        assert!(!format!("{good:?}").contains("secret"));
+        assert!(!format!("{good:?}").contains("hunter2pass"));
         assert!(settings(&[("SMTP_URL", "smtp://127.0.0.1:2525")]).is_ok());
     }
 

@@ -395,7 +395,15 @@ impl TestApp {
         }
         match crate::mailbox::shared_smtp() {
             Some((_, maildir)) => maildir,
-            None => outbox_of(&self.database),
+            None => {
+                // Under CI the messages must have gone through a real SMTP server: never fall
+                // back to the file outbox there.
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI=true and TEST_SMTP_URL is unset: start an SMTP server (scripts/test-smtp.sh) for the email tests"
+                );
+                outbox_of(&self.database)
+            }
         }
     }
 
