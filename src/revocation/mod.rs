@@ -2,7 +2,8 @@
 //!
 //! Checks: a user's current `token_version`, whether a `jti` is denylisted, whether a login
 //! session is live, a cookie session's state. Changes: revocations (one login session, all of a
-//! user's, a single `jti`), password changes, account deletion, cookie-state writes, and activity
+//! user's, a single `jti`), password changes and resets through an emailed link, "this wasn't me"
+//! from a new-sign-in email, account deletion, cookie-state writes, and activity
 //! that extends a session. Every change is committed to the database first, with a numbered entry
 //! in the revocation log in the same transaction, before the caller is answered; then this
 //! instance's cache applies it and the other instances hear of it (`sync`).
