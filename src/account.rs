@@ -75,7 +75,7 @@ pub async fn create(state: &AppState, email: &str, password: String, origin: &Or
 }
 
 /// Words a guesser tries first for an account: its email and the email's local part.
-fn related_words(email: &str) -> Vec<&str> {
+pub fn related_words(email: &str) -> Vec<&str> {
     let local = email.split('@').next().unwrap_or(email);
     vec![email, local]
 }
@@ -118,6 +118,17 @@ pub async fn authenticate(
             if user.locked_at.is_some() {
                 return Err(ApiError::LoginRefused(
                     "this account is locked by an administrator; log-ins are refused until it is unlocked".into(),
+                ));
+            }
+            // Asked only once the password is known to be right, so it tells a guesser nothing.
+            if store::users::password_reset_required_at(&state.db, &user.id)
+                .await?
+                .is_some()
+            {
+                return Err(ApiError::PasswordResetRequired(
+                    "a password reset is required: this account's sign-ins were reported as not its owner's; \
+                     set a new password with the link sent by email, or ask for one at /password/forgot"
+                        .into(),
                 ));
             }
             Ok(user)

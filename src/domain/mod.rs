@@ -2,10 +2,12 @@
 
 mod email;
 mod ids;
+mod link_token;
 mod password;
 mod second_factor;
 
 pub use email::Email;
 pub use ids::{RandomId, RefreshToken, SessionId, now_millis};
+pub use link_token::LinkToken;
 pub use password::Password;
 pub use second_factor::{MfaToken, RecoveryCode, SecondFactorCode};

@@ -95,6 +95,8 @@ impl Modify for SecuritySchemes {
         super::account::logout_all,
         super::account::change_password,
         super::account::delete_account,
+        super::recovery::forgot,
+        super::recovery::reset,
         super::me::stateless,
         super::me::version,
         super::me::denylist,
@@ -145,6 +147,8 @@ mod tests {
             "/oauth/introspect",
             "/oauth/revoke",
             "/oauth/revocations",
+            "/api/password/forgot",
+            "/api/password/reset",
         ] {
             assert!(document.paths.paths.contains_key(path), "{path} is missing");
         }
