@@ -536,6 +536,10 @@ pub mod operator {
     /// What `users show` prints.
     pub struct Overview {
         pub user: User,
+        pub email_verified_at: Option<i64>,
+        /// Password log-ins refused until a reset through email ("this wasn't me").
+        pub password_reset_required_at: Option<i64>,
+        pub second_factor: bool,
         pub live: Vec<LoginSession>,
         pub recent: Vec<events::SecurityEvent>,
     }
@@ -544,7 +548,14 @@ pub mod operator {
         let user = find(state, email).await?;
         let live = login_sessions::list_live(&state.db, &user.id, crate::domain::now_millis()).await?;
         let recent = events::recent(&state.db, &user.id, 10).await?;
-        Ok(Overview { user, live, recent })
+        Ok(Overview {
+            email_verified_at: store::users::email_verified_at(&state.db, &user.id).await?,
+            password_reset_required_at: store::users::password_reset_required_at(&state.db, &user.id).await?,
+            second_factor: super::second_factor::is_enabled(state, &user.id).await?,
+            user,
+            live,
+            recent,
+        })
     }
 
     /// Ends every login session and bumps `token_version`; returns how many were signed out.

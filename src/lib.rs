@@ -22,7 +22,7 @@
 //! startup    -> routes, compare, state, auth, revocation, mail, store, scenario, geoip, config, error, domain, telemetry
 //! routes     -> recovery, account, compare, oauth, state, auth, revocation, store, scenario, config, error, domain
 //! recovery   -> account, state, auth, mail, store, error, domain
-//! account    -> state, auth, store, error, domain
+//! account    -> state, auth, mail, store, error, domain
 //! compare    -> state, auth, revocation, store, scenario, error, domain
 //! oauth      -> auth, revocation, store, error, domain
 //! state      -> auth, revocation, mail, store, geoip, config

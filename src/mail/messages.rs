@@ -169,3 +169,66 @@ mod tests {
         assert!(message.html.contains("https://example.com/not-me?token=abc"));
     }
 }
+
+/// What `second_factor_changed` says: which way, when, from where.
+pub struct SecondFactorChange<'a> {
+    pub enabled: bool,
+    pub when: &'a str,
+    pub device: &'a str,
+    pub ip: &'a str,
+    pub reset_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/second_factor_changed.txt")]
+struct SecondFactorChangedText<'a> {
+    enabled: bool,
+    when: &'a str,
+    device: &'a str,
+    ip: &'a str,
+    reset_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/second_factor_changed.html")]
+struct SecondFactorChangedHtml<'a> {
+    enabled: bool,
+    when: &'a str,
+    device: &'a str,
+    ip: &'a str,
+    reset_link: &'a str,
+}
+
+/// Two-step verification was turned on or off: told out of band, as a password change would be.
+pub fn second_factor_changed(to: &str, change: &SecondFactorChange<'_>) -> anyhow::Result<Message> {
+    let subject = if change.enabled {
+        "Two-step verification turned on"
+    } else {
+        "Two-step verification turned off"
+    };
+    let SecondFactorChange {
+        enabled,
+        when,
+        device,
+        ip,
+        reset_link,
+    } = *change;
+    render(
+        to,
+        subject,
+        &SecondFactorChangedText {
+            enabled,
+            when,
+            device,
+            ip,
+            reset_link,
+        },
+        &SecondFactorChangedHtml {
+            enabled,
+            when,
+            device,
+            ip,
+            reset_link,
+        },
+    )
+}
