@@ -75,7 +75,7 @@ pub async fn create(state: &AppState, email: &str, password: String, origin: &Or
 }
 
 /// Words a guesser tries first for an account: its email and the email's local part.
-fn related_words(email: &str) -> Vec<&str> {
+pub fn related_words(email: &str) -> Vec<&str> {
     let local = email.split('@').next().unwrap_or(email);
     vec![email, local]
 }
@@ -118,6 +118,17 @@ pub async fn authenticate(
             if user.locked_at.is_some() {
                 return Err(ApiError::LoginRefused(
                     "this account is locked by an administrator; log-ins are refused until it is unlocked".into(),
+                ));
+            }
+            // Asked only once the password is known to be right, so it tells a guesser nothing.
+            if store::users::password_reset_required_at(&state.db, &user.id)
+                .await?
+                .is_some()
+            {
+                return Err(ApiError::PasswordResetRequired(
+                    "a password reset is required: this account's sign-ins were reported as not its owner's; \
+                     set a new password with the link sent by email, or ask for one at /password/forgot"
+                        .into(),
                 ));
             }
             Ok(user)
@@ -525,6 +536,10 @@ pub mod operator {
     /// What `users show` prints.
     pub struct Overview {
         pub user: User,
+        pub email_verified_at: Option<i64>,
+        /// Password log-ins refused until a reset through email ("this wasn't me").
+        pub password_reset_required_at: Option<i64>,
+        pub second_factor: bool,
         pub live: Vec<LoginSession>,
         pub recent: Vec<events::SecurityEvent>,
     }
@@ -533,7 +548,14 @@ pub mod operator {
         let user = find(state, email).await?;
         let live = login_sessions::list_live(&state.db, &user.id, crate::domain::now_millis()).await?;
         let recent = events::recent(&state.db, &user.id, 10).await?;
-        Ok(Overview { user, live, recent })
+        Ok(Overview {
+            email_verified_at: store::users::email_verified_at(&state.db, &user.id).await?,
+            password_reset_required_at: store::users::password_reset_required_at(&state.db, &user.id).await?,
+            second_factor: super::second_factor::is_enabled(state, &user.id).await?,
+            user,
+            live,
+            recent,
+        })
     }
 
     /// Ends every login session and bumps `token_version`; returns how many were signed out.

@@ -304,7 +304,18 @@ fn print_overview(overview: crate::account::operator::Overview) {
     println!("account        {}", user.id);
     println!("email          {}", user.email);
     println!("created        {}", time_of(user.created_at));
+    match overview.email_verified_at {
+        Some(at) => println!("verified       {}", time_of(at)),
+        None => println!("verified       no"),
+    }
     println!("password set   {}", time_of(user.password_changed_at));
+    if let Some(at) = overview.password_reset_required_at {
+        println!(
+            "reset needed   since {} (reported \"this wasn't me\"; password log-ins refused)",
+            time_of(at)
+        );
+    }
+    println!("two-step       {}", if overview.second_factor { "on" } else { "off" });
     match user.locked_at {
         Some(at) => println!("locked         since {} (log-ins refused)", time_of(at)),
         None => println!("locked         no"),

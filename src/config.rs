@@ -101,9 +101,20 @@ pub struct Settings {
     pub jwks_max_age: Duration,
     /// How often the revocation feed proves it is alive when nothing is revoked.
     pub feed_heartbeat: Duration,
+    /// `SMTP_URL`: `smtp://` (STARTTLS when offered) or `smtps://` (implicit TLS), credentials
+    /// in the URL. Unset: messages are written as `.eml` files into `mail_outbox`.
+    pub smtp_url: Option<Secret>,
+    /// `MAIL_OUTBOX`: where messages go without `SMTP_URL`.
+    pub mail_outbox: std::path::PathBuf,
+    /// `MAIL_FROM`: the sender of every message, `Name <address>` or a bare address.
+    pub mail_from: String,
     /// `PUBLIC_URL`: the origin links in messages point to, without a trailing slash. Unset: the
     /// address this instance is bound to (`startup` fills it in once bound).
     pub public_url: Option<String>,
+    /// `MAIL_RETRY_AFTER`: the wait after a first failed delivery; it doubles with every attempt.
+    pub mail_retry_after: Duration,
+    /// `MAIL_POLL_INTERVAL`: how often the outbox is read besides a wake-up by a new message.
+    pub mail_poll_interval: Duration,
 }
 
 /// Where operator-supplied signing keys are read from.
@@ -366,13 +377,31 @@ impl Settings {
             })?,
         };
 
+        let smtp_url = match get("SMTP_URL") {
+            None => None,
+            Some(url) => Some(validate_smtp_url(&url)?),
+        };
+        let mail_from = get("MAIL_FROM").unwrap_or_else(|| "revocable <no-reply@localhost>".to_owned());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(
+                "MAIL_FROM",
+                format!("must be an address such as \"revocable <no-reply@example.com>\", not {mail_from:?}"),
+            ));
+        }
         let public_url = match get("PUBLIC_URL") {
             None => None,
             Some(url) => Some(validate_public_url(&url)?),
         };
+        let mail_retry_after = duration("MAIL_RETRY_AFTER", "30s", false)?;
+        let mail_poll_interval = duration("MAIL_POLL_INTERVAL", "5s", false)?;
 
         Ok(Self {
+            smtp_url,
+            mail_outbox: get("MAIL_OUTBOX").unwrap_or_else(|| "outbox".to_owned()).into(),
+            mail_from,
             public_url,
+            mail_retry_after,
+            mail_poll_interval,
             database_url,
             redis_url,
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "revocable:".to_owned()),
@@ -433,6 +462,31 @@ impl Settings {
     pub fn issuer(&self) -> String {
         self.jwt_issuer.clone().unwrap_or_else(|| self.public_origin())
     }
+}
+
+/// `smtp://[user:pass@]host:port` or `smtps://…`, checked by the mail transport's own parser.
+fn validate_smtp_url(url: &str) -> Result<Secret, ConfigError> {
+    let problem = || {
+        invalid(
+            "SMTP_URL",
+            "must be smtp://[user:pass@]host:port or smtps://[user:pass@]host:port (the value is not shown: it may hold a password)",
+        )
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(problem());
+    };
+    let host = rest.rsplit('@').next().unwrap_or("");
+    let host = host.split(['/', '?']).next().unwrap_or("");
+    if !matches!(scheme, "smtp" | "smtps") || host.is_empty() || host.starts_with(':') {
+        return Err(problem());
+    }
+    if let Some((_, port)) = host.rsplit_once(':')
+        && port.parse::<u16>().is_err()
+    {
+        return Err(problem());
+    }
+    lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url).map_err(|_| problem())?;
+    Ok(Secret::new(url.to_owned()))
 }
 
 /// An `http://` or `https://` origin (a path prefix allowed), without query, fragment or
@@ -566,6 +620,37 @@ mod tests {
     fn secrets_are_redacted_in_debug_output() {
         let settings = settings(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap();
         assert!(!format!("{settings:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn mail_settings_are_checked_once_and_named() {
+        let defaults = settings(&[]).unwrap();
+        assert!(defaults.smtp_url.is_none());
+        assert_eq!(defaults.mail_outbox, std::path::PathBuf::from("outbox"));
+        assert_eq!(defaults.mail_from, "revocable <no-reply@localhost>");
+        assert_eq!(defaults.public_url, None);
+        for (name, value) in [
+            ("SMTP_URL", "http://mail.example.com"),
+            ("SMTP_URL", "smtp://"),
+            ("SMTP_URL", "smtp://mail.example.com:port"),
+            ("PUBLIC_URL", "ftp://example.com"),
+            ("PUBLIC_URL", "https://"),
+            ("PUBLIC_URL", "https://example.com/?x=1"),
+            ("MAIL_FROM", "not an address"),
+        ] {
+            let error = settings(&[(name, value)]).unwrap_err();
+            assert_eq!(error.variable, name, "{value}: {error}");
+        }
+        let error = settings(&[("SMTP_URL", "smtp://user:hunter2@:25")]).unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        let good = settings(&[
+            ("SMTP_URL", "smtps://user:hunter2pass@mail.example.com:465"),
+            ("PUBLIC_URL", "https://accounts.example.com/"),
+        ])
+        .unwrap();
+        assert_eq!(good.public_url.as_deref(), Some("https://accounts.example.com"));
+        assert!(!format!("{good:?}").contains("hunter2pass"));
+        assert!(settings(&[("SMTP_URL", "smtp://127.0.0.1:2525")]).is_ok());
     }
 
     #[test]

@@ -134,6 +134,13 @@ pub enum ApiError {
     /// reset the owner must do first): 401 `invalid_grant`, and a page that says why.
     #[error("{0}")]
     LoginRefused(String),
+    /// The password was right, but the account's password must be reset through email first
+    /// (after "this wasn't me"): 401 `invalid_grant` like any refused log-in, with its own words.
+    #[error("{0}")]
+    PasswordResetRequired(String),
+    /// An emailed link's token that is unknown, used or expired: 400 `invalid_token`.
+    #[error("{0}")]
+    InvalidLinkToken(String),
     /// A client (another service) failed to authenticate on `/oauth/*` (RFC 6749 section 5.2).
     #[error("{0}")]
     InvalidClient(String),
@@ -198,7 +205,8 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => "invalid_request",
             Self::Unauthorized { .. } => "invalid_token",
-            Self::InvalidGrant(_) | Self::LoginRefused(_) => "invalid_grant",
+            Self::InvalidGrant(_) | Self::LoginRefused(_) | Self::PasswordResetRequired(_) => "invalid_grant",
+            Self::InvalidLinkToken(_) => "invalid_token",
             Self::InvalidClient(_) => "invalid_client",
             Self::InvalidScope(_) => "invalid_scope",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
@@ -232,10 +240,13 @@ struct ErrorBody<'a> {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) | Self::InvalidScope(_) | Self::UnsupportedGrantType(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidLinkToken(_) | Self::InvalidScope(_) | Self::UnsupportedGrantType(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Unauthorized { .. }
             | Self::InvalidGrant(_)
             | Self::LoginRefused(_)
+            | Self::PasswordResetRequired(_)
             | Self::InvalidClient(_)
             | Self::MfaRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::CsrfFailed(_) | Self::ReauthenticationRequired(_) => StatusCode::FORBIDDEN,

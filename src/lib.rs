@@ -5,10 +5,12 @@
 //! ```text
 //! startup, cli              the pools, the app data and the route table; the command line
 //! routes                    the HTTP handlers, JSON and HTML; a page error becomes a page here
+//! recovery                  account recovery by email: verify the address, reset, "this wasn't me"
 //! account, compare, oauth   what a person, `/compare` and a client service do
 //! state                     AppState: what a handler can reach
 //! auth                      who is calling; takes &Revocation, &JwtKeys, &Db and pieces of settings
-//! revocation                "is this still valid?", and the cookie-state store behind it
+//! revocation, mail          "is this still valid?", and the cookie-state store behind it; the
+//!                           outbox of messages and its delivery
 //! store                     SQL, a file per table
 //! domain, config, error, scenario, geoip, telemetry
 //! ```
@@ -17,14 +19,16 @@
 //!
 //! ```text
 //! cli        -> startup, account, oauth, auth, store, scenario, config, domain, telemetry
-//! startup    -> routes, compare, state, auth, revocation, store, scenario, geoip, config, error, domain, telemetry
-//! routes     -> account, compare, oauth, state, auth, revocation, store, scenario, config, error, domain
-//! account    -> state, auth, store, error, domain
+//! startup    -> routes, compare, state, auth, revocation, mail, store, scenario, geoip, config, error, domain, telemetry
+//! routes     -> recovery, account, compare, oauth, state, auth, revocation, store, scenario, config, error, domain
+//! recovery   -> account, state, auth, mail, store, error, domain
+//! account    -> state, auth, mail, store, error, domain
 //! compare    -> state, auth, revocation, store, scenario, error, domain
 //! oauth      -> auth, revocation, store, error, domain
-//! state      -> auth, revocation, store, geoip, config
-//! auth       -> revocation, store, config, error, domain
+//! state      -> auth, revocation, mail, store, geoip, config
+//! auth       -> revocation, mail, store, geoip, config, error, domain
 //! revocation -> store, error, domain
+//! mail       -> store, config, domain
 //! store      -> domain
 //! scenario   -> domain
 //! ```
@@ -37,7 +41,9 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod geoip;
+pub mod mail;
 pub mod oauth;
+pub mod recovery;
 pub mod revocation;
 pub mod routes;
 pub mod scenario;

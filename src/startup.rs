@@ -35,6 +35,10 @@ pub struct Application {
     compare: web::Data<CompareCache>,
 }
 
+/// Reset and verification links asked for per recipient address: three at once, then one more
+/// every 20 seconds.
+const MESSAGES_PER_RECIPIENT_PER_MINUTE: u32 = 3;
+
 /// Largest request body accepted anywhere: 16 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -61,6 +65,9 @@ impl Application {
             address
         };
         let _ = state.self_url.set(format!("http://{reachable}"));
+        state.mailer.default_public_url(format!("http://{reachable}"));
+        tracing::info!(transport = %state.mailer.describe(), links = %state.mailer.link("/"), "mail delivery");
+        state.mailer.spawn();
         let session_key = cookie_key(&state).await?;
         let app_state = state.clone();
         // What the layers below `state` read on a request, each registered on its own: the
@@ -221,6 +228,16 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                 .route(web::post().to(api::token::refresh)),
         )
         .route("/api/logout", web::post().to(api::token::logout))
+        .service(
+            web::resource("/api/password/forgot")
+                .wrap(from_fn(limit_attempts))
+                .route(web::post().to(api::recovery::forgot)),
+        )
+        .service(
+            web::resource("/api/password/reset")
+                .wrap(from_fn(limit_attempts))
+                .route(web::post().to(api::recovery::reset)),
+        )
         .route("/oauth/token", web::post().to(crate::routes::oauth::client_token))
         .route("/oauth/introspect", web::post().to(crate::routes::oauth::introspect))
         .route("/oauth/revoke", web::post().to(crate::routes::oauth::revoke))
@@ -297,6 +314,41 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                     web::resource("/logout-all")
                         .route(web::get().to(pages::dashboard::confirm_logout_all))
                         .route(web::post().to(pages::dashboard::logout_all)),
+                )
+                .service(
+                    web::resource("/password/forgot")
+                        .route(web::get().to(pages::recovery::forgot_form))
+                        .route(
+                            web::post()
+                                .to(pages::recovery::forgot_submit)
+                                .wrap(from_fn(limit_attempts)),
+                        ),
+                )
+                .service(
+                    web::resource("/password/reset")
+                        .route(web::get().to(pages::recovery::reset_form))
+                        .route(
+                            web::post()
+                                .to(pages::recovery::reset_submit)
+                                .wrap(from_fn(limit_attempts)),
+                        ),
+                )
+                .route("/verify-email", web::get().to(pages::recovery::verify_email))
+                .service(
+                    web::resource("/email/verification").route(
+                        web::post()
+                            .to(pages::recovery::resend_verification)
+                            .wrap(from_fn(limit_attempts)),
+                    ),
+                )
+                .service(
+                    web::resource("/not-me")
+                        .route(web::get().to(pages::recovery::not_me_form))
+                        .route(
+                            web::post()
+                                .to(pages::recovery::not_me_confirm)
+                                .wrap(from_fn(limit_attempts)),
+                        ),
                 )
                 .service(
                     web::resource("/password")
@@ -412,6 +464,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     };
     let totp_sealing = crate::auth::totp::SealingKey::load(&settings, &db).await?;
     let shared_limits = redis.clone().map(|pool| (pool, settings.redis_prefix.clone()));
+    let mailer = crate::mail::Mailer::new(db.clone(), &settings)?;
     Ok(AppState {
         db,
         backend,
@@ -422,7 +475,13 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         self_url: std::sync::OnceLock::new(),
         probe_secret: crate::domain::RandomId::secret(),
         login_limit: RateLimit::new("login", settings.login_rate_per_minute, shared_limits.clone()),
-        client_auth_limit: RateLimit::new("client-auth", settings.client_auth_failures_per_minute, shared_limits),
+        client_auth_limit: RateLimit::new(
+            "client-auth",
+            settings.client_auth_failures_per_minute,
+            shared_limits.clone(),
+        ),
+        mail_limit: RateLimit::new("mail", MESSAGES_PER_RECIPIENT_PER_MINUTE, shared_limits),
+        mailer,
         anonymous_csrf,
         known_browsers,
         geoip,

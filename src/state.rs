@@ -40,6 +40,11 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Seals and opens the stored TOTP secrets.
     pub totp_sealing: crate::auth::totp::SealingKey,
+    /// The outbox's delivery side: `mail::enqueue` then `mailer.wake()`, or `mailer.send`.
+    pub mailer: crate::mail::Mailer,
+    /// Messages asked for per recipient (reset links, verification links), so that nobody can
+    /// flood one inbox; counted the same way whether or not the address has an account.
+    pub mail_limit: crate::auth::rate_limit::RateLimit,
 }
 
 impl AppState {
@@ -51,6 +56,10 @@ impl AppState {
             revocation: &self.revocation,
             lifetimes: Lifetimes::of(&self.settings),
             max_sessions_per_user: self.settings.max_sessions_per_user,
+            sign_in_mail: crate::auth::sign_in_mail::SignInMail {
+                mailer: &self.mailer,
+                geoip: self.geoip.as_ref(),
+            },
         }
     }
 

@@ -172,14 +172,16 @@ pub async fn confirm_enrolment(
         },
     )
     .await?;
+    tell_the_owner(state, &mut transaction, &principal.user_id, true, origin).await?;
     transaction.commit().await?;
+    state.mailer.wake();
     Ok(codes.iter().map(RecoveryCode::display).collect())
 }
 
 /// Turns two-step verification off after a fresh proof: the authenticator and every recovery
 /// code go, and the security activity records it. A 404 when it was not on.
 ///
-/// This is the one place it is turned off: the notice to the account's address belongs here.
+/// This is the one place it is turned off; the account's address is told (`tell_the_owner`).
 pub async fn disable(state: &AppState, principal: &Principal, proof: Proof, origin: &Origin) -> Result<(), ApiError> {
     crate::account::require_recent_proof(state, principal, proof, origin).await?;
     let mut transaction = state.db.begin().await?;
@@ -199,7 +201,42 @@ pub async fn disable(state: &AppState, principal: &Principal, proof: Proof, orig
         },
     )
     .await?;
+    tell_the_owner(state, &mut transaction, &principal.user_id, false, origin).await?;
     transaction.commit().await?;
+    state.mailer.wake();
+    Ok(())
+}
+
+/// An email to the account's address that two-step verification was turned on or off, queued in
+/// the change's own transaction (`mail::enqueue`): whoever holds a stolen session cannot quietly
+/// turn it off, nor turn it on to lock the owner out, without the owner hearing of it.
+async fn tell_the_owner(
+    state: &AppState,
+    transaction: &mut store::Transaction<'_>,
+    user_id: &str,
+    enabled: bool,
+    origin: &Origin,
+) -> Result<(), ApiError> {
+    let user = store::users::find_by_id(&mut **transaction, user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let when = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_millis())
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M:%S UTC")
+        .to_string();
+    let device = crate::auth::client::describe_device(&origin.user_agent);
+    let reset_link = state.mailer.link("/password/forgot");
+    let message = crate::mail::messages::second_factor_changed(
+        &user.email,
+        &crate::mail::messages::SecondFactorChange {
+            enabled,
+            when: &when,
+            device: &device,
+            ip: &origin.ip,
+            reset_link: &reset_link,
+        },
+    )?;
+    crate::mail::enqueue(&mut **transaction, &message).await?;
     Ok(())
 }
 

@@ -44,6 +44,8 @@ pub struct Issuer<'a> {
     pub lifetimes: Lifetimes,
     /// `MAX_SESSIONS_PER_USER`; `None`: no limit.
     pub max_sessions_per_user: Option<u32>,
+    /// Where the new-sign-in email goes out from.
+    pub sign_in_mail: crate::auth::sign_in_mail::SignInMail<'a>,
 }
 
 fn millis(duration: std::time::Duration) -> i64 {
@@ -89,9 +91,11 @@ pub async fn open_login_session(
         // The very first log-in of an account is not news; a pair reported as not the owner's always is.
         new_device: reported || (new_device && !known.is_empty()),
     };
-    login_sessions::insert(issuer.db, &session).await?;
+    // The row, its event and (for a new device) the email with its link commit together.
+    let mut transaction = issuer.db.begin().await?;
+    login_sessions::insert(&mut *transaction, &session).await?;
     events::record(
-        issuer.db,
+        &mut *transaction,
         NewEvent {
             user_id: &user.id,
             kind: EventKind::LoggedIn,
@@ -113,6 +117,13 @@ pub async fn open_login_session(
         },
     )
     .await?;
+    if session.new_device {
+        crate::auth::sign_in_mail::enqueue(&mut transaction, issuer.sign_in_mail, user, &session).await?;
+    }
+    transaction.commit().await?;
+    if session.new_device {
+        issuer.sign_in_mail.mailer.wake();
+    }
     end_sessions_past_the_limit(issuer, &session, origin).await?;
     Ok(session)
 }

@@ -11,6 +11,7 @@ pub mod known_browser;
 pub mod login;
 pub mod password;
 pub mod rate_limit;
+pub mod sign_in_mail;
 pub mod strategy;
 pub mod throttle;
 pub mod totp;

@@ -2,7 +2,8 @@
 //!
 //! Checks: a user's current `token_version`, whether a `jti` is denylisted, whether a login
 //! session is live, a cookie session's state. Changes: revocations (one login session, all of a
-//! user's, a single `jti`), password changes, account deletion, cookie-state writes, and activity
+//! user's, a single `jti`), password changes and resets through an emailed link, "this wasn't me"
+//! from a new-sign-in email, account deletion, cookie-state writes, and activity
 //! that extends a session. Every change is committed to the database first, with a numbered entry
 //! in the revocation log in the same transaction, before the caller is answered; then this
 //! instance's cache applies it and the other instances hear of it (`sync`).
@@ -490,6 +491,87 @@ impl Revocation {
         )
         .await?;
         self.commit(transaction, pending, now).await
+    }
+
+    /// A password reset through an emailed link, in one transaction: the link is spent (if another
+    /// request spent it first, nothing happens and `None` is returned), the new hash stored,
+    /// `token_version` bumped, the reset-required block lifted, every other reset link of the
+    /// account spent, and every login session ended (`PasswordReset`).
+    pub async fn reset_password(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<Option<Revoked>, ApiError> {
+        retry::on_conflict("password reset", || {
+            self.try_reset_password(token_hash, user_id, password_hash)
+        })
+        .await
+    }
+
+    async fn try_reset_password(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<Option<Revoked>, ApiError> {
+        use store::email_tokens::Purpose;
+        let now = now_millis();
+        let mut transaction = self.inner.db.begin().await?;
+        let spent_by = store::email_tokens::spend(&mut *transaction, token_hash, Purpose::PasswordReset, now).await?;
+        if spent_by.as_deref() != Some(user_id) {
+            transaction.rollback().await?;
+            return Ok(None);
+        }
+        let mut pending = Pending::default();
+        let version = store::users::reset_password(&mut *transaction, user_id, password_hash, now).await?;
+        pending.changes.push(Change::version_changed(user_id, version));
+        store::email_tokens::spend_all_for_user(&mut *transaction, user_id, Purpose::PasswordReset, now).await?;
+        self.end_all_sessions(
+            &mut transaction,
+            &mut pending,
+            user_id,
+            None,
+            EndReason::PasswordReset,
+            None,
+            now,
+        )
+        .await?;
+        self.commit(transaction, pending, now).await.map(Some)
+    }
+
+    /// "This wasn't me" from a new-sign-in email, in one transaction: the link is spent (`None`
+    /// if it was already), `token_version` bumped, every login session ended (`ReportedNotYou`),
+    /// and password log-ins refused until the password is reset through email.
+    pub async fn lock_out_after_report(&self, token_hash: &str) -> Result<Option<(String, Revoked)>, ApiError> {
+        retry::on_conflict("sign-in report", || self.try_lock_out_after_report(token_hash)).await
+    }
+
+    async fn try_lock_out_after_report(&self, token_hash: &str) -> Result<Option<(String, Revoked)>, ApiError> {
+        use store::email_tokens::Purpose;
+        let now = now_millis();
+        let mut transaction = self.inner.db.begin().await?;
+        let Some(user_id) = store::email_tokens::spend(&mut *transaction, token_hash, Purpose::NotMe, now).await?
+        else {
+            transaction.rollback().await?;
+            return Ok(None);
+        };
+        let mut pending = Pending::default();
+        store::users::require_password_reset(&mut *transaction, &user_id, now).await?;
+        let version = store::users::bump_token_version(&mut *transaction, &user_id).await?;
+        pending.changes.push(Change::version_changed(&user_id, version));
+        self.end_all_sessions(
+            &mut transaction,
+            &mut pending,
+            &user_id,
+            None,
+            EndReason::ReportedNotYou,
+            None,
+            now,
+        )
+        .await?;
+        let revoked = self.commit(transaction, pending, now).await?;
+        Ok(Some((user_id, revoked)))
     }
 
     /// An operator's lock: in one transaction, log-ins are refused from now on (`users.locked_at`),

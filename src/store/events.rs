@@ -34,6 +34,10 @@ pub enum EventKind {
     SignedOutByAdmin,
     AccountLocked,
     AccountUnlocked,
+    EmailVerified,
+    /// A reset link was sent (asked for on the forgot-password page, or after "this wasn't me").
+    PasswordResetRequested,
+    PasswordReset,
 }
 
 impl EventKind {
@@ -60,6 +64,9 @@ impl EventKind {
             Self::SignedOutByAdmin => "signed_out_by_admin",
             Self::AccountLocked => "account_locked",
             Self::AccountUnlocked => "account_unlocked",
+            Self::EmailVerified => "email_verified",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
         }
     }
 }

@@ -39,6 +39,8 @@ pub enum EndReason {
     SessionLimit,
     /// An operator ran `revocable users sign-out` or `lock`.
     SignedOutByAdmin,
+    /// The password was reset through an emailed link: every login session ends.
+    PasswordReset,
 }
 
 impl EndReason {
@@ -56,6 +58,7 @@ impl EndReason {
             Self::RevokedByClient => "revoked_by_client",
             Self::SessionLimit => "session_limit",
             Self::SignedOutByAdmin => "signed_out_by_admin",
+            Self::PasswordReset => "password_reset",
         }
     }
 
@@ -73,6 +76,7 @@ impl EndReason {
             Self::RevokedByClient,
             Self::SessionLimit,
             Self::SignedOutByAdmin,
+            Self::PasswordReset,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == value)
@@ -93,6 +97,7 @@ impl EndReason {
             Self::RevokedByClient => "Revoked by a connected service",
             Self::SessionLimit => "Ended by the limit on devices",
             Self::SignedOutByAdmin => "Signed out by an administrator",
+            Self::PasswordReset => "Password reset by email",
         }
     }
 }

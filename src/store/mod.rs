@@ -5,9 +5,11 @@
 
 pub mod access_tokens;
 pub mod denylist;
+pub mod email_tokens;
 pub mod events;
 pub mod login_attempts;
 pub mod login_sessions;
+pub mod mail_outbox;
 pub mod mfa_challenges;
 pub mod oauth_clients;
 pub mod recovery_codes;

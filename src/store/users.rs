@@ -154,3 +154,75 @@ pub async fn set_locked<'c>(
         .rows_affected()
         == 1)
 }
+
+/// When the account's address was verified, if it was.
+pub async fn email_verified_at<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let found: Option<Option<i64>> = sqlx::query_scalar("SELECT email_verified_at FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(executor)
+        .await?;
+    Ok(found.flatten())
+}
+
+/// Marks the address verified (the first time only); `true` when this call did it.
+pub async fn mark_email_verified<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(executor)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// When password log-ins to the account were stopped until a reset through email, if they are.
+pub async fn password_reset_required_at<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let found: Option<Option<i64>> = sqlx::query_scalar("SELECT password_reset_required_at FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(executor)
+        .await?;
+    Ok(found.flatten())
+}
+
+/// Stops password log-ins until the password is reset through email.
+pub async fn require_password_reset<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_reset_required_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// A password reset through email: the new hash, `token_version` bumped, the block lifted and the
+/// address verified (the link reached it), in one statement; returns the new `token_version`.
+pub async fn reset_password<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    id: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE users SET password_hash = $2, password_changed_at = $3, token_version = token_version + 1,
+             password_reset_required_at = NULL, email_verified_at = COALESCE(email_verified_at, $3)
+         WHERE id = $1 RETURNING token_version",
+    )
+    .bind(id)
+    .bind(password_hash)
+    .bind(now)
+    .fetch_one(executor)
+    .await
+}

@@ -292,6 +292,14 @@ async fn start(
         variables.insert("REDIS_URL".into(), redis.url.clone());
         variables.insert("REDIS_PREFIX".into(), redis.prefix.clone());
     }
+    // Every app of one deployment (its restarts included) writes its mail to the same place, the
+    // suite's SMTP server when there is one, else a directory of this test's database.
+    match crate::mailbox::shared_smtp() {
+        Some((url, _)) => variables.insert("SMTP_URL".into(), url),
+        None => variables.insert("MAIL_OUTBOX".into(), outbox_of(&database).display().to_string()),
+    };
+    variables.insert("MAIL_RETRY_AFTER".into(), "200ms".into());
+    variables.insert("MAIL_POLL_INTERVAL".into(), "200ms".into());
     for (key, value) in &overrides {
         variables.insert(key.clone(), value.clone());
     }
@@ -317,6 +325,16 @@ async fn start(
             .unwrap(),
         server,
     }
+}
+
+/// The `MAIL_OUTBOX` of the apps on `database`.
+fn outbox_of(database: &TestDatabase) -> std::path::PathBuf {
+    let name: String = database
+        .url
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    std::env::temp_dir().join(format!("revocable-outbox-{}", &name[name.len().saturating_sub(48)..]))
 }
 
 #[derive(Clone, Debug)]
@@ -369,6 +387,75 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// Where this app's messages can be read: the SMTP server's maildir, or the app's outbox.
+    pub fn mail_directory(&self) -> std::path::PathBuf {
+        let overridden = |name: &str| {
+            self.overrides
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        };
+        if let Some(directory) = overridden("TEST_MAIL_DIRECTORY") {
+            return directory.into();
+        }
+        if let Some(directory) = overridden("MAIL_OUTBOX") {
+            return directory.into();
+        }
+        match crate::mailbox::shared_smtp() {
+            Some((_, maildir)) => maildir,
+            None => {
+                // Under CI the messages must have gone through a real SMTP server: never fall
+                // back to the file outbox there.
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI=true and TEST_SMTP_URL is unset: start an SMTP server (scripts/test-smtp.sh) for the email tests"
+                );
+                outbox_of(&self.database)
+            }
+        }
+    }
+
+    /// Every message sent to `address` so far, oldest first.
+    pub fn messages_to(&self, address: &str) -> Vec<crate::mailbox::Mail> {
+        crate::mailbox::messages_to(&self.mail_directory(), address)
+    }
+
+    /// The last message to `address`, waiting (up to 15 s) until there is one.
+    pub async fn last_message_to(&self, address: &str) -> crate::mailbox::Mail {
+        let mails = crate::mailbox::wait_for(&self.mail_directory(), address, 1).await;
+        mails.last().expect("at least one message").clone()
+    }
+
+    /// The last message to `address` whose subject starts with `subject`, waiting (up to 15 s).
+    pub async fn message_to(&self, address: &str, subject: &str) -> crate::mailbox::Mail {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(mail) = self
+                .messages_to(address)
+                .into_iter()
+                .rev()
+                .find(|mail| mail.subject.starts_with(subject))
+            {
+                return mail;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no message {subject:?} to {address} after 15 s; got {:?}",
+                self.messages_to(address)
+                    .iter()
+                    .map(|mail| &mail.subject)
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The `count`-th message to `address`, waiting (up to 15 s) until there are that many.
+    pub async fn nth_message_to(&self, address: &str, count: usize) -> crate::mailbox::Mail {
+        let mails = crate::mailbox::wait_for(&self.mail_directory(), address, count).await;
+        mails[count - 1].clone()
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {

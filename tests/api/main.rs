@@ -3,6 +3,7 @@
 //! `TEST_REDIS_URL` set, on PostgreSQL and Redis.
 
 mod helpers;
+mod mailbox;
 
 mod account_protection;
 mod accounts;
@@ -11,6 +12,7 @@ mod compare;
 mod cookie_sessions;
 mod csrf;
 mod dashboard;
+mod email;
 mod faults;
 mod fuzz;
 mod hardening;

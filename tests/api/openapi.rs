@@ -22,6 +22,8 @@ async fn the_openapi_document_describes_every_json_route_and_the_error_shape() {
         ("/api/logout-all", "post"),
         ("/api/password", "post"),
         ("/api/account", "delete"),
+        ("/api/password/forgot", "post"),
+        ("/api/password/reset", "post"),
         ("/api/stateless/me", "get"),
         ("/api/version/me", "get"),
         ("/api/denylist/me", "get"),

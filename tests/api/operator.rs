@@ -67,6 +67,8 @@ async fn an_operator_sees_an_account_and_signs_it_out_everywhere() {
     assert!(shown.contains("live login sessions: 2"), "{shown}");
     assert!(shown.contains(&tokens.session_id), "{shown}");
     assert!(shown.contains("locked         no"), "{shown}");
+    assert!(shown.contains("verified       no"), "{shown}");
+    assert!(shown.contains("two-step       off"), "{shown}");
 
     let (ok, said, stderr) = users(&app, &["sign-out", &user.email]);
     assert!(ok, "{stderr}");

@@ -419,6 +419,22 @@ async fn turning_it_off_needs_a_fresh_proof_which_a_code_may_give_and_is_recorde
     let with_code = delete_factor(&app, &tokens.access, json!({ "code": code(&secret, 1) })).await;
     assert_eq!(with_code.status(), StatusCode::NO_CONTENT);
     assert_eq!(events_of(&app, &user.id, "second_factor_disabled").await, 1);
+    // The owner is told out of band, both times, with a way to act if it was not them.
+    let on = app.message_to(&user.email, "Two-step verification turned on").await;
+    assert!(on.text.contains("turned on"), "{}", on.text);
+    let off = app.message_to(&user.email, "Two-step verification turned off").await;
+    assert!(
+        off.text.contains("From now on your password alone logs in."),
+        "{}",
+        off.text
+    );
+    assert!(
+        off.text
+            .lines()
+            .any(|line| line.starts_with("http") && line.ends_with("/password/forgot")),
+        "{}",
+        off.text
+    );
     app.token_login(&user).await;
     let again = delete_factor(&app, &tokens.access, json!({ "password": user.password })).await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND, "it is off already");

@@ -51,6 +51,7 @@ pub async fn register(
     let password = required(body.password, "password")?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     let user = account::create(&state, &email, password, &origin).await?;
+    crate::recovery::send_verification(&state, &user).await?;
     Ok(HttpResponse::Created().json(RegisteredUser {
         id: user.id,
         email: user.email,

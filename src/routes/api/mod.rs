@@ -4,6 +4,7 @@ pub mod account;
 pub mod health;
 pub mod me;
 pub mod openapi;
+pub mod recovery;
 pub mod second_factor;
 pub mod sessions;
 pub mod token;

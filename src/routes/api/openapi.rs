@@ -97,6 +97,8 @@ impl Modify for SecuritySchemes {
         super::account::logout_all,
         super::account::change_password,
         super::account::delete_account,
+        super::recovery::forgot,
+        super::recovery::reset,
         super::me::stateless,
         super::me::version,
         super::me::denylist,
@@ -151,6 +153,8 @@ mod tests {
             "/oauth/revocations",
             "/oauth/token",
             "/.well-known/oauth-authorization-server",
+            "/api/password/forgot",
+            "/api/password/reset",
         ] {
             assert!(document.paths.paths.contains_key(path), "{path} is missing");
         }

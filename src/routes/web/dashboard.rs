@@ -80,6 +80,7 @@ struct DashboardPage {
     events: Vec<EventRow>,
     failed_logins: i64,
     second_factor: crate::routes::web::second_factor::DashboardSection,
+    email_verified: bool,
 }
 
 fn kind_label(kind: Kind) -> &'static str {
@@ -184,6 +185,9 @@ fn describe_event(event: &SecurityEvent) -> (String, bool) {
         "signed_out_by_admin" => (format!("Signed out by an administrator ({detail})"), true),
         "account_locked" => ("Account locked by an administrator; log-ins refused".into(), true),
         "account_unlocked" => ("Account unlocked by an administrator".into(), false),
+        "email_verified" => (format!("Email address verified: {detail}"), false),
+        "password_reset_requested" => (format!("Password reset link emailed ({detail})"), false),
+        "password_reset" => (format!("Password reset by email; {detail}"), false),
         "refresh_token_reused" => (
             "Refresh-token reuse detected: a stolen refresh token may have been used; that device was signed out"
                 .into(),
@@ -302,6 +306,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         failed_logins: events::failed_logins_since_last_visit(&state.db, &principal.user_id, &principal.session_id)
             .await?,
         second_factor: crate::routes::web::second_factor::DashboardSection::of(&state, &principal.user_id).await?,
+        email_verified: crate::recovery::is_verified(&state, &principal.user_id).await?,
     })
 }
 

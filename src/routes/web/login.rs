@@ -30,6 +30,8 @@ struct LoginPage {
     /// The error is one a password reset by email gets past.
     offer_reset: bool,
     notice: Option<String>,
+    /// The password was right, but it must be reset through email first.
+    reset_required: bool,
 }
 
 /// Why this browser's last login session ended, in words that tell the browser nothing it did not
@@ -73,6 +75,7 @@ async fn ended_notice(state: &AppState, request: &HttpRequest) -> Result<Option<
         ),
         EndReason::RefreshTokenReused => "This browser was signed out to protect the account.".to_owned(),
         EndReason::RevokedByClient => "This browser was signed out by a service connected to this site.".to_owned(),
+        EndReason::PasswordReset => "This browser was signed out because the password was reset.".to_owned(),
         EndReason::AccountDeleted => "The account this browser was logged in to was deleted.".to_owned(),
         EndReason::SessionLimit => "This browser was signed out because the account logged in on more devices than \
                                     it may at once; this was the one used least recently."
@@ -107,6 +110,7 @@ pub async fn form(
         error: None,
         offer_reset: false,
         notice,
+        reset_required: false,
     };
     let mut response = render_form(&page, StatusCode::OK, cookie)?;
     if told {
@@ -163,17 +167,19 @@ pub async fn submit(
     let known_browser = request
         .cookie(state.known_browsers.cookie_name())
         .map(|cookie| cookie.value().to_owned());
-    let refused = |error: String, offer_reset: bool, status: StatusCode| -> Result<HttpResponse, PageError> {
+    let page = |error: Option<String>, offer_reset: bool, reset_required: bool, status: StatusCode| {
         let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
         let page = LoginPage {
             layout,
             email: email.clone(),
-            error: Some(error),
+            error,
             offer_reset,
             notice: None,
+            reset_required,
         };
         render_form(&page, status, cookie)
     };
+    let refused = |error: String, offer_reset: bool, status: StatusCode| page(Some(error), offer_reset, false, status);
     match crate::account::authenticate(&state, &email, &password, &origin, known_browser.as_deref()).await {
         Ok(user) => {
             // Password verified; a second factor needed? Then the code step, not logged in yet.
@@ -196,6 +202,7 @@ pub async fn submit(
             StatusCode::UNAUTHORIZED,
         ),
         Err(ApiError::LoginRefused(why)) => refused(sentence(&why), false, StatusCode::UNAUTHORIZED),
+        Err(ApiError::PasswordResetRequired(_)) => page(None, false, true, StatusCode::UNAUTHORIZED),
         Err(ApiError::AccountLocked {
             retry_after_seconds,
             who,

@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod login;
 pub mod page;
 pub mod password;
+pub mod recovery;
 pub mod register;
 pub mod second_factor;
 

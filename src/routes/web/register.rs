@@ -71,8 +71,13 @@ pub async fn submit(
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     match crate::account::create(&state, &email, password, &origin).await {
         Ok(user) => {
+            crate::recovery::send_verification(&state, &user).await?;
             let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
-            flash(&session, "success", "Welcome! Your account is ready.");
+            flash(
+                &session,
+                "success",
+                "Welcome! Your account is ready. We have sent you a link to confirm your email address.",
+            );
             crate::routes::web::redirect_remembering_device("/dashboard", &state.settings, &login_session_id)
         }
         Err(error @ (ApiError::InvalidField { .. } | ApiError::Conflict(_))) => {
