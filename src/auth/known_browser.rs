@@ -106,6 +106,25 @@ impl KnownBrowsers {
             .map(|entry| entry.nonce.to_owned())
     }
 
+    /// The device cookie this request carries, if any.
+    pub fn presented(&self, request: &actix_web::HttpRequest) -> Option<String> {
+        request
+            .cookie(self.cookie_name())
+            .map(|cookie| cookie.value().to_owned())
+    }
+
+    /// Adds to `response` the cookie `remember` makes for a log-in to `user` now.
+    pub fn remember_on(
+        &self,
+        response: &mut actix_web::HttpResponse,
+        presented: Option<&str>,
+        user: &User,
+    ) -> Result<(), crate::error::ApiError> {
+        response
+            .add_cookie(&self.remember(presented, user, crate::domain::now_millis()))
+            .map_err(|error| crate::error::ApiError::Internal(anyhow::anyhow!("{error}")))
+    }
+
     /// The cookie to send after a log-in to `user`: a new entry for it first, then the browser's
     /// other genuine entries for other accounts.
     pub fn remember(&self, cookie: Option<&str>, user: &User, now: i64) -> actix_web::cookie::Cookie<'static> {

@@ -190,9 +190,7 @@ pub async fn finish_log_in(
     let token = MfaToken::parse(&mfa_token)
         .ok_or_else(|| ApiError::InvalidGrant("the mfa_token is not valid: log in again".into()))?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let known_client = request
-        .cookie(state.known_browsers.cookie_name())
-        .map(|cookie| cookie.value().to_owned());
+    let known_client = state.known_browsers.presented(&request);
     let user = second_factor::finish_log_in(&state, &token.hash(), &code, known_client.as_deref(), &origin).await?;
     let issuer = state.issuer();
     let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;

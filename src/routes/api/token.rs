@@ -73,9 +73,7 @@ pub async fn issue(
     let password = required(body.password, "password")?;
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     // A client that keeps cookies is remembered like a browser (`auth::known_browser`).
-    let known_client = request
-        .cookie(state.known_browsers.cookie_name())
-        .map(|cookie| cookie.value().to_owned());
+    let known_client = state.known_browsers.presented(&request);
     let user = account::authenticate(&state, &email, &password, &origin, known_client.as_deref()).await?;
     // Password verified; a second factor needed? Then nothing is issued until `/api/token/mfa`.
     if let Some(mfa_token) = account::second_factor::challenge_if_enrolled(&state, &user).await? {
@@ -87,12 +85,9 @@ pub async fn issue(
     let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
     let pair = login::issue_pair(&issuer, &user, &session).await?;
     let mut response = no_store(TokenResponse::from_pair(&state, pair));
-    let known = state
+    state
         .known_browsers
-        .remember(known_client.as_deref(), &user, crate::domain::now_millis());
-    response
-        .add_cookie(&known)
-        .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))?;
+        .remember_on(&mut response, known_client.as_deref(), &user)?;
     Ok(response)
 }
 

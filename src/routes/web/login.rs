@@ -164,9 +164,7 @@ pub async fn submit(
     let email = form.email.unwrap_or_default();
     let password = form.password.unwrap_or_default();
     let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let known_browser = request
-        .cookie(state.known_browsers.cookie_name())
-        .map(|cookie| cookie.value().to_owned());
+    let known_browser = state.known_browsers.presented(&request);
     let page = |error: Option<String>, offer_reset: bool, reset_required: bool, status: StatusCode| {
         let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
         let page = LoginPage {
@@ -188,12 +186,9 @@ pub async fn submit(
             }
             let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
             let mut response = redirect_remembering_device("/dashboard", &state.settings, &login_session_id)?;
-            let known = state
+            state
                 .known_browsers
-                .remember(known_browser.as_deref(), &user, now_millis());
-            response
-                .add_cookie(&known)
-                .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
+                .remember_on(&mut response, known_browser.as_deref(), &user)?;
             Ok(response)
         }
         Err(ApiError::InvalidGrant(_)) => refused(

@@ -132,15 +132,10 @@ pub async fn submit(
             // (`auth::known_browser`); the one that made it is known again at once.
             let mut response = redirect("/dashboard");
             if let Some(account) = crate::store::users::find_by_id(&state.db, &user.0.user_id).await? {
-                let known_browser = request
-                    .cookie(state.known_browsers.cookie_name())
-                    .map(|cookie| cookie.value().to_owned());
-                let cookie = state
+                let known_browser = state.known_browsers.presented(&request);
+                state
                     .known_browsers
-                    .remember(known_browser.as_deref(), &account, now_millis());
-                response
-                    .add_cookie(&cookie)
-                    .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
+                    .remember_on(&mut response, known_browser.as_deref(), &account)?;
             }
             Ok(response)
         }

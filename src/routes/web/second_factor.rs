@@ -284,20 +284,15 @@ pub async fn submit_code(
     };
     let origin = client::origin(&request, &state.settings.trusted_proxies);
     let code = form.code.unwrap_or_default();
-    let known_browser = request
-        .cookie(state.known_browsers.cookie_name())
-        .map(|cookie| cookie.value().to_owned());
+    let known_browser = state.known_browsers.presented(&request);
     match second_factor::finish_log_in(&state, &challenge, &code, known_browser.as_deref(), &origin).await {
         Ok(user) => {
             let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
             let mut response = redirect_remembering_device("/dashboard", &state.settings, &login_session_id)?;
             // Remembered like a password log-in's browser (`auth::known_browser`).
-            let known = state
+            state
                 .known_browsers
-                .remember(known_browser.as_deref(), &user, now_millis());
-            response
-                .add_cookie(&known)
-                .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
+                .remember_on(&mut response, known_browser.as_deref(), &user)?;
             Ok(response)
         }
         Err(ApiError::LoginRefused(why)) => Ok(start_over(&session, &why)),
