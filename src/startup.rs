@@ -543,6 +543,10 @@ fn spawn_purge(state: web::Data<AppState>) {
             if let Err(error) = crate::auth::throttle::purge(&state.db, state.account_lock()).await {
                 tracing::warn!(error = %error, "purge of past log-in attempt windows failed");
             }
+            let now = crate::domain::now_millis();
+            if let Err(error) = store::mfa_challenges::purge_ended(&state.db, now).await {
+                tracing::warn!(error = %error, "purge of ended second-factor challenges failed");
+            }
         }
     });
 }

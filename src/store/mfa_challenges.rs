@@ -91,3 +91,18 @@ pub async fn record_failure<'c>(
     .await?;
     Ok(spent.is_none_or(|spent_at| spent_at.is_some()))
 }
+
+/// Forgets every challenge that expired or was spent before `before`, whoever's: the periodic
+/// purge's part, for accounts that do not log in again.
+pub async fn purge_ended<'c>(
+    executor: impl Executor<'c, Database = sqlx::Any>,
+    before: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM mfa_challenges WHERE expires_at <= $1 OR spent_at <= $1")
+            .bind(before)
+            .execute(executor)
+            .await?
+            .rows_affected(),
+    )
+}

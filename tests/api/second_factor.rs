@@ -633,3 +633,48 @@ async fn whoever_knows_the_password_cannot_lock_the_owners_browser_out_of_the_co
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/dashboard");
 }
+
+#[tokio::test]
+async fn spent_challenges_are_purged_and_open_ones_kept() {
+    let app = spawn_app_with(&[("PURGE_INTERVAL", "1s")]).await;
+    let gone = app.new_user().await;
+    let gone_factor = enrol(&app, &gone).await;
+    let spent = mfa_token(&app, &gone).await;
+    assert_eq!(
+        second_step(&app, &spent, &gone_factor.recovery_codes[0]).await.status(),
+        StatusCode::OK
+    );
+    // Another account's log-in, still waiting for its code (a new log-in of the first account
+    // would clear its spent challenge by itself: only the purge may do it here).
+    let waiting = app.new_user().await;
+    let waiting_factor = enrol(&app, &waiting).await;
+    let open = mfa_token(&app, &waiting).await;
+    let db = app.db().await;
+    let count = |user_id: String| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM mfa_challenges WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    let mut left = 1;
+    for _ in 0..50 {
+        left = count(gone.id.clone()).await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the spent challenge is purged");
+    assert_eq!(count(waiting.id.clone()).await, 1, "the open one is kept");
+    assert_eq!(
+        second_step(&app, &open, &waiting_factor.recovery_codes[0])
+            .await
+            .status(),
+        StatusCode::OK,
+        "and still works"
+    );
+}
