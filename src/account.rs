@@ -121,10 +121,7 @@ pub async fn authenticate(
                 ));
             }
             // Asked only once the password is known to be right, so it tells a guesser nothing.
-            if store::users::password_reset_required_at(&state.db, &user.id)
-                .await?
-                .is_some()
-            {
+            if user.password_reset_required_at.is_some() {
                 return Err(ApiError::PasswordResetRequired(
                     "a password reset is required: this account's sign-ins were reported as not its owner's; \
                      set a new password with the link sent by email, or ask for one at /password/forgot"
@@ -549,8 +546,8 @@ pub mod operator {
         let live = login_sessions::list_live(&state.db, &user.id, crate::domain::now_millis()).await?;
         let recent = events::recent(&state.db, &user.id, 10).await?;
         Ok(Overview {
-            email_verified_at: store::users::email_verified_at(&state.db, &user.id).await?,
-            password_reset_required_at: store::users::password_reset_required_at(&state.db, &user.id).await?,
+            email_verified_at: user.email_verified_at,
+            password_reset_required_at: user.password_reset_required_at,
             second_factor: super::second_factor::is_enabled(state, &user.id).await?,
             user,
             live,

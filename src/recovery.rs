@@ -117,11 +117,6 @@ pub async fn resend_verification(state: &AppState, user_id: &str) -> Result<Rese
     Ok(Resent::Sent)
 }
 
-/// Whether the account's address is verified.
-pub async fn is_verified(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
-    Ok(store::users::email_verified_at(&state.db, user_id).await?.is_some())
-}
-
 /// `GET /verify-email?token=…`: spends the link and marks the address verified; returns it.
 pub async fn verify_email(state: &AppState, raw_token: &str, origin: &Origin) -> Result<String, ApiError> {
     let token = LinkToken::parse(raw_token).ok_or_else(|| link_used_or_expired("verification"))?;

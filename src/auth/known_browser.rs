@@ -169,6 +169,8 @@ mod tests {
             created_at: 0,
             password_changed_at,
             locked_at: None,
+            email_verified_at: None,
+            password_reset_required_at: None,
         }
     }
 

@@ -14,6 +14,10 @@ pub struct User {
     pub password_changed_at: i64,
     /// Set by an operator's `revocable users lock`: log-ins are refused while it is.
     pub locked_at: Option<i64>,
+    /// When the address was verified through its emailed link, if it was.
+    pub email_verified_at: Option<i64>,
+    /// Set by "this wasn't me" from an email: password log-ins are refused until a reset.
+    pub password_reset_required_at: Option<i64>,
 }
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
@@ -25,10 +29,13 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         password_changed_at: row.try_get("password_changed_at")?,
         locked_at: row.try_get("locked_at")?,
+        email_verified_at: row.try_get("email_verified_at")?,
+        password_reset_required_at: row.try_get("password_reset_required_at")?,
     })
 }
 
-const COLUMNS: &str = "id, email, password_hash, token_version, created_at, password_changed_at, locked_at";
+const COLUMNS: &str = "id, email, password_hash, token_version, created_at, password_changed_at, locked_at, \
+                       email_verified_at, password_reset_required_at";
 
 pub enum Inserted {
     Created(User),
@@ -62,6 +69,8 @@ pub async fn insert<'c>(
             created_at: now,
             password_changed_at: now,
             locked_at: None,
+            email_verified_at: None,
+            password_reset_required_at: None,
         })),
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(Inserted::EmailTaken),
         Err(error) => Err(error),

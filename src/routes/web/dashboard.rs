@@ -306,7 +306,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         failed_logins: events::failed_logins_since_last_visit(&state.db, &principal.user_id, &principal.session_id)
             .await?,
         second_factor: crate::routes::web::second_factor::DashboardSection::of(&state, &principal.user_id).await?,
-        email_verified: crate::recovery::is_verified(&state, &principal.user_id).await?,
+        email_verified: account.email_verified_at.is_some(),
     })
 }
 
