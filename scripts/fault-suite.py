@@ -197,10 +197,37 @@ class Supervisor:
             self.kill(process, gentle=True)
 
 
+_ports_taken: set[int] = set()
+
+
+def ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as source:
+            low, high = (int(field) for field in source.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port that binds now and that the kernel never hands out as the local end of an outgoing
+    connection. A port from the ephemeral range (what `bind(0)` returns) can be taken by any
+    client socket between the moment it is chosen and an instance's restart on it, which then
+    fails with "Address already in use"; the ports below that range are only ever bound on purpose."""
+    low, high = ephemeral_range()
+    candidates = list(range(20000, low)) if low > 21000 else list(range(high + 1, 65536))
+    random.SystemRandom().shuffle(candidates)
+    for port in candidates:
+        if port in _ports_taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_taken.add(port)
+        return port
+    raise CannotRun("no free port outside the ephemeral range")
 
 
 def tail(path: str, lines: int = 12) -> str:

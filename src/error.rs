@@ -176,7 +176,7 @@ pub enum ApiError {
     #[error("this account has two-step verification: send a code with the mfa_token to /api/token/mfa")]
     MfaRequired { mfa_token: Undisclosed },
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 impl ApiError {
@@ -314,23 +314,59 @@ impl ResponseError for ApiError {
 /// Database errors are a backing service that is down, unless they are a bug in a query.
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::WorkerCrashed => {
-                tracing::warn!(error = %error, "database unavailable");
-                Self::Unavailable("the database")
-            }
-            sqlx::Error::Database(ref db) if is_unavailable_database_error(db.as_ref()) => {
-                tracing::warn!(error = %error, "database unavailable");
-                Self::Unavailable("the database")
-            }
-            other => Self::Internal(anyhow::Error::new(other)),
+        if is_unavailable_sqlx_error(&error) {
+            tracing::warn!(error = %error, "database unavailable");
+            return Self::Unavailable("the database");
         }
+        Self::Internal(anyhow::Error::new(error))
     }
+}
+
+fn is_unavailable_sqlx_error(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => is_unavailable_database_error(db.as_ref()),
+        _ => false,
+    }
+}
+
+/// Code that gathers errors as `anyhow::Error` (building a message, say, around a query) still
+/// answers 503 when what failed underneath was the database or Redis being out of reach: the
+/// error is classified by what it wraps, not by the road it took.
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        let error = match error.downcast::<sqlx::Error>() {
+            Ok(error) => return error.into(),
+            Err(error) => error,
+        };
+        let error = match error.downcast::<redis::RedisError>() {
+            Ok(error) => return error.into(),
+            Err(error) => error,
+        };
+        let error = match error.downcast::<deadpool_redis::PoolError>() {
+            Ok(error) => return error.into(),
+            Err(error) => error,
+        };
+        if error.chain().any(is_unavailable_cause) {
+            tracing::warn!(error = %error, "backing service unavailable");
+            return Self::Unavailable("the database");
+        }
+        Self::Internal(error)
+    }
+}
+
+/// An error met further down a chain of sources that means a backing service is out of reach.
+fn is_unavailable_cause(cause: &(dyn std::error::Error + 'static)) -> bool {
+    cause
+        .downcast_ref::<sqlx::Error>()
+        .is_some_and(is_unavailable_sqlx_error)
+        || cause.downcast_ref::<redis::RedisError>().is_some()
+        || cause.downcast_ref::<deadpool_redis::PoolError>().is_some()
 }
 
 /// PostgreSQL shutting down or refusing connections or out of resources; SQLite busy, locked,
@@ -363,5 +399,42 @@ impl From<redis::RedisError> for ApiError {
     fn from(error: redis::RedisError) -> Self {
         tracing::warn!(error = %error, "redis unavailable");
         Self::Unavailable("redis")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut_connection() -> sqlx::Error {
+        sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer",
+        ))
+    }
+
+    #[test]
+    fn a_database_out_of_reach_is_a_503_whichever_road_its_error_took() {
+        let direct: ApiError = cut_connection().into();
+        assert!(matches!(direct, ApiError::Unavailable(_)), "{direct:?}");
+        let through_anyhow: ApiError = anyhow::Error::new(cut_connection()).into();
+        assert!(matches!(through_anyhow, ApiError::Unavailable(_)), "{through_anyhow:?}");
+        let with_context: ApiError = anyhow::Error::new(cut_connection()).context("storing the link").into();
+        assert!(matches!(with_context, ApiError::Unavailable(_)), "{with_context:?}");
+    }
+
+    #[test]
+    fn a_bug_stays_a_500_and_keeps_its_cause() {
+        let decode: ApiError = anyhow::Error::new(sqlx::Error::RowNotFound).into();
+        let ApiError::Internal(error) = decode else {
+            panic!("a missing row is a bug in a query, not an outage");
+        };
+        assert!(matches!(
+            error.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::RowNotFound)
+        ));
+        let plain: ApiError = anyhow::anyhow!("a template failed").into();
+        assert!(matches!(plain, ApiError::Internal(_)));
+        assert_eq!(plain.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
