@@ -1,8 +1,11 @@
-//! `/compare`: the five strategies measured by the running server. At most once a minute, in the
-//! background, it (1) runs the revocation scenario against itself over HTTP, (2) times each
-//! strategy's check in-process over a few thousand calls, (3) measures the state each keeps from
-//! its stores. Requests in between are served the last report, so a public page cannot be used
-//! to make the server burn CPU.
+//! `/compare`: the five strategies measured. A measurement (1) runs the revocation scenario over
+//! HTTP, (2) times each strategy's check in-process over a few thousand calls, (3) measures the
+//! state each keeps from its stores — all of it against a throw-away instance of this build,
+//! started for the measurement on a runtime and thread of its own, with its own SQLite file in a
+//! temporary directory and in-process stores, and dropped afterwards with everything it spawned.
+//! The served database, Redis and rate limits are never touched, and nothing is left behind
+//! when a measurement fails. Measurements run when the server starts (`COMPARE_AT_START`) and
+//! when a logged-in user asks, at most once a minute; any visitor is served the last report.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use tokio::sync::RwLock;
 use crate::auth::login;
 use crate::auth::password;
 use crate::auth::strategy::{self, Allowlist, Denylist, LAST_SEEN_KEY, Stateless, Strategy, USER_KEY, Version};
+use crate::config::Settings;
 use crate::domain::{Email, Password, RandomId, now_millis};
 use crate::error::ApiError;
 use crate::revocation::session_store::LOGIN_SESSION_KEY;
@@ -28,7 +32,7 @@ use crate::store::events::Origin;
 use crate::store::login_sessions::Kind;
 use crate::store::{self, users::Inserted};
 
-/// How long a report is served before the next request triggers a new measurement.
+/// How long a report stands before a logged-in user may ask for a new one.
 pub const REPORT_LIFETIME: Duration = Duration::from_secs(60);
 /// Checks timed per strategy.
 pub const CHECKS_PER_STRATEGY: usize = 2000;
@@ -73,35 +77,122 @@ pub struct CompareCache {
     running: AtomicBool,
 }
 
+/// What a request to measure again came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    Now,
+    AlreadyRunning,
+    /// The last report is younger than `REPORT_LIFETIME`; this many seconds are left.
+    TooSoon(u64),
+}
+
 impl CompareCache {
     /// The last report, and whether a new one is being measured.
     pub async fn current(&self) -> (Option<Arc<Report>>, bool) {
         (self.report.read().await.clone(), self.running.load(Ordering::Acquire))
     }
 
-    /// Starts a measurement when the report is missing or older than a minute and none runs.
-    pub async fn refresh_if_stale(self: &Arc<Self>, state: web::Data<AppState>) {
-        let stale = match &*self.report.read().await {
-            None => true,
-            Some(report) => now_millis() - report.measured_at >= REPORT_LIFETIME.as_millis() as i64,
-        };
-        if !stale || self.running.swap(true, Ordering::AcqRel) {
-            return;
+    /// Starts a measurement unless one runs or the last report is under a minute old.
+    pub async fn measure_again(self: &Arc<Self>, served: &Settings) -> Started {
+        if let Some(report) = &*self.report.read().await {
+            let age = (now_millis() - report.measured_at).max(0) as u64;
+            let lifetime = REPORT_LIFETIME.as_millis() as u64;
+            if age < lifetime {
+                return Started::TooSoon((lifetime - age).div_ceil(1000));
+            }
         }
-        // The checks are timed on real (thread-bound) actix requests: stay on this worker.
+        self.start(served)
+    }
+
+    /// Starts a measurement on a thread and runtime of its own, unless one runs already.
+    pub fn start(self: &Arc<Self>, served: &Settings) -> Started {
+        if self.running.swap(true, Ordering::AcqRel) {
+            return Started::AlreadyRunning;
+        }
+        let settings = measuring_settings(served);
         let cache = Arc::clone(self);
-        actix_web::rt::spawn(async move {
-            let report = measure(&state).await;
-            *cache.report.write().await = Some(Arc::new(report));
+        let spawned = std::thread::Builder::new().name("compare".into()).spawn(move || {
+            // Dropping the runtime at the end cancels every task the measuring instance
+            // spawned (its purge, its revocation sync, its mailer): nothing outlives it.
+            let report = actix_web::rt::System::new().block_on(measure_isolated(settings));
+            *cache.report.blocking_write() = Some(Arc::new(report));
             cache.running.store(false, Ordering::Release);
         });
+        if let Err(error) = spawned {
+            tracing::warn!(error = %error, "cannot start a /compare measurement");
+            self.running.store(false, Ordering::Release);
+        }
+        Started::Now
     }
 }
 
-pub async fn measure(state: &web::Data<AppState>) -> Report {
+/// The served settings, with everything that reaches the outside replaced: its own database
+/// and outbox (set by `measure_isolated`), no Redis, no SMTP, no GeoIP, its own keys and issuer,
+/// any free loopback port, and limits that a single measuring client cannot reach.
+fn measuring_settings(served: &Settings) -> Settings {
+    let mut settings = served.clone();
+    settings.redis_url = None;
+    settings.smtp_url = None;
+    settings.geoip_db = None;
+    settings.public_url = None;
+    settings.jwt_issuer = None;
+    settings.jwt_secret = None;
+    settings.jwt_keys = None;
+    settings.mfa_encryption_key = None;
+    settings.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.trusted_proxies = Vec::new();
+    settings.cookie_secure = false;
+    settings.login_rate_per_minute = u32::MAX;
+    settings.client_auth_failures_per_minute = u32::MAX;
+    settings.account_lock_after = u32::MAX;
+    settings.max_sessions_per_user = None;
+    settings.database_max_connections = None;
+    settings.compare_at_start = false;
+    settings
+}
+
+/// One measurement on a throw-away instance, whose directory is removed whatever happens.
+async fn measure_isolated(mut settings: Settings) -> Report {
     let started = Instant::now();
-    let base = state.self_url.get().cloned().unwrap_or_default();
-    let (matrix, expiry_observed_in_process) = match scenario::run_with_probe(&base, Some(&state.probe_secret)).await {
+    let directory = std::env::temp_dir().join(format!("revocable-compare-{}", RandomId::generate().to_lowercase()));
+    let report = match std::fs::create_dir_all(&directory) {
+        Ok(()) => {
+            settings.database_url = format!("sqlite://{}?mode=rwc", directory.join("compare.db").display());
+            settings.mail_outbox = directory.join("outbox");
+            measure_on_instance(settings).await
+        }
+        Err(error) => Err(format!("cannot create a directory for the measuring instance: {error}")),
+    };
+    if let Err(error) = std::fs::remove_dir_all(&directory)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(error = %error, directory = %directory.display(), "cannot remove the measuring instance's directory");
+    }
+    report.unwrap_or_else(|error| Report {
+        measured_at: now_millis(),
+        took_millis: started.elapsed().as_millis(),
+        matrix: Err(error.clone()),
+        expiry_observed_in_process: false,
+        costs: Err(error),
+        access_ttl_seconds: 0,
+    })
+}
+
+async fn measure_on_instance(settings: Settings) -> Result<Report, String> {
+    let application = crate::startup::Application::build(settings)
+        .await
+        .map_err(|error| format!("the measuring instance did not start: {error}"))?;
+    let state = application.state();
+    let base = format!("http://{}", application.address());
+    let server = application.serve_detached();
+    let report = measure(&state, &base).await;
+    server.stop(false).await;
+    Ok(report)
+}
+
+pub async fn measure(state: &web::Data<AppState>, base: &str) -> Report {
+    let started = Instant::now();
+    let (matrix, expiry_observed_in_process) = match scenario::run(base).await {
         Ok(observed) => {
             let mut rows = observed.rows;
             let in_process = observe_expiry_in_process(state, &mut rows);

@@ -115,6 +115,9 @@ pub struct Settings {
     pub mail_retry_after: Duration,
     /// `MAIL_POLL_INTERVAL`: how often the outbox is read besides a wake-up by a new message.
     pub mail_poll_interval: Duration,
+    /// `COMPARE_AT_START`: measure `/compare`'s report once when the server starts (on its own
+    /// throw-away instance); later measurements are asked for by a logged-in user.
+    pub compare_at_start: bool,
 }
 
 /// Where operator-supplied signing keys are read from.
@@ -309,6 +312,7 @@ impl Settings {
         };
         let revocation_cache = switch("REVOCATION_CACHE", true)?;
         let revocation_push = switch("REVOCATION_PUSH", true)?;
+        let compare_at_start = switch("COMPARE_AT_START", true)?;
         let revocation_poll_interval = duration("REVOCATION_POLL_INTERVAL", "250ms", false)?;
         if revocation_poll_interval > Duration::from_secs(10) {
             return Err(invalid("REVOCATION_POLL_INTERVAL", "must be at most 10s"));
@@ -438,6 +442,7 @@ impl Settings {
             jwt_keys,
             jwks_max_age,
             feed_heartbeat,
+            compare_at_start,
         })
     }
 

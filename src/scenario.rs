@@ -163,7 +163,6 @@ struct Scenario {
     observer: Option<String>,
     email: String,
     password: String,
-    probe: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -179,16 +178,8 @@ struct Browser {
     session_id: String,
 }
 
-/// The header by which the server recognises its own `/compare` probe (exempt from rate limits).
-pub const PROBE_HEADER: &str = "x-revocable-probe";
-
-fn client(cookies: bool, probe: Option<&str>) -> Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(value) = probe.and_then(|probe| reqwest::header::HeaderValue::from_str(probe).ok()) {
-        headers.insert(PROBE_HEADER, value);
-    }
+fn client(cookies: bool) -> Client {
     Client::builder()
-        .default_headers(headers)
         .cookie_store(cookies)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
@@ -199,7 +190,7 @@ fn client(cookies: bool, probe: Option<&str>) -> Client {
 
 impl Scenario {
     fn client(&self, cookies: bool) -> Client {
-        client(cookies, self.probe.as_deref())
+        client(cookies)
     }
 
     fn url(&self, path: &str) -> String {
@@ -330,7 +321,7 @@ impl Scenario {
             return Ok(());
         };
         let position = |base: String, field: &'static str| async move {
-            let body: serde_json::Value = client(false, None)
+            let body: serde_json::Value = client(false)
                 .get(format!("{base}/readyz"))
                 .send()
                 .await
@@ -501,7 +492,7 @@ pub fn extract_csrf(page: &str) -> Option<String> {
 }
 
 pub async fn policy(base: &str) -> Result<Policy, ScenarioError> {
-    let response = client(false, None)
+    let response = client(false)
         .get(format!("{base}/api/policy"))
         .send()
         .await
@@ -525,21 +516,16 @@ pub async fn policy(base: &str) -> Result<Policy, ScenarioError> {
 
 /// Runs every event against the server at `base` with a throw-away account, deleted at the end.
 pub async fn run(base: &str) -> Result<Observed, ScenarioError> {
-    run_with_probe(base, None).await
-}
-
-/// As `run`, identifying itself with the server's own probe secret (used by `/compare`).
-pub async fn run_with_probe(base: &str, probe: Option<&str>) -> Result<Observed, ScenarioError> {
-    run_scenario(base, None, probe).await
+    run_scenario(base, None).await
 }
 
 /// Acts on `actor` and checks every credential on `observer`, another instance of the same
 /// deployment: what a revocation on one instance does to the others.
 pub async fn run_between(actor: &str, observer: &str) -> Result<Observed, ScenarioError> {
-    run_scenario(actor, Some(observer.trim_end_matches('/').to_owned()), None).await
+    run_scenario(actor, Some(observer.trim_end_matches('/').to_owned())).await
 }
 
-async fn run_scenario(base: &str, observer: Option<String>, probe: Option<&str>) -> Result<Observed, ScenarioError> {
+async fn run_scenario(base: &str, observer: Option<String>) -> Result<Observed, ScenarioError> {
     let base = base.trim_end_matches('/').to_owned();
     let policy = policy(&base).await?;
     let mut scenario = Scenario {
@@ -547,7 +533,6 @@ async fn run_scenario(base: &str, observer: Option<String>, probe: Option<&str>)
         password: format!("pw-{}", RandomId::generate()),
         base,
         observer,
-        probe: probe.map(str::to_owned),
     };
     scenario
         .expect(

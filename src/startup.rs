@@ -64,7 +64,6 @@ impl Application {
         } else {
             address
         };
-        let _ = state.self_url.set(format!("http://{reachable}"));
         state.mailer.default_public_url(format!("http://{reachable}"));
         tracing::info!(transport = %state.mailer.describe(), links = %state.mailer.link("/"), "mail delivery");
         state.mailer.spawn();
@@ -76,6 +75,9 @@ impl Application {
         let revocation = web::Data::new(state.revocation.clone());
         let request_settings = web::Data::new(RequestSettings::of(&state.settings));
         let compare = web::Data::new(CompareCache::default());
+        if state.settings.compare_at_start {
+            compare.clone().into_inner().start(&state.settings);
+        }
         let redis_probe = web::Data::new(api::health::RedisProbe::new(state.redis.clone()));
         let compare_cache = compare.clone();
         let server = HttpServer::new(move || {
@@ -136,6 +138,14 @@ impl Application {
 
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
+    }
+
+    /// Serves in the background until the returned handle stops it, without listening for
+    /// signals: the `/compare` measuring instance, whose owner ends it.
+    pub fn serve_detached(self) -> actix_web::dev::ServerHandle {
+        let handle = self.server.handle();
+        actix_web::rt::spawn(self.server);
+        handle
     }
 
     /// The `/compare` report, as the route serves it.
@@ -376,7 +386,11 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                         .to(pages::second_factor::disable)
                         .wrap(from_fn(limit_attempts)),
                 )
-                .route("/compare", web::get().to(pages::compare::show)),
+                .service(
+                    web::resource("/compare")
+                        .route(web::get().to(pages::compare::show))
+                        .route(web::post().to(pages::compare::measure_again)),
+                ),
         );
 }
 
@@ -472,8 +486,6 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         keys: std::sync::Arc::new(keys),
         revocation,
         web_sessions,
-        self_url: std::sync::OnceLock::new(),
-        probe_secret: crate::domain::RandomId::secret(),
         login_limit: RateLimit::new("login", settings.login_rate_per_minute, shared_limits.clone()),
         client_auth_limit: RateLimit::new(
             "client-auth",
@@ -616,7 +628,7 @@ async fn session_store_unavailable(
 }
 
 /// The per-address limit on log-in, sign-up and password attempts, counted before the handler
-/// runs. `/compare`'s probe of its own server (recognised by a per-process secret) is never counted.
+/// runs.
 async fn limit_attempts(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -624,17 +636,11 @@ async fn limit_attempts(
     let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(request).await?.map_into_left_body());
     };
-    let probe = request
-        .headers()
-        .get(crate::scenario::PROBE_HEADER)
-        .is_some_and(|value| subtle::ConstantTimeEq::ct_eq(value.as_bytes(), state.probe_secret.as_bytes()).into());
-    if !probe {
-        let address = crate::auth::client::client_ip(request.request(), &state.settings.trusted_proxies);
-        if let Decision::Limited { retry_after_seconds } = state.login_limit.attempt(&address).await {
-            // The same seconds in `Retry-After` and in the body; HTML routes turn it into a page.
-            let response = ApiError::RateLimited { retry_after_seconds }.error_response();
-            return Ok(request.into_response(response).map_into_right_body());
-        }
+    let address = crate::auth::client::client_ip(request.request(), &state.settings.trusted_proxies);
+    if let Decision::Limited { retry_after_seconds } = state.login_limit.attempt(&address).await {
+        // The same seconds in `Retry-After` and in the body; HTML routes turn it into a page.
+        let response = ApiError::RateLimited { retry_after_seconds }.error_response();
+        return Ok(request.into_response(response).map_into_right_body());
     }
     Ok(next.call(request).await?.map_into_left_body())
 }

@@ -21,10 +21,6 @@ pub struct AppState {
     pub keys: Arc<JwtKeys>,
     pub revocation: Revocation,
     pub web_sessions: CookieStateStore,
-    /// This instance's own address, for `/compare`'s probe of itself; set once bound.
-    pub self_url: std::sync::OnceLock<String>,
-    /// A per-process secret by which the rate limiter recognises that probe.
-    pub probe_secret: String,
     /// Log-in, sign-up and password attempts per client address (in Redis when configured).
     pub login_limit: crate::auth::rate_limit::RateLimit,
     /// Failed client authentications on `/oauth/*` per client address (in Redis when configured).

@@ -685,7 +685,7 @@ async fn compare_shows_the_matrix_at_once_and_fits_a_phone() {
     let Some(program) = browser_available() else { return };
     let driver = start_driver(&program).await;
     // Default 15-minute tokens: the expiry row is observed in-process, so no step waits for one.
-    let app = spawn_app().await;
+    let app = spawn_app_with(&[("COMPARE_AT_START", "on")]).await;
     for (width, first_visit) in [(360, true), (1280, false)] {
         if let Err(failure) = compare_flows(&app, &driver, width, first_visit).await {
             panic!("browser test failed at {width}px: {failure}; screenshots in target/browser-failures");

@@ -24,8 +24,9 @@ async fn measured_page(app: &TestApp) -> String {
 
 #[tokio::test]
 async fn the_compare_page_shows_the_documented_matrix_as_observed() {
-    // A tight rate limit: the server's probe of itself must not be throttled by it.
+    // A tight rate limit on the served instance: the measuring instance has limits of its own.
     let app = spawn_app_with(&[
+        ("COMPARE_AT_START", "on"),
         ("ACCESS_TTL", "8s"),
         ("REFRESH_REUSE_GRACE", "0"),
         ("LOGIN_RATE_PER_MINUTE", "3"),
@@ -64,7 +65,12 @@ async fn the_compare_page_shows_the_documented_matrix_as_observed() {
 
 #[tokio::test]
 async fn the_compare_page_measures_costs_and_state_for_all_five_strategies() {
-    let app = spawn_app_with(&[("ACCESS_TTL", "8s"), ("REFRESH_REUSE_GRACE", "0")]).await;
+    let app = spawn_app_with(&[
+        ("COMPARE_AT_START", "on"),
+        ("ACCESS_TTL", "8s"),
+        ("REFRESH_REUSE_GRACE", "0"),
+    ])
+    .await;
     let page = measured_page(&app).await;
     let (report, _) = app.compare.current().await;
     let costs = report.unwrap().costs.clone().expect("costs measured");
@@ -104,7 +110,12 @@ async fn the_compare_page_measures_costs_and_state_for_all_five_strategies() {
 
 #[tokio::test]
 async fn the_compare_page_is_measured_at_most_once_a_minute() {
-    let app = spawn_app_with(&[("ACCESS_TTL", "8s"), ("REFRESH_REUSE_GRACE", "0")]).await;
+    let app = spawn_app_with(&[
+        ("COMPARE_AT_START", "on"),
+        ("ACCESS_TTL", "8s"),
+        ("REFRESH_REUSE_GRACE", "0"),
+    ])
+    .await;
     measured_page(&app).await;
     let (first, _) = app.compare.current().await;
     let measured_at = first.unwrap().measured_at;
@@ -118,7 +129,7 @@ async fn the_compare_page_is_measured_at_most_once_a_minute() {
 
 #[tokio::test]
 async fn a_long_access_token_lifetime_is_observed_in_process_for_the_expiry_row() {
-    let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "0")]).await;
+    let app = spawn_app_with(&[("COMPARE_AT_START", "on"), ("REFRESH_REUSE_GRACE", "0")]).await;
     let page = measured_page(&app).await;
     let (report, _) = app.compare.current().await;
     let report = report.unwrap();
@@ -192,7 +203,7 @@ async fn the_compare_page_names_the_strategies_in_the_words_people_search_for() 
 #[tokio::test]
 async fn the_compare_page_charts_this_servers_own_costs() {
     // Default 15-minute tokens: nothing waits for an expiry, so this adds little load.
-    let app = crate::helpers::spawn_app().await;
+    let app = spawn_app_with(&[("COMPARE_AT_START", "on")]).await;
     let page = measured_page(&app).await;
     assert!(page.contains("Median microseconds per check — <strong>lower is better</strong>"));
     let (report, _) = app.compare.current().await;
@@ -208,4 +219,92 @@ async fn the_compare_page_charts_this_servers_own_costs() {
         );
     }
     assert!(page.matches("<svg class=\"bar\"").count() >= costs.len());
+}
+
+async fn user_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_anonymous_visit_never_starts_a_measurement() {
+    let app = spawn_app_with(&[]).await;
+    for _ in 0..5 {
+        let page = app.get("/compare").await.text().await.unwrap();
+        assert!(page.contains("Nothing has been measured on this server yet"), "{page}");
+        assert!(page.contains("Log in to measure it."));
+        assert!(
+            !page.contains("Measure now"),
+            "no button for a visitor who is not logged in"
+        );
+        assert!(
+            !page.contains("http-equiv=\"refresh\""),
+            "nothing runs, so the page does not reload itself"
+        );
+    }
+    let (report, running) = app.compare.current().await;
+    assert!(report.is_none() && !running, "a GET measured something");
+    // A form sent without a login is answered by the log-in page, not by a measurement.
+    let anonymous = app.browser();
+    let response = anonymous.submit("/login", "/compare", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        crate::helpers::location(&response).starts_with("/login"),
+        "{:?}",
+        response.headers()
+    );
+    assert!(!app.compare.current().await.1);
+}
+
+#[tokio::test]
+async fn a_logged_in_user_measures_on_a_throw_away_instance_that_leaves_nothing_in_the_served_database() {
+    let app = spawn_app_with(&[]).await;
+    let user = app.new_user().await;
+    let browser = app.browser();
+    browser.login(&user).await;
+    let users_before = user_count(&app).await;
+    let events_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM security_events")
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+
+    // Without the form's CSRF token the measurement is refused.
+    let forged = browser.post_form("/compare", &[]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(!app.compare.current().await.1);
+
+    let response = browser.submit("/compare", "/compare", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(crate::helpers::location(&response), "/compare");
+    let page = measured_page(&app).await;
+    assert!(
+        page.contains("Every observed cell matches the documented matrix."),
+        "{page}"
+    );
+    let (report, _) = app.compare.current().await;
+    let report = report.unwrap();
+    assert_eq!(report.matrix.as_ref().unwrap(), &scenario::expected());
+    assert_eq!(report.costs.as_ref().unwrap().len(), scenario::STRATEGIES.len());
+
+    // The scenario's account, the cost probe's account and their events were all elsewhere.
+    assert_eq!(user_count(&app).await, users_before);
+    let events_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM security_events")
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(
+        events_after, events_before,
+        "the served database saw nothing of the measurement"
+    );
+
+    // Asked again within the minute: the same report, and the user is told when it can be redone.
+    let again = browser.submit("/compare", "/compare", &[]).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    let (_, page) = browser.get_text("/compare").await;
+    assert!(page.contains("it can be measured again in"), "{page}");
+    let (same, running) = app.compare.current().await;
+    assert_eq!(same.unwrap().measured_at, report.measured_at);
+    assert!(!running);
 }

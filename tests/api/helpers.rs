@@ -287,6 +287,8 @@ async fn start(
         ("JWT_LEEWAY".into(), "0".into()),
         // Several apps run at once against one PostgreSQL server: keep within its 100 connections.
         ("DATABASE_MAX_CONNECTIONS".into(), "6".into()),
+        // `/compare`'s measurement starts an instance of its own; only the tests of it ask for one.
+        ("COMPARE_AT_START".into(), "off".into()),
     ]);
     if let Some(redis) = &redis {
         variables.insert("REDIS_URL".into(), redis.url.clone());

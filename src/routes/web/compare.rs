@@ -6,10 +6,13 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::compare::{CheckCost, CompareCache, Report};
+use crate::compare::{CheckCost, CompareCache, Report, Started};
 use crate::domain::now_millis;
-use crate::routes::web::page::PageError;
-use crate::routes::web::{Layout, exact_time, iso_time, logged_in_email, relative_time, render};
+use crate::routes::web::login::NoFields;
+use crate::routes::web::page::{PageError, WebUser};
+use crate::routes::web::{
+    CsrfForm, Layout, exact_time, flash, iso_time, logged_in_email, redirect, relative_time, render,
+};
 use crate::scenario::{self, Cell, STRATEGIES};
 use crate::state::AppState;
 
@@ -399,7 +402,6 @@ pub async fn show(
     cache: web::Data<CompareCache>,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
-    cache.refresh_if_stale(state.clone()).await;
     let (report, measuring) = cache.current().await;
     let now = now_millis();
     let observed = report.as_ref().and_then(|report| report.matrix.as_ref().ok());
@@ -445,6 +447,29 @@ pub async fn show(
         strategies: STRATEGIES,
     };
     render(&page)
+}
+
+/// "Measure again", for a logged-in user: a new report on a throw-away instance, at most once a
+/// minute per server, however many ask.
+pub async fn measure_again(
+    state: web::Data<AppState>,
+    cache: web::Data<CompareCache>,
+    user: WebUser,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<HttpResponse, PageError> {
+    match cache.into_inner().measure_again(&state.settings).await {
+        Started::Now | Started::AlreadyRunning => flash(
+            user.session(),
+            "info",
+            "Measuring now; this page shows the new report when it is done.",
+        ),
+        Started::TooSoon(seconds) => flash(
+            user.session(),
+            "info",
+            format!("The report is under a minute old; it can be measured again in {seconds} s."),
+        ),
+    }
+    Ok(redirect("/compare"))
 }
 
 #[cfg(test)]
