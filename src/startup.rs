@@ -286,6 +286,11 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                         .wrap(from_fn(limit_attempts))
                         .route(web::post().to(api::second_factor::confirm_enrolment)),
                 )
+                .service(
+                    web::resource("/api/mfa/recovery-codes")
+                        .wrap(from_fn(limit_attempts))
+                        .route(web::post().to(api::second_factor::replace_recovery_codes)),
+                )
                 .route("/api/sessions", web::get().to(api::sessions::list))
                 .route("/api/sessions/{id}", web::delete().to(api::sessions::revoke))
                 .route("/", web::get().to(pages::home))
@@ -384,6 +389,12 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                     "/mfa/totp/disable",
                     web::post()
                         .to(pages::second_factor::disable)
+                        .wrap(from_fn(limit_attempts)),
+                )
+                .route(
+                    "/mfa/recovery-codes",
+                    web::post()
+                        .to(pages::second_factor::replace_recovery_codes)
                         .wrap(from_fn(limit_attempts)),
                 )
                 .service(

@@ -12,6 +12,7 @@ use crate::auth::strategy::Principal;
 use crate::auth::{throttle, totp};
 use crate::domain::{MfaToken, RecoveryCode, SecondFactorCode, now_millis};
 use crate::error::{ApiError, LockedOut};
+use crate::mail::messages::Change;
 use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::users::User;
@@ -172,7 +173,7 @@ pub async fn confirm_enrolment(
         },
     )
     .await?;
-    tell_the_owner(state, &mut transaction, &principal.user_id, true, origin).await?;
+    tell_the_owner(state, &mut transaction, &principal.user_id, Change::TurnedOn, origin).await?;
     transaction.commit().await?;
     state.mailer.wake();
     Ok(codes.iter().map(RecoveryCode::display).collect())
@@ -201,20 +202,66 @@ pub async fn disable(state: &AppState, principal: &Principal, proof: Proof, orig
         },
     )
     .await?;
-    tell_the_owner(state, &mut transaction, &principal.user_id, false, origin).await?;
+    tell_the_owner(state, &mut transaction, &principal.user_id, Change::TurnedOff, origin).await?;
     transaction.commit().await?;
     state.mailer.wake();
     Ok(())
 }
 
-/// An email to the account's address that two-step verification was turned on or off, queued in
+/// A new set of recovery codes after a fresh proof, for an account whose two-step verification
+/// is on: every earlier code stops working in the same transaction, the security activity
+/// records it, and the account's address is told. Returned here once; only hashes are kept.
+/// A 404 when two-step verification is not on.
+pub async fn replace_recovery_codes(
+    state: &AppState,
+    principal: &Principal,
+    proof: Proof,
+    origin: &Origin,
+) -> Result<Vec<String>, ApiError> {
+    crate::account::require_recent_proof(state, principal, proof, origin).await?;
+    if !is_enabled(state, &principal.user_id).await? {
+        return Err(ApiError::NotFound);
+    }
+    let now = now_millis();
+    let codes: Vec<RecoveryCode> = (0..RECOVERY_CODE_COUNT).map(|_| RecoveryCode::generate()).collect();
+    let hashes: Vec<String> = codes.iter().map(RecoveryCode::hash).collect();
+    let mut transaction = state.db.begin().await?;
+    let earlier_unused = recovery_codes::count_unused(&mut *transaction, &principal.user_id).await?;
+    recovery_codes::replace_all(&mut transaction, &principal.user_id, &hashes, now).await?;
+    events::record(
+        &mut *transaction,
+        NewEvent {
+            user_id: &principal.user_id,
+            kind: EventKind::RecoveryCodesReplaced,
+            session_id: Some(&principal.session_id),
+            other_session_id: None,
+            origin,
+            detail: format!("{RECOVERY_CODE_COUNT} new codes; the {earlier_unused} unused earlier ones no longer work"),
+        },
+    )
+    .await?;
+    tell_the_owner(
+        state,
+        &mut transaction,
+        &principal.user_id,
+        Change::RecoveryCodesReplaced,
+        origin,
+    )
+    .await?;
+    transaction.commit().await?;
+    state.mailer.wake();
+    Ok(codes.iter().map(RecoveryCode::display).collect())
+}
+
+/// An email to the account's address that two-step verification was turned on or off, or its
+/// recovery codes replaced, queued in
 /// the change's own transaction (`mail::enqueue`): whoever holds a stolen session cannot quietly
 /// turn it off, nor turn it on to lock the owner out, without the owner hearing of it.
 async fn tell_the_owner(
     state: &AppState,
     transaction: &mut store::Transaction<'_>,
     user_id: &str,
-    enabled: bool,
+    change: Change,
     origin: &Origin,
 ) -> Result<(), ApiError> {
     let user = store::users::find_by_id(&mut **transaction, user_id)
@@ -229,7 +276,7 @@ async fn tell_the_owner(
     let message = crate::mail::messages::second_factor_changed(
         &user.email,
         &crate::mail::messages::SecondFactorChange {
-            enabled,
+            change,
             when: &when,
             device: &device,
             ip: &origin.ip,

@@ -171,8 +171,17 @@ mod tests {
 }
 
 /// What `second_factor_changed` says: which way, when, from where.
+/// What happened to the account's two-step verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    TurnedOn,
+    TurnedOff,
+    /// New recovery codes replaced the earlier ones.
+    RecoveryCodesReplaced,
+}
+
 pub struct SecondFactorChange<'a> {
-    pub enabled: bool,
+    pub change: Change,
     pub when: &'a str,
     pub device: &'a str,
     pub ip: &'a str,
@@ -182,7 +191,7 @@ pub struct SecondFactorChange<'a> {
 #[derive(Template)]
 #[template(path = "mail/second_factor_changed.txt")]
 struct SecondFactorChangedText<'a> {
-    enabled: bool,
+    change: Change,
     when: &'a str,
     device: &'a str,
     ip: &'a str,
@@ -192,22 +201,23 @@ struct SecondFactorChangedText<'a> {
 #[derive(Template)]
 #[template(path = "mail/second_factor_changed.html")]
 struct SecondFactorChangedHtml<'a> {
-    enabled: bool,
+    change: Change,
     when: &'a str,
     device: &'a str,
     ip: &'a str,
     reset_link: &'a str,
 }
 
-/// Two-step verification was turned on or off: told out of band, as a password change would be.
+/// Two-step verification was turned on or off, or its recovery codes replaced: told out of
+/// band, as a password change would be.
 pub fn second_factor_changed(to: &str, change: &SecondFactorChange<'_>) -> anyhow::Result<Message> {
-    let subject = if change.enabled {
-        "Two-step verification turned on"
-    } else {
-        "Two-step verification turned off"
+    let subject = match change.change {
+        Change::TurnedOn => "Two-step verification turned on",
+        Change::TurnedOff => "Two-step verification turned off",
+        Change::RecoveryCodesReplaced => "New recovery codes for two-step verification",
     };
     let SecondFactorChange {
-        enabled,
+        change,
         when,
         device,
         ip,
@@ -217,14 +227,14 @@ pub fn second_factor_changed(to: &str, change: &SecondFactorChange<'_>) -> anyho
         to,
         subject,
         &SecondFactorChangedText {
-            enabled,
+            change,
             when,
             device,
             ip,
             reset_link,
         },
         &SecondFactorChangedHtml {
-            enabled,
+            change,
             when,
             device,
             ip,

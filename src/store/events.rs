@@ -28,6 +28,8 @@ pub enum EventKind {
     SecondFactorFailed,
     /// A recovery code was spent in place of an authenticator code.
     RecoveryCodeUsed,
+    /// A new set of recovery codes replaced every earlier one.
+    RecoveryCodesReplaced,
     /// A log-in beyond `MAX_SESSIONS_PER_USER` ended the least recently active login session.
     SessionLimitReached,
     /// An operator signed the account out, locked or unlocked it.
@@ -60,6 +62,7 @@ impl EventKind {
             Self::SecondFactorDisabled => "second_factor_disabled",
             Self::SecondFactorFailed => "second_factor_failed",
             Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::RecoveryCodesReplaced => "recovery_codes_replaced",
             Self::SessionLimitReached => "session_limit_reached",
             Self::SignedOutByAdmin => "signed_out_by_admin",
             Self::AccountLocked => "account_locked",

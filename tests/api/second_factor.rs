@@ -563,6 +563,7 @@ async fn the_openapi_document_describes_the_second_factor_routes() {
         ("/api/mfa/totp", "post"),
         ("/api/mfa/totp", "delete"),
         ("/api/mfa/totp/confirm", "post"),
+        ("/api/mfa/recovery-codes", "post"),
     ] {
         assert!(paths[path][method].is_object(), "{method} {path} is not documented");
     }
@@ -677,4 +678,129 @@ async fn spent_challenges_are_purged_and_open_ones_kept() {
         StatusCode::OK,
         "and still works"
     );
+}
+
+#[tokio::test]
+async fn new_recovery_codes_need_a_fresh_proof_replace_every_earlier_one_and_are_told_to_the_owner() {
+    let app = spawn_app_with(&[("SUDO_TTL", "0")]).await;
+    let user = app.new_user().await;
+    let tokens = app.token_login(&user).await;
+    // Not on yet: nothing to replace, whatever the proof.
+    let none = post(
+        &app,
+        "/api/mfa/recovery-codes",
+        &tokens.access,
+        json!({ "password": user.password }),
+    )
+    .await;
+    drop(tokens);
+    assert_eq!(none.status(), StatusCode::NOT_FOUND);
+
+    let enrolled = enrol(&app, &user).await;
+    let spent = second_step(&app, &mfa_token(&app, &user).await, &enrolled.recovery_codes[0]).await;
+    assert_eq!(spent.status(), StatusCode::OK);
+    let spent: Value = spent.json().await.unwrap();
+    let tokens = spent["access_token"].as_str().unwrap().to_owned();
+
+    let without = post(&app, "/api/mfa/recovery-codes", &tokens, json!({})).await;
+    assert_eq!(without.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_body(without).await["error"], "reauthentication_required");
+    let wrong = post(
+        &app,
+        "/api/mfa/recovery-codes",
+        &tokens,
+        json!({ "password": "not the password" }),
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+
+    let replaced = post(
+        &app,
+        "/api/mfa/recovery-codes",
+        &tokens,
+        json!({ "password": user.password }),
+    )
+    .await;
+    assert_eq!(replaced.status(), StatusCode::OK);
+    assert_eq!(replaced.headers()["cache-control"], "no-store");
+    let body: Value = replaced.json().await.unwrap();
+    let fresh: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| code.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fresh.len(), 10);
+    assert!(fresh.iter().all(|code| !enrolled.recovery_codes.contains(code)));
+    let unused: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
+        .bind(&user.id)
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(unused, 10, "only the new codes are left");
+
+    // An earlier, unused code no longer logs in; a new one does, once.
+    let old = second_step(&app, &mfa_token(&app, &user).await, &enrolled.recovery_codes[5]).await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let new = second_step(&app, &mfa_token(&app, &user).await, &fresh[2]).await;
+    assert_eq!(new.status(), StatusCode::OK);
+    assert_eq!(events_of(&app, &user.id, "recovery_codes_replaced").await, 1);
+    let told = app
+        .message_to(&user.email, "New recovery codes for two-step verification")
+        .await;
+    assert!(
+        told.text.contains("Your earlier recovery codes no longer work"),
+        "{}",
+        told.text
+    );
+    assert!(
+        fresh
+            .iter()
+            .all(|code| !told.text.contains(code.as_str()) && !told.html.contains(code.as_str())),
+        "the codes themselves are never mailed"
+    );
+}
+
+#[tokio::test]
+async fn new_recovery_codes_from_the_dashboard_are_shown_once_after_the_proof() {
+    let app = spawn_app_with(&[("SUDO_TTL", "0")]).await;
+    let user = app.new_user().await;
+    let enrolled = enrol(&app, &user).await;
+    let browser = app.browser();
+    let pending = browser
+        .submit(
+            "/login",
+            "/login",
+            &[("email", &user.email), ("password", &user.password)],
+        )
+        .await;
+    assert_eq!(location(&pending), "/login/mfa");
+    let in_ = browser
+        .submit("/login/mfa", "/login/mfa", &[("code", &code(&enrolled.secret, 1))])
+        .await;
+    assert_eq!(in_.status(), StatusCode::SEE_OTHER, "the next step's code: enrolment spent this one's");
+    let (_, dashboard) = browser.get_text("/dashboard").await;
+    assert!(dashboard.contains("action=\"/mfa/recovery-codes\""), "{dashboard}");
+
+    let asked = browser.submit("/dashboard", "/mfa/recovery-codes", &[]).await;
+    assert_eq!(asked.status(), StatusCode::OK, "the proof is asked for first");
+    let asked = asked.text().await.unwrap();
+    assert!(
+        asked.contains("to make new recovery codes") && asked.contains("name=\"password\""),
+        "{asked}"
+    );
+    let shown = browser
+        .submit("/dashboard", "/mfa/recovery-codes", &[("password", &user.password)])
+        .await;
+    assert_eq!(shown.status(), StatusCode::OK);
+    let page = shown.text().await.unwrap();
+    assert_eq!(
+        page.matches("<li><code>").count(),
+        10,
+        "ten new recovery codes, shown once"
+    );
+    assert!(enrolled.recovery_codes.iter().all(|code| !page.contains(code.as_str())));
+    let (_, dashboard) = browser.get_text("/dashboard").await;
+    assert!(dashboard.contains("10 recovery codes left"));
+    assert!(dashboard.contains("New recovery codes made"));
 }

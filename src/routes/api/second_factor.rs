@@ -155,6 +155,41 @@ pub async fn disable(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Ten new single-use recovery codes, shown this once; the earlier ones no longer work.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RecoveryCodesReplaced {
+    recovery_codes: Vec<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/mfa/recovery-codes",
+    tag = "api",
+    summary = "Replace the recovery codes: ten new ones, and every earlier one stops working",
+    request_body = Option<ProofRequest>,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "ten new recovery codes, shown once", body = RecoveryCodesReplaced),
+        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 403, description = "`reauthentication_required`: the last proof is older than SUDO_TTL and `password` (or `code`) is missing or wrong; or a cookie request from another site (`csrf_failed`)", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 404, description = "two-step verification is not on", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 429, description = "rate limited, or the account is locked after failed attempts; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+    )
+)]
+pub async fn replace_recovery_codes(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    BearerOrCookie(principal): BearerOrCookie,
+    body: Option<web::Json<ProofRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let recovery_codes = second_factor::replace_recovery_codes(&state, &principal, body.into(), &origin).await?;
+    Ok(no_store().json(RecoveryCodesReplaced { recovery_codes }))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct MfaLogInRequest {
     /// What `/api/token` answered with `mfa_required`.

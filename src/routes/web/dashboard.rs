@@ -181,6 +181,7 @@ fn describe_event(event: &SecurityEvent) -> (String, bool) {
         "second_factor_disabled" => ("Two-step verification turned off".into(), true),
         "second_factor_failed" => ("Wrong two-step verification code".into(), true),
         "recovery_code_used" => (format!("Recovery code used; {detail}"), true),
+        "recovery_codes_replaced" => (format!("New recovery codes made; {detail}"), true),
         "session_limit_reached" => (format!("Limit on devices reached: {detail}"), false),
         "signed_out_by_admin" => (format!("Signed out by an administrator ({detail})"), true),
         "account_locked" => ("Account locked by an administrator; log-ins refused".into(), true),

@@ -215,6 +215,47 @@ pub async fn disable(
     Ok(redirect("/dashboard"))
 }
 
+/// `POST /mfa/recovery-codes`: after a fresh proof, ten new recovery codes, shown once; the
+/// earlier ones stop working.
+pub async fn replace_recovery_codes(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    user: WebUser,
+    CsrfForm(form): CsrfForm<ProofForm>,
+) -> Result<HttpResponse, PageError> {
+    let origin = client::origin(&request, &state.settings.trusted_proxies);
+    let (proof, refusal) = form.into_proof();
+    match second_factor::replace_recovery_codes(&state, &user.0, proof, &origin).await {
+        Ok(codes) => {
+            let page = RecoveryCodesPage {
+                layout: Layout::new(user.session(), Some(email_of(&state, &user).await?))?,
+                codes,
+            };
+            render_with_status(&page, StatusCode::OK)
+        }
+        Err(ApiError::ReauthenticationRequired(_)) => {
+            ask_for_password(
+                &state,
+                &user,
+                refusal,
+                "/mfa/recovery-codes",
+                "to make new recovery codes",
+                Vec::new(),
+            )
+            .await
+        }
+        Err(ApiError::NotFound) => {
+            flash(
+                user.session(),
+                "warning",
+                "Two-step verification is not on, so there are no recovery codes to replace.",
+            );
+            Ok(redirect("/dashboard"))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "login_mfa.html")]
 struct CodeStepPage {
