@@ -8,6 +8,7 @@
 #   scripts/bench.sh --scale-out     also PostgreSQL + Redis, and PostgreSQL alone (127.0.0.1:5432
 #                                    and :6379), with propagation between two instances
 #   scripts/bench.sh --propagation   only that propagation, replacing its section of the output
+#   scripts/bench.sh --logins        only log-in throughput and /api/version/me beside it, likewise
 #
 # Propagation is measured three ways: push on with the instances idle, push on while wrk loads
 # both instances' /api/version/me (BENCH_LOAD_CONNECTIONS each), and push cut (the poll alone).
@@ -42,8 +43,10 @@ OUT="${BENCH_OUTPUT:-docs/benchmarks.md}"
 LOAD_CONNECTIONS="${BENCH_LOAD_CONNECTIONS:-16}"
 scale_out=false
 propagation_only=false
+logins_only=false
 [ "${1:-}" = "--scale-out" ] && scale_out=true
 [ "${1:-}" = "--propagation" ] && scale_out=true && propagation_only=true
+[ "${1:-}" = "--logins" ] && logins_only=true
 command_line="scripts/bench.sh${*:+ $*}"
 
 install_missing() { # command package
@@ -374,6 +377,19 @@ new_pg_database() { # sets $url; dropped on exit
 }
 
 started_at=$(date +%s)
+if $logins_only; then
+  logins
+  {
+    echo "## Log-in"
+    echo
+    cat "$work/logins"
+    echo
+    echo "Section rewritten by \`$command_line\` on $(date -u '+%Y-%m-%d %H:%M UTC') in $(($(date +%s) - started_at)) s."
+  } >"$work/section"
+  replace_section "$OUT" "$work/section"
+  cat "$work/section"
+  exit 0
+fi
 if $propagation_only; then
   : >"$work/propagation"
   new_pg_database

@@ -92,6 +92,8 @@ pub struct Settings {
     pub database_max_connections: Option<u32>,
     /// Entries per in-process map (user versions, login sessions, cookie state, denylist).
     pub revocation_cache_capacity: u64,
+    /// `VERIFIED_TOKEN_CACHE`: access tokens kept verified in memory (0: verify every time).
+    pub verified_token_cache: usize,
     /// How long revocation log entries are kept for instances and feed readers to catch up.
     pub revocation_log_retention: Duration,
     /// Ed25519 signing keys supplied by the operator (`JWT_KEYS`, or the file `JWT_KEYS_FILE`)
@@ -352,6 +354,15 @@ impl Settings {
                     )
                 })?,
         };
+        let verified_token_cache = match get("VERIFIED_TOKEN_CACHE") {
+            None => 10_000,
+            Some(value) => value.parse::<usize>().map_err(|_| {
+                invalid(
+                    "VERIFIED_TOKEN_CACHE",
+                    format!("must be a whole number of tokens (0 turns the cache off), not {value:?}"),
+                )
+            })?,
+        };
         let revocation_log_retention = duration("REVOCATION_LOG_RETENTION", "24h", false)?;
         if revocation_log_retention <= access_ttl {
             return Err(invalid("REVOCATION_LOG_RETENTION", "must be longer than ACCESS_TTL"));
@@ -438,6 +449,7 @@ impl Settings {
             revocation_max_staleness,
             database_max_connections,
             revocation_cache_capacity,
+            verified_token_cache,
             revocation_log_retention,
             jwt_keys,
             jwks_max_age,

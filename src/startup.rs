@@ -560,6 +560,7 @@ fn spawn_purge(state: web::Data<AppState>) {
         ticker.tick().await;
         loop {
             ticker.tick().await;
+            state.keys.purge_verified_tokens();
             if let Err(error) = state.revocation.purge_expired().await {
                 tracing::warn!(error = %error, "purge of expired state failed");
             }

@@ -18,6 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, TokenData, Validation};
+use revocable_verifier::verified_tokens::{TimeCheck, Verified, VerifiedTokens};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::keys::{self, KeyRing, KeyState};
@@ -176,6 +177,15 @@ pub struct JwtKeys {
     issuer: String,
     audience: String,
     lifetime_seconds: i64,
+    /// Tokens verified before, by the digest of their bytes (`VERIFIED_TOKEN_CACHE`).
+    verified: VerifiedTokens<AccessToken>,
+}
+
+/// A verified token's claims and the key that verified it.
+struct Decoded {
+    data: TokenData<TokenClaims>,
+    kid: Option<String>,
+    key_verifies_until: Option<i64>,
 }
 
 impl JwtKeys {
@@ -219,6 +229,7 @@ impl JwtKeys {
             issuer,
             audience: settings.jwt_audience.clone(),
             lifetime_seconds: settings.access_ttl.as_secs() as i64,
+            verified: VerifiedTokens::new(settings.verified_token_cache, settings.jwt_leeway.as_secs()),
         })
     }
 
@@ -226,11 +237,30 @@ impl JwtKeys {
     /// A failure keeps the keys in use.
     pub async fn reload(&self, db: &Db) -> anyhow::Result<()> {
         if let KeyMaterial::Ed25519(current) = &self.material {
-            let ring = LoadedRing::new(keys::load(&self.settings, db).await?)?;
-            *current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(ring);
+            let ring = Arc::new(LoadedRing::new(keys::load(&self.settings, db).await?)?);
+            *current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = ring.clone();
+            self.forget_tokens_of_changed_keys(&ring);
         }
         self.unknown_kid_seen.store(false, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// A key gone from the ring, or whose end of verification moved, takes every token it
+    /// verified out of the verified-token cache.
+    fn forget_tokens_of_changed_keys(&self, ring: &LoadedRing) {
+        self.verified.retain_keys(|kid, until| {
+            kid.is_some_and(|kid| ring.by_kid.contains_key(kid) && ring.ring.verifies_until(kid) == until)
+        });
+    }
+
+    /// Drops the verified tokens that have expired, and those whose key stopped verifying.
+    pub fn purge_verified_tokens(&self) {
+        self.verified.purge_expired(now_millis());
+    }
+
+    /// Tokens held verified in memory.
+    pub fn verified_tokens_held(&self) -> usize {
+        self.verified.len()
     }
 
     /// `true` once a token has named an unknown `kid` since the last reload.
@@ -262,20 +292,32 @@ impl JwtKeys {
     }
 
     /// Decodes and verifies with the key this token's header names, under `validation`.
-    fn decode(&self, token: &str, validation: &Validation) -> Result<TokenData<TokenClaims>, RejectReason> {
+    fn decode(&self, token: &str, validation: &Validation) -> Result<Decoded, RejectReason> {
         let decoded = match &self.material {
             // One key: jsonwebtoken reads the header itself (and refuses any other algorithm).
-            KeyMaterial::Hmac { decoding, .. } => jsonwebtoken::decode::<TokenClaims>(token, decoding, validation),
+            KeyMaterial::Hmac { decoding, .. } => {
+                jsonwebtoken::decode::<TokenClaims>(token, decoding, validation).map(|data| Decoded {
+                    data,
+                    kid: None,
+                    key_verifies_until: None,
+                })
+            }
             KeyMaterial::Ed25519(_) => {
                 let header = jsonwebtoken::decode_header(token).map_err(|_| Self::unreadable_header(token))?;
                 if header.alg != self.algorithm {
                     return Err(RejectReason::BadSignature);
                 }
                 let ring = self.ring_verifying(header.kid.as_deref())?;
-                let Some((_, decoding)) = header.kid.as_deref().and_then(|kid| ring.by_kid.get(kid)) else {
+                let Some((kid, (_, decoding))) = header.kid.and_then(|kid| ring.by_kid.get(&kid).map(|key| (kid, key)))
+                else {
                     return Err(RejectReason::BadSignature);
                 };
-                jsonwebtoken::decode::<TokenClaims>(token, decoding, validation)
+                let key_verifies_until = ring.ring.verifies_until(&kid);
+                jsonwebtoken::decode::<TokenClaims>(token, decoding, validation).map(|data| Decoded {
+                    data,
+                    kid: Some(kid),
+                    key_verifies_until,
+                })
             }
         };
         decoded.map_err(|error| match error.kind() {
@@ -374,12 +416,24 @@ impl JwtKeys {
         }
     }
 
-    /// As `validate`, for a token of either kind: what introspection answers about.
+    /// As `validate`, for a token of either kind: what introspection answers about. A token
+    /// verified before comes from the verified-token cache, its `exp` and `nbf` checked again.
     pub fn validate_any(&self, token: &str) -> Result<AccessToken, RejectReason> {
         if token.len() > MAX_TOKEN_BYTES || token.bytes().filter(|b| *b == b'.').count() != 2 {
             return Err(RejectReason::Malformed);
         }
-        let data = self.decode(token, &self.validation)?;
+        if let Some(cached) = self.verified.get(token, now_millis()) {
+            return match cached {
+                Ok(entry) => Ok(entry.claims.clone()),
+                Err(TimeCheck::Expired) => Err(RejectReason::Expired),
+                Err(TimeCheck::NotYetValid) => Err(RejectReason::NotYetValid),
+            };
+        }
+        let Decoded {
+            data,
+            kid,
+            key_verifies_until,
+        } = self.decode(token, &self.validation)?;
         // Read from the verified header: a token of another type is not an access token.
         if !data
             .header
@@ -389,7 +443,22 @@ impl JwtKeys {
         {
             return Err(RejectReason::Malformed);
         }
-        data.claims.into_access_token()
+        let (expires_at, not_before) = (data.claims.exp, data.claims.nbf);
+        let claims = data.claims.into_access_token()?;
+        if !self.verified.is_enabled() {
+            return Ok(claims);
+        }
+        let entry = self.verified.admit(
+            token,
+            Verified {
+                claims,
+                kid: kid.map(String::into_boxed_str),
+                key_verifies_until,
+                expires_at,
+                not_before,
+            },
+        );
+        Ok(entry.claims.clone())
     }
 
     /// Validates as `validate` does, but as if the clock were `seconds_later` ahead: how `/compare`
@@ -399,7 +468,7 @@ impl JwtKeys {
         validation.reject_tokens_expiring_in_less_than = seconds_later;
         match self
             .decode(token, &validation)
-            .map(|data| data.claims.into_access_token())
+            .map(|decoded| decoded.data.claims.into_access_token())
         {
             Ok(Ok(AccessToken::User(claims))) => Ok(claims),
             Err(RejectReason::Expired) => Err(RejectReason::Expired),
@@ -457,7 +526,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    async fn keys(pairs: &[(&str, &str)]) -> JwtKeys {
+    async fn keys_and_db(pairs: &[(&str, &str)]) -> (JwtKeys, Db) {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let settings = Settings::from_lookup(|name| map.get(name).cloned()).unwrap();
         let path = std::env::temp_dir().join(format!("revocable-jwt-{}.db", RandomId::generate()));
@@ -465,7 +534,15 @@ mod tests {
             .await
             .unwrap();
         store::migrate(&db).await.unwrap();
-        JwtKeys::load(&settings, &db).await.unwrap()
+        (JwtKeys::load(&settings, &db).await.unwrap(), db)
+    }
+
+    async fn keys(pairs: &[(&str, &str)]) -> JwtKeys {
+        keys_and_db(pairs).await.0
+    }
+
+    async fn keys_with_secret(secret: &str) -> JwtKeys {
+        keys(&[("JWT_SECRET", secret)]).await
     }
 
     #[tokio::test]
@@ -504,6 +581,82 @@ mod tests {
         assert_eq!(keys.validate(&issued.token).unwrap().sub, "user");
         assert_eq!(keys.jwks()["keys"][0]["kty"], "OKP");
         assert_eq!(keys.jwks()["keys"][0]["kid"], header.kid.unwrap());
+    }
+
+    #[tokio::test]
+    async fn only_verified_tokens_enter_the_verified_token_cache() {
+        let keys = keys(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).await;
+        let theirs = keys_with_secret("ffffffffffffffffffffffffffffffff").await;
+        let good = keys.issue("user", "session", 0).unwrap();
+        assert_eq!(keys.validate(&good.token).unwrap(), good.claims);
+        assert_eq!(keys.verified_tokens_held(), 1);
+        // Forged, altered and garbage tokens: each refused, none kept, the good one still there.
+        let forged = theirs.issue("user", "session", 0).unwrap().token;
+        let mut altered = good.token.clone().into_bytes();
+        let last = altered.len() - 1;
+        altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(altered).unwrap();
+        for _ in 0..3 {
+            assert_eq!(keys.validate(&forged), Err(RejectReason::BadSignature));
+            assert!(keys.validate(&altered).is_err());
+        }
+        for index in 0..1000 {
+            assert!(keys.validate(&format!("garbage{index}.x.y")).is_err());
+        }
+        assert_eq!(keys.verified_tokens_held(), 1);
+        assert_eq!(keys.validate(&good.token).unwrap(), good.claims);
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_is_still_refused_once_expired() {
+        let keys = keys(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef"), ("JWT_LEEWAY", "0")]).await;
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = keys.issue("user", "session", 0).unwrap().claims;
+        // Expires in the second that is ending: verified now, expired a moment later.
+        claims.exp = now + 1;
+        let token = keys.sign(&claims).unwrap();
+        assert!(keys.validate(&token).is_ok());
+        assert_eq!(keys.verified_tokens_held(), 1);
+        while chrono::Utc::now().timestamp() <= now + 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(keys.validate(&token), Err(RejectReason::Expired));
+        assert_eq!(keys.verified_tokens_held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_key_removed_from_the_ring_empties_the_cache_of_its_tokens() {
+        let file = std::env::temp_dir().join(format!("revocable-keys-{}.json", RandomId::generate()));
+        let first = keys::Ed25519Key::generate(0, 0);
+        let second = keys::Ed25519Key::generate(0, 0);
+        let write = |keys: &[&keys::Ed25519Key]| {
+            let set = serde_json::json!({ "keys": keys.iter().map(|key| key.private_jwk()).collect::<Vec<_>>() });
+            std::fs::write(&file, set.to_string()).unwrap();
+        };
+        write(&[&first]);
+        let path = file.display().to_string();
+        let (keys, db) = keys_and_db(&[("JWT_ALG", "EdDSA"), ("JWT_KEYS_FILE", &path)]).await;
+        let token = keys.issue("user", "session", 0).unwrap().token;
+        assert!(keys.validate(&token).is_ok());
+        assert_eq!(keys.verified_tokens_held(), 1);
+        write(&[&second]);
+        keys.reload(&db).await.unwrap();
+        assert_eq!(keys.verified_tokens_held(), 0);
+        assert_eq!(keys.validate(&token), Err(RejectReason::BadSignature));
+        std::fs::remove_file(&file).ok();
+    }
+
+    #[tokio::test]
+    async fn with_the_cache_off_nothing_is_kept() {
+        let keys = keys(&[
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("VERIFIED_TOKEN_CACHE", "0"),
+        ])
+        .await;
+        let issued = keys.issue("user", "session", 0).unwrap();
+        assert_eq!(keys.validate(&issued.token).unwrap(), issued.claims);
+        assert_eq!(keys.validate(&issued.token).unwrap(), issued.claims);
+        assert_eq!(keys.verified_tokens_held(), 0);
     }
 
     #[tokio::test]

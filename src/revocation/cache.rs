@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use compact_str::CompactString;
-use dashmap::DashMap;
 use quick_cache::sync::{Cache as QuickCache, EntryAction, EntryResult};
 
 use crate::domain::now_millis;
+use crate::revocation::jti_set::{JtiKeyed, JtiSet};
 
 use crate::store::login_sessions::{Kind, LoginSession};
 use crate::store::revocation_log::{Entry, EntryKind};
@@ -174,7 +174,7 @@ pub struct Cache {
     sessions: Bounded<SessionView>,
     web_state: Bounded<WebState>,
     /// `jti` → when its token expires. Complete while `denylist_complete`.
-    denylist: DashMap<CompactString, i64>,
+    denylist: JtiSet,
     denylist_capacity: usize,
     denylist_complete: AtomicBool,
     /// Bumped by every applied change; a fill that saw it move is not kept.
@@ -191,7 +191,7 @@ impl Cache {
             versions: Bounded::new(&limits),
             sessions: Bounded::new(&limits),
             web_state: Bounded::new(&limits),
-            denylist: DashMap::new(),
+            denylist: JtiSet::default(),
             denylist_capacity: usize::try_from(limits.capacity).unwrap_or(usize::MAX),
             denylist_complete: AtomicBool::new(false),
             generation: AtomicU64::new(0),
@@ -265,8 +265,8 @@ impl Cache {
 
     /// `Some(answer)` when memory can answer; `None` when the database must be asked.
     pub fn is_denylisted(&self, jti: &str, now: i64) -> Option<bool> {
-        if let Some(expires_at) = self.denylist.get(jti) {
-            return Some(*expires_at > now);
+        if let Some(expires_at) = self.denylist.expiry(jti) {
+            return Some(expires_at > now);
         }
         self.denylist_complete.load(Ordering::Acquire).then_some(false)
     }
@@ -288,22 +288,23 @@ impl Cache {
         self.denylist.clear();
         DenylistLoader {
             cache: self,
+            rows: Vec::new(),
             overflowed: false,
         }
     }
 
     fn add_to_denylist(&self, jti: &str, expires_at: i64) {
-        if self.denylist.len() >= self.denylist_capacity && !self.denylist.contains_key(jti) {
+        if self.denylist.len() >= self.denylist_capacity && !self.denylist.contains(jti) {
             // Past the bound absence proves nothing; the database answers until the next reload.
             self.denylist_complete.store(false, Ordering::Release);
             return;
         }
-        self.denylist.insert(CompactString::new(jti), expires_at);
+        self.denylist.insert(jti, expires_at);
     }
 
     /// Drops denylist entries whose tokens have expired anyway.
     pub fn purge_expired(&self, now: i64) {
-        self.denylist.retain(|_, expires_at| *expires_at > now);
+        self.denylist.retain_unexpired(now);
     }
 
     /// Applies one change. Idempotent, so an entry applied on commit and again from the log is
@@ -384,20 +385,22 @@ impl Cache {
 
 pub struct DenylistLoader<'a> {
     cache: &'a Cache,
+    /// The rows read so far, installed as the denylist's sorted entries by `finish`.
+    rows: Vec<(JtiKeyed, i64)>,
     overflowed: bool,
 }
 
 impl DenylistLoader<'_> {
     pub fn add(&mut self, jti: String, expires_at: i64) {
-        if self.cache.denylist.len() >= self.cache.denylist_capacity {
+        if self.rows.len() + self.cache.denylist.len() >= self.cache.denylist_capacity {
             self.overflowed = true;
             return;
         }
-        self.cache.denylist.insert(CompactString::from(jti), expires_at);
+        self.rows.push(JtiKeyed::new(&jti, expires_at));
     }
 
     pub fn finish(self) {
-        self.cache.denylist.shrink_to_fit();
+        self.cache.denylist.replace_sorted(self.rows);
         self.cache.denylist_complete.store(!self.overflowed, Ordering::Release);
     }
 }

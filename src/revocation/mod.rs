@@ -13,6 +13,7 @@
 
 mod cache;
 mod denylist;
+mod jti_set;
 mod retry;
 mod rotation;
 pub mod session_store;

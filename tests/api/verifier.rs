@@ -267,3 +267,46 @@ async fn the_example_refuses_forged_and_foreign_tokens_and_follows_a_key_rotatio
     assert_eq!(example.hello(&after.access).await.0, StatusCode::OK);
     assert_eq!(example.hello(&before.access).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_example_keeps_only_verified_tokens_and_forgets_them_once_their_key_is_withdrawn() {
+    let file = std::env::temp_dir().join(format!(
+        "revocable-verifier-keys-{}.json",
+        revocable::domain::RandomId::generate()
+    ));
+    let write = |key: &revocable::auth::keys::Ed25519Key| {
+        std::fs::write(&file, serde_json::json!({ "keys": [key.private_jwk()] }).to_string()).unwrap();
+    };
+    write(&revocable::auth::keys::Ed25519Key::generate(0, 0));
+    let path = file.display().to_string();
+    let app = spawn_app_with(&[("JWT_ALG", "EdDSA"), ("JWKS_MAX_AGE", "0"), ("JWT_KEYS_FILE", &path)]).await;
+    let example = Example::beside(&app).await;
+    let user = app.new_user().await;
+    let login = app.token_login(&user).await;
+    assert_eq!(example.hello(&login.access).await.0, StatusCode::OK);
+    assert_eq!(example.hello(&login.access).await.0, StatusCode::OK);
+    assert_eq!(example.verifier.verified_tokens_held(), 1);
+
+    // Refused tokens are never kept.
+    let mut altered = login.access.clone().into_bytes();
+    let last = altered.len() - 1;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    assert_eq!(example.hello(&altered).await.1["reason"], "bad_signature");
+    for index in 0..20 {
+        assert_eq!(
+            example.hello(&format!("garbage{index}.x.y")).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(example.verifier.verified_tokens_held(), 1);
+
+    // The key is withdrawn: once the JWKS in hand is stale the example reads it again, and the
+    // token it had verified is refused.
+    write(&revocable::auth::keys::Ed25519Key::generate(0, 0));
+    app.state.keys.reload(&app.state.db).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(example.hello(&login.access).await.1["reason"], "bad_signature");
+    assert_eq!(example.verifier.verified_tokens_held(), 0);
+    std::fs::remove_file(&file).ok();
+}

@@ -78,9 +78,23 @@ impl KeyCache {
         }
     }
 
+    /// `true` when the JWKS in hand is fresh and publishes `kid`; `false` when it does not, or
+    /// must be fetched again to tell (or is being replaced right now).
+    pub fn publishes(&self, kid: &str) -> bool {
+        self.cached
+            .try_read()
+            .is_ok_and(|cached| cached.is_fresh() && cached.keys.contains_key(kid))
+    }
+
     /// The key named `kid`: `None` when revocable does not publish it, `Unavailable` when the
-    /// JWKS cannot be fetched and no copy of the key is at hand.
-    pub async fn key(&self, http: &reqwest::Client, kid: &str) -> Result<Option<DecodingKey>, Rejection> {
+    /// JWKS cannot be fetched and no copy of the key is at hand. `on_fetched` is given every
+    /// newly fetched set of keys.
+    pub async fn key(
+        &self,
+        http: &reqwest::Client,
+        kid: &str,
+        on_fetched: impl FnOnce(&HashMap<String, DecodingKey>),
+    ) -> Result<Option<DecodingKey>, Rejection> {
         {
             let cached = self.cached.read().await;
             if cached.is_fresh() && (cached.keys.contains_key(kid) || cached.fetched_within(MIN_CACHE)) {
@@ -103,6 +117,7 @@ impl KeyCache {
                     fetched_at: Some(Instant::now()),
                     max_age,
                 };
+                on_fetched(&cached.keys);
                 Ok(cached.keys.get(kid).cloned())
             }
             Err(error) => {

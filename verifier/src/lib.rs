@@ -25,8 +25,10 @@ mod extract;
 mod feed;
 mod jwks;
 mod revocations;
+pub mod verified_tokens;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
@@ -72,6 +74,10 @@ pub struct Config {
     pub remember_for: Duration,
     /// Timeout of every call to revocable.
     pub request_timeout: Duration,
+    /// Tokens kept verified in memory (see [`verified_tokens`]): a token presented again is not
+    /// verified again while its key is still published; `exp`, `nbf` and revocation are checked
+    /// on every request. 0 verifies every token every time.
+    pub verified_token_cache: usize,
 }
 
 impl Config {
@@ -88,6 +94,7 @@ impl Config {
             feed_silence_limit: Duration::from_secs(40),
             remember_for: Duration::from_secs(3600),
             request_timeout: Duration::from_secs(3),
+            verified_token_cache: 10_000,
         }
     }
 }
@@ -146,6 +153,19 @@ struct Inner {
     keys: jwks::KeyCache,
     revocations: revocations::Revocations,
     validation: Validation,
+    verified: verified_tokens::VerifiedTokens<Claims>,
+    /// Admissions since expired tokens were last dropped.
+    admissions: AtomicU32,
+}
+
+/// Expired tokens are dropped from the verified-token cache every this many admissions (and
+/// whenever one is presented again).
+const PURGE_EVERY_ADMISSIONS: u32 = 1024;
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as i64)
 }
 
 /// Cheap to clone; one per process, shared by every worker.
@@ -180,6 +200,8 @@ impl Verifier {
                 revocations: revocations::Revocations::default(),
                 http,
                 validation,
+                verified: verified_tokens::VerifiedTokens::new(config.verified_token_cache, config.leeway.as_secs()),
+                admissions: AtomicU32::new(0),
                 config,
             }),
         }
@@ -191,12 +213,50 @@ impl Verifier {
         self.inner.revocations.is_live(self.inner.config.feed_silence_limit)
     }
 
+    /// Tokens held verified in memory.
+    pub fn verified_tokens_held(&self) -> usize {
+        self.inner.verified.len()
+    }
+
     /// Signature and claims only: no revocation check. For comparison and for routes that
-    /// knowingly accept a revoked token until it expires.
+    /// knowingly accept a revoked token until it expires. A token verified before comes from
+    /// memory while the JWKS in hand, still fresh, publishes its key; `exp` and `nbf` are
+    /// checked again.
     pub async fn verify_signature(&self, token: &str) -> Result<Claims, Rejection> {
         if token.len() > MAX_TOKEN_BYTES || token.bytes().filter(|byte| *byte == b'.').count() != 2 {
             return Err(Rejection::Malformed);
         }
+        match self.inner.verified.get(token, now_millis()) {
+            Some(Ok(entry)) if entry.kid.as_deref().is_some_and(|kid| self.inner.keys.publishes(kid)) => {
+                return Ok(entry.claims.clone());
+            }
+            Some(Err(verified_tokens::TimeCheck::Expired)) => return Err(Rejection::Expired),
+            Some(Err(verified_tokens::TimeCheck::NotYetValid)) => return Err(Rejection::NotYetValid),
+            // Not cached, or the JWKS must be read again first: verify it in full.
+            _ => {}
+        }
+        let (claims, kid) = self.verify_in_full(token).await?;
+        if !self.inner.verified.is_enabled() {
+            return Ok(claims);
+        }
+        if self.inner.admissions.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY_ADMISSIONS == 0 {
+            self.inner.verified.purge_expired(now_millis());
+        }
+        let entry = self.inner.verified.admit(
+            token,
+            verified_tokens::Verified {
+                expires_at: claims.exp,
+                not_before: claims.nbf,
+                claims,
+                kid: Some(kid.into_boxed_str()),
+                key_verifies_until: None,
+            },
+        );
+        Ok(entry.claims.clone())
+    }
+
+    /// Signature and claims, with the key the JWKS publishes; the claims and that key's `kid`.
+    async fn verify_in_full(&self, token: &str) -> Result<(Claims, String), Rejection> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(Rejection::BadSignature);
@@ -205,14 +265,18 @@ impl Verifier {
             return Err(Rejection::Malformed);
         }
         let kid = header.kid.ok_or(Rejection::BadSignature)?;
+        let verified = &self.inner.verified;
         let key = self
             .inner
             .keys
-            .key(&self.inner.http, &kid)
+            .key(&self.inner.http, &kid, |published| {
+                // A key no longer published stops verifying: its tokens leave the cache.
+                verified.retain_keys(|kid, _| kid.is_some_and(|kid| published.contains_key(kid)));
+            })
             .await?
             .ok_or(Rejection::BadSignature)?;
         jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
-            .map(|data| data.claims)
+            .map(|data| (data.claims, kid))
             .map_err(|error| match error.kind() {
                 ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => Rejection::BadSignature,
                 ErrorKind::ExpiredSignature => Rejection::Expired,
