@@ -10,7 +10,7 @@
 #
 #   scripts/bench-memory.sh          writes its section of docs/benchmarks.md
 #
-# BENCH_OUTPUT names another file. Seeding 10⁷ rows takes minutes; BENCH_DENYLISTED="100000
+# BENCH_OUTPUT names another file; BENCH_BUILD=0 skips the build. Seeding 10⁷ rows takes minutes; BENCH_DENYLISTED="100000
 # 1000000" leaves it out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,10 +23,13 @@ PORT="${BENCH_PORT:-18095}"
 OUT="${BENCH_OUTPUT:-docs/benchmarks.md}"
 command_line="scripts/bench-memory.sh${*:+ $*}"
 
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 for tool in wrk curl python3; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (Debian: wrk, curl, python3)" >&2; exit 2; }
 done
-cargo build --release --quiet --bin revocable --example mint_tokens
+# BENCH_BUILD=0 uses the release build already there (docs/benchmarks.md is compiled in, so a run of
+# another benchmark script just before makes this build a long one).
+[ "${BENCH_BUILD:-1}" = 0 ] || cargo build --release --quiet --bin revocable --example mint_tokens
 binary="$PWD/target/release/revocable"
 examples="$PWD/target/release/examples"
 base="http://127.0.0.1:$PORT"

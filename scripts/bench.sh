@@ -60,8 +60,10 @@ $scale_out && install_missing psql postgresql-client
 
 # BENCH_PROFILE=dev only checks the script itself quickly: its figures mean nothing.
 profile="${BENCH_PROFILE:-release}"
-cargo build --profile "$profile" --quiet --bin revocable --example bare_server --example propagation \
-  --example argon2_cost --example mint_tokens
+# BENCH_BUILD=0 uses the build already there (docs/benchmarks.md is compiled in, so a run of another
+# benchmark script just before makes this build a long one).
+[ "${BENCH_BUILD:-1}" = 0 ] || cargo build --profile "$profile" --quiet --bin revocable --example bare_server \
+  --example propagation --example argon2_cost --example mint_tokens
 target_dir="$PWD/target/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 binary="$target_dir/revocable"
 examples="$target_dir/examples"
