@@ -28,6 +28,8 @@ mod refresh_tokens;
 mod revocation;
 mod revocation_races;
 mod second_factor;
+mod ssf;
+mod ssf_push;
 mod standards;
 mod strategies;
 mod token_validation;
