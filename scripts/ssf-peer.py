@@ -123,7 +123,7 @@ call("POST", "/api/password", {"current_password": password, "new_password": pas
 fresh = call("POST", "/api/token", {"email": email, "password": password + "!"})
 call("DELETE", "/api/account", {"password": password + "!"}, token=fresh["access_token"], expect=204)
 seen = []
-for _ in range(200):
+for _ in range(2 * count + 200):
     answer = call("POST", f"/ssf/poll/{poll_stream['stream_id']}", {"maxEvents": 1, "returnImmediately": True}, token=reader)
     if not answer["sets"]:
         if ACCOUNT_PURGED in [kind for kind, _ in seen]:
