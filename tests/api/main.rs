@@ -29,6 +29,8 @@ mod revocation;
 mod revocation_races;
 mod second_factor;
 mod ssf;
+mod ssf_events;
+mod ssf_poll;
 mod ssf_push;
 mod standards;
 mod strategies;
