@@ -308,7 +308,12 @@ async fn fixture(state: &AppState) -> Result<Fixture, ApiError> {
     let revoked = login::issue_access_token(&issuer, &user.id, &token_session.id, user.token_version).await?;
     state
         .revocation
-        .denylist_token(&revoked.claims.jti, &token_session.id, revoked.claims.exp * 1000)
+        .denylist_token(
+            &revoked.claims.jti,
+            &token_session.id,
+            &user.id,
+            revoked.claims.exp * 1000,
+        )
         .await?;
     let cookie_session = login::open_login_session(&issuer, &user, Kind::Cookie, &origin).await?;
     let session_state: HashMap<String, String> = HashMap::from([

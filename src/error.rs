@@ -147,6 +147,9 @@ pub enum ApiError {
     /// A scope the token endpoint does not know or the client may not have (RFC 6749 section 5.2).
     #[error("{0}")]
     InvalidScope(String),
+    /// A valid token without the scope the endpoint needs (RFC 6750 section 3.1).
+    #[error("{0}")]
+    InsufficientScope(String),
     /// A `grant_type` the token endpoint does not offer (RFC 6749 section 5.2).
     #[error("{0}")]
     UnsupportedGrantType(String),
@@ -209,6 +212,7 @@ impl ApiError {
             Self::InvalidLinkToken(_) => "invalid_token",
             Self::InvalidClient(_) => "invalid_client",
             Self::InvalidScope(_) => "invalid_scope",
+            Self::InsufficientScope(_) => "insufficient_scope",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::CsrfFailed(_) => "csrf_failed",
             Self::NotFound => "not_found",
@@ -249,7 +253,9 @@ impl ResponseError for ApiError {
             | Self::PasswordResetRequired(_)
             | Self::InvalidClient(_)
             | Self::MfaRequired { .. } => StatusCode::UNAUTHORIZED,
-            Self::CsrfFailed(_) | Self::ReauthenticationRequired(_) => StatusCode::FORBIDDEN,
+            Self::CsrfFailed(_) | Self::ReauthenticationRequired(_) | Self::InsufficientScope(_) => {
+                StatusCode::FORBIDDEN
+            }
             Self::RateLimited { .. } | Self::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,

@@ -47,6 +47,7 @@ pub mod recovery;
 pub mod revocation;
 pub mod routes;
 pub mod scenario;
+pub mod ssf;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -67,6 +67,7 @@ impl Application {
         state.mailer.default_public_url(format!("http://{reachable}"));
         tracing::info!(transport = %state.mailer.describe(), links = %state.mailer.link("/"), "mail delivery");
         state.mailer.spawn();
+        spawn_ssf_delivery(&state)?;
         let session_key = cookie_key(&state).await?;
         let app_state = state.clone();
         // What the layers below `state` read on a request, each registered on its own: the
@@ -248,6 +249,30 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                 .wrap(from_fn(limit_attempts))
                 .route(web::post().to(api::recovery::reset)),
         )
+        .route(
+            "/.well-known/ssf-configuration",
+            web::get().to(crate::routes::ssf::configuration),
+        )
+        .service(
+            web::resource("/ssf/streams")
+                .route(web::post().to(crate::routes::ssf::create_stream))
+                .route(web::get().to(crate::routes::ssf::read_streams))
+                .route(web::patch().to(crate::routes::ssf::update_stream))
+                .route(web::put().to(crate::routes::ssf::replace_stream))
+                .route(web::delete().to(crate::routes::ssf::delete_stream)),
+        )
+        .service(
+            web::resource("/ssf/status")
+                .route(web::get().to(crate::routes::ssf::read_status))
+                .route(web::post().to(crate::routes::ssf::update_status)),
+        )
+        .route("/ssf/subjects/add", web::post().to(crate::routes::ssf::add_subject))
+        .route(
+            "/ssf/subjects/remove",
+            web::post().to(crate::routes::ssf::remove_subject),
+        )
+        .route("/ssf/verify", web::post().to(crate::routes::ssf::verify))
+        .route("/ssf/poll/{stream_id}", web::post().to(crate::routes::ssf::poll))
         .route("/oauth/token", web::post().to(crate::routes::oauth::client_token))
         .route("/oauth/introspect", web::post().to(crate::routes::oauth::introspect))
         .route("/oauth/revoke", web::post().to(crate::routes::oauth::revoke))
@@ -490,7 +515,14 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let totp_sealing = crate::auth::totp::SealingKey::load(&settings, &db).await?;
     let shared_limits = redis.clone().map(|pool| (pool, settings.redis_prefix.clone()));
     let mailer = crate::mail::Mailer::new(db.clone(), &settings)?;
+    let ssf = crate::ssf::Ssf::new(
+        db.clone(),
+        revocation.clone(),
+        settings.issuer(),
+        settings.public_origin(),
+    );
     Ok(AppState {
+        ssf,
         db,
         backend,
         redis,
@@ -553,6 +585,16 @@ async fn cookie_key(state: &AppState) -> anyhow::Result<Key> {
 }
 
 /// Purges expired state on a timer; a failure is logged and retried on the next tick.
+/// The Shared Signals delivery task: fills streams from the log and pushes their events.
+fn spawn_ssf_delivery(state: &AppState) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("revocable/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    tokio::spawn(crate::ssf::delivery::run(state.ssf.clone(), http, state.stopping()));
+    Ok(())
+}
+
 fn spawn_purge(state: web::Data<AppState>) {
     let interval = state.settings.purge_interval;
     tokio::spawn(async move {

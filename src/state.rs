@@ -41,6 +41,8 @@ pub struct AppState {
     /// Messages asked for per recipient (reset links, verification links), so that nobody can
     /// flood one inbox; counted the same way whether or not the address has an account.
     pub mail_limit: crate::auth::rate_limit::RateLimit,
+    /// The Shared Signals transmitter: streams, their events and their delivery.
+    pub ssf: crate::ssf::Ssf,
 }
 
 impl AppState {

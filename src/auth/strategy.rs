@@ -60,7 +60,7 @@ fn registered<T: 'static>(request: &HttpRequest) -> &T {
 }
 
 /// The token of `Authorization: Bearer …`.
-fn bearer_token(request: &HttpRequest) -> Result<&str, RejectReason> {
+pub fn bearer_token(request: &HttpRequest) -> Result<&str, RejectReason> {
     let value = request
         .headers()
         .get(header::AUTHORIZATION)

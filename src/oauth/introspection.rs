@@ -231,7 +231,7 @@ pub async fn revoke(
         Presented::Access(token) => match keys.validate(&token) {
             Ok(claims) => {
                 revocation
-                    .denylist_token(&claims.jti, &claims.sid, claims.exp * 1000)
+                    .denylist_token(&claims.jti, &claims.sid, &claims.sub, claims.exp * 1000)
                     .await?;
                 (Revoked::AccessToken, claims.sid)
             }

@@ -499,7 +499,7 @@ mod tests {
     fn versions_only_grow_and_deletion_is_final() {
         let cache = cache();
         cache.fill_version(cache.ticket(), "u", KnownVersion::Current(3));
-        cache.apply(&entry(Change::version_changed("u", 4)), false);
+        cache.apply(&entry(Change::version_changed("u", 4, "logged_out_everywhere")), false);
         cache.fill_version(cache.ticket(), "u", KnownVersion::Current(3));
         assert_eq!(cache.version("u"), Some(KnownVersion::Current(4)));
         cache.apply(&entry(Change::user_deleted("u")), false);
@@ -528,7 +528,10 @@ mod tests {
             time_to_live: Duration::from_secs(60),
         });
         cache.load_denylist(vec![("a".into(), 100), ("b".into(), 100)]);
-        cache.apply(&entry(Change::jti_denylisted("c", "s", 100)), false);
+        cache.apply(
+            &entry(Change::jti_denylisted("c", "s", "u", 100, "token_revoked")),
+            false,
+        );
         assert_eq!(cache.is_denylisted("c", 50), None);
         assert_eq!(cache.is_denylisted("a", 50), Some(true));
     }

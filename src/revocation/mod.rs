@@ -367,20 +367,38 @@ impl Revocation {
     }
 
     /// Puts one access token of `session_id` on the denylist until it expires.
-    pub async fn denylist_token(&self, jti: &str, session_id: &str, expires_at_millis: i64) -> Result<(), ApiError> {
+    pub async fn denylist_token(
+        &self,
+        jti: &str,
+        session_id: &str,
+        user_id: &str,
+        expires_at_millis: i64,
+    ) -> Result<(), ApiError> {
         retry::on_conflict("denylisting", || {
-            self.try_denylist_token(jti, session_id, expires_at_millis)
+            self.try_denylist_token(jti, session_id, user_id, expires_at_millis)
         })
         .await
     }
 
-    async fn try_denylist_token(&self, jti: &str, session_id: &str, expires_at_millis: i64) -> Result<(), ApiError> {
+    async fn try_denylist_token(
+        &self,
+        jti: &str,
+        session_id: &str,
+        user_id: &str,
+        expires_at_millis: i64,
+    ) -> Result<(), ApiError> {
         let now = now_millis();
         let expires_at_millis = expires_at_millis + self.inner.expiry_tolerance;
         let mut transaction = self.inner.db.begin().await?;
         store::denylist::insert(&mut *transaction, jti, expires_at_millis, now).await?;
         let pending = Pending {
-            changes: vec![Change::jti_denylisted(jti, session_id, expires_at_millis)],
+            changes: vec![Change::jti_denylisted(
+                jti,
+                session_id,
+                user_id,
+                expires_at_millis,
+                "token_revoked",
+            )],
             sessions: Vec::new(),
             denylisted: vec![(jti.to_owned(), expires_at_millis)],
         };
@@ -451,7 +469,9 @@ impl Revocation {
         let mut pending = Pending::default();
         if bump_token_version {
             let version = store::users::bump_token_version(&mut *transaction, user_id).await?;
-            pending.changes.push(Change::version_changed(user_id, version));
+            pending
+                .changes
+                .push(Change::version_changed(user_id, version, reason.as_str()));
         }
         self.end_all_sessions(
             &mut transaction,
@@ -480,7 +500,11 @@ impl Revocation {
         let mut transaction = self.inner.db.begin().await?;
         let mut pending = Pending::default();
         let version = store::users::change_password(&mut *transaction, user_id, password_hash).await?;
-        pending.changes.push(Change::version_changed(user_id, version));
+        pending.changes.push(Change::version_changed(
+            user_id,
+            version,
+            EndReason::PasswordChanged.as_str(),
+        ));
         self.end_all_sessions(
             &mut transaction,
             &mut pending,
@@ -526,7 +550,11 @@ impl Revocation {
         }
         let mut pending = Pending::default();
         let version = store::users::reset_password(&mut *transaction, user_id, password_hash, now).await?;
-        pending.changes.push(Change::version_changed(user_id, version));
+        pending.changes.push(Change::version_changed(
+            user_id,
+            version,
+            EndReason::PasswordReset.as_str(),
+        ));
         store::email_tokens::spend_all_for_user(&mut *transaction, user_id, Purpose::PasswordReset, now).await?;
         self.end_all_sessions(
             &mut transaction,
@@ -560,7 +588,11 @@ impl Revocation {
         let mut pending = Pending::default();
         store::users::require_password_reset(&mut *transaction, &user_id, now).await?;
         let version = store::users::bump_token_version(&mut *transaction, &user_id).await?;
-        pending.changes.push(Change::version_changed(&user_id, version));
+        pending.changes.push(Change::version_changed(
+            &user_id,
+            version,
+            EndReason::ReportedNotYou.as_str(),
+        ));
         self.end_all_sessions(
             &mut transaction,
             &mut pending,
@@ -591,7 +623,11 @@ impl Revocation {
         }
         let mut pending = Pending::default();
         let version = store::users::bump_token_version(&mut *transaction, user_id).await?;
-        pending.changes.push(Change::version_changed(user_id, version));
+        pending.changes.push(Change::version_changed(
+            user_id,
+            version,
+            EndReason::SignedOutByAdmin.as_str(),
+        ));
         self.end_all_sessions(
             &mut transaction,
             &mut pending,
@@ -673,9 +709,13 @@ impl Revocation {
         for (jti, expires_at) in tokens {
             let expires_at = expires_at + self.inner.expiry_tolerance;
             store::denylist::insert(&mut **transaction, &jti, expires_at, now).await?;
-            pending
-                .changes
-                .push(Change::jti_denylisted(&jti, session_id, expires_at));
+            pending.changes.push(Change::jti_denylisted(
+                &jti,
+                session_id,
+                user_id,
+                expires_at,
+                "session_ended",
+            ));
             pending.denylisted.push((jti, expires_at));
         }
         pending.sessions.push(session_id.to_owned());

@@ -228,9 +228,9 @@ impl Revocation {
         {
             let expires_at = expires_at + self.inner.expiry_tolerance;
             store::denylist::insert(&mut *transaction, &jti, expires_at, now).await?;
-            pending
-                .changes
-                .push(Change::jti_denylisted(&jti, session_id, expires_at));
+            pending.changes.push(Change::jti_denylisted(
+                &jti, session_id, &user_id, expires_at, "replaced",
+            ));
             pending.denylisted.push((jti, expires_at));
         }
         store::refresh_tokens::insert(

@@ -2,4 +2,5 @@
 
 pub mod api;
 pub mod oauth;
+pub mod ssf;
 pub mod web;

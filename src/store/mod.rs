@@ -18,6 +18,7 @@ pub mod reported_devices;
 pub mod revocation_log;
 pub mod secrets;
 pub mod signing_keys;
+pub mod ssf_streams;
 pub mod totp_factors;
 pub mod users;
 pub mod web_sessions;

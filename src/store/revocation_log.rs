@@ -82,10 +82,13 @@ impl Change {
         }
     }
 
-    pub fn version_changed(user_id: &str, token_version: i64) -> Self {
+    /// `cause`: the reason of the revocation that moved it (an `EndReason`), which tells a
+    /// password change from a log-out everywhere.
+    pub fn version_changed(user_id: &str, token_version: i64, cause: &str) -> Self {
         Self {
             user_id: Some(user_id.to_owned()),
             token_version: Some(token_version),
+            reason: Some(cause.to_owned()),
             ..Self::new(EntryKind::VersionChanged)
         }
     }
@@ -97,9 +100,13 @@ impl Change {
         }
     }
 
-    pub fn jti_denylisted(jti: &str, session_id: &str, expires_at: i64) -> Self {
+    /// `cause`: `session_ended` when the token goes with its ended session, `token_revoked` when
+    /// it was revoked on its own.
+    pub fn jti_denylisted(jti: &str, session_id: &str, user_id: &str, expires_at: i64, cause: &str) -> Self {
         Self {
+            user_id: Some(user_id.to_owned()),
             session_id: Some(session_id.to_owned()),
+            reason: Some(cause.to_owned()),
             subject: Some(jti.to_owned()),
             expires_at: Some(expires_at),
             ..Self::new(EntryKind::JtiDenylisted)

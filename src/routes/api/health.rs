@@ -138,7 +138,18 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
             actix_web::http::header::CACHE_CONTROL,
             format!("public, max-age={}", state.keys.jwks_max_age().as_secs()),
         ))
-        .json(state.keys.jwks())
+        .json(jwks_with_set_key(&state).await)
+}
+
+/// The access-token keys and, once a stream has made it, the RS256 key that signs SETs.
+async fn jwks_with_set_key(state: &AppState) -> serde_json::Value {
+    let mut jwks = state.keys.jwks();
+    if let Some(key) = state.ssf.key.published(&state.db).await
+        && let Some(keys) = jwks["keys"].as_array_mut()
+    {
+        keys.push(key.public_jwk().clone());
+    }
+    jwks
 }
 
 /// The server's public token and session policy, so clients (and `revocable demo`) know the limits.
