@@ -41,6 +41,9 @@ pub enum EndReason {
     SignedOutByAdmin,
     /// The password was reset through an emailed link: every login session ends.
     PasswordReset,
+    /// The same browser logged in again: its cookie now names the new login session, and
+    /// nothing points at this one any more.
+    Replaced,
 }
 
 impl EndReason {
@@ -59,6 +62,7 @@ impl EndReason {
             Self::SessionLimit => "session_limit",
             Self::SignedOutByAdmin => "signed_out_by_admin",
             Self::PasswordReset => "password_reset",
+            Self::Replaced => "replaced",
         }
     }
 
@@ -77,6 +81,7 @@ impl EndReason {
             Self::SessionLimit,
             Self::SignedOutByAdmin,
             Self::PasswordReset,
+            Self::Replaced,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == value)
@@ -98,6 +103,7 @@ impl EndReason {
             Self::SessionLimit => "Ended by the limit on devices",
             Self::SignedOutByAdmin => "Signed out by an administrator",
             Self::PasswordReset => "Password reset by email",
+            Self::Replaced => "Replaced by a new log-in in the same browser",
         }
     }
 }
