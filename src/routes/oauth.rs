@@ -108,7 +108,7 @@ async fn authenticate_client(
     form_id: Option<String>,
     form_secret: Option<String>,
 ) -> Result<Client, ApiError> {
-    let address = client_ip(request, &state.settings.trusted_proxies);
+    let address = crate::auth::client::limit_key(&client_ip(request, &state.settings.trusted_proxies));
     if let Decision::Limited { retry_after_seconds } = state.client_auth_limit.check(&address).await {
         return Err(ApiError::RateLimited { retry_after_seconds });
     }
