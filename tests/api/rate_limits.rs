@@ -218,3 +218,34 @@ async fn the_addresses_of_one_ipv6_64_share_one_log_in_limit() {
         assert_eq!(from(address).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
     }
 }
+
+#[tokio::test]
+async fn one_clients_bad_secrets_do_not_lock_out_another_client_at_the_same_address() {
+    let app = spawn_app_with(&[("CLIENT_AUTH_FAILURES_PER_MINUTE", "3")]).await;
+    let careless = add_client(&app).await;
+    let neighbour = add_client(&app).await;
+    let mut limited = false;
+    for _ in 0..6 {
+        let response = client_call(&app, "/oauth/introspect", &careless, "not-the-secret").await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert!(limited, "the failing client is limited");
+    let refused = client_call(&app, "/oauth/introspect", &careless, &careless.secret).await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even with its right secret"
+    );
+    for path in ["/oauth/introspect", "/oauth/revoke", "/oauth/revocations"] {
+        let response = client_call(&app, path, &neighbour, &neighbour.secret).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{path}: the other client behind the same address"
+        );
+    }
+}
