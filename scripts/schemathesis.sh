@@ -2,17 +2,25 @@
 # Runs schemathesis against /openapi.json of a running debug server, once with a Bearer token and
 # once with a browser's cookie (plus its CSRF token), and fails on any 5xx, any response that does
 # not match the document, and any operation that accepts a missing or bad credential.
-# Usage: scripts/schemathesis.sh DATABASE_URL [REDIS_URL]
+# Before each pass it checks with curl that the credential authenticates (`/api/version/me` for the
+# token, `/api/cookie/me` for the cookie), so a pass never runs unauthenticated by mistake.
+# Usage: scripts/schemathesis.sh [--credentials-only] DATABASE_URL [REDIS_URL]
+#   --credentials-only: start the server, log in both ways, check the credentials, stop there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+credentials_only=false
+if [ "${1:-}" = "--credentials-only" ]; then
+  credentials_only=true
+  shift
+fi
 database_url="$1"
 redis_url="${2:-}"
 venv="target/schemathesis-venv"
 version="4.32.5"
 examples="${SCHEMATHESIS_MAX_EXAMPLES:-5}"
 
-if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
+if ! $credentials_only && ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "schemathesis==$version"
 fi
@@ -36,6 +44,18 @@ curl -fsS -H 'content-type: application/json' -d "{\"email\":\"$email\",\"passwo
 token=$(curl -fsS -H 'content-type: application/json' -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
   "$base/api/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
+# Fails unless the credential in the given header authenticates on the given route.
+authenticates() {
+  local route="$1" header="$2" answer
+  answer=$(curl -sS -o /dev/null -w '%{http_code}' -H "$header" "$base$route")
+  if [ "$answer" != 200 ]; then
+    echo "$route answered $answer with the credential schemathesis would send: it does not authenticate" >&2
+    exit 1
+  fi
+  echo "$route: 200 with that credential"
+}
+authenticates /api/version/me "Authorization: Bearer $token"
+
 checks="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,ignored_auth"
 run() {
   "$venv/bin/schemathesis" run "$base/openapi.json" --checks "$checks" --max-examples "$examples" \
@@ -44,9 +64,11 @@ run() {
 # Destructive operations (log out, log out everywhere, delete the account) go last, so that the
 # credential stays valid for the others as long as possible.
 destructive='^/api/(logout|logout-all|account)$'
-echo "schemathesis with a Bearer token ($base)"
-run -H "Authorization: Bearer $token" --exclude-path-regex "$destructive"
-run -H "Authorization: Bearer $token" --include-path-regex "$destructive"
+if ! $credentials_only; then
+  echo "schemathesis with a Bearer token ($base)"
+  run -H "Authorization: Bearer $token" --exclude-path-regex "$destructive"
+  run -H "Authorization: Bearer $token" --include-path-regex "$destructive"
+fi
 # The browser logs in only now: the Bearer run's "log out everywhere" ended every earlier session.
 jar=$(mktemp)
 csrf() { python3 -c 'import re,sys; print(re.search(r"name=\"csrf_token\" value=\"([^\"]+)\"", sys.stdin.read()).group(1))'; }
@@ -54,8 +76,12 @@ login_csrf=$(curl -fsS -c "$jar" -b "$jar" "$base/login" | csrf)
 curl -sS -o /dev/null -c "$jar" -b "$jar" --data-urlencode "csrf_token=$login_csrf" \
   --data-urlencode "email=$email" --data-urlencode "password=$password" "$base/login"
 session_csrf=$(curl -fsS -c "$jar" -b "$jar" "$base/dashboard" | csrf)
-cookie=$(awk '$6 ~ /revocable/ && $6 !~ /csrf/ { printf "%s=%s", $6, $7 }' "$jar")
+# Only the session cookie, by its exact name (`__Host-revocable` under COOKIE_SECURE): the jar
+# also holds the device and known-browser cookies.
+cookie=$(awk '$6 == "revocable_session" || $6 == "__Host-revocable" { printf "%s=%s", $6, $7; exit }' "$jar")
 [ -n "$cookie" ] || { echo "the browser log-in gave no session cookie" >&2; exit 1; }
+authenticates /api/cookie/me "Cookie: $cookie"
+$credentials_only && exit 0
 
 echo "schemathesis with a session cookie ($base)"
 run -H "Cookie: $cookie" -H "X-CSRF-Token: $session_csrf" --exclude-path-regex "$destructive"

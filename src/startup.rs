@@ -691,7 +691,8 @@ async fn limit_attempts(
         return Ok(next.call(request).await?.map_into_left_body());
     };
     let address = crate::auth::client::client_ip(request.request(), &state.settings.trusted_proxies);
-    if let Decision::Limited { retry_after_seconds } = state.login_limit.attempt(&address).await {
+    let key = crate::auth::client::limit_key(&address);
+    if let Decision::Limited { retry_after_seconds } = state.login_limit.attempt(&key).await {
         // The same seconds in `Retry-After` and in the body; HTML routes turn it into a page.
         let response = ApiError::RateLimited { retry_after_seconds }.error_response();
         return Ok(request.into_response(response).map_into_right_body());

@@ -35,6 +35,20 @@ pub fn client_ip(request: &HttpRequest, trusted_proxies: &[ipnet::IpNet]) -> Str
         .to_string()
 }
 
+/// What the per-address limits count under: an IPv4 address by itself, an IPv6 address by its
+/// /64. One subscriber, one data centre host, is handed a whole /64, so counting its addresses
+/// one by one would give it 2^64 allowances; an IPv4-mapped IPv6 address counts as its IPv4.
+pub fn limit_key(address: &str) -> String {
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => ipnet::Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |network| network.trunc().to_string()),
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => address.to_owned(),
+    }
+}
+
 pub fn user_agent(request: &HttpRequest) -> String {
     let raw = request
         .headers()
@@ -117,7 +131,18 @@ fn fallback_name(user_agent: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::describe_device;
+    use super::{describe_device, limit_key};
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_and_ipv4_ones_alone() {
+        assert_eq!(limit_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(limit_key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_ne!(limit_key("2001:db8:1:3::1"), limit_key("2001:db8:1:2::1"));
+        assert_eq!(limit_key("203.0.113.7"), "203.0.113.7");
+        assert_ne!(limit_key("203.0.113.7"), limit_key("203.0.113.8"));
+        assert_eq!(limit_key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(limit_key("unknown"), "unknown");
+    }
 
     #[test]
     fn common_clients_are_named() {

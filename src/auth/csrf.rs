@@ -136,36 +136,77 @@ pub fn verify_form(
     }
 }
 
-/// The host this request was sent to, as the browser saw it: the `Host` header, or what a
-/// trusted proxy forwarded. `X-Forwarded-Host` and `Forwarded` from anyone else are ignored, or
-/// an attacker could name their own site there and pass the same-origin check.
-fn own_host(request: &HttpRequest, trusted_proxies: &[ipnet::IpNet]) -> Option<String> {
+/// The host and the scheme this request was sent with, as the browser saw them: the `Host`
+/// header, or what a trusted proxy forwarded. `X-Forwarded-Host`, `X-Forwarded-Proto` and
+/// `Forwarded` from anyone else are ignored, or an attacker could name their own site there and
+/// pass the same-origin check.
+fn own_host(request: &HttpRequest, trusted_proxies: &[ipnet::IpNet]) -> Option<(String, String)> {
     let from_trusted_proxy = request
         .peer_addr()
         .is_some_and(|peer| trusted_proxies.iter().any(|net| net.contains(&peer.ip())));
     if from_trusted_proxy {
-        return Some(request.connection_info().host().to_owned());
+        let info = request.connection_info();
+        return Some((info.scheme().to_owned(), info.host().to_owned()));
     }
-    match request.headers().get(header::HOST) {
+    let host = match request.headers().get(header::HOST) {
         Some(host) => host.to_str().ok().map(str::to_owned),
         None => request.uri().authority().map(|authority| authority.as_str().to_owned()),
-    }
+    }?;
+    Some(("http".to_owned(), host))
 }
 
-/// Whether the `Origin` header names this site.
-fn origin_is_own(request: &HttpRequest, origin: &str, trusted_proxies: &[ipnet::IpNet]) -> bool {
-    let Some(host) = own_host(request, trusted_proxies) else {
+/// `scheme://host[:port]` in one spelling: lower case, without the scheme's default port.
+/// `None` for anything else (a path, user information, an opaque `null`).
+fn normalized_origin(scheme: &str, host: &str) -> Option<String> {
+    let scheme = scheme.to_ascii_lowercase();
+    let host = host.to_ascii_lowercase();
+    if host.is_empty() || host.contains(['/', '@', '?', '#', ' ']) {
+        return None;
+    }
+    let default_port = match scheme.as_str() {
+        "https" => ":443",
+        "http" => ":80",
+        _ => return None,
+    };
+    let host = host.strip_suffix(default_port).unwrap_or(&host);
+    Some(format!("{scheme}://{host}"))
+}
+
+/// Whether the `Origin` header names this site: scheme, host and port all equal to where the
+/// request was sent, or to `PUBLIC_URL`. With `COOKIE_SECURE` on, only an `https://` page is this
+/// site: a page served over plain HTTP on the same host (one a network attacker can write) is not.
+fn origin_is_own(request: &HttpRequest, origin: &str) -> bool {
+    let settings = request.app_data::<actix_web::web::Data<RequestSettings>>();
+    let Some(presented) = origin
+        .split_once("://")
+        .and_then(|(scheme, host)| normalized_origin(scheme, host))
+    else {
         return false;
     };
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host))
-}
-
-fn trusted_proxies(request: &HttpRequest) -> &[ipnet::IpNet] {
-    request
-        .app_data::<actix_web::web::Data<RequestSettings>>()
-        .map_or(&[], |settings| settings.trusted_proxies.as_slice())
+    if let Some(public) = settings
+        .and_then(|settings| settings.public_origin.as_deref())
+        .and_then(|public| public.split_once("://"))
+        .and_then(|(scheme, host)| normalized_origin(scheme, host))
+        && public == presented
+    {
+        return true;
+    }
+    let trusted_proxies = settings.map_or(&[][..], |settings| settings.trusted_proxies.as_slice());
+    let Some((scheme, host)) = own_host(request, trusted_proxies) else {
+        return false;
+    };
+    let secure = settings.is_some_and(|settings| settings.cookie_secure);
+    let schemes: &[&str] = if secure || scheme.eq_ignore_ascii_case("https") {
+        &["https"]
+    } else {
+        // Cookies that are not Secure travel over plain HTTP anyway; a TLS front this instance
+        // was not told about (no TRUSTED_PROXIES) still makes `https://` pages of the same host.
+        &["http", "https"]
+    };
+    schemes
+        .iter()
+        .filter_map(|scheme| normalized_origin(scheme, &host))
+        .any(|own| own == presented)
 }
 
 /// What the browser says of where a request comes from: `Sec-Fetch-Site` is `value`.
@@ -180,11 +221,7 @@ fn fetch_site_is(request: &HttpRequest, value: &[u8]) -> bool {
 /// (an opaque `null` origin included) is not this site.
 fn origin_header_is_own(request: &HttpRequest) -> Option<bool> {
     let origin = request.headers().get(header::ORIGIN)?;
-    Some(
-        origin
-            .to_str()
-            .is_ok_and(|origin| origin_is_own(request, origin, trusted_proxies(request))),
-    )
+    Some(origin.to_str().is_ok_and(|origin| origin_is_own(request, origin)))
 }
 
 /// A state-changing form must not come from another site: refused when the browser says so
@@ -226,11 +263,45 @@ pub fn verify_api(request: &HttpRequest, session: &Session) -> Result<(), ApiErr
         .get(header::ORIGIN)
         .and_then(|value| value.to_str().ok());
     if let Some(origin) = origin
-        && origin_is_own(request, origin, trusted_proxies(request))
+        && origin_is_own(request, origin)
     {
         return Ok(());
     }
     Err(ApiError::CsrfFailed(
         "a cookie-authenticated request must come from this site's pages (Origin) or carry X-CSRF-Token".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalized_origin;
+
+    #[test]
+    fn origins_are_compared_in_one_spelling() {
+        assert_eq!(
+            normalized_origin("HTTPS", "Accounts.Example.com:443").as_deref(),
+            Some("https://accounts.example.com")
+        );
+        assert_eq!(
+            normalized_origin("http", "127.0.0.1:80").as_deref(),
+            Some("http://127.0.0.1")
+        );
+        assert_eq!(
+            normalized_origin("https", "127.0.0.1:8443").as_deref(),
+            Some("https://127.0.0.1:8443")
+        );
+        assert_ne!(normalized_origin("http", "host"), normalized_origin("https", "host"));
+        assert_ne!(
+            normalized_origin("https", "host:80"),
+            normalized_origin("https", "host")
+        );
+    }
+
+    #[test]
+    fn anything_but_a_web_origin_is_no_origin() {
+        assert_eq!(normalized_origin("ftp", "host"), None);
+        assert_eq!(normalized_origin("https", ""), None);
+        assert_eq!(normalized_origin("https", "host/path"), None);
+        assert_eq!(normalized_origin("https", "user@host"), None);
+    }
 }

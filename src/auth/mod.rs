@@ -27,6 +27,10 @@ pub struct RequestSettings {
     pub session_idle_ttl: Duration,
     /// `TRUSTED_PROXIES`: whose forwarded host and address are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `COOKIE_SECURE`: cookies travel over HTTPS only, so only an `https://` page is this site.
+    pub cookie_secure: bool,
+    /// `PUBLIC_URL`'s scheme, host and port (no path), when set: a page there is this site.
+    pub public_origin: Option<String>,
 }
 
 impl RequestSettings {
@@ -34,6 +38,11 @@ impl RequestSettings {
         Self {
             session_idle_ttl: settings.session_idle_ttl,
             trusted_proxies: settings.trusted_proxies.clone(),
+            cookie_secure: settings.cookie_secure,
+            public_origin: settings.public_url.as_deref().map(|url| {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+                format!("{scheme}://{}", rest.split('/').next().unwrap_or(""))
+            }),
         }
     }
 }

@@ -88,6 +88,12 @@ fn invalid_client() -> ApiError {
 }
 
 impl Presented {
+    /// The SHA-256 of the client id presented, whatever the secret (of nothing when none can be
+    /// read): what failures are counted by, short whatever was sent.
+    pub fn client_id_hash(&self) -> String {
+        hash(&self.id_and_secret().map(|(id, _)| id).unwrap_or_default())
+    }
+
     /// Exactly one method must be used (RFC 6749 section 2.3).
     fn id_and_secret(&self) -> Result<(String, String), ApiError> {
         match (&self.basic, &self.form_id, &self.form_secret) {

@@ -96,33 +96,38 @@ fn basic_header(request: &HttpRequest) -> Result<Option<String>, ApiError> {
         .transpose()
 }
 
-/// Authenticates the client, unless its address has failed to authenticate too often of late:
-/// each failure counts against `CLIENT_AUTH_FAILURES_PER_MINUTE` (in Redis when configured, so
-/// across instances), and successes count for nothing, so a service that authenticates is never
-/// slowed. The limit is per address only: a client id is public, and a limit on it would let
-/// anyone lock a real service out of the calls that keep revocation working, while its 256-bit
-/// secret cannot be guessed anyway.
+/// Authenticates the client, unless this client id has failed to authenticate from this address
+/// too often of late: each failure counts against `CLIENT_AUTH_FAILURES_PER_MINUTE` (in Redis when
+/// configured, so across instances), and successes count for nothing, so a service that
+/// authenticates is never slowed. The count is per client id *and* address: per address alone,
+/// one client's bad secrets would lock out every genuine service behind the same NAT; per id
+/// alone, anyone could lock a real service out of the calls that keep revocation working (an id
+/// is public). A 256-bit secret cannot be guessed either way.
 async fn authenticate_client(
     state: &AppState,
     request: &HttpRequest,
     form_id: Option<String>,
     form_secret: Option<String>,
 ) -> Result<Client, ApiError> {
-    let address = client_ip(request, &state.settings.trusted_proxies);
-    if let Decision::Limited { retry_after_seconds } = state.client_auth_limit.check(&address).await {
+    let address = crate::auth::client::limit_key(&client_ip(request, &state.settings.trusted_proxies));
+    let presented = basic_header(request).map(|basic| Presented {
+        basic,
+        form_id,
+        form_secret,
+    });
+    let client_id = presented
+        .as_ref()
+        .map_or_else(|_| String::new(), Presented::client_id_hash);
+    let key = format!("{address} {client_id}");
+    if let Decision::Limited { retry_after_seconds } = state.client_auth_limit.check(&key).await {
         return Err(ApiError::RateLimited { retry_after_seconds });
     }
-    let attempt = async {
-        let presented = Presented {
-            basic: basic_header(request)?,
-            form_id,
-            form_secret,
-        };
-        clients::authenticate(&state.db, &presented).await
+    let result = match presented {
+        Ok(presented) => clients::authenticate(&state.db, &presented).await,
+        Err(error) => Err(error),
     };
-    let result = attempt.await;
     if let Err(ApiError::InvalidClient(_)) = &result {
-        state.client_auth_limit.attempt(&address).await;
+        state.client_auth_limit.attempt(&key).await;
     }
     result
 }

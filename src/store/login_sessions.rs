@@ -41,6 +41,9 @@ pub enum EndReason {
     SignedOutByAdmin,
     /// The password was reset through an emailed link: every login session ends.
     PasswordReset,
+    /// The same browser logged in again: its cookie now names the new login session, and
+    /// nothing points at this one any more.
+    Replaced,
 }
 
 impl EndReason {
@@ -59,6 +62,7 @@ impl EndReason {
             Self::SessionLimit => "session_limit",
             Self::SignedOutByAdmin => "signed_out_by_admin",
             Self::PasswordReset => "password_reset",
+            Self::Replaced => "replaced",
         }
     }
 
@@ -77,6 +81,7 @@ impl EndReason {
             Self::SessionLimit,
             Self::SignedOutByAdmin,
             Self::PasswordReset,
+            Self::Replaced,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == value)
@@ -98,6 +103,7 @@ impl EndReason {
             Self::SessionLimit => "Ended by the limit on devices",
             Self::SignedOutByAdmin => "Signed out by an administrator",
             Self::PasswordReset => "Password reset by email",
+            Self::Replaced => "Replaced by a new log-in in the same browser",
         }
     }
 }
@@ -296,7 +302,9 @@ pub async fn revoke_all_for_user<'c>(
     .await
 }
 
-/// Records activity: `last_seen_at` and the idle limit move forward.
+/// Records activity: `last_seen_at` and the idle limit move forward, never back. Two instances
+/// flush what they saw in either order, so each keeps the later of the stored and its own value
+/// (`CASE` rather than `GREATEST` / `MAX(a, b)`: one statement for PostgreSQL and SQLite alike).
 pub async fn touch<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,
     id: &str,
@@ -304,7 +312,10 @@ pub async fn touch<'c>(
     idle_expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE login_sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1 AND revoked_at IS NULL",
+        "UPDATE login_sessions
+         SET last_seen_at = CASE WHEN last_seen_at > $2 THEN last_seen_at ELSE $2 END,
+             idle_expires_at = CASE WHEN idle_expires_at > $3 THEN idle_expires_at ELSE $3 END
+         WHERE id = $1 AND revoked_at IS NULL",
     )
     .bind(id)
     .bind(now)
@@ -314,17 +325,21 @@ pub async fn touch<'c>(
     Ok(())
 }
 
-/// Records activity of a token login session seen by a check (its idle limit is its refresh token's).
+/// Records activity of a token login session seen by a check (its idle limit is its refresh
+/// token's); like `touch`, `last_seen_at` never moves back.
 pub async fn record_activity<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,
     id: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE login_sessions SET last_seen_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-        .bind(id)
-        .bind(now)
-        .execute(executor)
-        .await?;
+    sqlx::query(
+        "UPDATE login_sessions SET last_seen_at = CASE WHEN last_seen_at > $2 THEN last_seen_at ELSE $2 END
+         WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(executor)
+    .await?;
     Ok(())
 }
 

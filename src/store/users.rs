@@ -81,9 +81,14 @@ pub async fn find_by_email<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,
     email: &Email,
 ) -> Result<Option<User>, sqlx::Error> {
-    let query = format!("SELECT {COLUMNS} FROM users WHERE email_normalized = $1");
+    // The NFC form first; a row written before addresses were put in NFC is found by its old key.
+    let query = format!(
+        "SELECT {COLUMNS} FROM users WHERE email_normalized IN ($1, $2)
+         ORDER BY CASE WHEN email_normalized = $1 THEN 0 ELSE 1 END LIMIT 1"
+    );
     let row = sqlx::query(sqlx::AssertSqlSafe(query))
         .bind(email.normalized())
+        .bind(email.legacy_normalized())
         .fetch_optional(executor)
         .await?;
     row.as_ref().map(from_row).transpose()

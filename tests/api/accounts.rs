@@ -225,3 +225,58 @@ async fn too_many_attempts_from_one_address_are_a_429_with_retry_after() {
     assert_eq!(&statuses[..3], &[StatusCode::UNAUTHORIZED; 3]);
     assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn an_address_in_composed_or_decomposed_form_is_one_account_and_invisible_characters_are_refused() {
+    let app = spawn_app().await;
+    let decomposed = "Rene\u{301}@example.com";
+    let composed = "ren\u{e9}@example.com";
+    let response = app.register(decomposed, "correct horse battery").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["email"], "Ren\u{e9}@example.com", "stored composed");
+
+    let taken = app.register(composed, "correct horse battery").await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    let login = app
+        .post_json(
+            "/api/token",
+            &json!({"email": composed, "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
+
+    for invisible in ["ren\u{e9}\u{200b}@example.com", "\u{feff}ren\u{e9}@example.com"] {
+        let refused = app.register(invisible, "correct horse battery").await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{invisible:?}");
+        assert_eq!(error_body(refused).await["field"], "email");
+        let login = app
+            .post_json(
+                "/api/token",
+                &json!({"email": invisible, "password": "correct horse battery"}),
+            )
+            .await;
+        assert_ne!(login.status(), StatusCode::OK, "{invisible:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_account_stored_before_addresses_were_composed_is_still_found() {
+    let app = spawn_app().await;
+    let created = app.register("ann@example.com", "correct horse battery").await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    // A row keyed as sign-up keyed it before NFC: lower case only, the accent decomposed.
+    let legacy = "ane\u{301}@example.com";
+    sqlx::query("UPDATE users SET email = $1, email_normalized = $1 WHERE email_normalized = 'ann@example.com'")
+        .bind(legacy)
+        .execute(&app.db().await)
+        .await
+        .unwrap();
+    let login = app
+        .post_json(
+            "/api/token",
+            &json!({"email": legacy, "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
+}

@@ -394,3 +394,44 @@ async fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
         assert_eq!(sessions[0]["ip"], expected, "TRUSTED_PROXIES={trusted:?}");
     }
 }
+
+#[tokio::test]
+async fn logging_in_again_in_the_same_browser_ends_its_earlier_login_session() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let other_device = app.token_login(&user).await;
+    let browser = app.browser();
+    browser.login(&user).await;
+    let me: Value = browser.cookie_me().await.json().await.unwrap();
+    let first = me["session_id"].as_str().unwrap().to_owned();
+    let first_cookie = browser.session_cookie().unwrap();
+
+    browser.login(&user).await;
+    let me: Value = browser.cookie_me().await.json().await.unwrap();
+    let second = me["session_id"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+
+    let reason: Option<String> = sqlx::query_scalar("SELECT revoke_reason FROM login_sessions WHERE id = $1")
+        .bind(&first)
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(reason.as_deref(), Some("replaced"));
+    let live: Vec<String> = app
+        .sessions(&other_device.access)
+        .await
+        .iter()
+        .map(|session| session["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!live.contains(&first), "{live:?}");
+    assert!(
+        live.contains(&second) && live.contains(&other_device.session_id),
+        "{live:?}"
+    );
+
+    let replay = app.browser();
+    replay.set_session_cookie(&first_cookie);
+    assert_eq!(replay.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(browser.cookie_me().await.status(), StatusCode::OK);
+    assert_eq!(app.status_of("allowlist", &other_device.access).await, StatusCode::OK);
+}

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{error_body, spawn_app};
+use crate::helpers::{error_body, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn every_form_post_without_a_csrf_token_is_a_403() {
@@ -53,6 +53,44 @@ async fn a_cookie_authenticated_json_request_from_another_origin_is_a_403() {
     let same_site = browser.api_post("/api/logout-all", None, Some(&browser.origin())).await;
     assert_eq!(same_site.status(), StatusCode::NO_CONTENT);
     assert_eq!(browser.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn with_secure_cookies_a_plain_http_page_of_the_same_host_is_another_origin() {
+    let app = spawn_app_with(&[
+        ("COOKIE_SECURE", "true"),
+        ("PUBLIC_URL", "https://accounts.example.com"),
+    ])
+    .await;
+    let user = app.new_user().await;
+    let browser = app.browser();
+    browser.login(&user).await;
+    let plain = browser.origin();
+    assert!(plain.starts_with("http://"), "{plain}");
+    let refused = browser.api_post("/api/logout-all", None, Some(&plain)).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_body(refused).await["error"], "csrf_failed");
+    let (host, _port) = plain.trim_start_matches("http://").rsplit_once(':').unwrap();
+    let other_port = format!("https://{host}:1");
+    let refused = browser.api_post("/api/logout-all", None, Some(&other_port)).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let http_public = browser
+        .api_post("/api/logout-all", None, Some("http://accounts.example.com"))
+        .await;
+    assert_eq!(http_public.status(), StatusCode::FORBIDDEN);
+    assert_eq!(browser.cookie_me().await.status(), StatusCode::OK, "nothing was done");
+
+    let public = browser
+        .api_post("/api/logout-all", None, Some("https://accounts.example.com:443"))
+        .await;
+    assert_eq!(public.status(), StatusCode::NO_CONTENT);
+    assert_eq!(browser.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
+
+    let browser = app.browser();
+    browser.login(&user).await;
+    let https_same_host = plain.replace("http://", "https://");
+    let same_host = browser.api_post("/api/logout-all", None, Some(&https_same_host)).await;
+    assert_eq!(same_host.status(), StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]

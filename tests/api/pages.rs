@@ -45,7 +45,8 @@ async fn the_header_knows_who_is_logged_in_on_compare_and_on_error_pages() {
     assert_eq!(stale.status(), StatusCode::FORBIDDEN);
     let stale = stale.text().await.unwrap();
     assert!(shows_logged_in_header(&stale, &user.email), "403: {stale}");
-    assert!(stale.contains("This form has expired: reload the page and send it again."));
+    assert!(stale.contains("This form has expired. Open it again for a fresh one, then send it."));
+    assert!(stale.contains(r#"href="/dashboard">Open the form again"#), "{stale}");
 
     // An API path keeps its JSON.
     let api = browser.send(reqwest::Client::new().put(app.url("/api/token"))).await;
@@ -298,4 +299,43 @@ async fn devices_show_an_approximate_place_when_a_geoip_database_is_configured()
     browser.login(&user).await;
     let (_, page) = browser.get_text("/dashboard").await;
     assert!(!page.contains("Location"), "without GEOIP_DB nothing changes");
+}
+
+#[tokio::test]
+async fn a_stale_forms_403_links_back_to_the_page_it_came_from() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let browser = app.browser();
+    browser.login(&user).await;
+    // Sent from a page of this site: the link goes back to that page, which holds a fresh form.
+    let from_page = browser
+        .send(
+            reqwest::Client::new()
+                .post(app.url("/password"))
+                .header("referer", app.url("/password?from=settings"))
+                .form(&[("csrf_token", "a-token-from-long-ago")]),
+        )
+        .await;
+    assert_eq!(from_page.status(), StatusCode::FORBIDDEN);
+    let from_page = from_page.text().await.unwrap();
+    assert!(
+        from_page.contains(r#"href="/password?from=settings">Open the form again"#),
+        "{from_page}"
+    );
+    let (_, fresh) = browser.get_text("/password?from=settings").await;
+    assert!(
+        revocable::scenario::extract_csrf(&fresh).is_some(),
+        "a fresh form there"
+    );
+    // Another site's page as the referrer is not linked to.
+    let foreign = browser
+        .send(
+            reqwest::Client::new()
+                .post(app.url("/password"))
+                .header("referer", "https://evil.example/password")
+                .form(&[("csrf_token", "a-token-from-long-ago")]),
+        )
+        .await;
+    let foreign = foreign.text().await.unwrap();
+    assert!(!foreign.contains("evil.example"), "{foreign}");
 }

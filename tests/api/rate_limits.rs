@@ -188,3 +188,64 @@ async fn failed_client_authentication_is_limited_across_instances_sharing_redis(
     let (a, b) = pair_on(&redis, &[("CLIENT_AUTH_FAILURES_PER_MINUTE", "3")]).await;
     failed_client_authentication_is_limited(&a, &b).await;
 }
+
+#[tokio::test]
+async fn the_addresses_of_one_ipv6_64_share_one_log_in_limit() {
+    let app = spawn_app_with(&[("LOGIN_RATE_PER_MINUTE", "2"), ("TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let from = |address: &str| {
+        app.api
+            .post(app.url("/api/token"))
+            .header("x-forwarded-for", address)
+            .json(&json!({ "email": "nobody@example.com", "password": "not the password" }))
+    };
+    for host in ["1", "2"] {
+        let response = from(&format!("2001:db8:5:6::{host}")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let same_64 = from("2001:db8:5:6:ffff::3").send().await.unwrap();
+    assert_eq!(
+        same_64.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "another address of the same /64"
+    );
+    let next_64 = from("2001:db8:5:7::1").send().await.unwrap();
+    assert_eq!(
+        next_64.status(),
+        StatusCode::UNAUTHORIZED,
+        "a neighbouring /64 counts apart"
+    );
+    for address in ["192.0.2.1", "192.0.2.2"] {
+        assert_eq!(from(address).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn one_clients_bad_secrets_do_not_lock_out_another_client_at_the_same_address() {
+    let app = spawn_app_with(&[("CLIENT_AUTH_FAILURES_PER_MINUTE", "3")]).await;
+    let careless = add_client(&app).await;
+    let neighbour = add_client(&app).await;
+    let mut limited = false;
+    for _ in 0..6 {
+        let response = client_call(&app, "/oauth/introspect", &careless, "not-the-secret").await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert!(limited, "the failing client is limited");
+    let refused = client_call(&app, "/oauth/introspect", &careless, &careless.secret).await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even with its right secret"
+    );
+    for path in ["/oauth/introspect", "/oauth/revoke", "/oauth/revocations"] {
+        let response = client_call(&app, path, &neighbour, &neighbour.secret).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{path}: the other client behind the same address"
+        );
+    }
+}

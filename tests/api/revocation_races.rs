@@ -168,3 +168,40 @@ async fn a_revocation_racing_a_refresh_always_wins_and_nothing_the_refresh_minte
         tally.survivors
     );
 }
+
+#[tokio::test]
+async fn an_activity_flush_arriving_late_never_moves_last_seen_or_the_idle_limit_back() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let tokens = app.token_login(&user).await;
+    let db = app.db().await;
+    let stored = |db: revocable::store::Db, id: String| async move {
+        let row: (i64, i64) = sqlx::query_as("SELECT last_seen_at, idle_expires_at FROM login_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        row
+    };
+    let (seen, idle) = stored(db.clone(), tokens.session_id.clone()).await;
+    // One instance flushes what it saw later; another, slower, flushes an earlier sighting after.
+    let later = (seen + 60_000, idle + 60_000);
+    revocable::store::login_sessions::touch(&db, &tokens.session_id, later.0, later.1)
+        .await
+        .unwrap();
+    revocable::store::login_sessions::touch(&db, &tokens.session_id, seen + 1_000, idle + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(stored(db.clone(), tokens.session_id.clone()).await, later);
+    revocable::store::login_sessions::record_activity(&db, &tokens.session_id, seen + 2_000)
+        .await
+        .unwrap();
+    assert_eq!(stored(db.clone(), tokens.session_id.clone()).await, later);
+    revocable::store::login_sessions::record_activity(&db, &tokens.session_id, later.0 + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored(db.clone(), tokens.session_id.clone()).await,
+        (later.0 + 5, later.1)
+    );
+}

@@ -778,7 +778,11 @@ async fn new_recovery_codes_from_the_dashboard_are_shown_once_after_the_proof() 
     let in_ = browser
         .submit("/login/mfa", "/login/mfa", &[("code", &code(&enrolled.secret, 1))])
         .await;
-    assert_eq!(in_.status(), StatusCode::SEE_OTHER, "the next step's code: enrolment spent this one's");
+    assert_eq!(
+        in_.status(),
+        StatusCode::SEE_OTHER,
+        "the next step's code: enrolment spent this one's"
+    );
     let (_, dashboard) = browser.get_text("/dashboard").await;
     assert!(dashboard.contains("action=\"/mfa/recovery-codes\""), "{dashboard}");
 

@@ -325,11 +325,6 @@ fn proved_at(user: &WebUser) -> i64 {
         .unwrap_or(0)
 }
 
-/// Sudo mode: sensitive actions need the password proved within `SUDO_TTL`.
-pub fn sudo_is_fresh(state: &AppState, user: &WebUser) -> bool {
-    now_millis() - proved_at(user) <= state.settings.sudo_ttl.as_millis() as i64
-}
-
 /// Where a sensitive action stands on the password proof.
 pub enum Sudo {
     Confirmed,

@@ -81,6 +81,7 @@ async fn ended_notice(state: &AppState, request: &HttpRequest) -> Result<Option<
                                     it may at once; this was the one used least recently."
             .to_owned(),
         EndReason::SignedOutByAdmin => "This browser was signed out by an administrator.".to_owned(),
+        EndReason::Replaced => "This browser's earlier log-in ended when it logged in again.".to_owned(),
     };
     Ok(Some(message))
 }
@@ -130,13 +131,21 @@ pub struct LoginForm {
 }
 
 /// Starts a browser session for a user whose password was just checked: a new session key (the
-/// key sent before log-in never works after it), a new CSRF token, a new login session row.
+/// key sent before log-in never works after it), a new CSRF token, a new login session row. A
+/// login session this browser already held ends (reason `replaced`): once the cookie names the
+/// new one, nothing would point at the old one, and it would stay live until its idle limit.
 pub async fn start_browser_session(
     state: &AppState,
     session: &Session,
     user: &User,
     origin: &Origin,
 ) -> Result<String, ApiError> {
+    if let Ok(Some(previous)) = session.get::<String>(LOGIN_SESSION_KEY) {
+        state
+            .revocation
+            .revoke_session(&previous, EndReason::Replaced, None)
+            .await?;
+    }
     let login_session = open_login_session(&state.issuer(), user, Kind::Cookie, origin).await?;
     session.clear();
     session.renew();

@@ -113,6 +113,31 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
+    /// A stale form's page, to open again with a fresh token (a reload would resend the stale one).
+    back: Option<&'a str>,
+}
+
+/// Marks the 403 of a form whose token is stale, so that `error_pages` links back to its page.
+#[derive(Clone)]
+pub struct StaleForm;
+
+/// Where a stale form came from: the `Referer`'s path when it is this host's (what the browser
+/// showed), else the dashboard (a logged-in browser) or the log-in page.
+fn stale_form_page(request: &HttpRequest, logged_in: bool) -> String {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok());
+    let referred = request
+        .headers()
+        .get(header::REFERER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|referer| referer.split_once("://"))
+        .and_then(|(_, rest)| {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            (Some(authority) == host && path.starts_with('/') && !path.starts_with("//")).then(|| path.to_owned())
+        });
+    referred.unwrap_or_else(|| if logged_in { "/dashboard" } else { "/login" }.to_owned())
 }
 
 /// The message of an HTML error page, kept on the response so that `error_pages` can render the
@@ -120,12 +145,13 @@ struct ErrorPage<'a> {
 #[derive(Clone)]
 struct ErrorMessage(String);
 
-fn error_body(status: StatusCode, message: &str, layout: Layout) -> String {
+fn error_body(status: StatusCode, message: &str, layout: Layout, back: Option<&str>) -> String {
     let page = ErrorPage {
         layout,
         status: status.as_u16(),
         title: status.canonical_reason().unwrap_or("Error"),
         message,
+        back,
     };
     page.render().unwrap_or_else(|_| message.to_owned())
 }
@@ -138,7 +164,7 @@ pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.insert_header((header::RETRY_AFTER, "5"));
     }
-    let mut response = response.body(error_body(status, message, Layout::anonymous()));
+    let mut response = response.body(error_body(status, message, Layout::anonymous(), None));
     response.extensions_mut().insert(ErrorMessage(message.to_owned()));
     response
 }
@@ -218,6 +244,7 @@ pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
     let Some(message) = message else {
         return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
     };
+    let stale = response.response().extensions().get::<StaleForm>().is_some();
     Ok(ErrorHandlerResponse::Future(Box::pin(async move {
         let (request, original) = response.into_parts();
         let session = request.get_session();
@@ -225,6 +252,7 @@ pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
             Some(state) => logged_in_email(state, &session).await,
             None => None,
         };
+        let logged_in = email.is_some();
         let layout = match email {
             Some(email) => Layout::new(&session, Some(email)).unwrap_or_else(|_| Layout::anonymous()),
             None => Layout::anonymous(),
@@ -240,7 +268,8 @@ pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
                 page.insert_header((name, value.clone()));
             }
         }
-        let mut page = page.body(error_body(status, &message, layout));
+        let back = stale.then(|| stale_form_page(&request, logged_in));
+        let mut page = page.body(error_body(status, &message, layout, back.as_deref()));
         page.extensions_mut().insert(RenderedErrorPage);
         Ok(actix_web::dev::ServiceResponse::new(request, page).map_into_right_body())
     })))

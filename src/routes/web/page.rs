@@ -57,10 +57,16 @@ impl ResponseError for PageError {
                         tracing::error!(error.cause_chain = ?cause, "internal error");
                         "Something went wrong on our side.".to_owned()
                     }
-                    ApiError::CsrfFailed(_) => "This form has expired: reload the page and send it again.".to_owned(),
+                    ApiError::CsrfFailed(_) => {
+                        "This form has expired. Open it again for a fresh one, then send it.".to_owned()
+                    }
                     other => other.to_string(),
                 };
-                super::error_page(status, &message)
+                let mut response = super::error_page(status, &message);
+                if matches!(error, ApiError::CsrfFailed(_)) {
+                    response.extensions_mut().insert(super::StaleForm);
+                }
+                response
             }
         }
     }
