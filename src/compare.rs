@@ -151,10 +151,47 @@ fn measuring_settings(served: &Settings) -> Settings {
     settings
 }
 
+/// Each measuring instance's directory: this prefix, the process id, a random part.
+const DIRECTORY_PREFIX: &str = "revocable-compare-";
+
+/// Directories of measuring instances whose process is gone (killed, or ended mid-measurement):
+/// removed before the next measurement on this host. A process is known alive by `/proc`; where
+/// there is no `/proc`, nothing is removed.
+fn remove_abandoned_directories() {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(DIRECTORY_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id()
+            && !std::path::Path::new("/proc").join(pid.to_string()).exists()
+            && let Err(error) = std::fs::remove_dir_all(entry.path())
+        {
+            tracing::warn!(error = %error, directory = %entry.path().display(), "cannot remove an abandoned measuring directory");
+        }
+    }
+}
+
 /// One measurement on a throw-away instance, whose directory is removed whatever happens.
 async fn measure_isolated(mut settings: Settings) -> Report {
     let started = Instant::now();
-    let directory = std::env::temp_dir().join(format!("revocable-compare-{}", RandomId::generate().to_lowercase()));
+    remove_abandoned_directories();
+    let directory = std::env::temp_dir().join(format!(
+        "{DIRECTORY_PREFIX}{}-{}",
+        std::process::id(),
+        RandomId::generate().to_lowercase()
+    ));
     let report = match std::fs::create_dir_all(&directory) {
         Ok(()) => {
             settings.database_url = format!("sqlite://{}?mode=rwc", directory.join("compare.db").display());

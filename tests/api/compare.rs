@@ -308,3 +308,27 @@ async fn a_logged_in_user_measures_on_a_throw_away_instance_that_leaves_nothing_
     assert_eq!(same.unwrap().measured_at, report.measured_at);
     assert!(!running);
 }
+
+#[tokio::test]
+async fn a_measurement_removes_what_a_dead_process_left_behind_and_keeps_its_own_clean() {
+    // A directory a killed process left (pid 0 is never a user process), and one of a live one.
+    let temp = std::env::temp_dir();
+    let abandoned = temp.join(format!(
+        "revocable-compare-0-{}",
+        revocable::domain::RandomId::generate()
+    ));
+    let alive = temp.join(format!(
+        "revocable-compare-{}-{}",
+        std::process::id(),
+        revocable::domain::RandomId::generate()
+    ));
+    for directory in [&abandoned, &alive] {
+        std::fs::create_dir_all(directory.join("outbox")).unwrap();
+        std::fs::write(directory.join("compare.db"), b"left over").unwrap();
+    }
+    let app = spawn_app_with(&[("COMPARE_AT_START", "on")]).await;
+    measured_page(&app).await;
+    assert!(!abandoned.exists(), "the dead process's directory is gone");
+    assert!(alive.exists(), "a live process's directory is left alone");
+    std::fs::remove_dir_all(&alive).unwrap();
+}
