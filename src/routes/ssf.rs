@@ -80,6 +80,7 @@ impl FromRequest for ServiceClient {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// The stream asked about; absent on `GET /ssf/streams`: every stream of the caller.
     stream_id: Option<String>,
