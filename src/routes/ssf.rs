@@ -117,7 +117,8 @@ pub async fn configuration(state: web::Data<AppState>) -> HttpResponse {
         (status = 401, description = "no valid token (`invalid_token`)"),
         (status = 403, description = "not a client token with `ssf.manage` (`insufficient_scope`)"),
         (status = 422, description = "a field is invalid (`invalid_field`)"),
-        (status = 503, description = "the database does not answer")))]
+        (status = 503, description = "the database does not answer"),
+        (status = 413, description = "the body is over 16 KiB")))]
 pub async fn create_stream(
     client: ServiceClient,
     state: web::Data<AppState>,
@@ -134,7 +135,10 @@ pub async fn create_stream(
     params(StreamQuery), security(("bearer" = [])),
     responses((status = 200, description = "the configuration, or an array of them"),
         (status = 401, description = "no valid token"), (status = 403, description = "no `ssf.manage`"),
-        (status = 404, description = "the caller has no such stream (`not_found`)")))]
+        (status = 404, description = "the caller has no such stream (`not_found`)"),
+        (status = 400, description = "the request could not be read (`invalid_request`)"),
+        (status = 413, description = "the body is over 16 KiB"),
+        (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn read_streams(
     client: ServiceClient,
     state: web::Data<AppState>,
@@ -153,7 +157,12 @@ pub async fn read_streams(
     summary = "Change some receiver-supplied fields of a stream", request_body(content = Object, content_type = "application/json"),
     security(("bearer" = [])),
     responses((status = 200, description = "the configuration"), (status = 404, description = "the caller has no such stream"),
-        (status = 422, description = "a field is invalid")))]
+        (status = 422, description = "a field is invalid"),
+        (status = 400, description = "the request could not be read (`invalid_request`)"),
+        (status = 401, description = "no valid token (`invalid_token`)"),
+        (status = 403, description = "not a client token with the scope this needs (`insufficient_scope`)"),
+        (status = 413, description = "the body is over 16 KiB"),
+        (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn update_stream(
     client: ServiceClient,
     state: web::Data<AppState>,
@@ -169,7 +178,12 @@ pub async fn update_stream(
     summary = "Replace a stream's receiver-supplied configuration", request_body(content = Object, content_type = "application/json"),
     security(("bearer" = [])),
     responses((status = 200, description = "the configuration"), (status = 404, description = "the caller has no such stream"),
-        (status = 422, description = "a field is invalid")))]
+        (status = 422, description = "a field is invalid"),
+        (status = 400, description = "the request could not be read (`invalid_request`)"),
+        (status = 401, description = "no valid token (`invalid_token`)"),
+        (status = 403, description = "not a client token with the scope this needs (`insufficient_scope`)"),
+        (status = 413, description = "the body is over 16 KiB"),
+        (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn replace_stream(
     client: ServiceClient,
     state: web::Data<AppState>,
@@ -183,7 +197,12 @@ pub async fn replace_stream(
 /// Deletes a stream and its undelivered events (SSF 1.0 section 8.1.1.5).
 #[utoipa::path(delete, path = "/ssf/streams", tag = "ssf", operation_id = "delete_stream",
     summary = "Delete a stream", params(StreamQuery), security(("bearer" = [])),
-    responses((status = 204, description = "deleted"), (status = 404, description = "the caller has no such stream")))]
+    responses((status = 204, description = "deleted"), (status = 404, description = "the caller has no such stream"),
+        (status = 400, description = "the request could not be read (`invalid_request`)"),
+        (status = 401, description = "no valid token (`invalid_token`)"),
+        (status = 403, description = "not a client token with the scope this needs (`insufficient_scope`)"),
+        (status = 413, description = "the body is over 16 KiB"),
+        (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn delete_stream(
     client: ServiceClient,
     state: web::Data<AppState>,
@@ -197,7 +216,12 @@ pub async fn delete_stream(
 /// A stream's status (SSF 1.0 section 8.1.2.1).
 #[utoipa::path(get, path = "/ssf/status", tag = "ssf", operation_id = "read_stream_status",
     summary = "A stream's status: enabled, paused or disabled", params(StreamQuery), security(("bearer" = [])),
-    responses((status = 200, description = "`stream_id`, `status`, `reason`"), (status = 404, description = "the caller has no such stream")))]
+    responses((status = 200, description = "`stream_id`, `status`, `reason`"), (status = 404, description = "the caller has no such stream"),
+        (status = 400, description = "the request could not be read (`invalid_request`)"),
+        (status = 401, description = "no valid token (`invalid_token`)"),
+        (status = 403, description = "not a client token with the scope this needs (`insufficient_scope`)"),
+        (status = 413, description = "the body is over 16 KiB"),
+        (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn read_status(
     client: ServiceClient,
     state: web::Data<AppState>,
@@ -213,7 +237,12 @@ pub async fn read_status(
     summary = "Enable, pause (events held) or disable (events dropped) a stream",
     request_body(content = Object, content_type = "application/json"), security(("bearer" = [])),
     responses((status = 200, description = "the new status"), (status = 404, description = "the caller has no such stream"),
-        (status = 422, description = "an unknown status")))]
+        (status = 422, description = "an unknown status"),
+        (status = 400, description = "the request could not be read (`invalid_request`)"),
+        (status = 401, description = "no valid token (`invalid_token`)"),
+        (status = 403, description = "not a client token with the scope this needs (`insufficient_scope`)"),
+        (status = 413, description = "the body is over 16 KiB"),
+        (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn update_status(
     client: ServiceClient,
     state: web::Data<AppState>,
@@ -229,7 +258,12 @@ pub async fn update_status(
     summary = "Include a subject's events", request_body(content = Object, content_type = "application/json"),
     security(("bearer" = [])),
     responses((status = 200, description = "added (also for a subject unknown here)"), (status = 404, description = "the caller has no such stream"),
-        (status = 422, description = "not a subject identifier this transmitter reads")))]
+        (status = 422, description = "not a subject identifier this transmitter reads"),
+        (status = 400, description = "the request could not be read (`invalid_request`)"),
+        (status = 401, description = "no valid token (`invalid_token`)"),
+        (status = 403, description = "not a client token with the scope this needs (`insufficient_scope`)"),
+        (status = 413, description = "the body is over 16 KiB"),
+        (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn add_subject(
     client: ServiceClient,
     state: web::Data<AppState>,
@@ -245,7 +279,12 @@ pub async fn add_subject(
     summary = "Leave a subject's events out", request_body(content = Object, content_type = "application/json"),
     security(("bearer" = [])),
     responses((status = 204, description = "removed (also for a subject unknown here)"), (status = 404, description = "the caller has no such stream"),
-        (status = 422, description = "not a subject identifier this transmitter reads")))]
+        (status = 422, description = "not a subject identifier this transmitter reads"),
+        (status = 400, description = "the request could not be read (`invalid_request`)"),
+        (status = 401, description = "no valid token (`invalid_token`)"),
+        (status = 403, description = "not a client token with the scope this needs (`insufficient_scope`)"),
+        (status = 413, description = "the body is over 16 KiB"),
+        (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn remove_subject(
     client: ServiceClient,
     state: web::Data<AppState>,
@@ -260,7 +299,12 @@ pub async fn remove_subject(
 #[utoipa::path(post, path = "/ssf/verify", tag = "ssf", operation_id = "verify_stream",
     summary = "Send a verification event with the receiver's state", request_body(content = Object, content_type = "application/json"),
     security(("bearer" = [])),
-    responses((status = 204, description = "the event is queued"), (status = 404, description = "the caller has no such stream")))]
+    responses((status = 204, description = "the event is queued"), (status = 404, description = "the caller has no such stream"),
+        (status = 400, description = "the request could not be read (`invalid_request`)"),
+        (status = 401, description = "no valid token (`invalid_token`)"),
+        (status = 403, description = "not a client token with the scope this needs (`insufficient_scope`)"),
+        (status = 413, description = "the body is over 16 KiB"),
+        (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn verify(
     client: ServiceClient,
     state: web::Data<AppState>,
@@ -280,7 +324,10 @@ pub async fn verify(
         (status = 400, description = "a push stream, or not a JSON object"),
         (status = 403, description = "no `ssf.read` or `ssf.manage`"),
         (status = 404, description = "the caller has no such stream"),
-        (status = 422, description = "a field is invalid")))]
+        (status = 422, description = "a field is invalid"),
+        (status = 401, description = "no valid token (`invalid_token`)"),
+        (status = 413, description = "the body is over 16 KiB"),
+        (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn poll(
     client: ServiceClient,
     state: web::Data<AppState>,
