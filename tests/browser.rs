@@ -4,8 +4,8 @@
 //! (`.ci/run` installs them). Without them this test prints that it did not run and passes,
 //! unless `CI=true` or `BROWSER_TESTS=require`; `BROWSER_TESTS=skip` skips it outright.
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "api/helpers/mod.rs"]
 mod helpers;
 #[allow(dead_code)]
 #[path = "api/mailbox.rs"]
