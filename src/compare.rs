@@ -24,7 +24,7 @@ use crate::auth::strategy::{self, Allowlist, Denylist, LAST_SEEN_KEY, Stateless,
 use crate::config::Settings;
 use crate::domain::{Email, Password, RandomId, now_millis};
 use crate::error::ApiError;
-use crate::revocation::session_store::LOGIN_SESSION_KEY;
+use crate::revocation::cookie_state::LOGIN_SESSION_KEY;
 use crate::revocation::{DenylistCopy, MintedAccess};
 use crate::scenario::{self, Cell, Row};
 use crate::state::AppState;
@@ -408,27 +408,38 @@ async fn check_uncached(
         "version" => {
             time_checks(|| async {
                 let claims = state.keys.validate(token).map_err(ApiError::bearer)?;
-                revocation.version_is_current(&claims.sub, claims.ver).await.map(|_| ())
+                revocation
+                    .version_is_current(&claims.sub, claims.ver)
+                    .await
+                    .map(|_| ())
+                    .map_err(ApiError::from)
             })
             .await
         }
         "denylist" => {
             time_checks(|| async {
                 let claims = state.keys.validate(token).map_err(ApiError::bearer)?;
-                revocation.is_denylisted(&claims.jti).await.map(|_| ())
+                revocation
+                    .is_denylisted(&claims.jti)
+                    .await
+                    .map(|_| ())
+                    .map_err(ApiError::from)
             })
             .await
         }
         "allowlist" => {
             time_checks(|| async {
                 let claims = state.keys.validate(token).map_err(ApiError::bearer)?;
-                revocation.session(&claims.sid).await.map(|_| ())
+                revocation
+                    .session(&claims.sid)
+                    .await
+                    .map(|_| ())
+                    .map_err(ApiError::from)
             })
             .await
         }
         _ => {
-            let store =
-                crate::revocation::web_state::CookieStateStore::new(revocation.clone(), state.settings.session_ttl);
+            let store = crate::web_session::CookieStateStore::new(revocation.clone(), state.settings.session_ttl);
             time_checks(|| async {
                 let key = SessionKey::try_from(fixture.session_key.clone())
                     .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))?;
@@ -436,7 +447,11 @@ async fn check_uncached(
                     .load(&key)
                     .await
                     .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))?;
-                revocation.session(&fixture.cookie_session).await.map(|_| ())
+                revocation
+                    .session(&fixture.cookie_session)
+                    .await
+                    .map(|_| ())
+                    .map_err(ApiError::from)
             })
             .await
         }

@@ -11,6 +11,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::{revocation, store};
+
 /// Why a credential was refused; the `reason` field of a 401.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -317,10 +319,11 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Database errors are a backing service that is down, unless they are a bug in a query.
+/// Database errors are a backing service that is down, unless they are a bug in a query
+/// (`store::is_unavailable` tells them apart).
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        if is_unavailable_sqlx_error(&error) {
+        if store::is_unavailable(&error) {
             tracing::warn!(error = %error, "database unavailable");
             return Self::Unavailable("the database");
         }
@@ -328,16 +331,18 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-fn is_unavailable_sqlx_error(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => is_unavailable_database_error(db.as_ref()),
-        _ => false,
+/// What the revocation layer could not do: an outage is a 503, and so is a lock conflict that
+/// its retries did not get past (the same request later will likely succeed); a bug is a 500.
+impl From<revocation::Error> for ApiError {
+    fn from(error: revocation::Error) -> Self {
+        match error {
+            revocation::Error::Unavailable(service) => Self::Unavailable(service),
+            revocation::Error::Conflict(error) => {
+                tracing::warn!(error = %error, "transaction lost a lock conflict");
+                Self::Unavailable("the database")
+            }
+            revocation::Error::Internal(error) => Self::Internal(error),
+        }
     }
 }
 
@@ -358,40 +363,16 @@ impl From<anyhow::Error> for ApiError {
             Ok(error) => return error.into(),
             Err(error) => error,
         };
-        if error.chain().any(is_unavailable_cause) {
+        let error = match error.downcast::<revocation::Error>() {
+            Ok(error) => return error.into(),
+            Err(error) => error,
+        };
+        if error.chain().any(revocation::error::is_unavailable_cause) {
             tracing::warn!(error = %error, "backing service unavailable");
             return Self::Unavailable("the database");
         }
         Self::Internal(error)
     }
-}
-
-/// An error met further down a chain of sources that means a backing service is out of reach.
-fn is_unavailable_cause(cause: &(dyn std::error::Error + 'static)) -> bool {
-    cause
-        .downcast_ref::<sqlx::Error>()
-        .is_some_and(is_unavailable_sqlx_error)
-        || cause.downcast_ref::<redis::RedisError>().is_some()
-        || cause.downcast_ref::<deadpool_redis::PoolError>().is_some()
-}
-
-/// PostgreSQL shutting down or refusing connections or out of resources; SQLite busy, locked,
-/// read-only, failing to read or write its files, out of disk, or unable to open them.
-fn is_unavailable_database_error(error: &dyn sqlx::error::DatabaseError) -> bool {
-    let code = error.code().unwrap_or_default();
-    if error.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-        // SQLite reports extended result codes; the primary code is the low byte.
-        const BUSY: i32 = 5;
-        const LOCKED: i32 = 6;
-        const READONLY: i32 = 8;
-        const IOERR: i32 = 10;
-        const FULL: i32 = 13;
-        const CANTOPEN: i32 = 14;
-        return code
-            .parse::<i32>()
-            .is_ok_and(|code| matches!(code & 0xff, BUSY | LOCKED | READONLY | IOERR | FULL | CANTOPEN));
-    }
-    code.starts_with("57P") || code.starts_with("08") || code.starts_with("53")
 }
 
 impl From<deadpool_redis::PoolError> for ApiError {

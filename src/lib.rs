@@ -8,29 +8,37 @@
 //! recovery                  account recovery by email: verify the address, reset, "this wasn't me"
 //! account, compare, oauth   what a person, `/compare` and a client service do
 //! state                     AppState: what a handler can reach
+//! ssf                       the Shared Signals transmitter: streams, events, delivery
 //! auth                      who is calling; takes &Revocation, &JwtKeys, &Db and pieces of settings
-//! revocation, mail          "is this still valid?", and the cookie-state store behind it; the
-//!                           outbox of messages and its delivery
-//! store                     SQL, a file per table
-//! domain, config, error, scenario, geoip, telemetry
+//! web_session               actix-session's store: an adapter over the revocation layer's cookie state
+//! error                     ApiError, the one error policy; converts `revocation::Error` and sqlx errors
+//! revocation, mail          "is this still valid?" and the one writer of validity (cookie state
+//!                           included), with its own `revocation::Error`; the outbox of messages
+//! store                     SQL, a file per table; tells an outage or a lock conflict from a bug
+//! domain, config, scenario, geoip, telemetry
 //! ```
 //!
-//! The `crate::` imports as they stand (a module not named on the left imports none):
+//! Neither `revocation` nor `store` knows the web framework: no actix type and no `ApiError`
+//! below `error`. The `crate::` imports as they stand (a module not named on the left imports
+//! none):
 //!
 //! ```text
-//! cli        -> startup, account, oauth, auth, store, scenario, config, domain, telemetry
-//! startup    -> routes, compare, state, auth, revocation, mail, store, scenario, geoip, config, error, domain, telemetry
-//! routes     -> recovery, account, compare, oauth, state, auth, revocation, store, scenario, config, error, domain
-//! recovery   -> account, state, auth, mail, store, error, domain
-//! account    -> state, auth, mail, store, error, domain
-//! compare    -> state, auth, revocation, store, scenario, error, domain
-//! oauth      -> auth, revocation, store, error, domain
-//! state      -> auth, revocation, mail, store, geoip, config
-//! auth       -> revocation, mail, store, geoip, config, error, domain
-//! revocation -> store, error, domain
-//! mail       -> store, config, domain
-//! store      -> domain
-//! scenario   -> domain
+//! cli         -> startup, account, oauth, auth, store, scenario, config, domain, telemetry
+//! startup     -> routes, compare, state, web_session, auth, revocation, mail, store, scenario, geoip, config, error, domain, telemetry
+//! routes      -> recovery, account, compare, oauth, state, auth, revocation, store, scenario, config, error, domain
+//! recovery    -> account, state, auth, mail, store, error, domain
+//! account     -> state, auth, mail, store, error, domain
+//! compare     -> state, web_session, auth, revocation, store, scenario, error, domain
+//! oauth       -> auth, revocation, store, error, domain
+//! state       -> ssf, web_session, auth, revocation, mail, store, geoip, config
+//! ssf         -> revocation, store, error, domain
+//! auth        -> revocation, mail, store, geoip, config, error, domain
+//! web_session -> revocation
+//! error       -> revocation, store
+//! revocation  -> store, domain
+//! mail        -> store, config, domain
+//! store       -> domain
+//! scenario    -> domain
 //! ```
 
 pub mod account;
@@ -52,3 +60,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod web_session;

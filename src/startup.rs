@@ -21,12 +21,12 @@ use crate::auth::rate_limit::{Decision, RateLimit};
 use crate::compare::CompareCache;
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::revocation::session_store::WebSessionStore;
-use crate::revocation::web_state::CookieStateStore;
+use crate::revocation::cookie_state::WebSessionStore;
 use crate::revocation::{DenylistCopy, RedisFeed, Revocation, RevocationSettings, SyncSettings};
 use crate::routes::{api, web as pages};
 use crate::state::AppState;
 use crate::store::{self, Backend};
+use crate::web_session::CookieStateStore;
 
 pub struct Application {
     address: std::net::SocketAddr,

@@ -9,8 +9,8 @@ use crate::auth::login::{Issuer, Lifetimes};
 use crate::auth::throttle::AccountLock;
 use crate::config::Settings;
 use crate::revocation::Revocation;
-use crate::revocation::web_state::CookieStateStore;
 use crate::store::{Backend, Db};
+use crate::web_session::CookieStateStore;
 
 pub struct AppState {
     pub settings: Settings,

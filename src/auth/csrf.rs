@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 use crate::auth::RequestSettings;
 use crate::domain::RandomId;
 use crate::error::ApiError;
-use crate::revocation::session_store::LOGIN_SESSION_KEY;
+use crate::revocation::cookie_state::LOGIN_SESSION_KEY;
 
 const SESSION_KEY: &str = "csrf";
 pub const HEADER: &str = "x-csrf-token";

@@ -183,7 +183,7 @@ fn mint_access_token(
     user_id: &str,
     session_id: &str,
     token_version: i64,
-) -> Result<MintedAccess<IssuedToken>, ApiError> {
+) -> anyhow::Result<MintedAccess<IssuedToken>> {
     let access = issuer.keys.issue(user_id, session_id, token_version)?;
     Ok(MintedAccess {
         jti: access.claims.jti.clone(),

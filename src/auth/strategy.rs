@@ -24,7 +24,7 @@ use crate::auth::jwt::{Claims, JwtKeys};
 use crate::domain::now_millis;
 use crate::error::{ApiError, RejectReason};
 use crate::revocation::Revocation;
-use crate::revocation::session_store::LOGIN_SESSION_KEY;
+use crate::revocation::cookie_state::LOGIN_SESSION_KEY;
 
 pub const USER_KEY: &str = "user_id";
 pub const LAST_SEEN_KEY: &str = "seen";
@@ -88,7 +88,7 @@ fn principal(claims: Claims) -> Principal {
 }
 
 async fn check_version(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
-    let (current, _) = revocation.version_is_current(&claims.sub, claims.ver).await?;
+    let current = revocation.version_is_current(&claims.sub, claims.ver).await?;
     if !current {
         return Err(ApiError::bearer(RejectReason::RevokedVersion));
     }
@@ -96,7 +96,7 @@ async fn check_version(revocation: &Revocation, claims: &Claims) -> Result<(), A
 }
 
 async fn check_denylist(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
-    let (denied, _) = revocation.is_denylisted(&claims.jti).await?;
+    let denied = revocation.is_denylisted(&claims.jti).await?;
     if denied {
         return Err(ApiError::bearer(RejectReason::RevokedJti));
     }
@@ -108,7 +108,7 @@ async fn check_denylist(revocation: &Revocation, claims: &Claims) -> Result<(), 
 async fn check_allowlist(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
     let now = now_millis();
     match revocation.session(&claims.sid).await? {
-        (Some(session), _) if session.is_live(now) && session.user_id == claims.sub => {
+        Some(session) if session.is_live(now) && session.user_id == claims.sub => {
             revocation.record_activity(&claims.sid, &session, now, None);
             Ok(())
         }
@@ -206,7 +206,7 @@ pub async fn check_cookie(
         .flatten()
         .ok_or(ApiError::cookie(RejectReason::Malformed))?;
     let now = now_millis();
-    let (login_session, _) = revocation.session(&login_session_id).await?;
+    let login_session = revocation.session(&login_session_id).await?;
     let Some(login_session) = login_session.filter(|found| found.user_id == user_id) else {
         session.purge();
         return Err(ApiError::cookie(RejectReason::RevokedSession));

@@ -150,17 +150,16 @@ fn classify(token: &str) -> Presented {
 
 /// Every Bearer check of the `Strict` strategy, as one answer.
 async fn access_token_is_live(revocation: &Revocation, claims: &Claims) -> Result<bool, ApiError> {
-    if !revocation.version_is_current(&claims.sub, claims.ver).await?.0 {
+    if !revocation.version_is_current(&claims.sub, claims.ver).await? {
         return Ok(false);
     }
-    if revocation.is_denylisted(&claims.jti).await?.0 {
+    if revocation.is_denylisted(&claims.jti).await? {
         return Ok(false);
     }
     let now = now_millis();
     Ok(revocation
         .session(&claims.sid)
         .await?
-        .0
         .is_some_and(|session| session.is_live(now) && session.user_id == claims.sub))
 }
 
@@ -183,27 +182,19 @@ pub async fn introspect(
         },
         // Only to a caller that asked about a refresh token: see the module's documentation.
         Presented::Refresh(_) if hint != Hint::RefreshToken => Introspection::inactive(),
-        Presented::Refresh(refresh) => {
-            let now = now_millis();
-            match store::refresh_tokens::find(db, &refresh.hash()).await? {
-                Some(stored) if stored.used_at.is_none() && stored.expires_at > now => {
-                    match revocation.session(&stored.session_id).await?.0 {
-                        Some(session) if session.is_live(now) => Introspection {
-                            active: true,
-                            token_type: Some("refresh_token"),
-                            sub: Some(session.user_id.into()),
-                            sid: Some(stored.session_id.clone()),
-                            iat: Some(stored.created_at / 1000),
-                            exp: Some(stored.expires_at / 1000),
-                            client_id: Some(FIRST_PARTY_CLIENT_ID.to_owned()),
-                            ..Introspection::default()
-                        },
-                        _ => Introspection::inactive(),
-                    }
-                }
-                _ => Introspection::inactive(),
-            }
-        }
+        Presented::Refresh(refresh) => match revocation.live_refresh_token(&refresh.hash()).await? {
+            Some(live) => Introspection {
+                active: true,
+                token_type: Some("refresh_token"),
+                sub: Some(live.user_id),
+                sid: Some(live.session_id),
+                iat: Some(live.created_at / 1000),
+                exp: Some(live.expires_at / 1000),
+                client_id: Some(FIRST_PARTY_CLIENT_ID.to_owned()),
+                ..Introspection::default()
+            },
+            None => Introspection::inactive(),
+        },
         Presented::Unrecognised => Introspection::inactive(),
     })
 }

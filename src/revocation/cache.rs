@@ -18,60 +18,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use compact_str::CompactString;
-use quick_cache::sync::{Cache as QuickCache, EntryAction, EntryResult};
 
-use crate::domain::now_millis;
-use crate::revocation::jti_set::{JtiKeyed, JtiSet};
-
-use crate::store::login_sessions::{Kind, LoginSession};
+use super::bounded::Bounded;
+use super::check::{KnownVersion, SessionView};
+use super::jti_set::{JtiKeyed, JtiSet};
+use crate::store::login_sessions::Kind;
 use crate::store::revocation_log::{Entry, EntryKind};
-
-/// A user's `token_version` as far as this instance knows, or that the user is gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum KnownVersion {
-    Current(i64),
-    Deleted,
-}
-
-/// What the checks need of a login session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionView {
-    pub user_id: CompactString,
-    pub kind: Kind,
-    pub expires_at: i64,
-    pub idle_expires_at: i64,
-    pub last_seen_at: i64,
-    pub revoked: bool,
-}
-
-impl SessionView {
-    pub fn is_live(&self, now: i64) -> bool {
-        !self.revoked && now < self.expires_at && now < self.idle_expires_at
-    }
-
-    /// Merges what the log says with what is held: revoked wins, times only move forward.
-    fn merge(self, newer: SessionView) -> SessionView {
-        SessionView {
-            revoked: self.revoked || newer.revoked,
-            idle_expires_at: self.idle_expires_at.max(newer.idle_expires_at),
-            last_seen_at: self.last_seen_at.max(newer.last_seen_at),
-            ..newer
-        }
-    }
-}
-
-impl From<&LoginSession> for SessionView {
-    fn from(session: &LoginSession) -> Self {
-        Self {
-            user_id: CompactString::new(&session.user_id),
-            kind: session.kind,
-            expires_at: session.expires_at,
-            idle_expires_at: session.idle_expires_at,
-            last_seen_at: session.last_seen_at,
-            revoked: session.revoked_at.is_some(),
-        }
-    }
-}
 
 /// Cookie-session state as actix-session stores it.
 pub type WebState = Arc<std::collections::HashMap<String, String>>;
@@ -81,92 +33,6 @@ pub struct Limits {
     pub capacity: u64,
     /// No entry is kept longer than this without being read again from the database.
     pub time_to_live: Duration,
-}
-
-/// A bounded map with a time limit: at most `capacity` entries (the least used go first), none
-/// answered once older than the time limit. Entries are small (ids are kept inline, not on the
-/// heap), so 100 000 login sessions take a few MiB. Writes to one key are atomic, which the
-/// monotonic merges below rely on.
-struct Bounded<V: Clone> {
-    map: QuickCache<CompactString, Stamped<V>>,
-    time_to_live: i64,
-}
-
-#[derive(Clone)]
-struct Stamped<V> {
-    value: V,
-    /// When the value was read from the store (milliseconds since the epoch).
-    stored_at: i64,
-}
-
-impl<V: Clone> Bounded<V> {
-    fn new(limits: &Limits) -> Self {
-        Self {
-            map: QuickCache::new(usize::try_from(limits.capacity).unwrap_or(usize::MAX).max(1)),
-            time_to_live: i64::try_from(limits.time_to_live.as_millis()).unwrap_or(i64::MAX),
-        }
-    }
-
-    fn fresh(&self, stamped: &Stamped<V>, now: i64) -> bool {
-        now.saturating_sub(stamped.stored_at) < self.time_to_live
-    }
-
-    fn get(&self, key: &str) -> Option<V> {
-        let stamped = self.map.get(key)?;
-        self.fresh(&stamped, now_millis()).then_some(stamped.value)
-    }
-
-    /// Stores `value` as read now, or what `merge(held, value)` makes of it while a fresh entry
-    /// is held.
-    fn upsert(&self, key: &str, value: V, merge: impl FnOnce(V, V) -> V) {
-        let now = now_millis();
-        let mut pending = Some((value, merge));
-        let result = self.map.entry(&CompactString::new(key), None, |_, held| {
-            if let Some((value, merge)) = pending.take() {
-                held.value = if self.fresh(held, now) {
-                    merge(held.value.clone(), value)
-                } else {
-                    value
-                };
-                held.stored_at = now;
-            }
-            EntryAction::Retain(())
-        });
-        if let (EntryResult::Vacant(slot), Some((value, _))) = (result, pending.take()) {
-            let _ = slot.insert(Stamped { value, stored_at: now });
-        }
-    }
-
-    /// Changes a held entry in place, keeping when it was read; an absent key stays absent.
-    fn update(&self, key: &str, change: impl FnOnce(&mut V)) {
-        // A vacant slot is given back unfilled when dropped.
-        let _ = self.map.entry(&CompactString::new(key), None, |_, held| {
-            change(&mut held.value);
-            EntryAction::Retain(())
-        });
-    }
-
-    fn insert(&self, key: &str, value: V) {
-        self.map.insert(
-            CompactString::new(key),
-            Stamped {
-                value,
-                stored_at: now_millis(),
-            },
-        );
-    }
-
-    fn remove(&self, key: &str) {
-        self.map.remove(key);
-    }
-
-    fn clear(&self) {
-        self.map.clear();
-    }
-
-    fn len(&self) -> u64 {
-        self.map.len() as u64
-    }
 }
 
 pub struct Cache {

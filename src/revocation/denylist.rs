@@ -13,8 +13,9 @@
 use redis::AsyncCommands;
 
 use crate::domain::now_millis;
-use crate::error::ApiError;
 use crate::store::{self, Db};
+
+use super::Error;
 
 const MARKER: &str = "!complete-up-to";
 
@@ -53,7 +54,7 @@ impl DenylistCopy {
     }
 
     /// Whether `jti` is denylisted; `applied_seq` is how far this instance has read the log.
-    pub async fn contains(&self, db: &Db, jti: &str, applied_seq: i64) -> Result<bool, ApiError> {
+    pub async fn contains(&self, db: &Db, jti: &str, applied_seq: i64) -> Result<bool, Error> {
         let now = now_millis();
         let Self::Redis { pool, key } = self else {
             return Ok(store::denylist::contains(db, jti, now).await?);
@@ -66,7 +67,7 @@ impl DenylistCopy {
                 .arg(jti)
                 .query_async(&mut connection)
                 .await?;
-            Ok::<_, ApiError>(scores)
+            Ok::<_, Error>(scores)
         };
         match lookup.await {
             Ok(scores) => {
@@ -173,7 +174,7 @@ impl DenylistCopy {
     }
 
     /// Entries in the copy right now (Redis), marker excluded.
-    pub async fn entry_count(&self) -> Result<usize, ApiError> {
+    pub async fn entry_count(&self) -> Result<usize, Error> {
         match self {
             Self::Database => Ok(0),
             Self::Redis { pool, key } => {

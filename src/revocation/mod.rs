@@ -11,19 +11,25 @@
 //! Checks answer from the in-process cache (`cache`) while this instance is current, and from the
 //! database otherwise, or always when `REVOCATION_CACHE=off`.
 
+mod activity;
+mod bounded;
 mod cache;
+mod check;
+pub mod cookie_state;
 mod denylist;
+pub mod error;
 mod jti_set;
 mod retry;
+mod revoke;
 mod rotation;
-pub mod session_store;
 mod signing_keys;
 mod sync;
-pub mod web_state;
 
-pub use cache::{CacheSizes, KnownVersion, SessionView};
+pub use cache::CacheSizes;
+pub use check::{KnownVersion, SessionView};
 pub use denylist::DenylistCopy;
-pub use rotation::{MintedAccess, NewRefresh, Rotation};
+pub use error::Error;
+pub use rotation::{LiveRefresh, MintedAccess, NewRefresh, Rotation};
 pub use sync::{FeedStatus, RedisFeed, SyncSettings};
 
 use std::sync::Arc;
@@ -32,11 +38,9 @@ use std::time::Duration;
 use dashmap::DashMap;
 
 use crate::domain::now_millis;
-use crate::error::ApiError;
-use crate::store::login_sessions::EndReason;
 use crate::store::revocation_log::{Change, Entry};
 use crate::store::{self, Db};
-use session_store::WebSessionStore;
+use cookie_state::WebSessionStore;
 
 /// How the revocation layer is set up; from `Settings` in `startup`.
 pub struct RevocationSettings {
@@ -67,7 +71,7 @@ struct Inner {
     denylist: DenylistCopy,
     web_sessions: WebSessionStore,
     cache: Arc<cache::Cache>,
-    sync: Arc<sync::Sync>,
+    sync: Arc<sync::LogFollower>,
     log_retention: Duration,
     activity_interval: Duration,
     expiry_tolerance: i64,
@@ -120,7 +124,7 @@ impl Revocation {
             capacity: settings.capacity,
             time_to_live: settings.time_to_live,
         }));
-        let sync = Arc::new(sync::Sync::new(
+        let sync = Arc::new(sync::LogFollower::new(
             db.clone(),
             settings.sync,
             cache.clone(),
@@ -160,10 +164,6 @@ impl Revocation {
         &self.inner.denylist
     }
 
-    pub fn web_sessions(&self) -> &WebSessionStore {
-        &self.inner.web_sessions
-    }
-
     /// Entries of the revocation log as this instance commits or learns of them, in `seq` order.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Entry>> {
         self.inner.sync.subscribe()
@@ -201,22 +201,26 @@ impl Revocation {
         self.inner.cache.sizes()
     }
 
+    fn now_millis(&self) -> i64 {
+        now_millis()
+    }
+
     /// A check's read of the stores, bounded by `REVOCATION_MAX_STALENESS`: a database that does
     /// not answer in time is a 503, never a wait and never a guess.
-    async fn read_store<T, E: Into<ApiError>>(
+    async fn read_store<T, E: Into<Error>>(
         &self,
         read: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, Error> {
         match tokio::time::timeout(self.inner.sync.max_staleness(), read).await {
             Ok(answer) => answer.map_err(Into::into),
-            Err(_) => Err(ApiError::Unavailable("the database")),
+            Err(_) => Err(Error::database_unavailable()),
         }
     }
 
     /// The cache, when it may answer; a lapsed lease is renewed first (one read for all the
     /// checks waiting on it). `None`: ask the stores. A database that does not answer the
     /// renewal in time is a 503.
-    async fn trusted(&self) -> Result<Option<&cache::Cache>, ApiError> {
+    async fn trusted(&self) -> Result<Option<&cache::Cache>, Error> {
         if !self.use_cache {
             return Ok(None);
         }
@@ -228,498 +232,8 @@ impl Revocation {
         match Box::pin(self.inner.sync.renew()).await {
             sync::Renewal::Current => Ok(Some(&*self.inner.cache)),
             sync::Renewal::NotCurrent => Ok(None),
-            sync::Renewal::Unanswered => Err(ApiError::Unavailable("the database")),
+            sync::Renewal::Unanswered => Err(Error::database_unavailable()),
         }
-    }
-
-    /// Whether an access token carrying `ver` is still current for `user_id`.
-    pub async fn version_is_current(&self, user_id: &str, ver: i64) -> Result<(bool, Lookup), ApiError> {
-        if let Some(cache) = self.trusted().await? {
-            match cache.version(user_id) {
-                // A token newer than what is held means the cache has not heard of a change yet.
-                Some(KnownVersion::Current(held)) if held >= ver => {
-                    count("version", Lookup::Hit);
-                    return Ok((held == ver, Lookup::Hit));
-                }
-                Some(KnownVersion::Deleted) => {
-                    count("version", Lookup::Hit);
-                    return Ok((false, Lookup::Hit));
-                }
-                _ => {}
-            }
-            let ticket = cache.ticket();
-            let known = self
-                .read_store(store::users::token_version(&self.inner.db, user_id))
-                .await?
-                .map_or(KnownVersion::Deleted, KnownVersion::Current);
-            cache.fill_version(ticket, user_id, known);
-            count("version", Lookup::Miss);
-            return Ok((known == KnownVersion::Current(ver), Lookup::Miss));
-        }
-        count("version", Lookup::Store);
-        let current = self
-            .read_store(store::users::token_version(&self.inner.db, user_id))
-            .await?;
-        Ok((current == Some(ver), Lookup::Store))
-    }
-
-    pub async fn is_denylisted(&self, jti: &str) -> Result<(bool, Lookup), ApiError> {
-        if let Some(cache) = self.trusted().await?
-            && let Some(answer) = cache.is_denylisted(jti, now_millis())
-        {
-            count("denylist", Lookup::Hit);
-            return Ok((answer, Lookup::Hit));
-        }
-        count("denylist", Lookup::Store);
-        // The Redis copy is believed as far as this instance has read the log, so only within
-        // the lease; past it the database answers. Boxed, as the renewal is: rare, and large.
-        let denied = Box::pin(async {
-            if self.inner.sync.is_current() {
-                let applied = self.inner.sync.status().applied_seq;
-                self.read_store(self.inner.denylist.contains(&self.inner.db, jti, applied))
-                    .await
-            } else {
-                self.read_store(store::denylist::contains(&self.inner.db, jti, now_millis()))
-                    .await
-            }
-        })
-        .await?;
-        Ok((denied, Lookup::Store))
-    }
-
-    /// The login session as the checks see it; `None` when it does not exist. A cached answer
-    /// that looks timed out is read again: another instance may have seen activity since.
-    pub async fn session(&self, session_id: &str) -> Result<(Option<SessionView>, Lookup), ApiError> {
-        let now = now_millis();
-        if let Some(cache) = self.trusted().await? {
-            if let Some(view) = cache.session(session_id)
-                && (view.revoked || view.is_live(now))
-            {
-                count("session", Lookup::Hit);
-                return Ok((Some(view), Lookup::Hit));
-            }
-            let ticket = cache.ticket();
-            let found = self
-                .read_store(store::login_sessions::find(&self.inner.db, session_id))
-                .await?;
-            let view = found.as_ref().map(SessionView::from);
-            if let Some(view) = &view {
-                cache.fill_session(ticket, session_id, view.clone());
-            }
-            count("session", Lookup::Miss);
-            return Ok((view, Lookup::Miss));
-        }
-        count("session", Lookup::Store);
-        let found = self
-            .read_store(store::login_sessions::find(&self.inner.db, session_id))
-            .await?;
-        Ok((found.as_ref().map(SessionView::from), Lookup::Store))
-    }
-
-    /// Records that a login session was used: in memory at once, in the database at most once
-    /// per `activity_interval`, by the background writer (never on the request's path). A cookie
-    /// session's idle limit moves to `idle_expires_at`.
-    pub fn record_activity(&self, session_id: &str, view: &SessionView, now: i64, idle_expires_at: Option<i64>) {
-        if now - view.last_seen_at < self.inner.activity_interval.as_millis() as i64 {
-            return;
-        }
-        self.inner.cache.record_activity(session_id, now, idle_expires_at);
-        self.inner
-            .activity
-            .insert(session_id.to_owned(), (now, idle_expires_at));
-    }
-
-    async fn write_activity_forever(&self) {
-        let period = self
-            .inner
-            .activity_interval
-            .clamp(Duration::from_millis(50), Duration::from_secs(1));
-        loop {
-            tokio::time::sleep(period).await;
-            if let Err(error) = self.write_activity().await {
-                tracing::warn!(error = %error, "could not record session activity; will retry");
-            }
-        }
-    }
-
-    /// Writes the activity seen since the last call (also called at shutdown and by tests).
-    pub async fn write_activity(&self) -> Result<(), ApiError> {
-        let pending: Vec<(String, (i64, Option<i64>))> = {
-            let keys: Vec<String> = self.inner.activity.iter().map(|entry| entry.key().clone()).collect();
-            keys.into_iter()
-                .filter_map(|key| self.inner.activity.remove(&key))
-                .collect()
-        };
-        for (index, (session_id, (seen, idle))) in pending.iter().enumerate() {
-            let written = match idle {
-                Some(idle) => store::login_sessions::touch(&self.inner.db, session_id, *seen, *idle).await,
-                None => store::login_sessions::record_activity(&self.inner.db, session_id, *seen).await,
-            };
-            if let Err(error) = written {
-                // Put back what was not written, unless newer activity arrived meanwhile.
-                for (session_id, value) in &pending[index..] {
-                    self.inner.activity.entry(session_id.clone()).or_insert(*value);
-                }
-                return Err(error.into());
-            }
-        }
-        Ok(())
-    }
-
-    /// Puts one access token of `session_id` on the denylist until it expires.
-    pub async fn denylist_token(
-        &self,
-        jti: &str,
-        session_id: &str,
-        user_id: &str,
-        expires_at_millis: i64,
-    ) -> Result<(), ApiError> {
-        retry::on_conflict("denylisting", || {
-            self.try_denylist_token(jti, session_id, user_id, expires_at_millis)
-        })
-        .await
-    }
-
-    async fn try_denylist_token(
-        &self,
-        jti: &str,
-        session_id: &str,
-        user_id: &str,
-        expires_at_millis: i64,
-    ) -> Result<(), ApiError> {
-        let now = now_millis();
-        let expires_at_millis = expires_at_millis + self.inner.expiry_tolerance;
-        let mut transaction = self.inner.db.begin().await?;
-        store::denylist::insert(&mut *transaction, jti, expires_at_millis, now).await?;
-        let pending = Pending {
-            changes: vec![Change::jti_denylisted(
-                jti,
-                session_id,
-                user_id,
-                expires_at_millis,
-                "token_revoked",
-            )],
-            sessions: Vec::new(),
-            denylisted: vec![(jti.to_owned(), expires_at_millis)],
-        };
-        self.commit(transaction, pending, now).await?;
-        Ok(())
-    }
-
-    /// Revokes one login session: the row, its refresh tokens, its unexpired access tokens (onto
-    /// the denylist), and its server-side cookie state. Revokes nothing if it already was revoked.
-    pub async fn revoke_session(
-        &self,
-        session_id: &str,
-        reason: EndReason,
-        by_session_id: Option<&str>,
-    ) -> Result<Revoked, ApiError> {
-        retry::on_conflict("session revocation", || {
-            self.try_revoke_session(session_id, reason, by_session_id)
-        })
-        .await
-    }
-
-    async fn try_revoke_session(
-        &self,
-        session_id: &str,
-        reason: EndReason,
-        by_session_id: Option<&str>,
-    ) -> Result<Revoked, ApiError> {
-        let now = now_millis();
-        let mut transaction = self.inner.db.begin().await?;
-        let Some(user_id) =
-            store::login_sessions::revoke(&mut *transaction, session_id, reason, by_session_id, now).await?
-        else {
-            transaction.rollback().await?;
-            return Ok(Revoked::default());
-        };
-        let mut pending = Pending::default();
-        self.end_session(&mut transaction, &mut pending, &user_id, session_id, reason, now)
-            .await?;
-        self.commit(transaction, pending, now).await
-    }
-
-    /// Revokes every login session of the user but `except`, optionally bumping `token_version`
-    /// in the same transaction (log out everywhere).
-    pub async fn revoke_all_sessions(
-        &self,
-        user_id: &str,
-        except: Option<&str>,
-        reason: EndReason,
-        by_session_id: Option<&str>,
-        bump_token_version: bool,
-    ) -> Result<Revoked, ApiError> {
-        retry::on_conflict("revocation of all sessions", || {
-            self.try_revoke_all_sessions(user_id, except, reason, by_session_id, bump_token_version)
-        })
-        .await
-    }
-
-    async fn try_revoke_all_sessions(
-        &self,
-        user_id: &str,
-        except: Option<&str>,
-        reason: EndReason,
-        by_session_id: Option<&str>,
-        bump_token_version: bool,
-    ) -> Result<Revoked, ApiError> {
-        let now = now_millis();
-        let mut transaction = self.inner.db.begin().await?;
-        let mut pending = Pending::default();
-        if bump_token_version {
-            let version = store::users::bump_token_version(&mut *transaction, user_id).await?;
-            pending
-                .changes
-                .push(Change::version_changed(user_id, version, reason.as_str()));
-        }
-        self.end_all_sessions(
-            &mut transaction,
-            &mut pending,
-            user_id,
-            except,
-            reason,
-            by_session_id,
-            now,
-        )
-        .await?;
-        self.commit(transaction, pending, now).await
-    }
-
-    /// Stores a new password hash, bumps `token_version` and revokes every other login session,
-    /// all in one transaction; the caller's own session (`keep`) survives.
-    pub async fn change_password(&self, user_id: &str, password_hash: &str, keep: &str) -> Result<Revoked, ApiError> {
-        retry::on_conflict("password change", || {
-            self.try_change_password(user_id, password_hash, keep)
-        })
-        .await
-    }
-
-    async fn try_change_password(&self, user_id: &str, password_hash: &str, keep: &str) -> Result<Revoked, ApiError> {
-        let now = now_millis();
-        let mut transaction = self.inner.db.begin().await?;
-        let mut pending = Pending::default();
-        let version = store::users::change_password(&mut *transaction, user_id, password_hash).await?;
-        pending.changes.push(Change::version_changed(
-            user_id,
-            version,
-            EndReason::PasswordChanged.as_str(),
-        ));
-        self.end_all_sessions(
-            &mut transaction,
-            &mut pending,
-            user_id,
-            Some(keep),
-            EndReason::PasswordChanged,
-            Some(keep),
-            now,
-        )
-        .await?;
-        self.commit(transaction, pending, now).await
-    }
-
-    /// A password reset through an emailed link, in one transaction: the link is spent (if another
-    /// request spent it first, nothing happens and `None` is returned), the new hash stored,
-    /// `token_version` bumped, the reset-required block lifted, every other reset link of the
-    /// account spent, and every login session ended (`PasswordReset`).
-    pub async fn reset_password(
-        &self,
-        token_hash: &str,
-        user_id: &str,
-        password_hash: &str,
-    ) -> Result<Option<Revoked>, ApiError> {
-        retry::on_conflict("password reset", || {
-            self.try_reset_password(token_hash, user_id, password_hash)
-        })
-        .await
-    }
-
-    async fn try_reset_password(
-        &self,
-        token_hash: &str,
-        user_id: &str,
-        password_hash: &str,
-    ) -> Result<Option<Revoked>, ApiError> {
-        use store::email_tokens::Purpose;
-        let now = now_millis();
-        let mut transaction = self.inner.db.begin().await?;
-        let spent_by = store::email_tokens::spend(&mut *transaction, token_hash, Purpose::PasswordReset, now).await?;
-        if spent_by.as_deref() != Some(user_id) {
-            transaction.rollback().await?;
-            return Ok(None);
-        }
-        let mut pending = Pending::default();
-        let version = store::users::reset_password(&mut *transaction, user_id, password_hash, now).await?;
-        pending.changes.push(Change::version_changed(
-            user_id,
-            version,
-            EndReason::PasswordReset.as_str(),
-        ));
-        store::email_tokens::spend_all_for_user(&mut *transaction, user_id, Purpose::PasswordReset, now).await?;
-        self.end_all_sessions(
-            &mut transaction,
-            &mut pending,
-            user_id,
-            None,
-            EndReason::PasswordReset,
-            None,
-            now,
-        )
-        .await?;
-        self.commit(transaction, pending, now).await.map(Some)
-    }
-
-    /// "This wasn't me" from a new-sign-in email, in one transaction: the link is spent (`None`
-    /// if it was already), `token_version` bumped, every login session ended (`ReportedNotYou`),
-    /// and password log-ins refused until the password is reset through email.
-    pub async fn lock_out_after_report(&self, token_hash: &str) -> Result<Option<(String, Revoked)>, ApiError> {
-        retry::on_conflict("sign-in report", || self.try_lock_out_after_report(token_hash)).await
-    }
-
-    async fn try_lock_out_after_report(&self, token_hash: &str) -> Result<Option<(String, Revoked)>, ApiError> {
-        use store::email_tokens::Purpose;
-        let now = now_millis();
-        let mut transaction = self.inner.db.begin().await?;
-        let Some(user_id) = store::email_tokens::spend(&mut *transaction, token_hash, Purpose::NotMe, now).await?
-        else {
-            transaction.rollback().await?;
-            return Ok(None);
-        };
-        let mut pending = Pending::default();
-        store::users::require_password_reset(&mut *transaction, &user_id, now).await?;
-        let version = store::users::bump_token_version(&mut *transaction, &user_id).await?;
-        pending.changes.push(Change::version_changed(
-            &user_id,
-            version,
-            EndReason::ReportedNotYou.as_str(),
-        ));
-        self.end_all_sessions(
-            &mut transaction,
-            &mut pending,
-            &user_id,
-            None,
-            EndReason::ReportedNotYou,
-            None,
-            now,
-        )
-        .await?;
-        let revoked = self.commit(transaction, pending, now).await?;
-        Ok(Some((user_id, revoked)))
-    }
-
-    /// An operator's lock: in one transaction, log-ins are refused from now on (`users.locked_at`),
-    /// `token_version` is bumped and every login session ends (reason `signed_out_by_admin`).
-    /// `Ok(None)` when there is no such user.
-    pub async fn lock_account(&self, user_id: &str) -> Result<Option<Revoked>, ApiError> {
-        retry::on_conflict("account lock", || self.try_lock_account(user_id)).await
-    }
-
-    async fn try_lock_account(&self, user_id: &str) -> Result<Option<Revoked>, ApiError> {
-        let now = now_millis();
-        let mut transaction = self.inner.db.begin().await?;
-        if !store::users::set_locked(&mut *transaction, user_id, Some(now)).await? {
-            transaction.rollback().await?;
-            return Ok(None);
-        }
-        let mut pending = Pending::default();
-        let version = store::users::bump_token_version(&mut *transaction, user_id).await?;
-        pending.changes.push(Change::version_changed(
-            user_id,
-            version,
-            EndReason::SignedOutByAdmin.as_str(),
-        ));
-        self.end_all_sessions(
-            &mut transaction,
-            &mut pending,
-            user_id,
-            None,
-            EndReason::SignedOutByAdmin,
-            None,
-            now,
-        )
-        .await?;
-        self.commit(transaction, pending, now).await.map(Some)
-    }
-
-    /// Revokes every login session of the user (tokens denylisted, cookie state deleted), then
-    /// deletes the user and, by cascade, everything that belonged to them.
-    pub async fn delete_user(&self, user_id: &str, by_session_id: Option<&str>) -> Result<Revoked, ApiError> {
-        retry::on_conflict("account deletion", || self.try_delete_user(user_id, by_session_id)).await
-    }
-
-    async fn try_delete_user(&self, user_id: &str, by_session_id: Option<&str>) -> Result<Revoked, ApiError> {
-        let now = now_millis();
-        let mut transaction = self.inner.db.begin().await?;
-        let mut pending = Pending::default();
-        self.end_all_sessions(
-            &mut transaction,
-            &mut pending,
-            user_id,
-            None,
-            EndReason::AccountDeleted,
-            by_session_id,
-            now,
-        )
-        .await?;
-        store::users::delete(&mut *transaction, user_id).await?;
-        pending.changes.push(Change::user_deleted(user_id));
-        self.commit(transaction, pending, now).await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn end_all_sessions(
-        &self,
-        transaction: &mut store::Transaction<'_>,
-        pending: &mut Pending,
-        user_id: &str,
-        except: Option<&str>,
-        reason: EndReason,
-        by_session_id: Option<&str>,
-        now: i64,
-    ) -> Result<(), ApiError> {
-        let sessions =
-            store::login_sessions::revoke_all_for_user(&mut **transaction, user_id, except, reason, by_session_id, now)
-                .await?;
-        for session_id in &sessions {
-            self.end_session(transaction, pending, user_id, session_id, reason, now)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// What follows from a login session's row being revoked: its refresh tokens go, its
-    /// unexpired access tokens are denylisted, and the log says so.
-    async fn end_session(
-        &self,
-        transaction: &mut store::Transaction<'_>,
-        pending: &mut Pending,
-        user_id: &str,
-        session_id: &str,
-        reason: EndReason,
-        now: i64,
-    ) -> Result<(), ApiError> {
-        store::refresh_tokens::delete_for_session(&mut **transaction, session_id).await?;
-        // A token past its `exp` by less than the tolerance is still accepted: it goes too.
-        let still_accepted_after = now - self.inner.expiry_tolerance;
-        let tokens =
-            store::access_tokens::unexpired_for_session(&mut **transaction, session_id, still_accepted_after).await?;
-        pending
-            .changes
-            .push(Change::session_revoked(user_id, session_id, reason.as_str()));
-        for (jti, expires_at) in tokens {
-            let expires_at = expires_at + self.inner.expiry_tolerance;
-            store::denylist::insert(&mut **transaction, &jti, expires_at, now).await?;
-            pending.changes.push(Change::jti_denylisted(
-                &jti,
-                session_id,
-                user_id,
-                expires_at,
-                "session_ended",
-            ));
-            pending.denylisted.push((jti, expires_at));
-        }
-        pending.sessions.push(session_id.to_owned());
-        Ok(())
     }
 
     /// Appends the log entries (the last lock the transaction takes), notifies PostgreSQL
@@ -729,7 +243,7 @@ impl Revocation {
         mut transaction: store::Transaction<'_>,
         pending: Pending,
         now: i64,
-    ) -> Result<Revoked, ApiError> {
+    ) -> Result<Revoked, Error> {
         let entries = store::revocation_log::append(&mut transaction, pending.changes, now).await?;
         if let Some(last) = entries.last() {
             self.inner.sync.notify_in(&mut transaction, last.seq).await?;
@@ -766,7 +280,7 @@ impl Revocation {
 
     /// Says in the log that cookie state (named by the hash of its key) was written or deleted,
     /// so other instances drop their cached copy.
-    pub async fn web_state_changed(&self, key_hash: &str) -> Result<(), ApiError> {
+    pub async fn web_state_changed(&self, key_hash: &str) -> Result<(), Error> {
         let now = now_millis();
         let transaction = self.inner.db.begin().await?;
         let pending = Pending {
@@ -780,7 +294,7 @@ impl Revocation {
     /// Deletes what has expired everywhere: denylist entries (database, cache and copy),
     /// access-token records, refresh tokens, cookie state, login sessions ended more than 30 days
     /// ago, and revocation log entries past their retention.
-    pub async fn purge_expired(&self) -> Result<(), ApiError> {
+    pub async fn purge_expired(&self) -> Result<(), Error> {
         let db = &self.inner.db;
         let now = now_millis();
         let denylist = store::denylist::purge_expired(db, now).await?;

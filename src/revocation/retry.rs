@@ -5,32 +5,33 @@
 //! revocation counter), so a refresh and a revocation of the same session queue up instead of
 //! deadlocking. Other pairs of transactions (two "log out everywhere" of one account, say) can
 //! still meet in different orders; PostgreSQL then aborts one of them with SQLSTATE 40P01
-//! (deadlock) or 40001 (serialization failure), and the aborted one is simply run again.
+//! (deadlock) or 40001 (serialization failure), which `Error::Conflict` carries, and the aborted
+//! one is simply run again.
 
 use std::future::Future;
 use std::time::Duration;
 
 use rand::RngExt;
 
-use crate::error::ApiError;
+use super::Error;
 
 /// Runs of a transaction before a conflict is given up on (answered 503, never 500).
 const ATTEMPTS: u32 = 5;
 
 /// `attempt` runs the whole transaction, from `begin` to `commit`; it is called again, after a
 /// short randomised pause, while it fails with a lock conflict.
-pub(super) async fn on_conflict<T, F, Fut>(what: &'static str, mut attempt: F) -> Result<T, ApiError>
+pub(super) async fn on_conflict<T, F, Fut>(what: &'static str, mut attempt: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ApiError>>,
+    Fut: Future<Output = Result<T, Error>>,
 {
     let mut tries = 1;
     loop {
         match attempt().await {
-            Err(error) if is_lock_conflict(&error) => {
+            Err(Error::Conflict(_)) => {
                 if tries >= ATTEMPTS {
                     tracing::warn!(what, tries, "transaction kept losing lock conflicts; giving up");
-                    return Err(ApiError::Unavailable("the database"));
+                    return Err(Error::database_unavailable());
                 }
                 tracing::debug!(what, tries, "transaction lost a lock conflict; running it again");
                 // Pauses grow (2, 4, 8, 16 ms) and are spread so the two sides do not meet again.
@@ -42,18 +43,6 @@ where
             other => return other,
         }
     }
-}
-
-/// SQLSTATE 40001 (serialization failure) or 40P01 (deadlock detected).
-fn is_lock_conflict(error: &ApiError) -> bool {
-    let ApiError::Internal(error) = error else {
-        return false;
-    };
-    error
-        .downcast_ref::<sqlx::Error>()
-        .and_then(|error| error.as_database_error())
-        .and_then(|error| error.code())
-        .is_some_and(|code| code == "40001" || code == "40P01")
 }
 
 #[cfg(test)]
@@ -99,7 +88,7 @@ mod tests {
         }
     }
 
-    fn conflict(code: &'static str) -> ApiError {
+    fn conflict(code: &'static str) -> Error {
         sqlx::Error::Database(Box::new(Conflict(code))).into()
     }
 
@@ -121,24 +110,24 @@ mod tests {
     #[tokio::test]
     async fn a_conflict_that_persists_is_a_503_after_a_bounded_number_of_runs() {
         let runs = AtomicU32::new(0);
-        let answer: Result<(), ApiError> = on_conflict("test", || async {
+        let answer: Result<(), Error> = on_conflict("test", || async {
             runs.fetch_add(1, Ordering::Relaxed);
             Err(conflict("40P01"))
         })
         .await;
-        assert!(matches!(answer, Err(ApiError::Unavailable(_))));
+        assert!(matches!(answer, Err(Error::Unavailable(_))));
         assert_eq!(runs.load(Ordering::Relaxed), ATTEMPTS);
     }
 
     #[tokio::test]
     async fn other_errors_are_not_run_again() {
         let runs = AtomicU32::new(0);
-        let answer: Result<(), ApiError> = on_conflict("test", || async {
+        let answer: Result<(), Error> = on_conflict("test", || async {
             runs.fetch_add(1, Ordering::Relaxed);
             Err(conflict("23505"))
         })
         .await;
-        assert!(matches!(answer, Err(ApiError::Internal(_))));
+        assert!(matches!(answer, Err(Error::Internal(_))));
         assert_eq!(runs.load(Ordering::Relaxed), 1);
     }
 }

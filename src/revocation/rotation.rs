@@ -10,13 +10,13 @@
 //! revocation after a rotation revokes the tokens it minted, a rotation after a revocation finds
 //! the session ended.
 
-use crate::error::ApiError;
+use crate::domain::now_millis;
 use crate::store::refresh_tokens::StoredRefreshToken;
 use crate::store::revocation_log::Change;
 use crate::store::users::User;
 use crate::store::{self};
 
-use super::{Pending, Revocation, retry};
+use super::{Error, Pending, Revocation, retry};
 
 /// An access token just signed for a login session, and what must be recorded of it.
 pub struct MintedAccess<T> {
@@ -58,9 +58,42 @@ pub enum Rotation<T> {
     AccountGone,
 }
 
+/// A refresh token that would rotate now: unspent, unexpired, its login session live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRefresh {
+    pub user_id: String,
+    pub session_id: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub expires_at: i64,
+}
+
 impl Revocation {
+    /// The refresh token (by its hash) when it is still good for a rotation; `None` when it is
+    /// unknown, spent, expired, or its login session has ended.
+    pub async fn live_refresh_token(&self, token_hash: &str) -> Result<Option<LiveRefresh>, Error> {
+        let now = now_millis();
+        let Some(stored) = self.refresh_token(token_hash).await? else {
+            return Ok(None);
+        };
+        if stored.used_at.is_some() || stored.expires_at <= now {
+            return Ok(None);
+        }
+        Ok(self
+            .session(&stored.session_id)
+            .await?
+            .filter(|session| session.is_live(now))
+            .map(|session| LiveRefresh {
+                user_id: session.user_id.into(),
+                session_id: stored.session_id,
+                created_at: stored.created_at,
+                expires_at: stored.expires_at,
+            }))
+    }
+
     /// The stored record of a refresh token (by its hash), for reading only.
-    pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<StoredRefreshToken>, ApiError> {
+    pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<StoredRefreshToken>, Error> {
         Ok(store::refresh_tokens::find(&self.inner.db, token_hash).await?)
     }
 
@@ -72,7 +105,7 @@ impl Revocation {
         refresh: NewRefresh<'_>,
         access: &MintedAccess<T>,
         now: i64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         let mut transaction = self.inner.db.begin().await?;
         store::refresh_tokens::insert(
             &mut *transaction,
@@ -89,7 +122,7 @@ impl Revocation {
 
     /// Records one more access token of a login session, so that revoking the session denylists
     /// it too.
-    pub async fn record_access_token<T>(&self, session_id: &str, access: &MintedAccess<T>) -> Result<(), ApiError> {
+    pub async fn record_access_token<T>(&self, session_id: &str, access: &MintedAccess<T>) -> Result<(), Error> {
         store::access_tokens::record(&self.inner.db, &access.jti, session_id, access.expires_at).await?;
         Ok(())
     }
@@ -104,8 +137,8 @@ impl Revocation {
         replacement: NewRefresh<'_>,
         client: &str,
         now: i64,
-        mint: impl Fn(&User, &str) -> Result<MintedAccess<T>, ApiError>,
-    ) -> Result<Rotation<T>, ApiError> {
+        mint: impl Fn(&User, &str) -> anyhow::Result<MintedAccess<T>>,
+    ) -> Result<Rotation<T>, Error> {
         let Some(stored) = self.refresh_token(presented_hash).await? else {
             return Ok(Rotation::Unknown);
         };
@@ -119,64 +152,59 @@ impl Revocation {
         if stored.expires_at <= now {
             return Ok(Rotation::Expired);
         }
-        retry::on_conflict("refresh rotation", || {
-            self.try_rotate(&stored, presented_hash, replacement, client, now, &mint)
+        let stored = &stored;
+        let mint = &mint;
+        retry::on_conflict("refresh rotation", || async move {
+            let session_id = &stored.session_id;
+            let mut transaction = self.inner.db.begin().await?;
+            // First: the session row's lock, and whether the session is still live.
+            let Some((user_id, refresh_expires_at)) = store::login_sessions::record_new_refresh(
+                &mut *transaction,
+                session_id,
+                now,
+                replacement.expires_at,
+                true,
+            )
+            .await?
+            else {
+                transaction.rollback().await?;
+                return Ok(Rotation::SessionEnded);
+            };
+            if !store::refresh_tokens::mark_used(&mut *transaction, presented_hash, now, client).await? {
+                transaction.rollback().await?;
+                // Someone presented it a moment ago and won.
+                let spent = self.refresh_token(presented_hash).await?;
+                return Ok(match spent {
+                    Some(spent) => Rotation::Spent {
+                        session_id: spent.session_id,
+                        used_at: spent.used_at.unwrap_or(now),
+                        used_by: spent.used_by,
+                    },
+                    None => Rotation::Unknown,
+                });
+            }
+            let Some(user) = store::users::find_by_id(&mut *transaction, &user_id).await? else {
+                transaction.rollback().await?;
+                return Ok(Rotation::AccountGone);
+            };
+            store::refresh_tokens::insert(
+                &mut *transaction,
+                replacement.token_hash,
+                session_id,
+                now,
+                refresh_expires_at,
+            )
+            .await?;
+            let access = mint(&user, session_id)?;
+            store::access_tokens::record(&mut *transaction, &access.jti, session_id, access.expires_at).await?;
+            transaction.commit().await?;
+            Ok(Rotation::Rotated {
+                session_id: session_id.clone(),
+                access,
+                refresh_expires_at,
+            })
         })
         .await
-    }
-
-    async fn try_rotate<T>(
-        &self,
-        stored: &StoredRefreshToken,
-        presented_hash: &str,
-        replacement: NewRefresh<'_>,
-        client: &str,
-        now: i64,
-        mint: &impl Fn(&User, &str) -> Result<MintedAccess<T>, ApiError>,
-    ) -> Result<Rotation<T>, ApiError> {
-        let session_id = &stored.session_id;
-        let mut transaction = self.inner.db.begin().await?;
-        // First: the session row's lock, and whether the session is still live.
-        let Some((user_id, refresh_expires_at)) =
-            store::login_sessions::record_new_refresh(&mut *transaction, session_id, now, replacement.expires_at, true)
-                .await?
-        else {
-            transaction.rollback().await?;
-            return Ok(Rotation::SessionEnded);
-        };
-        if !store::refresh_tokens::mark_used(&mut *transaction, presented_hash, now, client).await? {
-            transaction.rollback().await?;
-            // Someone presented it a moment ago and won.
-            let spent = self.refresh_token(presented_hash).await?;
-            return Ok(match spent {
-                Some(spent) => Rotation::Spent {
-                    session_id: spent.session_id,
-                    used_at: spent.used_at.unwrap_or(now),
-                    used_by: spent.used_by,
-                },
-                None => Rotation::Unknown,
-            });
-        }
-        let Some(user) = store::users::find_by_id(&mut *transaction, &user_id).await? else {
-            transaction.rollback().await?;
-            return Ok(Rotation::AccountGone);
-        };
-        store::refresh_tokens::insert(
-            &mut *transaction,
-            replacement.token_hash,
-            session_id,
-            now,
-            refresh_expires_at,
-        )
-        .await?;
-        let access = mint(&user, session_id)?;
-        store::access_tokens::record(&mut *transaction, &access.jti, session_id, access.expires_at).await?;
-        transaction.commit().await?;
-        Ok(Rotation::Rotated {
-            session_id: session_id.clone(),
-            access,
-            refresh_expires_at,
-        })
     }
 
     /// Replaces every token of a live login session with a new pair (after a password change):
@@ -188,62 +216,53 @@ impl Revocation {
         session_id: &str,
         replacement: NewRefresh<'_>,
         now: i64,
-        mint: impl Fn(&User, &str) -> Result<MintedAccess<T>, ApiError>,
-    ) -> Result<Option<(MintedAccess<T>, i64)>, ApiError> {
-        retry::on_conflict("pair replacement", || {
-            self.try_replace_pair(session_id, replacement, now, &mint)
+        mint: impl Fn(&User, &str) -> anyhow::Result<MintedAccess<T>>,
+    ) -> Result<Option<(MintedAccess<T>, i64)>, Error> {
+        let mint = &mint;
+        retry::on_conflict("pair replacement", || async move {
+            let mut transaction = self.inner.db.begin().await?;
+            let Some((user_id, refresh_expires_at)) = store::login_sessions::record_new_refresh(
+                &mut *transaction,
+                session_id,
+                now,
+                replacement.expires_at,
+                false,
+            )
+            .await?
+            else {
+                transaction.rollback().await?;
+                return Ok(None);
+            };
+            let Some(user) = store::users::find_by_id(&mut *transaction, &user_id).await? else {
+                transaction.rollback().await?;
+                return Ok(None);
+            };
+            store::refresh_tokens::delete_for_session(&mut *transaction, session_id).await?;
+            let mut pending = Pending::default();
+            let still_accepted_after = now - self.inner.expiry_tolerance;
+            for (jti, expires_at) in
+                store::access_tokens::unexpired_for_session(&mut *transaction, session_id, still_accepted_after).await?
+            {
+                let expires_at = expires_at + self.inner.expiry_tolerance;
+                store::denylist::insert(&mut *transaction, &jti, expires_at, now).await?;
+                pending.changes.push(Change::jti_denylisted(
+                    &jti, session_id, &user_id, expires_at, "replaced",
+                ));
+                pending.denylisted.push((jti, expires_at));
+            }
+            store::refresh_tokens::insert(
+                &mut *transaction,
+                replacement.token_hash,
+                session_id,
+                now,
+                refresh_expires_at,
+            )
+            .await?;
+            let access = mint(&user, session_id)?;
+            store::access_tokens::record(&mut *transaction, &access.jti, session_id, access.expires_at).await?;
+            self.commit(transaction, pending, now).await?;
+            Ok(Some((access, refresh_expires_at)))
         })
         .await
-    }
-
-    async fn try_replace_pair<T>(
-        &self,
-        session_id: &str,
-        replacement: NewRefresh<'_>,
-        now: i64,
-        mint: &impl Fn(&User, &str) -> Result<MintedAccess<T>, ApiError>,
-    ) -> Result<Option<(MintedAccess<T>, i64)>, ApiError> {
-        let mut transaction = self.inner.db.begin().await?;
-        let Some((user_id, refresh_expires_at)) = store::login_sessions::record_new_refresh(
-            &mut *transaction,
-            session_id,
-            now,
-            replacement.expires_at,
-            false,
-        )
-        .await?
-        else {
-            transaction.rollback().await?;
-            return Ok(None);
-        };
-        let Some(user) = store::users::find_by_id(&mut *transaction, &user_id).await? else {
-            transaction.rollback().await?;
-            return Ok(None);
-        };
-        store::refresh_tokens::delete_for_session(&mut *transaction, session_id).await?;
-        let mut pending = Pending::default();
-        let still_accepted_after = now - self.inner.expiry_tolerance;
-        for (jti, expires_at) in
-            store::access_tokens::unexpired_for_session(&mut *transaction, session_id, still_accepted_after).await?
-        {
-            let expires_at = expires_at + self.inner.expiry_tolerance;
-            store::denylist::insert(&mut *transaction, &jti, expires_at, now).await?;
-            pending.changes.push(Change::jti_denylisted(
-                &jti, session_id, &user_id, expires_at, "replaced",
-            ));
-            pending.denylisted.push((jti, expires_at));
-        }
-        store::refresh_tokens::insert(
-            &mut *transaction,
-            replacement.token_hash,
-            session_id,
-            now,
-            refresh_expires_at,
-        )
-        .await?;
-        let access = mint(&user, session_id)?;
-        store::access_tokens::record(&mut *transaction, &access.jti, session_id, access.expires_at).await?;
-        self.commit(transaction, pending, now).await?;
-        Ok(Some((access, refresh_expires_at)))
     }
 }

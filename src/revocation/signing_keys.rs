@@ -6,12 +6,11 @@
 use std::time::Duration;
 
 use crate::domain::now_millis;
-use crate::error::ApiError;
 use crate::store::revocation_log::Change;
 use crate::store::signing_keys::StoredKey;
 use crate::store::{self};
 
-use super::{Pending, Revocation};
+use super::{Error, Pending, Revocation};
 
 /// When a published key was stored, and when it starts signing (unix milliseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +23,7 @@ impl Revocation {
     /// Stores `key` and announces it. It signs `notice` after its publication, plus
     /// `REVOCATION_MAX_STALENESS`: the bound within which every current instance has applied the
     /// announcement and publishes the key.
-    pub async fn publish_signing_key(&self, key: &StoredKey, notice: Duration) -> Result<Published, ApiError> {
+    pub async fn publish_signing_key(&self, key: &StoredKey, notice: Duration) -> Result<Published, Error> {
         let now = now_millis();
         let published = Published {
             created_at: now,

@@ -60,7 +60,7 @@ impl FromRequest for ServiceClient {
                     ));
                 }
             };
-            let (revoked, _) = state.revocation.is_denylisted(&claims.jti).await?;
+            let revoked = state.revocation.is_denylisted(&claims.jti).await?;
             if revoked {
                 return Err(ApiError::bearer(RejectReason::RevokedJti));
             }

@@ -43,6 +43,39 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    const ALL: [Self; 25] = [
+        Self::Registered,
+        Self::LoggedIn,
+        Self::LoginFailed,
+        Self::LoggedOut,
+        Self::DeviceSignedOut,
+        Self::OtherDevicesSignedOut,
+        Self::LoggedOutEverywhere,
+        Self::PasswordChanged,
+        Self::RefreshTokenReused,
+        Self::RefreshTokenRetried,
+        Self::ReportedNotYou,
+        Self::DeviceRecognised,
+        Self::RevokedByClient,
+        Self::SecondFactorEnabled,
+        Self::SecondFactorDisabled,
+        Self::SecondFactorFailed,
+        Self::RecoveryCodeUsed,
+        Self::RecoveryCodesReplaced,
+        Self::SessionLimitReached,
+        Self::SignedOutByAdmin,
+        Self::AccountLocked,
+        Self::AccountUnlocked,
+        Self::EmailVerified,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
+    ];
+
+    /// The kind a stored name stands for; `None` for a name this version does not know.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Registered => "registered",
@@ -91,6 +124,13 @@ pub struct SecurityEvent {
     pub user_agent: String,
     pub detail: String,
     pub created_at: i64,
+}
+
+impl SecurityEvent {
+    /// What happened, when this version knows the kind stored.
+    pub fn event_kind(&self) -> Option<EventKind> {
+        EventKind::parse(&self.kind)
+    }
 }
 
 pub struct NewEvent<'a> {
@@ -171,4 +211,17 @@ pub async fn failed_logins_since_last_visit<'c>(
     .bind(current_session_id)
     .fetch_one(executor)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_reads_back_from_its_stored_name() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::parse("a_kind_from_a_later_version"), None);
+    }
 }

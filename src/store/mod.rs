@@ -110,6 +110,50 @@ pub async fn create_database_if_missing(url: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Whether a database error means the database is out of reach (a pool timed out or closed, a
+/// connection cut, the server shutting down, out of resources, SQLite busy or unable to use its
+/// files) rather than a bug in a query.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => is_unavailable_database_error(db.as_ref()),
+        _ => false,
+    }
+}
+
+/// Whether the database aborted the transaction to break a lock conflict: SQLSTATE 40001
+/// (serialization failure) or 40P01 (deadlock detected). Running it again is the remedy.
+pub fn is_lock_conflict(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|error| error.code())
+        .is_some_and(|code| code == "40001" || code == "40P01")
+}
+
+/// PostgreSQL shutting down or refusing connections or out of resources; SQLite busy, locked,
+/// read-only, failing to read or write its files, out of disk, or unable to open them.
+fn is_unavailable_database_error(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = error.code().unwrap_or_default();
+    if error.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // SQLite reports extended result codes; the primary code is the low byte.
+        const BUSY: i32 = 5;
+        const LOCKED: i32 = 6;
+        const READONLY: i32 = 8;
+        const IOERR: i32 = 10;
+        const FULL: i32 = 13;
+        const CANTOPEN: i32 = 14;
+        return code
+            .parse::<i32>()
+            .is_ok_and(|code| matches!(code & 0xff, BUSY | LOCKED | READONLY | IOERR | FULL | CANTOPEN));
+    }
+    code.starts_with("57P") || code.starts_with("08") || code.starts_with("53")
+}
+
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub async fn migrate(db: &Db) -> Result<(), sqlx::migrate::MigrateError> {

@@ -18,7 +18,7 @@ use crate::routes::web::{
     CsrfForm, Layout, exact_time, flash, iso_time, redirect, relative_time, render, render_with_status,
 };
 use crate::state::AppState;
-use crate::store::events::{self, SecurityEvent};
+use crate::store::events::{self, EventKind, SecurityEvent};
 use crate::store::login_sessions::{self, EndReason, Kind, LoginSession};
 use crate::store::{self, users::User};
 
@@ -165,42 +165,44 @@ fn what_was_new(session: &LoginSession, reported: bool, seen_before: &[(String, 
 
 fn describe_event(event: &SecurityEvent) -> (String, bool) {
     let detail = &event.detail;
-    match event.kind.as_str() {
-        "registered" => ("Account created".into(), false),
-        "logged_in" => (format!("Logged in ({detail})"), false),
-        "login_failed" => ("Failed log-in attempt (wrong password)".into(), true),
-        "logged_out" => ("Logged out".into(), false),
-        "device_signed_out" => (format!("Signed out {detail}"), false),
-        "other_devices_signed_out" => (format!("Signed out all other devices ({detail})"), false),
-        "logged_out_everywhere" => (format!("Logged out everywhere ({detail})"), false),
-        "password_changed" => (format!("Password changed; {detail}"), false),
-        "reported_not_you" => (format!("Reported as not you and signed out: {detail}"), true),
-        "device_recognised" => (format!("Confirmed as yours: {detail}"), false),
-        "revoked_by_client" => (format!("Revoked through a connected service: {detail}"), false),
-        "second_factor_enabled" => (format!("Two-step verification turned on ({detail})"), false),
-        "second_factor_disabled" => ("Two-step verification turned off".into(), true),
-        "second_factor_failed" => ("Wrong two-step verification code".into(), true),
-        "recovery_code_used" => (format!("Recovery code used; {detail}"), true),
-        "recovery_codes_replaced" => (format!("New recovery codes made; {detail}"), true),
-        "session_limit_reached" => (format!("Limit on devices reached: {detail}"), false),
-        "signed_out_by_admin" => (format!("Signed out by an administrator ({detail})"), true),
-        "account_locked" => ("Account locked by an administrator; log-ins refused".into(), true),
-        "account_unlocked" => ("Account unlocked by an administrator".into(), false),
-        "email_verified" => (format!("Email address verified: {detail}"), false),
-        "password_reset_requested" => (format!("Password reset link emailed ({detail})"), false),
-        "password_reset" => (format!("Password reset by email; {detail}"), false),
-        "refresh_token_reused" => (
+    let Some(kind) = event.event_kind() else {
+        return (event.kind.replace('_', " "), false);
+    };
+    match kind {
+        EventKind::Registered => ("Account created".into(), false),
+        EventKind::LoggedIn => (format!("Logged in ({detail})"), false),
+        EventKind::LoginFailed => ("Failed log-in attempt (wrong password)".into(), true),
+        EventKind::LoggedOut => ("Logged out".into(), false),
+        EventKind::DeviceSignedOut => (format!("Signed out {detail}"), false),
+        EventKind::OtherDevicesSignedOut => (format!("Signed out all other devices ({detail})"), false),
+        EventKind::LoggedOutEverywhere => (format!("Logged out everywhere ({detail})"), false),
+        EventKind::PasswordChanged => (format!("Password changed; {detail}"), false),
+        EventKind::ReportedNotYou => (format!("Reported as not you and signed out: {detail}"), true),
+        EventKind::DeviceRecognised => (format!("Confirmed as yours: {detail}"), false),
+        EventKind::RevokedByClient => (format!("Revoked through a connected service: {detail}"), false),
+        EventKind::SecondFactorEnabled => (format!("Two-step verification turned on ({detail})"), false),
+        EventKind::SecondFactorDisabled => ("Two-step verification turned off".into(), true),
+        EventKind::SecondFactorFailed => ("Wrong two-step verification code".into(), true),
+        EventKind::RecoveryCodeUsed => (format!("Recovery code used; {detail}"), true),
+        EventKind::RecoveryCodesReplaced => (format!("New recovery codes made; {detail}"), true),
+        EventKind::SessionLimitReached => (format!("Limit on devices reached: {detail}"), false),
+        EventKind::SignedOutByAdmin => (format!("Signed out by an administrator ({detail})"), true),
+        EventKind::AccountLocked => ("Account locked by an administrator; log-ins refused".into(), true),
+        EventKind::AccountUnlocked => ("Account unlocked by an administrator".into(), false),
+        EventKind::EmailVerified => (format!("Email address verified: {detail}"), false),
+        EventKind::PasswordResetRequested => (format!("Password reset link emailed ({detail})"), false),
+        EventKind::PasswordReset => (format!("Password reset by email; {detail}"), false),
+        EventKind::RefreshTokenReused => (
             "Refresh-token reuse detected: a stolen refresh token may have been used; that device was signed out"
                 .into(),
             true,
         ),
-        "refresh_token_retried" => (
+        EventKind::RefreshTokenRetried => (
             "A spent refresh token was presented again by the same client within seconds (two tabs racing?); \
              nothing was revoked"
                 .into(),
             false,
         ),
-        other => (other.replace('_', " "), false),
     }
 }
 

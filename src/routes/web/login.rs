@@ -12,7 +12,7 @@ use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY};
 use crate::auth::strategy::{Credential, Principal};
 use crate::domain::now_millis;
 use crate::error::{ApiError, LockedOut};
-use crate::revocation::session_store::{LOGIN_SESSION_KEY, STATE_LOST_KEY};
+use crate::revocation::cookie_state::{LOGIN_SESSION_KEY, STATE_LOST_KEY};
 use crate::routes::web::page::PageError;
 use crate::routes::web::page::WebUser;
 use crate::routes::web::{CsrfForm, DEVICE_COOKIE, Layout, redirect, redirect_remembering_device, render_form};
@@ -253,7 +253,7 @@ pub struct NoFields {}
 
 /// Who is logging out: a checked cookie session, or a browser whose server-side state the store
 /// lost (Redis restarted empty, flushed or evicted it) and whose cookie still names its login
-/// session (`session_store::login_session_named_by`).
+/// session (`cookie_state::login_session_named_by`).
 pub enum LoggingOut {
     SignedIn(WebUser),
     StateLost { login_session_id: String, session: Session },
@@ -303,7 +303,7 @@ pub async fn logout(
             login_session_id,
             session,
         } => {
-            let (found, _) = state.revocation.session(&login_session_id).await?;
+            let found = state.revocation.session(&login_session_id).await?;
             if let Some(found) = found.filter(|found| !found.revoked) {
                 let principal = Principal {
                     user_id: found.user_id.to_string(),

@@ -27,6 +27,12 @@ impl From<sqlx::Error> for PageError {
     }
 }
 
+impl From<crate::revocation::Error> for PageError {
+    fn from(error: crate::revocation::Error) -> Self {
+        Self::Api(error.into())
+    }
+}
+
 impl From<anyhow::Error> for PageError {
     fn from(error: anyhow::Error) -> Self {
         Self::Api(error.into())
