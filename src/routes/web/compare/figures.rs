@@ -22,6 +22,8 @@ pub struct MatrixRow {
 pub struct StrategyCard {
     pub strategy: &'static str,
     pub plain: &'static str,
+    /// The approach in plain words, which a narrow screen shows in the card.
+    pub approach: &'static str,
     pub outcomes: Vec<(&'static str, MatrixCell)>,
 }
 
@@ -35,6 +37,8 @@ pub struct Bar {
 /// One setup of the throughput benchmark: its bars, and its rows as a table.
 pub struct BarGroup {
     pub name: String,
+    /// Its slowest and its fastest row, in words.
+    pub range: String,
     pub bars: Vec<Bar>,
     pub table: BenchmarkTable,
 }
@@ -122,6 +126,7 @@ pub fn strategy_cards(rows: &[MatrixRow]) -> Vec<StrategyCard> {
         .map(|(column, strategy)| StrategyCard {
             strategy,
             plain: PLAIN_WORDS[column].known_as,
+            approach: PLAIN_WORDS[column].approach,
             outcomes: rows
                 .iter()
                 .filter_map(|row| Some((row.event, row.cells.get(column)?.clone())))
@@ -156,6 +161,7 @@ pub fn throughput_groups(benchmark: &Benchmark) -> Vec<BarGroup> {
         .setups()
         .into_iter()
         .map(|setup| BarGroup {
+            range: range(&throughput, &setup.rows),
             bars: setup
                 .rows
                 .iter()
@@ -176,6 +182,21 @@ pub fn throughput_groups(benchmark: &Benchmark) -> Vec<BarGroup> {
             name: setup.name,
         })
         .collect()
+}
+
+/// "From 7324/s (`/api/cookie/me`, cache off) to 55422/s (`/healthz`)": a setup at a glance.
+fn range(throughput: &Throughput<'_>, rows: &[&[String]]) -> String {
+    let valued = || rows.iter().filter_map(|row| Some((throughput.value(row)?, *row)));
+    let slowest = valued().min_by(|a, b| a.0.total_cmp(&b.0));
+    let fastest = valued().max_by(|a, b| a.0.total_cmp(&b.0));
+    match (slowest, fastest) {
+        (Some((low, slow)), Some((high, fast))) if rows.len() > 1 => format!(
+            "From {low:.0}/s ({}) to {high:.0}/s ({}).",
+            throughput.label(slow),
+            throughput.label(fast)
+        ),
+        _ => String::new(),
+    }
 }
 
 /// Every table of the benchmark but the throughput one, which the setup cards show; a table
@@ -313,6 +334,8 @@ mod tests {
         assert_eq!(groups[0].table.header, ["route", "requests/s"]);
         assert_eq!(groups[0].table.rows, [["a", "10"], ["b", "5"]]);
         assert_eq!(groups[1].table.rows, [["a", "20"]]);
+        assert_eq!(groups[0].range, "From 5/s (b) to 10/s (a).");
+        assert_eq!(groups[1].range, "", "one row has no range");
         let others = other_tables(&benchmark);
         let headings: Vec<&str> = others.iter().map(|table| table.heading.as_str()).collect();
         assert_eq!(headings, ["Instructions", "Instructions, continued"]);
