@@ -52,7 +52,7 @@ impl Instances {
     async fn browser(&self) -> Result<(Client, String), Failure> {
         let browser = client(Client::builder().cookie_store(true))?;
         let page = browser.get(format!("{}/login", self.a)).send().await?.text().await?;
-        let csrf = revocable::scenario::extract_csrf(&page).ok_or("no CSRF token on /login")?;
+        let csrf = revocable::compare::client::extract_csrf(&page).ok_or("no CSRF token on /login")?;
         browser
             .post(format!("{}/login", self.a))
             .form(&[

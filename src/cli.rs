@@ -362,7 +362,7 @@ fn demo(url: &str, json: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let observed = match runtime.block_on(crate::scenario::run(url)) {
+    let observed = match runtime.block_on(crate::compare::scenario::run(url)) {
         Ok(observed) => observed,
         Err(error) => {
             eprintln!("revocable demo: {error}");
@@ -381,7 +381,7 @@ fn demo(url: &str, json: bool) -> ExitCode {
         use std::io::IsTerminal;
         print!(
             "{}",
-            crate::scenario::terminal_table(&observed.rows, std::io::stdout().is_terminal())
+            crate::compare::matrix::terminal_table(&observed.rows, std::io::stdout().is_terminal())
         );
         println!("access tokens live {} s on {url}", observed.access_ttl_seconds);
     }

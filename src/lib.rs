@@ -6,7 +6,7 @@
 //! startup, cli              the pools, the app data and the route table; the command line
 //! routes                    the HTTP handlers, JSON and HTML; a page error becomes a page here
 //! recovery                  account recovery by email: verify the address, reset, "this wasn't me"
-//! account, compare, oauth   what a person, `/compare` and a client service do
+//! account, compare, oauth   what a person, `/compare`'s measuring harness and a client service do
 //! state                     AppState: what a handler can reach
 //! ssf                       the Shared Signals transmitter: streams, events, delivery
 //! auth                      who is calling; takes &Revocation, &JwtKeys, &Db and pieces of settings
@@ -15,7 +15,7 @@
 //! revocation, mail          "is this still valid?" and the one writer of validity (cookie state
 //!                           included), with its own `revocation::Error`; the outbox of messages
 //! store                     SQL, a file per table; tells an outage or a lock conflict from a bug
-//! domain, config, scenario, geoip, telemetry
+//! domain, config, geoip, telemetry
 //! ```
 //!
 //! Neither `revocation` nor `store` knows the web framework: no actix type and no `ApiError`
@@ -23,12 +23,12 @@
 //! none):
 //!
 //! ```text
-//! cli         -> startup, account, oauth, auth, store, scenario, config, domain, telemetry
-//! startup     -> routes, compare, state, web_session, auth, revocation, mail, store, scenario, geoip, config, error, domain, telemetry
-//! routes      -> recovery, account, compare, oauth, state, auth, revocation, store, scenario, config, error, domain
+//! cli         -> startup, account, compare, oauth, auth, store, config, domain, telemetry
+//! startup     -> routes, compare, state, web_session, auth, revocation, mail, store, geoip, config, error, domain, telemetry
+//! routes      -> recovery, account, compare, oauth, state, auth, revocation, store, config, error, domain
 //! recovery    -> account, state, auth, mail, store, error, domain
 //! account     -> state, auth, mail, store, error, domain
-//! compare     -> state, web_session, auth, revocation, store, scenario, error, domain
+//! compare     -> state, web_session, auth, revocation, store, config, error, domain
 //! oauth       -> auth, revocation, store, error, domain
 //! state       -> ssf, web_session, auth, revocation, mail, store, geoip, config
 //! ssf         -> revocation, store, error, domain
@@ -38,7 +38,6 @@
 //! revocation  -> store, domain
 //! mail        -> store, config, domain
 //! store       -> domain
-//! scenario    -> domain
 //! ```
 
 pub mod account;
@@ -54,7 +53,6 @@ pub mod oauth;
 pub mod recovery;
 pub mod revocation;
 pub mod routes;
-pub mod scenario;
 pub mod ssf;
 pub mod startup;
 pub mod state;

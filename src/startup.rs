@@ -13,12 +13,14 @@ use actix_web::middleware::{DefaultHeaders, ErrorHandlers, Next, from_fn};
 use actix_web::{App, HttpServer, ResponseError, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::future::LocalBoxFuture;
 use rand::Rng;
 
 use crate::auth::RequestSettings;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::rate_limit::{Decision, RateLimit};
-use crate::compare::CompareCache;
+use crate::compare::cache::CompareCache;
+use crate::compare::instance::Launched;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::revocation::cookie_state::WebSessionStore;
@@ -41,6 +43,21 @@ const MESSAGES_PER_RECIPIENT_PER_MINUTE: u32 = 3;
 
 /// Largest request body accepted anywhere: 16 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The `/compare` measuring instance: this build on the harness's settings, serving in the
+/// background until the harness stops it.
+pub fn launch_measuring_instance(settings: Settings) -> LocalBoxFuture<'static, anyhow::Result<Launched>> {
+    Box::pin(async move {
+        let application = Application::build(settings).await?;
+        let state = application.state();
+        let address = application.address();
+        Ok(Launched {
+            state,
+            address,
+            server: application.serve_detached(),
+        })
+    })
+}
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
@@ -75,7 +92,7 @@ impl Application {
         let keys = web::Data::from(state.keys.clone());
         let revocation = web::Data::new(state.revocation.clone());
         let request_settings = web::Data::new(RequestSettings::of(&state.settings));
-        let compare = web::Data::new(CompareCache::default());
+        let compare = web::Data::new(CompareCache::new(launch_measuring_instance));
         if state.settings.compare_at_start {
             compare.clone().into_inner().start(&state.settings);
         }

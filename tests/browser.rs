@@ -604,6 +604,27 @@ async fn dashboard_flows(app: &TestApp, driver: &Driver, width: u32) -> Step {
     outcome
 }
 
+/// The text of every shown table cell or chart label that is wider than its box, or that has a
+/// word (a number, a name) broken over two lines; a line may end after a word's hyphen.
+const CELLS_CUT_OR_OVERFLOWING: &str = r#"
+const damaged = [];
+for (const cell of document.querySelectorAll('main td, main th, main .bar-label, main .bar-value')) {
+  if (cell.getClientRects().length === 0) continue;
+  if (cell.scrollWidth > cell.clientWidth + 1) damaged.push('overflows: ' + cell.textContent.trim());
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const word of node.data.matchAll(/[^\s-]+/g)) {
+      const range = document.createRange();
+      range.setStart(node, word.index);
+      range.setEnd(node, word.index + word[0].length);
+      const lines = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+      if (lines.size > 1) damaged.push('broken: ' + word[0]);
+    }
+  }
+}
+return damaged;
+"#;
+
 /// `/compare` at one width: the matrix at once (expected, then observed), one card per strategy
 /// on a narrow screen, chart text of at least 12 px and no sideways scrolling.
 async fn compare_flows(app: &TestApp, driver: &Driver, width: u32, first_visit: bool) -> Step {
@@ -647,6 +668,30 @@ async fn compare_flows(app: &TestApp, driver: &Driver, width: u32, first_visit: 
             let name = if narrow { "compare-360px.png".to_owned() } else { "compare.png".to_owned() };
             save_screenshot(&browser, &directory.join(name)).await;
         }
+        if narrow {
+            // One card per setup and every long table behind a disclosure: a phone's page is short.
+            let closed = number(&browser, "return document.documentElement.scrollHeight;").await?;
+            let sections = evaluate(
+                &browser,
+                "return [...document.querySelectorAll('main > section')].map(s => [s.querySelector('h1, h2, h3')?.textContent.slice(0, 30), Math.round(s.getBoundingClientRect().height), [...s.children].map(c => c.tagName + ':' + Math.round(c.getBoundingClientRect().height)).join(' '), [...s.querySelectorAll('.strategy-card')].map(c => Math.round(c.getBoundingClientRect().height)).join(' ')]);",
+            )
+            .await?;
+            check(
+                closed < 5000.0,
+                format!("{width}px: /compare is {closed} px tall with its tables closed: {sections}"),
+            )?;
+        }
+        // Every table open: no cell is narrower than what it holds, and no number or name is
+        // broken across two lines.
+        evaluate(&browser, "document.querySelectorAll('details').forEach(d => d.open = true); return true;").await?;
+        let damaged = evaluate(&browser, CELLS_CUT_OR_OVERFLOWING).await?;
+        check(
+            damaged.as_array().is_some_and(|cells| cells.is_empty()),
+            format!("{width}px: table cells cut or overflowing: {damaged}"),
+        )?;
+        let tables = number(&browser, "return document.querySelectorAll('details table.benchmark').length;").await?;
+        check(tables >= 3.0, format!("{width}px: {tables} benchmark tables behind <details>"))?;
+        fits_the_width(&browser, "/compare with every table open").await?;
         Ok(())
     }
     .await;

@@ -76,7 +76,15 @@ pub fn bearer_token(request: &HttpRequest) -> Result<&str, RejectReason> {
 
 fn stateless(request: &HttpRequest) -> Result<Claims, ApiError> {
     let token = bearer_token(request).map_err(ApiError::bearer)?;
-    registered::<JwtKeys>(request).validate(token).map_err(ApiError::bearer)
+    check_stateless(registered(request), token)
+}
+
+// The checks below are what each strategy runs once the credential is read from the request:
+// the extractors call them, and `/compare` times them directly.
+
+/// The token itself: signature, `exp`, `nbf`, `iss`, `aud`, `typ`.
+pub fn check_stateless(keys: &JwtKeys, token: &str) -> Result<Claims, ApiError> {
+    keys.validate(token).map_err(ApiError::bearer)
 }
 
 fn principal(claims: Claims) -> Principal {
@@ -87,7 +95,7 @@ fn principal(claims: Claims) -> Principal {
     }
 }
 
-async fn check_version(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
+pub async fn check_version(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
     let current = revocation.version_is_current(&claims.sub, claims.ver).await?;
     if !current {
         return Err(ApiError::bearer(RejectReason::RevokedVersion));
@@ -95,7 +103,7 @@ async fn check_version(revocation: &Revocation, claims: &Claims) -> Result<(), A
     Ok(())
 }
 
-async fn check_denylist(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
+pub async fn check_denylist(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
     let denied = revocation.is_denylisted(&claims.jti).await?;
     if denied {
         return Err(ApiError::bearer(RejectReason::RevokedJti));
@@ -105,7 +113,7 @@ async fn check_denylist(revocation: &Revocation, claims: &Claims) -> Result<(), 
 
 /// The token's login session is live; its activity is recorded in memory (written to the
 /// database at most once a minute, off the request's path).
-async fn check_allowlist(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
+pub async fn check_allowlist(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
     let now = now_millis();
     match revocation.session(&claims.sid).await? {
         Some(session) if session.is_live(now) && session.user_id == claims.sub => {
@@ -189,8 +197,8 @@ impl Strategy for Cookie {
 }
 
 /// The cookie check: server-side state names a login session that is live, and the session has
-/// not been idle longer than `idle_ttl` (`SESSION_IDLE_TTL`). Activity moves the idle limit in
-/// memory and is written at most once per `last_seen_interval`, off the request's path.
+/// not been idle longer than `idle_ttl` (`SESSION_IDLE_TTL`). State that names a session no
+/// longer live is purged, so the browser's cookie is dropped.
 pub async fn check_cookie(
     revocation: &Revocation,
     idle_ttl: std::time::Duration,
@@ -205,28 +213,42 @@ pub async fn check_cookie(
         .ok()
         .flatten()
         .ok_or(ApiError::cookie(RejectReason::Malformed))?;
-    let now = now_millis();
-    let login_session = revocation.session(&login_session_id).await?;
-    let Some(login_session) = login_session.filter(|found| found.user_id == user_id) else {
-        session.purge();
-        return Err(ApiError::cookie(RejectReason::RevokedSession));
-    };
-    if login_session.revoked {
-        session.purge();
-        return Err(ApiError::cookie(RejectReason::RevokedSession));
+    if let Err(error) = check_login_session(revocation, idle_ttl, &login_session_id, &user_id).await {
+        if matches!(error, ApiError::Unauthorized { .. }) {
+            session.purge();
+        }
+        return Err(error);
     }
-    if !login_session.is_live(now) {
-        session.purge();
-        return Err(ApiError::cookie(RejectReason::Expired));
-    }
-    let idle_limit = idle_ttl.as_millis() as i64;
-    let idle_expires_at = (now + idle_limit).min(login_session.expires_at);
-    revocation.record_activity(&login_session_id, &login_session, now, Some(idle_expires_at));
     Ok(Principal {
         user_id,
         session_id: login_session_id,
         credential: Credential::Cookie(session),
     })
+}
+
+/// The login session a cookie's state names is `user_id`'s and live. Activity moves the idle
+/// limit in memory and is written at most once per `last_seen_interval`, off the request's path.
+pub async fn check_login_session(
+    revocation: &Revocation,
+    idle_ttl: std::time::Duration,
+    login_session_id: &str,
+    user_id: &str,
+) -> Result<(), ApiError> {
+    let now = now_millis();
+    let login_session = revocation.session(login_session_id).await?;
+    let Some(login_session) = login_session.filter(|found| found.user_id == user_id) else {
+        return Err(ApiError::cookie(RejectReason::RevokedSession));
+    };
+    if login_session.revoked {
+        return Err(ApiError::cookie(RejectReason::RevokedSession));
+    }
+    if !login_session.is_live(now) {
+        return Err(ApiError::cookie(RejectReason::Expired));
+    }
+    let idle_limit = idle_ttl.as_millis() as i64;
+    let idle_expires_at = (now + idle_limit).min(login_session.expires_at);
+    revocation.record_activity(login_session_id, &login_session, now, Some(idle_expires_at));
+    Ok(())
 }
 
 /// `revocable_checks_total{strategy, outcome, reason}` for `/metrics`: accepted, or refused and why.

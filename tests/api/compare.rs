@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use revocable::scenario;
+use revocable::compare::matrix;
 
 use crate::helpers::{TestApp, spawn_app_with};
 
@@ -45,12 +45,12 @@ async fn the_compare_page_shows_the_documented_matrix_as_observed() {
     );
     let (report, _) = app.compare.current().await;
     let report = report.unwrap();
-    assert_eq!(report.matrix.as_ref().unwrap(), &scenario::expected());
+    assert_eq!(report.matrix.as_ref().unwrap(), &matrix::expected());
     assert!(
         !report.expiry_observed_in_process,
         "a 2 s token is waited for, not simulated"
     );
-    for event in scenario::Event::ALL {
+    for event in matrix::Event::ALL {
         assert!(page.contains(event.label()), "{}", event.label());
     }
     assert!(page.contains("<span class=\"badge ok\">observed</span>"));
@@ -75,7 +75,7 @@ async fn the_compare_page_measures_costs_and_state_for_all_five_strategies() {
     let (report, _) = app.compare.current().await;
     let costs = report.unwrap().costs.clone().expect("costs measured");
     let names: Vec<&str> = costs.iter().map(|cost| cost.strategy).collect();
-    assert_eq!(names, scenario::STRATEGIES);
+    assert_eq!(names, matrix::STRATEGIES);
     for cost in &costs {
         assert!(
             cost.median_micros > 0.0 && cost.p99_micros >= cost.median_micros,
@@ -134,7 +134,7 @@ async fn a_long_access_token_lifetime_is_observed_in_process_for_the_expiry_row(
     let (report, _) = app.compare.current().await;
     let report = report.unwrap();
     assert!(report.expiry_observed_in_process);
-    assert_eq!(report.matrix.as_ref().unwrap(), &scenario::expected());
+    assert_eq!(report.matrix.as_ref().unwrap(), &matrix::expected());
     assert!(page.contains("clock moved past its"));
 }
 
@@ -158,7 +158,7 @@ async fn revocable_demo_against_a_running_server_prints_every_row_and_exits_zero
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for event in scenario::Event::ALL {
+    for event in matrix::Event::ALL {
         assert!(stdout.contains(event.label()), "{stdout}");
     }
     assert!(stdout.contains("every observed cell matches the documented matrix"));
@@ -285,8 +285,8 @@ async fn a_logged_in_user_measures_on_a_throw_away_instance_that_leaves_nothing_
     );
     let (report, _) = app.compare.current().await;
     let report = report.unwrap();
-    assert_eq!(report.matrix.as_ref().unwrap(), &scenario::expected());
-    assert_eq!(report.costs.as_ref().unwrap().len(), scenario::STRATEGIES.len());
+    assert_eq!(report.matrix.as_ref().unwrap(), &matrix::expected());
+    assert_eq!(report.costs.as_ref().unwrap().len(), matrix::STRATEGIES.len());
 
     // The scenario's account, the cost probe's account and their events were all elsewhere.
     assert_eq!(user_count(&app).await, users_before);
@@ -331,4 +331,113 @@ async fn a_measurement_removes_what_a_dead_process_left_behind_and_keeps_its_own
     assert!(!abandoned.exists(), "the dead process's directory is gone");
     assert!(alive.exists(), "a live process's directory is left alone");
     std::fs::remove_dir_all(&alive).unwrap();
+}
+
+/// Runs one measurement in `parent` on a thread and actix System of its own, as the server does,
+/// and cuts it off once `cut_off_when` holds for `parent`, if it does before the end.
+fn measure_in(
+    parent: std::path::PathBuf,
+    settings: revocable::config::Settings,
+    cut_off_when: Option<fn(&std::path::Path) -> bool>,
+) -> Option<revocable::compare::report::Report> {
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let measuring = Box::pin(revocable::compare::instance::measure_in(
+                &parent,
+                &settings,
+                revocable::startup::launch_measuring_instance,
+            ));
+            let Some(condition) = cut_off_when else {
+                return Some(measuring.await);
+            };
+            let watched = parent.clone();
+            let cut_off = Box::pin(async move {
+                while !condition(&watched) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+            match futures_util::future::select(measuring, cut_off).await {
+                futures_util::future::Either::Left((report, _)) => Some(report),
+                futures_util::future::Either::Right(((), measuring)) => {
+                    // What a panic or a dropped task does to a measurement half-way.
+                    drop(measuring);
+                    None
+                }
+            }
+        })
+    })
+    .join()
+    .expect("the measuring thread ends")
+}
+
+fn a_parent_directory() -> std::path::PathBuf {
+    let parent = std::env::temp_dir().join(format!(
+        "revocable-compare-test-{}",
+        revocable::domain::RandomId::generate().to_lowercase()
+    ));
+    std::fs::create_dir_all(&parent).unwrap();
+    parent
+}
+
+fn entries(parent: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(parent)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_measurement_whose_instance_does_not_start_leaves_no_directory_and_no_account() {
+    let app = spawn_app_with(&[]).await;
+    app.new_user().await;
+    let users_before = user_count(&app).await;
+    let parent = a_parent_directory();
+    // Refused by the measuring instance's mailer, after its database was made and migrated.
+    let mut settings = app.state.settings.clone();
+    settings.mail_from = "not an address".into();
+    let watched = parent.clone();
+    let report = tokio::task::spawn_blocking(move || measure_in(watched, settings, None))
+        .await
+        .unwrap()
+        .expect("the measurement ran to its end");
+    let error = report.matrix.as_ref().unwrap_err();
+    assert!(
+        error.contains("the measuring instance did not start") && error.contains("MAIL_FROM"),
+        "{error}"
+    );
+    assert_eq!(report.costs.as_ref().unwrap_err(), error);
+    assert_eq!(
+        entries(&parent),
+        Vec::<std::path::PathBuf>::new(),
+        "its directory is gone"
+    );
+    assert_eq!(user_count(&app).await, users_before, "the served database saw nothing");
+    std::fs::remove_dir(&parent).unwrap();
+}
+
+#[tokio::test]
+async fn a_measurement_cut_off_half_way_leaves_no_directory_and_no_account() {
+    let app = spawn_app_with(&[]).await;
+    app.new_user().await;
+    let users_before = user_count(&app).await;
+    let parent = a_parent_directory();
+    let settings = app.state.settings.clone();
+    let watched = parent.clone();
+    // Cut off once the instance has its database and its outbox: it is about to serve.
+    let started = |parent: &std::path::Path| {
+        entries(parent)
+            .iter()
+            .any(|directory| directory.join("compare.db").exists() && directory.join("outbox").exists())
+    };
+    let report = tokio::task::spawn_blocking(move || measure_in(watched, settings, Some(started)))
+        .await
+        .unwrap();
+    assert!(report.is_none(), "the measurement was cut off before it ended");
+    assert_eq!(
+        entries(&parent),
+        Vec::<std::path::PathBuf>::new(),
+        "its directory is gone"
+    );
+    assert_eq!(user_count(&app).await, users_before, "the served database saw nothing");
+    std::fs::remove_dir(&parent).unwrap();
 }

@@ -100,7 +100,7 @@ async fn a_cookie_authenticated_json_request_may_carry_the_token_in_a_header() {
     let browser = app.browser();
     browser.login(&user).await;
     let (_, page) = browser.get_text("/dashboard").await;
-    let token = revocable::scenario::extract_csrf(&page).unwrap();
+    let token = revocable::compare::client::extract_csrf(&page).unwrap();
     let response = browser
         .send(
             reqwest::Client::new()
@@ -135,7 +135,7 @@ async fn forms_before_log_in_need_a_token_signed_for_this_browsers_cookie() {
     victim.get("/login").await;
     let attacker = app.browser();
     let (_, page) = attacker.get_text("/login").await;
-    let attacker_token = revocable::scenario::extract_csrf(&page).unwrap();
+    let attacker_token = revocable::compare::client::extract_csrf(&page).unwrap();
     let mut forged = vec![("csrf_token", attacker_token.as_str())];
     forged.extend_from_slice(&fields);
     assert_eq!(

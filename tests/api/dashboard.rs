@@ -272,7 +272,7 @@ async fn log_out_everywhere_asks_for_the_password_in_the_same_step_when_it_is_ol
 }
 
 fn csrf_of(page: &str) -> String {
-    revocable::scenario::extract_csrf(page).expect("the page has a CSRF token")
+    revocable::compare::client::extract_csrf(page).expect("the page has a CSRF token")
 }
 
 #[tokio::test]

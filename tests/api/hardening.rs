@@ -90,7 +90,7 @@ async fn a_form_sent_from_another_site_is_refused_even_with_the_right_token() {
     let browser = app.browser();
     browser.login(&user).await;
     let (_, page) = browser.get_text("/dashboard").await;
-    let token = revocable::scenario::extract_csrf(&page).unwrap();
+    let token = revocable::compare::client::extract_csrf(&page).unwrap();
     let action = format!("/sessions/{}/revoke", other.session_id);
     let form = [("csrf_token", token.as_str())];
     let client = reqwest::Client::builder()

@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use revocable::scenario;
+use revocable::compare::matrix;
+use revocable::compare::scenario;
 
 use crate::helpers::{
     CutMode, DatabaseProxy, OwnRedis, TestApp, TestDatabase, postgres_address, postgres_url, spawn_app_with,
@@ -14,7 +15,7 @@ use crate::helpers::{
 };
 use crate::strategies::EXPECTED;
 
-fn assert_matrix(observed: &scenario::Observed, setup: &str) {
+fn assert_matrix(observed: &matrix::Observed, setup: &str) {
     assert_eq!(observed.rows.len(), EXPECTED.len(), "{setup}");
     for (row, (event, cells)) in observed.rows.iter().zip(EXPECTED) {
         assert_eq!(row.event, event, "{setup}");
@@ -24,7 +25,7 @@ fn assert_matrix(observed: &scenario::Observed, setup: &str) {
                 wanted,
                 "{setup}: after {:?} on instance A, strategy {} on instance B; observed {:?}",
                 event,
-                scenario::STRATEGIES[index],
+                matrix::STRATEGIES[index],
                 observed.rows
             );
         }

@@ -324,7 +324,7 @@ async fn a_stale_forms_403_links_back_to_the_page_it_came_from() {
     );
     let (_, fresh) = browser.get_text("/password?from=settings").await;
     assert!(
-        revocable::scenario::extract_csrf(&fresh).is_some(),
+        revocable::compare::client::extract_csrf(&fresh).is_some(),
         "a fresh form there"
     );
     // Another site's page as the referrer is not linked to.

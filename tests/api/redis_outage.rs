@@ -247,7 +247,7 @@ async fn a_log_out_ends_its_login_session_even_where_redis_lost_the_state_and_no
     );
     let login_session_id = current_login_session(&browser).await;
     let (_, dashboard) = browser.get_text("/dashboard").await;
-    let token = revocable::scenario::extract_csrf(&dashboard).expect("the dashboard's CSRF token");
+    let token = revocable::compare::client::extract_csrf(&dashboard).expect("the dashboard's CSRF token");
 
     redis.stop();
     redis.resume();
@@ -300,7 +300,7 @@ async fn a_form_log_out_is_answered_as_what_it_did_while_redis_is_down() {
     assert_eq!(browser.cookie_me().await.status(), StatusCode::OK);
     let login_session_id = current_login_session(&browser).await;
     let (_, dashboard) = browser.get_text("/dashboard").await;
-    let token = revocable::scenario::extract_csrf(&dashboard).expect("the dashboard's CSRF token");
+    let token = revocable::compare::client::extract_csrf(&dashboard).expect("the dashboard's CSRF token");
 
     redis.stop();
     let origin = browser.origin();

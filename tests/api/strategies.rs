@@ -1,7 +1,8 @@
 //! The five strategies side by side: the revocation matrix, observed over HTTP, cell by cell.
 
 use reqwest::StatusCode;
-use revocable::scenario::{self, Cell, Event};
+use revocable::compare::matrix::{self, Cell, Event};
+use revocable::compare::scenario;
 use serde_json::Value;
 
 use crate::helpers::{error_body, spawn_app, spawn_app_with};
@@ -32,13 +33,13 @@ async fn every_event_against_every_strategy_matches_the_documented_matrix() {
                 wanted,
                 "after {:?}, strategy {}",
                 event,
-                scenario::STRATEGIES[index]
+                matrix::STRATEGIES[index]
             );
         }
     }
     assert!(observed.differences().is_empty());
     assert_eq!(
-        scenario::expected()
+        matrix::expected()
             .iter()
             .map(|row| (row.event, row.cells))
             .collect::<Vec<_>>(),

@@ -152,6 +152,18 @@ async fn jwks_with_set_key(state: &AppState) -> serde_json::Value {
     jwks
 }
 
+/// The server's public policy (`GET /api/policy`), which tells the scenario how long to wait.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Policy {
+    pub access_ttl_seconds: u64,
+    pub refresh_ttl_seconds: u64,
+    pub session_idle_ttl_seconds: u64,
+    pub session_ttl_seconds: u64,
+    pub refresh_reuse_grace_seconds: u64,
+    pub jwt_leeway_seconds: u64,
+    pub jwt_algorithm: String,
+}
+
 /// The server's public token and session policy, so clients (and `revocable demo`) know the limits.
 #[utoipa::path(
     get,
@@ -159,12 +171,12 @@ async fn jwks_with_set_key(state: &AppState) -> serde_json::Value {
     tag = "operations",
     summary = "The server's token and session lifetimes",
     responses(
-        (status = 200, description = "the policy", body = crate::scenario::Policy)
+        (status = 200, description = "the policy", body = Policy)
     )
 )]
 pub async fn policy(state: web::Data<AppState>) -> HttpResponse {
     let settings = &state.settings;
-    HttpResponse::Ok().json(crate::scenario::Policy {
+    HttpResponse::Ok().json(Policy {
         access_ttl_seconds: settings.access_ttl.as_secs(),
         refresh_ttl_seconds: settings.refresh_ttl.as_secs(),
         session_idle_ttl_seconds: settings.session_idle_ttl.as_secs(),

@@ -17,7 +17,7 @@ pub struct TestApp {
     pub database: Arc<TestDatabase>,
     pub redis: Option<Arc<TestRedis>>,
     pub state: actix_web::web::Data<revocable::state::AppState>,
-    pub compare: actix_web::web::Data<revocable::compare::CompareCache>,
+    pub compare: actix_web::web::Data<revocable::compare::cache::CompareCache>,
     overrides: Vec<(String, String)>,
     pub api: reqwest::Client,
     server: tokio::task::JoinHandle<()>,

@@ -110,8 +110,8 @@ impl Browser {
     /// Loads `page` for its CSRF token, then posts the form with it.
     pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Response {
         let (_, body) = self.get_text(page).await;
-        let token =
-            revocable::scenario::extract_csrf(&body).unwrap_or_else(|| panic!("no CSRF token on {page}: {body}"));
+        let token = revocable::compare::client::extract_csrf(&body)
+            .unwrap_or_else(|| panic!("no CSRF token on {page}: {body}"));
         let mut all = vec![("csrf_token", token.as_str())];
         all.extend_from_slice(fields);
         self.post_form(action, &all).await

@@ -3,159 +3,13 @@
 //! plain HTTP client, so the same code observes a spawned test server, a remote one
 //! (`revocable demo --url`) and the running server itself (`/compare`).
 
-use std::fmt;
 use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
-use serde::{Deserialize, Serialize};
 
+use super::client::{Browser, Policy, ScenarioError, TokenPair, cell_of, client, extract_csrf, policy};
+use super::matrix::{Cell, Event, Observed, Row, STRATEGIES};
 use crate::domain::RandomId;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Event {
-    Logout,
-    LogoutEverywhere,
-    RevokeOtherDevice,
-    PasswordChange,
-    RefreshTokenReuse,
-    AccessTokenExpired,
-}
-
-impl Event {
-    pub const ALL: [Event; 6] = [
-        Event::Logout,
-        Event::LogoutEverywhere,
-        Event::RevokeOtherDevice,
-        Event::PasswordChange,
-        Event::RefreshTokenReuse,
-        Event::AccessTokenExpired,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Logout => "logout",
-            Self::LogoutEverywhere => "log out everywhere",
-            Self::RevokeOtherDevice => "device signed out from another device",
-            Self::PasswordChange => "password change",
-            Self::RefreshTokenReuse => "stolen refresh token reused",
-            Self::AccessTokenExpired => "access token expired",
-        }
-    }
-}
-
-pub const STRATEGIES: [&str; 5] = ["stateless", "version", "denylist", "allowlist", "cookie"];
-
-/// One cell: is a credential issued before the event still accepted after it?
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cell {
-    Accepted,
-    Rejected,
-    /// The event does not concern this kind of credential (a cookie has no refresh token).
-    NotApplicable,
-    /// Not observed on this server (an access-token lifetime too long to wait for).
-    NotObserved,
-}
-
-impl Cell {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Self::Accepted => "accepted",
-            Self::Rejected => "rejected",
-            Self::NotApplicable => "n/a",
-            Self::NotObserved => "not observed",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Row {
-    pub event: Event,
-    pub cells: [Cell; 5],
-}
-
-/// The documented matrix (README, `/compare`): what each strategy still accepts after each event.
-pub fn expected() -> Vec<Row> {
-    use Cell::{Accepted as A, NotApplicable as Na, Rejected as R};
-    vec![
-        Row {
-            event: Event::Logout,
-            cells: [A, A, R, R, R],
-        },
-        Row {
-            event: Event::LogoutEverywhere,
-            cells: [A, R, R, R, R],
-        },
-        Row {
-            event: Event::RevokeOtherDevice,
-            cells: [A, A, R, R, R],
-        },
-        Row {
-            event: Event::PasswordChange,
-            cells: [A, R, R, R, R],
-        },
-        Row {
-            event: Event::RefreshTokenReuse,
-            cells: [A, A, R, R, Na],
-        },
-        Row {
-            event: Event::AccessTokenExpired,
-            cells: [R, R, R, R, Na],
-        },
-    ]
-}
-
-/// The server's public policy (`GET /api/policy`), which tells the scenario how long to wait.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Policy {
-    pub access_ttl_seconds: u64,
-    pub refresh_ttl_seconds: u64,
-    pub session_idle_ttl_seconds: u64,
-    pub session_ttl_seconds: u64,
-    pub refresh_reuse_grace_seconds: u64,
-    pub jwt_leeway_seconds: u64,
-    pub jwt_algorithm: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Observed {
-    pub rows: Vec<Row>,
-    pub access_ttl_seconds: u64,
-}
-
-impl Observed {
-    /// Cells that were observed and differ from the documented matrix.
-    pub fn differences(&self) -> Vec<(Event, &'static str, Cell, Cell)> {
-        let mut differences = Vec::new();
-        for (observed, expected) in self.rows.iter().zip(expected()) {
-            for (index, (seen, wanted)) in observed.cells.iter().zip(expected.cells).enumerate() {
-                if *seen != Cell::NotObserved && *seen != wanted {
-                    differences.push((observed.event, STRATEGIES[index], *seen, wanted));
-                }
-            }
-        }
-        differences
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    #[error("{step}: cannot reach {url}: {source}")]
-    Unreachable {
-        step: &'static str,
-        url: String,
-        source: reqwest::Error,
-    },
-    #[error("{step}: the server answered {status}: {body}")]
-    Unexpected {
-        step: &'static str,
-        status: StatusCode,
-        body: String,
-    },
-    #[error("{step}: {message}")]
-    Broken { step: &'static str, message: String },
-}
 
 struct Scenario {
     base: String,
@@ -163,29 +17,6 @@ struct Scenario {
     observer: Option<String>,
     email: String,
     password: String,
-}
-
-#[derive(Deserialize)]
-struct TokenPair {
-    access_token: String,
-    refresh_token: String,
-    session_id: String,
-}
-
-/// A browser: a client with its own cookie jar.
-struct Browser {
-    client: Client,
-    session_id: String,
-}
-
-fn client(cookies: bool) -> Client {
-    Client::builder()
-        .cookie_store(cookies)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .user_agent(concat!("revocable-demo/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("a plain HTTP client always builds")
 }
 
 impl Scenario {
@@ -472,48 +303,6 @@ impl Scenario {
 /// Longest the scenario waits for an access token to expire; beyond it the row is not observed.
 pub const MAX_EXPIRY_WAIT_SECONDS: u64 = 20;
 
-fn cell_of(status: StatusCode, step: &'static str) -> Result<Cell, ScenarioError> {
-    match status {
-        StatusCode::OK => Ok(Cell::Accepted),
-        StatusCode::UNAUTHORIZED => Ok(Cell::Rejected),
-        other => Err(ScenarioError::Unexpected {
-            step,
-            status: other,
-            body: String::new(),
-        }),
-    }
-}
-
-pub fn extract_csrf(page: &str) -> Option<String> {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = page.find(marker)? + marker.len();
-    let end = page[start..].find('"')? + start;
-    Some(page[start..end].to_owned())
-}
-
-pub async fn policy(base: &str) -> Result<Policy, ScenarioError> {
-    let response = client(false)
-        .get(format!("{base}/api/policy"))
-        .send()
-        .await
-        .map_err(|source| ScenarioError::Unreachable {
-            step: "read the policy",
-            url: base.to_owned(),
-            source,
-        })?;
-    if !response.status().is_success() {
-        return Err(ScenarioError::Unexpected {
-            step: "read the policy",
-            status: response.status(),
-            body: response.text().await.unwrap_or_default(),
-        });
-    }
-    response.json().await.map_err(|error| ScenarioError::Broken {
-        step: "read the policy",
-        message: error.to_string(),
-    })
-}
-
 /// Runs every event against the server at `base` with a throw-away account, deleted at the end.
 pub async fn run(base: &str) -> Result<Observed, ScenarioError> {
     run_scenario(base, None).await
@@ -570,87 +359,4 @@ async fn run_scenario(base: &str, observer: Option<String>) -> Result<Observed, 
         rows,
         access_ttl_seconds: policy.access_ttl_seconds,
     })
-}
-
-/// The matrix as a Markdown table, as the README shows it.
-pub fn markdown(rows: &[Row]) -> String {
-    let mut table =
-        String::from("| event | stateless | version | denylist | allowlist | cookie |\n|---|---|---|---|---|---|\n");
-    for row in rows {
-        table.push_str(&format!("| {} |", row.event.label()));
-        for cell in row.cells {
-            table.push_str(&format!(" {} |", cell.symbol()));
-        }
-        table.push('\n');
-    }
-    table
-}
-
-/// The matrix for a terminal, with colours when `colour` is set.
-pub fn terminal_table(rows: &[Row], colour: bool) -> String {
-    let width = Event::ALL.iter().map(|event| event.label().len()).max().unwrap_or(10);
-    let mut out = format!("{:width$}", "after this event", width = width);
-    for strategy in STRATEGIES {
-        out.push_str(&format!("  {strategy:<12}"));
-    }
-    out.push('\n');
-    for row in rows {
-        out.push_str(&format!("{:width$}", row.event.label(), width = width));
-        for cell in row.cells {
-            let text = format!("{:<12}", cell.symbol());
-            let painted = match (colour, cell) {
-                (true, Cell::Accepted) => format!("\x1b[31m{text}\x1b[0m"),
-                (true, Cell::Rejected) => format!("\x1b[32m{text}\x1b[0m"),
-                (true, _) => format!("\x1b[2m{text}\x1b[0m"),
-                (false, _) => text,
-            };
-            out.push_str("  ");
-            out.push_str(&painted);
-        }
-        out.push('\n');
-    }
-    out
-}
-
-impl fmt::Display for Cell {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.symbol())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_readme_shows_the_documented_matrix() {
-        let readme = include_str!("../README.md");
-        assert!(
-            readme.contains(&markdown(&expected())),
-            "README.md's matrix differs from scenario::expected()"
-        );
-    }
-
-    #[test]
-    fn a_cell_that_differs_is_reported_and_an_unobserved_one_is_not() {
-        let mut rows = expected();
-        rows[0].cells[2] = Cell::Accepted;
-        rows[5].cells[0] = Cell::NotObserved;
-        let observed = Observed {
-            rows,
-            access_ttl_seconds: 900,
-        };
-        let differences = observed.differences();
-        assert_eq!(
-            differences,
-            vec![(Event::Logout, "denylist", Cell::Accepted, Cell::Rejected)]
-        );
-    }
-
-    #[test]
-    fn csrf_tokens_are_found_in_forms() {
-        let page = r#"<input type="hidden" name="csrf_token" value="abc-123">"#;
-        assert_eq!(extract_csrf(page).as_deref(), Some("abc-123"));
-        assert_eq!(extract_csrf("<p>no form</p>"), None);
-    }
 }
