@@ -223,7 +223,7 @@ pub async fn require_recent_proof(
     origin: &Origin,
 ) -> Result<(), ApiError> {
     let proved_at = password_proved_at(state, principal).await?;
-    if now_millis() - proved_at <= state.settings.sudo_ttl.as_millis() as i64 {
+    if state.revocation.clock().now_millis() - proved_at <= state.settings.sudo_ttl.as_millis() as i64 {
         return Ok(());
     }
     let password = proof.password.filter(|given| !given.is_empty());
@@ -260,7 +260,7 @@ pub async fn require_recent_proof(
     }
     if let Credential::Cookie(session) = &principal.credential {
         session
-            .insert(AUTHENTICATED_AT_KEY, now_millis())
+            .insert(AUTHENTICATED_AT_KEY, state.revocation.clock().now_millis())
             .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))?;
     }
     Ok(())

@@ -22,6 +22,7 @@ use crate::auth::rate_limit::{Decision, RateLimit};
 use crate::compare::cache::CompareCache;
 use crate::compare::instance::Launched;
 use crate::config::Settings;
+use crate::domain::Clock;
 use crate::error::ApiError;
 use crate::revocation::cookie_state::WebSessionStore;
 use crate::revocation::{DenylistCopy, RedisFeed, Revocation, RevocationSettings, SyncSettings};
@@ -61,6 +62,11 @@ pub fn launch_measuring_instance(settings: Settings) -> LocalBoxFuture<'static, 
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Clock::System).await
+    }
+
+    /// As `build`, measuring time on `clock` (a test's, which the test moves forward).
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         // The recorder first, so what the revocation layer reports while starting is kept.
         let metrics = web::Data::new(crate::telemetry::metrics_handle()?);
         // Bound first, so that the default issuer (`http://` + BIND) names the real port even
@@ -70,7 +76,7 @@ impl Application {
         let address = listener.local_addr()?;
         settings.bind.set_port(address.port());
         warn_of_short_jwks_max_age(&settings);
-        let state = web::Data::new(build_state(settings).await?);
+        let state = web::Data::new(build_state_with_clock(settings, clock).await?);
         crate::auth::password::prepare();
         state.revocation.start().await;
         spawn_purge(state.clone());
@@ -475,6 +481,11 @@ fn cookie_sessions(state: &AppState, key: &Key) -> SessionMiddleware<CookieState
 /// The pools, stores and keys, with migrations applied; nothing started yet. The operator's
 /// commands work through this too, so what they change goes through the same layers.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    build_state_with_clock(settings, Clock::System).await
+}
+
+/// As `build_state`, with the clock the app measures time on.
+pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
     let backend = Backend::of(&settings.database_url);
     store::create_database_if_missing(&settings.database_url)
         .await
@@ -508,7 +519,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             DenylistCopy::redis(pool.clone(), &settings.redis_prefix),
         ),
     };
-    let keys = JwtKeys::load(&settings, &db).await?;
+    let keys = JwtKeys::load(&settings, &db, clock.clone()).await?;
     let csrf_key = store::secrets::get_or_create(&db, "csrf_key", crate::domain::RandomId::secret).await?;
     let anonymous_csrf = crate::auth::csrf::AnonymousCsrf::new(csrf_key.into_bytes(), settings.cookie_secure);
     let known_browser_key =
@@ -522,7 +533,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         db.clone(),
         denylist,
         backing_sessions,
-        revocation_settings(&settings, &redis),
+        revocation_settings(&settings, &redis, clock),
     );
     let web_sessions = CookieStateStore::new(revocation.clone(), settings.session_ttl);
     let geoip = match &settings.geoip_db {
@@ -563,8 +574,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     })
 }
 
-fn revocation_settings(settings: &Settings, redis: &Option<deadpool_redis::Pool>) -> RevocationSettings {
+fn revocation_settings(settings: &Settings, redis: &Option<deadpool_redis::Pool>, clock: Clock) -> RevocationSettings {
     RevocationSettings {
+        clock,
         cache: settings.revocation_cache,
         capacity: settings.revocation_cache_capacity,
         time_to_live: settings.access_ttl,
@@ -619,19 +631,26 @@ fn spawn_purge(state: web::Data<AppState>) {
         ticker.tick().await;
         loop {
             ticker.tick().await;
-            state.keys.purge_verified_tokens();
-            if let Err(error) = state.revocation.purge_expired().await {
-                tracing::warn!(error = %error, "purge of expired state failed");
-            }
-            if let Err(error) = crate::auth::throttle::purge(&state.db, state.account_lock()).await {
-                tracing::warn!(error = %error, "purge of past log-in attempt windows failed");
-            }
-            let now = crate::domain::now_millis();
-            if let Err(error) = store::mfa_challenges::purge_ended(&state.db, now).await {
-                tracing::warn!(error = %error, "purge of ended second-factor challenges failed");
-            }
+            purge_expired(&state).await;
         }
     });
+}
+
+/// Deletes what has expired by the app's clock: verified tokens held in memory, revocation state,
+/// past log-in attempt windows, ended second-factor challenges. Run every `PURGE_INTERVAL`, and
+/// directly by tests that move the clock. A failure is logged and left to the next run.
+pub async fn purge_expired(state: &AppState) {
+    state.keys.purge_verified_tokens();
+    if let Err(error) = state.revocation.purge_expired().await {
+        tracing::warn!(error = %error, "purge of expired state failed");
+    }
+    if let Err(error) = crate::auth::throttle::purge(&state.db, state.account_lock()).await {
+        tracing::warn!(error = %error, "purge of past log-in attempt windows failed");
+    }
+    let now = state.revocation.clock().now_millis();
+    if let Err(error) = store::mfa_challenges::purge_ended(&state.db, now).await {
+        tracing::warn!(error = %error, "purge of ended second-factor challenges failed");
+    }
 }
 
 /// `jose` and PyJWT refetch a JWKS at most once per 30 s whatever its `max-age` says; a key that

@@ -2,7 +2,8 @@
 //!
 //! The algorithm is never taken from the token: `Validation::algorithms` holds exactly the one the
 //! server is configured with, `typ` must be `at+jwt`, and `iss`, `aud`, `exp`, `nbf` are required
-//! and checked. Every failure maps to one `RejectReason`.
+//! and checked; `exp` and `nbf` against the app's clock (`domain::Clock`), here rather than by
+//! jsonwebtoken, which reads the system's. Every failure maps to one `RejectReason`.
 //!
 //! Two kinds of access token share the keys: a person's (`sub` a user, `sid` the login session,
 //! `ver` the token version) and a client's own, from the client-credentials grant (`sub` and
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::keys::{self, KeyRing, KeyState};
 use crate::config::{JwtAlgorithm, Settings};
-use crate::domain::{RandomId, now_millis};
+use crate::domain::{Clock, RandomId};
 use crate::error::RejectReason;
 use crate::store::{self, Db};
 
@@ -179,6 +180,9 @@ pub struct JwtKeys {
     lifetime_seconds: i64,
     /// Tokens verified before, by the digest of their bytes (`VERIFIED_TOKEN_CACHE`).
     verified: VerifiedTokens<AccessToken>,
+    /// `JWT_LEEWAY`, in seconds: how far past `exp` (or before `nbf`) a token is still accepted.
+    leeway_seconds: i64,
+    clock: Clock,
 }
 
 /// A verified token's claims and the key that verified it.
@@ -191,7 +195,7 @@ struct Decoded {
 impl JwtKeys {
     /// HS256: `JWT_SECRET`, or a secret generated once and kept in the database's `secrets`
     /// table. EdDSA: the key ring of `auth::keys` (database, `JWT_KEYS` or `JWT_KEYS_FILE`).
-    pub async fn load(settings: &Settings, db: &Db) -> anyhow::Result<Self> {
+    pub async fn load(settings: &Settings, db: &Db, clock: Clock) -> anyhow::Result<Self> {
         let (algorithm, material) = match settings.jwt_algorithm {
             JwtAlgorithm::Hs256 => {
                 let secret = match &settings.jwt_secret {
@@ -214,8 +218,9 @@ impl JwtKeys {
         let mut validation = Validation::new(algorithm);
         validation.algorithms = vec![algorithm];
         validation.leeway = settings.jwt_leeway.as_secs();
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // Checked in `check_times`, against the app's clock; still required to be present.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         let issuer = settings.issuer();
         validation.set_issuer(&[&issuer]);
         validation.set_audience(&[&settings.jwt_audience]);
@@ -230,6 +235,8 @@ impl JwtKeys {
             audience: settings.jwt_audience.clone(),
             lifetime_seconds: settings.access_ttl.as_secs() as i64,
             verified: VerifiedTokens::new(settings.verified_token_cache, settings.jwt_leeway.as_secs()),
+            leeway_seconds: i64::try_from(settings.jwt_leeway.as_secs()).unwrap_or(i64::MAX),
+            clock,
         })
     }
 
@@ -255,7 +262,7 @@ impl JwtKeys {
 
     /// Drops the verified tokens that have expired, and those whose key stopped verifying.
     pub fn purge_verified_tokens(&self) {
-        self.verified.purge_expired(now_millis());
+        self.verified.purge_expired(self.clock.now_millis());
     }
 
     /// Tokens held verified in memory.
@@ -285,7 +292,11 @@ impl JwtKeys {
             self.unknown_kid_seen.store(true, Ordering::Relaxed);
             return Err(RejectReason::BadSignature);
         }
-        if ring.ring.verifies_until(kid).is_some_and(|until| until <= now_millis()) {
+        if ring
+            .ring
+            .verifies_until(kid)
+            .is_some_and(|until| until <= self.clock.now_millis())
+        {
             return Err(RejectReason::BadSignature);
         }
         Ok(ring)
@@ -344,7 +355,7 @@ impl JwtKeys {
         token_version: i64,
         lifetime_seconds: i64,
     ) -> anyhow::Result<IssuedToken> {
-        let now = chrono::Utc::now().timestamp();
+        let now = self.clock.now_seconds();
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -368,7 +379,7 @@ impl JwtKeys {
         scope: &str,
         lifetime_seconds: i64,
     ) -> anyhow::Result<(String, ClientClaims)> {
-        let now = chrono::Utc::now().timestamp();
+        let now = self.clock.now_seconds();
         let claims = ClientClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -394,7 +405,7 @@ impl JwtKeys {
                 let ring = self.ring().ok_or_else(|| anyhow::anyhow!("no Ed25519 keys loaded"))?;
                 let key = ring
                     .ring
-                    .signing(now_millis())
+                    .signing(self.clock.now_millis())
                     .ok_or_else(|| anyhow::anyhow!("no Ed25519 key signs yet"))?;
                 let (encoding, _) = ring
                     .by_kid
@@ -422,7 +433,7 @@ impl JwtKeys {
         if token.len() > MAX_TOKEN_BYTES || token.bytes().filter(|b| *b == b'.').count() != 2 {
             return Err(RejectReason::Malformed);
         }
-        if let Some(cached) = self.verified.get(token, now_millis()) {
+        if let Some(cached) = self.verified.get(token, self.clock.now_millis()) {
             return match cached {
                 Ok(entry) => Ok(entry.claims.clone()),
                 Err(TimeCheck::Expired) => Err(RejectReason::Expired),
@@ -444,6 +455,7 @@ impl JwtKeys {
             return Err(RejectReason::Malformed);
         }
         let (expires_at, not_before) = (data.claims.exp, data.claims.nbf);
+        self.check_times(expires_at, not_before, 0)?;
         let claims = data.claims.into_access_token()?;
         if !self.verified.is_enabled() {
             return Ok(claims);
@@ -461,15 +473,28 @@ impl JwtKeys {
         Ok(entry.claims.clone())
     }
 
+    /// `exp` and `nbf` against the app's clock moved `seconds_later` ahead, with `JWT_LEEWAY`
+    /// either way, as jsonwebtoken would check them against the system's: expired once `exp` is
+    /// more than the leeway behind, not yet valid while `nbf` is more than the leeway ahead.
+    fn check_times(&self, expires_at: i64, not_before: i64, seconds_later: i64) -> Result<(), RejectReason> {
+        let now = self.clock.now_seconds().saturating_add(seconds_later);
+        if expires_at < now.saturating_sub(self.leeway_seconds) {
+            return Err(RejectReason::Expired);
+        }
+        if not_before > now.saturating_add(self.leeway_seconds) {
+            return Err(RejectReason::NotYetValid);
+        }
+        Ok(())
+    }
+
     /// Validates as `validate` does, but as if the clock were `seconds_later` ahead: how `/compare`
     /// observes what happens to a real token once its lifetime has passed, without waiting for it.
     pub fn validate_later(&self, token: &str, seconds_later: u64) -> Result<Claims, RejectReason> {
-        let mut validation = self.validation.clone();
-        validation.reject_tokens_expiring_in_less_than = seconds_later;
-        match self
-            .decode(token, &validation)
-            .map(|decoded| decoded.data.claims.into_access_token())
-        {
+        let later = i64::try_from(seconds_later).unwrap_or(i64::MAX);
+        match self.decode(token, &self.validation).and_then(|decoded| {
+            self.check_times(decoded.data.claims.exp, decoded.data.claims.nbf, later)?;
+            Ok(decoded.data.claims.into_access_token())
+        }) {
             Ok(Ok(AccessToken::User(claims))) => Ok(claims),
             Err(RejectReason::Expired) => Err(RejectReason::Expired),
             _ => Err(RejectReason::Malformed),
@@ -499,7 +524,7 @@ impl JwtKeys {
             None => Vec::new(),
             Some(ring) => ring
                 .ring
-                .states(now_millis())
+                .states(self.clock.now_millis())
                 .into_iter()
                 .filter(|(_, state)| *state != KeyState::Retired)
                 .map(|(key, _)| key.public_jwk())
@@ -534,7 +559,7 @@ mod tests {
             .await
             .unwrap();
         store::migrate(&db).await.unwrap();
-        (JwtKeys::load(&settings, &db).await.unwrap(), db)
+        (JwtKeys::load(&settings, &db, Clock::System).await.unwrap(), db)
     }
 
     async fn keys(pairs: &[(&str, &str)]) -> JwtKeys {

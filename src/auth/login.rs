@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::auth::client;
 use crate::auth::jwt::{IssuedToken, JwtKeys};
 use crate::config::Settings;
-use crate::domain::{RandomId, RefreshToken, now_millis};
+use crate::domain::{RandomId, RefreshToken};
 use crate::error::{ApiError, RejectReason};
 use crate::revocation::{MintedAccess, NewRefresh, Revocation, Rotation};
 use crate::store::events::{self, EventKind, NewEvent, Origin};
@@ -59,7 +59,7 @@ pub async fn open_login_session(
     kind: Kind,
     origin: &Origin,
 ) -> Result<LoginSession, ApiError> {
-    let now = now_millis();
+    let now = issuer.revocation.clock().now_millis();
     let idle = match kind {
         Kind::Cookie => issuer.lifetimes.session_idle_ttl,
         Kind::Token => issuer.lifetimes.refresh_ttl,
@@ -140,7 +140,7 @@ async fn end_sessions_past_the_limit(
     let Some(limit) = issuer.max_sessions_per_user else {
         return Ok(());
     };
-    let live = login_sessions::list_live(issuer.db, &opened.user_id, now_millis()).await?;
+    let live = login_sessions::list_live(issuer.db, &opened.user_id, issuer.revocation.clock().now_millis()).await?;
     let excess = live.len().saturating_sub(limit as usize);
     // `list_live` is ordered by last activity, most recent first: the least recent are at the end.
     for session in live.iter().rev().filter(|session| session.id != opened.id).take(excess) {
@@ -206,7 +206,7 @@ pub async fn issue_access_token(
 
 /// A fresh pair for a login session that has just been opened.
 pub async fn issue_pair(issuer: &Issuer<'_>, user: &User, session: &LoginSession) -> Result<TokenPair, ApiError> {
-    let now = now_millis();
+    let now = issuer.revocation.clock().now_millis();
     let refresh = RefreshToken::generate();
     let refresh_hash = refresh.hash();
     let new_refresh = NewRefresh {
@@ -229,7 +229,7 @@ pub async fn issue_pair(issuer: &Issuer<'_>, user: &User, session: &LoginSession
 /// `token_version`): the old ones, including any a concurrent refresh has just minted, stop
 /// working.
 pub async fn reissue_pair(issuer: &Issuer<'_>, session_id: &str) -> Result<TokenPair, ApiError> {
-    let now = now_millis();
+    let now = issuer.revocation.clock().now_millis();
     let refresh = RefreshToken::generate();
     let refresh_hash = refresh.hash();
     let new_refresh = NewRefresh {
@@ -265,7 +265,7 @@ fn session_ended() -> ApiError {
 /// it (and revokes what it minted).
 pub async fn rotate(issuer: &Issuer<'_>, presented: &str, origin: &Origin) -> Result<TokenPair, ApiError> {
     let token = RefreshToken::parse(presented).ok_or_else(|| invalid_grant("the refresh token is not valid"))?;
-    let now = now_millis();
+    let now = issuer.revocation.clock().now_millis();
     let refresh = RefreshToken::generate();
     let refresh_hash = refresh.hash();
     let replacement = NewRefresh {

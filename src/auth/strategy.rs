@@ -21,7 +21,6 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::auth::RequestSettings;
 use crate::auth::jwt::{Claims, JwtKeys};
-use crate::domain::now_millis;
 use crate::error::{ApiError, RejectReason};
 use crate::revocation::Revocation;
 use crate::revocation::cookie_state::LOGIN_SESSION_KEY;
@@ -114,7 +113,7 @@ pub async fn check_denylist(revocation: &Revocation, claims: &Claims) -> Result<
 /// The token's login session is live; its activity is recorded in memory (written to the
 /// database at most once a minute, off the request's path).
 pub async fn check_allowlist(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
-    let now = now_millis();
+    let now = revocation.clock().now_millis();
     match revocation.session(&claims.sid).await? {
         Some(session) if session.is_live(now) && session.user_id == claims.sub => {
             revocation.record_activity(&claims.sid, &session, now, None);
@@ -234,7 +233,7 @@ pub async fn check_login_session(
     login_session_id: &str,
     user_id: &str,
 ) -> Result<(), ApiError> {
-    let now = now_millis();
+    let now = revocation.clock().now_millis();
     let login_session = revocation.session(login_session_id).await?;
     let Some(login_session) = login_session.filter(|found| found.user_id == user_id) else {
         return Err(ApiError::cookie(RejectReason::RevokedSession));

@@ -1,5 +1,6 @@
 //! Values parsed once at the edge and trusted afterwards.
 
+mod clock;
 mod email;
 mod ids;
 mod link_token;
@@ -7,6 +8,7 @@ mod password;
 mod scope;
 mod second_factor;
 
+pub use clock::Clock;
 pub use email::Email;
 pub use ids::{RandomId, RefreshToken, SessionId, now_millis};
 pub use link_token::LinkToken;

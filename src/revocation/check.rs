@@ -5,7 +5,6 @@
 use compact_str::CompactString;
 
 use super::{Error, Lookup, Revocation, count};
-use crate::domain::now_millis;
 use crate::store;
 use crate::store::login_sessions::{Kind, LoginSession};
 
@@ -90,7 +89,7 @@ impl Revocation {
 
     pub async fn is_denylisted(&self, jti: &str) -> Result<bool, Error> {
         if let Some(cache) = self.trusted().await?
-            && let Some(answer) = cache.is_denylisted(jti, now_millis())
+            && let Some(answer) = cache.is_denylisted(jti, self.now_millis())
         {
             count("denylist", Lookup::Hit);
             return Ok(answer);
@@ -104,7 +103,7 @@ impl Revocation {
                 self.read_store(self.inner.denylist.contains(&self.inner.db, jti, applied))
                     .await
             } else {
-                self.read_store(store::denylist::contains(&self.inner.db, jti, now_millis()))
+                self.read_store(store::denylist::contains(&self.inner.db, jti, self.now_millis()))
                     .await
             }
         })
@@ -115,7 +114,7 @@ impl Revocation {
     /// The login session as the checks see it; `None` when it does not exist. A cached answer
     /// that looks timed out is read again: another instance may have seen activity since.
     pub async fn session(&self, session_id: &str) -> Result<Option<SessionView>, Error> {
-        let now = now_millis();
+        let now = self.now_millis();
         if let Some(cache) = self.trusted().await? {
             if let Some(view) = cache.session(session_id)
                 && (view.revoked || view.is_live(now))

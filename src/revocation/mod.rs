@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
-use crate::domain::now_millis;
+use crate::domain::Clock;
 use crate::store::revocation_log::{Change, Entry};
 use crate::store::{self, Db};
 use cookie_state::WebSessionStore;
@@ -57,6 +57,8 @@ pub struct RevocationSettings {
     /// whole seconds): a denylist entry stays in force that much longer.
     pub expiry_tolerance: Duration,
     pub sync: SyncSettings,
+    /// The app's clock, which every expiry here is measured against.
+    pub clock: Clock,
 }
 
 #[derive(Clone)]
@@ -77,6 +79,7 @@ struct Inner {
     expiry_tolerance: i64,
     /// Activity seen since the last flush: login session → (last seen, new idle limit).
     activity: DashMap<String, (i64, Option<i64>)>,
+    clock: Clock,
 }
 
 /// The login sessions a revocation ended.
@@ -141,6 +144,7 @@ impl Revocation {
                 activity_interval: settings.activity_interval,
                 expiry_tolerance: settings.expiry_tolerance.as_millis() as i64,
                 activity: DashMap::new(),
+                clock: settings.clock,
             }),
             use_cache: settings.cache,
         }
@@ -201,8 +205,13 @@ impl Revocation {
         self.inner.cache.sizes()
     }
 
+    /// The app's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
     fn now_millis(&self) -> i64 {
-        now_millis()
+        self.inner.clock.now_millis()
     }
 
     /// A check's read of the stores, bounded by `REVOCATION_MAX_STALENESS`: a database that does
@@ -281,7 +290,7 @@ impl Revocation {
     /// Says in the log that cookie state (named by the hash of its key) was written or deleted,
     /// so other instances drop their cached copy.
     pub async fn web_state_changed(&self, key_hash: &str) -> Result<(), Error> {
-        let now = now_millis();
+        let now = self.now_millis();
         let transaction = self.inner.db.begin().await?;
         let pending = Pending {
             changes: vec![Change::web_state_changed(key_hash)],
@@ -296,7 +305,7 @@ impl Revocation {
     /// ago, and revocation log entries past their retention.
     pub async fn purge_expired(&self) -> Result<(), Error> {
         let db = &self.inner.db;
-        let now = now_millis();
+        let now = self.now_millis();
         let denylist = store::denylist::purge_expired(db, now).await?;
         self.inner.cache.purge_expired(now);
         if let Err(error) = self.inner.denylist.purge_expired(now).await {

@@ -4,7 +4,6 @@
 //! revocation log entries (`Revocation::commit`).
 
 use super::{Error, Pending, Revocation, Revoked, retry};
-use crate::domain::now_millis;
 use crate::store::login_sessions::EndReason;
 use crate::store::revocation_log::Change;
 use crate::store::{self};
@@ -19,7 +18,7 @@ impl Revocation {
         expires_at_millis: i64,
     ) -> Result<(), Error> {
         retry::on_conflict("denylisting", || async move {
-            let now = now_millis();
+            let now = self.now_millis();
             let expires_at_millis = expires_at_millis + self.inner.expiry_tolerance;
             let mut transaction = self.inner.db.begin().await?;
             store::denylist::insert(&mut *transaction, jti, expires_at_millis, now).await?;
@@ -49,7 +48,7 @@ impl Revocation {
         by_session_id: Option<&str>,
     ) -> Result<Revoked, Error> {
         retry::on_conflict("session revocation", || async move {
-            let now = now_millis();
+            let now = self.now_millis();
             let mut transaction = self.inner.db.begin().await?;
             let Some(user_id) =
                 store::login_sessions::revoke(&mut *transaction, session_id, reason, by_session_id, now).await?
@@ -76,7 +75,7 @@ impl Revocation {
         bump_token_version: bool,
     ) -> Result<Revoked, Error> {
         retry::on_conflict("revocation of all sessions", || async move {
-            let now = now_millis();
+            let now = self.now_millis();
             let mut transaction = self.inner.db.begin().await?;
             let mut pending = Pending::default();
             if bump_token_version {
@@ -104,7 +103,7 @@ impl Revocation {
     /// all in one transaction; the caller's own session (`keep`) survives.
     pub async fn change_password(&self, user_id: &str, password_hash: &str, keep: &str) -> Result<Revoked, Error> {
         retry::on_conflict("password change", || async move {
-            let now = now_millis();
+            let now = self.now_millis();
             let mut transaction = self.inner.db.begin().await?;
             let mut pending = Pending::default();
             let version = store::users::change_password(&mut *transaction, user_id, password_hash).await?;
@@ -140,7 +139,7 @@ impl Revocation {
     ) -> Result<Option<Revoked>, Error> {
         retry::on_conflict("password reset", || async move {
             use store::email_tokens::Purpose;
-            let now = now_millis();
+            let now = self.now_millis();
             let mut transaction = self.inner.db.begin().await?;
             let spent_by =
                 store::email_tokens::spend(&mut *transaction, token_hash, Purpose::PasswordReset, now).await?;
@@ -177,7 +176,7 @@ impl Revocation {
     pub async fn lock_out_after_report(&self, token_hash: &str) -> Result<Option<(String, Revoked)>, Error> {
         retry::on_conflict("sign-in report", || async move {
             use store::email_tokens::Purpose;
-            let now = now_millis();
+            let now = self.now_millis();
             let mut transaction = self.inner.db.begin().await?;
             let Some(user_id) = store::email_tokens::spend(&mut *transaction, token_hash, Purpose::NotMe, now).await?
             else {
@@ -213,7 +212,7 @@ impl Revocation {
     /// `Ok(None)` when there is no such user.
     pub async fn lock_account(&self, user_id: &str) -> Result<Option<Revoked>, Error> {
         retry::on_conflict("account lock", || async move {
-            let now = now_millis();
+            let now = self.now_millis();
             let mut transaction = self.inner.db.begin().await?;
             if !store::users::set_locked(&mut *transaction, user_id, Some(now)).await? {
                 transaction.rollback().await?;
@@ -245,7 +244,7 @@ impl Revocation {
     /// deletes the user and, by cascade, everything that belonged to them.
     pub async fn delete_user(&self, user_id: &str, by_session_id: Option<&str>) -> Result<Revoked, Error> {
         retry::on_conflict("account deletion", || async move {
-            let now = now_millis();
+            let now = self.now_millis();
             let mut transaction = self.inner.db.begin().await?;
             let mut pending = Pending::default();
             self.end_all_sessions(

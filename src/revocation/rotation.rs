@@ -10,7 +10,6 @@
 //! revocation after a rotation revokes the tokens it minted, a rotation after a revocation finds
 //! the session ended.
 
-use crate::domain::now_millis;
 use crate::store::refresh_tokens::StoredRefreshToken;
 use crate::store::revocation_log::Change;
 use crate::store::users::User;
@@ -73,7 +72,7 @@ impl Revocation {
     /// The refresh token (by its hash) when it is still good for a rotation; `None` when it is
     /// unknown, spent, expired, or its login session has ended.
     pub async fn live_refresh_token(&self, token_hash: &str) -> Result<Option<LiveRefresh>, Error> {
-        let now = now_millis();
+        let now = self.now_millis();
         let Some(stored) = self.refresh_token(token_hash).await? else {
             return Ok(None);
         };

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use crate::domain::now_millis;
 use crate::store::revocation_log::Change;
 use crate::store::signing_keys::StoredKey;
 use crate::store::{self};
@@ -24,7 +23,7 @@ impl Revocation {
     /// `REVOCATION_MAX_STALENESS`: the bound within which every current instance has applied the
     /// announcement and publishes the key.
     pub async fn publish_signing_key(&self, key: &StoredKey, notice: Duration) -> Result<Published, Error> {
-        let now = now_millis();
+        let now = self.now_millis();
         let published = Published {
             created_at: now,
             signs_from: now + (notice + self.inner.sync.max_staleness()).as_millis() as i64,

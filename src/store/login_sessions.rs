@@ -132,12 +132,11 @@ impl LoginSession {
         self.revoked_at.is_none() && now < self.expires_at && now < self.idle_expires_at
     }
 
-    /// Why it is no longer live, whether it was revoked or simply ran out of time.
-    pub fn end_reason(&self) -> Option<EndReason> {
+    /// Why it is no longer live at `now`, whether it was revoked or simply ran out of time.
+    pub fn end_reason(&self, now: i64) -> Option<EndReason> {
         if self.revoked_at.is_some() {
             return self.revoke_reason.as_deref().and_then(EndReason::parse);
         }
-        let now = crate::domain::now_millis();
         if now >= self.expires_at {
             Some(EndReason::AbsoluteTimeout)
         } else if now >= self.idle_expires_at {
@@ -147,11 +146,11 @@ impl LoginSession {
         }
     }
 
-    /// When it stopped being live (revocation, or the limit it ran into).
-    pub fn ended_at(&self) -> Option<i64> {
+    /// When it stopped being live, as of `now` (revocation, or the limit it ran into).
+    pub fn ended_at(&self, now: i64) -> Option<i64> {
         self.revoked_at.or_else(|| {
             let limit = self.expires_at.min(self.idle_expires_at);
-            (limit <= crate::domain::now_millis()).then_some(limit)
+            (limit <= now).then_some(limit)
         })
     }
 }
@@ -255,7 +254,7 @@ pub async fn list_ended_since<'c>(
         .fetch_all(executor)
         .await?;
     let mut sessions: Vec<LoginSession> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-    sessions.sort_by_key(|session| std::cmp::Reverse(session.ended_at().unwrap_or(0)));
+    sessions.sort_by_key(|session| std::cmp::Reverse(session.ended_at(now).unwrap_or(0)));
     Ok(sessions)
 }
 

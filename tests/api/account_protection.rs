@@ -246,7 +246,7 @@ async fn logging_out_everywhere_through_the_api_needs_the_password_once_the_proo
     let app = stale_proof_app().await;
     let user = app.new_user().await;
     let tokens = app.token_login(&user).await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    app.advance(Duration::from_millis(1_500)).await;
 
     let without = app.bearer_post("/api/logout-all", &tokens.access, None).await;
     assert_eq!(without.status(), StatusCode::FORBIDDEN);
@@ -292,7 +292,7 @@ async fn a_stolen_cookie_cannot_log_out_everywhere_through_the_api_without_the_p
     let user = app.new_user().await;
     let browser = app.browser();
     browser.login(&user).await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    app.advance(Duration::from_millis(1_500)).await;
     let origin = browser.origin();
     let without = browser.api_post("/api/logout-all", None, Some(&origin)).await;
     assert_eq!(without.status(), StatusCode::FORBIDDEN);
@@ -314,7 +314,7 @@ async fn signing_out_one_device_stays_one_step_whatever_the_age_of_the_proof() {
     let user = app.new_user().await;
     let caller = app.token_login(&user).await;
     let other = app.token_login(&user).await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    app.advance(Duration::from_millis(1_500)).await;
     let response = app
         .bearer_delete(&format!("/api/sessions/{}", other.session_id), &caller.access)
         .await;
@@ -529,7 +529,7 @@ async fn wrong_passwords_to_re_authenticate_are_counted_for_that_session_alone()
     let user = app.new_user().await;
     let stolen = app.token_login(&user).await;
     let own = app.token_login(&user).await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    app.advance(Duration::from_millis(1_500)).await;
     for _ in 0..10 {
         let response = app
             .bearer_post(

@@ -196,7 +196,7 @@ async fn an_idle_session_expires_on_the_server() {
     let browser = app.browser();
     browser.login(&user).await;
     assert_eq!(browser.cookie_me().await.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(2600)).await;
+    app.advance(Duration::from_millis(2600)).await;
     let response = browser.cookie_me().await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
@@ -208,7 +208,7 @@ async fn activity_keeps_a_session_alive_past_the_idle_limit() {
     let browser = app.browser();
     browser.login(&user).await;
     for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        app.advance(Duration::from_millis(1000)).await;
         assert_eq!(browser.cookie_me().await.status(), StatusCode::OK);
     }
 }
@@ -220,10 +220,10 @@ async fn the_absolute_limit_ends_even_an_active_session() {
     let browser = app.browser();
     browser.login(&user).await;
     for _ in 0..2 {
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        app.advance(Duration::from_millis(1000)).await;
         assert_eq!(browser.cookie_me().await.status(), StatusCode::OK);
     }
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    app.advance(Duration::from_millis(1600)).await;
     let response = browser.cookie_me().await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_body(response).await["reason"], "expired");

@@ -155,7 +155,7 @@ async fn idle_and_absolute_timeouts_show_as_such() {
     let user = app.new_user().await;
     let idle = app.browser();
     idle.login(&user).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.advance(Duration::from_millis(1500)).await;
     let viewer = app.browser();
     viewer.login(&user).await;
     let page = dashboard(&viewer).await;
@@ -165,7 +165,7 @@ async fn idle_and_absolute_timeouts_show_as_such() {
         ended_section(&page)
     );
     let tokens = app.token_login(&user).await;
-    tokio::time::sleep(Duration::from_millis(3200)).await;
+    app.advance(Duration::from_millis(3200)).await;
     assert_eq!(app.refresh(&tokens.refresh).await.status(), StatusCode::UNAUTHORIZED);
     let late = app.browser();
     late.login(&user).await;

@@ -186,7 +186,7 @@ async fn malformed_unknown_expired_and_foreign_tokens_are_simply_inactive() {
             "{token}"
         );
     }
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.advance(Duration::from_millis(2100)).await;
     assert_eq!(introspect(&app, &client, &tokens.access).await["active"], false);
 }
 

@@ -154,7 +154,7 @@ async fn a_signed_out_browser_is_told_why_on_the_log_in_page() {
         ..user.clone()
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    app.advance(Duration::from_millis(1300)).await;
     let (_, page) = idle.get_text("/login").await;
     assert!(
         page.contains("This browser was signed out after 1 second without activity."),

@@ -136,7 +136,7 @@ async fn an_unused_refresh_token_expires_after_refresh_ttl() {
     let app = spawn_app_with(&[("REFRESH_TTL", "2s"), ("ACCESS_TTL", "1s")]).await;
     let user = app.new_user().await;
     let tokens = app.token_login(&user).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.advance(Duration::from_millis(2500)).await;
     let response = app.refresh(&tokens.refresh).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_body(response).await["error"], "invalid_grant");
@@ -148,10 +148,10 @@ async fn a_refresh_token_never_outlives_the_login_sessions_absolute_limit() {
     let user = app.new_user().await;
     let mut tokens = app.token_login(&user).await;
     for _ in 0..2 {
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        app.advance(Duration::from_millis(1000)).await;
         tokens = TestApp::refreshed(app.refresh(&tokens.refresh).await).await;
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.advance(Duration::from_millis(1500)).await;
     let response = app.refresh(&tokens.refresh).await;
     assert_eq!(
         response.status(),

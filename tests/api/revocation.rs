@@ -104,7 +104,7 @@ async fn expired_denylist_entries_are_purged_from_the_database_and_the_copy() {
     if app.redis.is_some() {
         assert_eq!(app.state.revocation.denylist().entry_count().await.unwrap(), 1);
     }
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    app.advance(Duration::from_millis(3500)).await;
     let db = app.db().await;
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM denylist")
         .fetch_one(&db)

@@ -8,7 +8,6 @@ use crate::account;
 use crate::auth::client;
 use crate::auth::login;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, BearerOrCookie, Credential, LAST_SEEN_KEY};
-use crate::domain::now_millis;
 use crate::error::ApiError;
 use crate::routes::api::{required, token::TokenResponse};
 use crate::state::AppState;
@@ -150,7 +149,7 @@ pub async fn change_password(
         }
         Credential::Cookie(session) => {
             session.renew();
-            let now = now_millis();
+            let now = state.revocation.clock().now_millis();
             let _ = session.insert(AUTHENTICATED_AT_KEY, now);
             let _ = session.insert(LAST_SEEN_KEY, now);
             let csrf = crate::auth::csrf::rotate(&request.get_session())?;

@@ -208,7 +208,7 @@ fn describe_event(event: &SecurityEvent) -> (String, bool) {
 
 pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, PageError> {
     let principal = &user.0;
-    let now = now_millis();
+    let now = state.revocation.clock().now_millis();
     let account = find_user(&state, &principal.user_id).await?;
     let live = login_sessions::list_live(&state.db, &principal.user_id, now).await?;
     let ended = login_sessions::list_ended_since(&state.db, &principal.user_id, now - 30 * 86_400_000, now).await?;
@@ -222,7 +222,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         .collect();
     let mut ended_rows = Vec::with_capacity(ended.len());
     for session in &ended {
-        let reason = session.end_reason().unwrap_or(EndReason::LoggedOut);
+        let reason = session.end_reason(now).unwrap_or(EndReason::LoggedOut);
         let by = match (&session.revoked_by_session_id, reason) {
             (Some(by), EndReason::SignedOutFromAnotherDevice | EndReason::ReportedNotYou) => {
                 if !devices_by_id.contains_key(by)
@@ -234,7 +234,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
             }
             _ => None,
         };
-        let ended_at = session.ended_at().unwrap_or(now);
+        let ended_at = session.ended_at(now).unwrap_or(now);
         ended_rows.push(EndedRow {
             device: describe_device(&session.user_agent),
             kind_label: kind_label(session.kind),

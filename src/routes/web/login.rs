@@ -10,7 +10,6 @@ use crate::auth::client;
 use crate::auth::login::open_login_session;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY};
 use crate::auth::strategy::{Credential, Principal};
-use crate::domain::now_millis;
 use crate::error::{ApiError, LockedOut};
 use crate::revocation::cookie_state::{LOGIN_SESSION_KEY, STATE_LOST_KEY};
 use crate::routes::web::page::PageError;
@@ -46,7 +45,7 @@ async fn ended_notice(state: &AppState, request: &HttpRequest) -> Result<Option<
     if session.kind != Kind::Cookie {
         return Ok(None);
     }
-    let Some(reason) = session.end_reason() else {
+    let Some(reason) = session.end_reason(state.revocation.clock().now_millis()) else {
         return Ok(None);
     };
     let by_itself = session.revoked_by_session_id.as_deref() == Some(session.id.as_str());
@@ -149,7 +148,7 @@ pub async fn start_browser_session(
     let login_session = open_login_session(&state.issuer(), user, Kind::Cookie, origin).await?;
     session.clear();
     session.renew();
-    let now = now_millis();
+    let now = state.revocation.clock().now_millis();
     put(session, USER_KEY, &user.id)?;
     put(session, LOGIN_SESSION_KEY, &login_session.id)?;
     put(session, LAST_SEEN_KEY, now)?;

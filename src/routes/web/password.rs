@@ -118,7 +118,7 @@ pub async fn submit(
             // A new session key for this browser: whatever copy of the old cookie exists is dead.
             let session = user.session();
             session.renew();
-            let now = now_millis();
+            let now = state.revocation.clock().now_millis();
             put(session, AUTHENTICATED_AT_KEY, now)?;
             put(session, LAST_SEEN_KEY, now)?;
             crate::auth::csrf::rotate(session)?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
 use revocable::config::Settings;
-use revocable::domain::RandomId;
+use revocable::domain::{Clock, RandomId};
 use revocable::startup::Application;
 use serde_json::{Value, json};
 
@@ -20,6 +20,8 @@ pub struct TestApp {
     pub compare: actix_web::web::Data<revocable::compare::cache::CompareCache>,
     overrides: Vec<(String, String)>,
     pub api: reqwest::Client,
+    /// The deployment's clock, shared by its instances; `advance` moves it.
+    pub clock: Clock,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -38,7 +40,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_without_redis(overrides: &[(&str, &str)]) -> TestApp {
     let database = Arc::new(TestDatabase::create().await);
     let overrides = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    start(database, None, overrides).await
+    start(database, None, overrides, Clock::test()).await
 }
 
 /// An app with extra settings (short TTLs, …) on a fresh database.
@@ -56,13 +58,14 @@ pub async fn start_on(database: Arc<TestDatabase>, overrides: &[(&str, &str)]) -
         })
     });
     let overrides = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    start(database, redis, overrides).await
+    start(database, redis, overrides, Clock::test()).await
 }
 
 pub(super) async fn start(
     database: Arc<TestDatabase>,
     redis: Option<Arc<TestRedis>>,
     overrides: Vec<(String, String)>,
+    clock: Clock,
 ) -> TestApp {
     let mut variables: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), database.url.clone()),
@@ -91,7 +94,9 @@ pub(super) async fn start(
         variables.insert(key.clone(), value.clone());
     }
     let settings = Settings::from_lookup(|name| variables.get(name).cloned()).expect("test settings are valid");
-    let application = Application::build(settings).await.expect("the application builds");
+    let application = Application::build_with_clock(settings, clock.clone())
+        .await
+        .expect("the application builds");
     let address = format!("http://{}", application.address());
     let state = application.state();
     let compare = application.compare_cache();
@@ -110,6 +115,7 @@ pub(super) async fn start(
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
+        clock,
         server,
     }
 }
@@ -161,7 +167,13 @@ impl TestApp {
 
     /// The same database and Redis prefix, a new process-like instance (new port, new pools).
     pub async fn restart(&self) -> TestApp {
-        start(self.database.clone(), self.redis.clone(), self.deployment_overrides()).await
+        start(
+            self.database.clone(),
+            self.redis.clone(),
+            self.deployment_overrides(),
+            self.clock.clone(),
+        )
+        .await
     }
 
     /// Another instance of the same deployment whose PostgreSQL connections pass through `proxy`.
@@ -169,7 +181,20 @@ impl TestApp {
         let mut overrides = self.deployment_overrides();
         overrides.retain(|(key, _)| key != "DATABASE_URL");
         overrides.push(("DATABASE_URL".into(), proxy.route(&self.database.url)));
-        start(self.database.clone(), self.redis.clone(), overrides).await
+        start(self.database.clone(), self.redis.clone(), overrides, self.clock.clone()).await
+    }
+
+    /// Moves the deployment's clock forward by `by`, then runs the background work that has come
+    /// due: session activity is written, expired state purged. What waits on app time (expiry,
+    /// idle limits, rate windows) is then as it would be that much later.
+    pub async fn advance(&self, by: Duration) {
+        assert!(self.clock.advance(by), "a test app runs on a test clock");
+        self.state
+            .revocation
+            .write_activity()
+            .await
+            .expect("session activity is written");
+        revocable::startup::purge_expired(&self.state).await;
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use revocable::domain::RandomId;
+use revocable::domain::{Clock, RandomId};
 
 use super::app::start;
 use super::{TestApp, TestDatabase, TestRedis, postgres_url, redis_url};
@@ -126,5 +126,5 @@ pub async fn spawn_app_behind_database_proxy(
     });
     let mut overrides: Vec<(String, String)> = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     overrides.push(("DATABASE_URL".into(), proxy.route(&database.url)));
-    Some((start(database, redis, overrides).await, proxy))
+    Some((start(database, redis, overrides, Clock::test()).await, proxy))
 }
