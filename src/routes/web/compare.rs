@@ -8,11 +8,12 @@ use askama::Template;
 
 use crate::compare::{CheckCost, CompareCache, Report, Started};
 use crate::domain::now_millis;
+use crate::routes::web::csrf_form::CsrfForm;
+use crate::routes::web::error_pages::logged_in_email;
+use crate::routes::web::format::{exact_time, iso_time, relative_time};
+use crate::routes::web::layout::{Layout, flash, redirect, render};
 use crate::routes::web::login::NoFields;
 use crate::routes::web::page::{PageError, WebUser};
-use crate::routes::web::{
-    CsrfForm, Layout, exact_time, flash, iso_time, logged_in_email, redirect, relative_time, render,
-};
 use crate::scenario::{self, Cell, STRATEGIES};
 use crate::state::AppState;
 

@@ -49,7 +49,9 @@ impl ResponseError for PageError {
             Self::Api(ApiError::Unauthorized { .. }) => HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/login"))
                 .finish(),
-            Self::Api(ApiError::RateLimited { retry_after_seconds }) => super::rate_limited_page(*retry_after_seconds),
+            Self::Api(ApiError::RateLimited { retry_after_seconds }) => {
+                super::error_pages::rate_limited_page(*retry_after_seconds)
+            }
             Self::Api(error) => {
                 let status = error.status_code();
                 let message = match error {
@@ -62,9 +64,9 @@ impl ResponseError for PageError {
                     }
                     other => other.to_string(),
                 };
-                let mut response = super::error_page(status, &message);
+                let mut response = super::error_pages::error_page(status, &message);
                 if matches!(error, ApiError::CsrfFailed(_)) {
-                    response.extensions_mut().insert(super::StaleForm);
+                    response.extensions_mut().insert(super::error_pages::StaleForm);
                 }
                 response
             }
@@ -108,4 +110,11 @@ impl FromRequest for WebUser {
             }
         })
     }
+}
+
+/// The account of a logged-in browser; a user deleted meanwhile is sent to log in again.
+pub async fn find_user(state: &AppState, user_id: &str) -> Result<crate::store::users::User, PageError> {
+    crate::store::users::find_by_id(&state.db, user_id)
+        .await?
+        .ok_or(PageError::LoginRequired)
 }

@@ -10,10 +10,11 @@ use crate::auth::client;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY};
 use crate::domain::now_millis;
 use crate::error::ApiError;
+use crate::routes::web::csrf_form::CsrfForm;
+use crate::routes::web::layout::{Layout, flash, redirect, render, render_with_status};
 use crate::routes::web::login::put;
 use crate::routes::web::page::PageError;
 use crate::routes::web::page::WebUser;
-use crate::routes::web::{CsrfForm, Layout, flash, redirect, render, render_with_status};
 use crate::state::AppState;
 use crate::store;
 

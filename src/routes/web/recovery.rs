@@ -13,9 +13,11 @@ use serde::Deserialize;
 use crate::auth::client::{self, describe_device};
 use crate::error::ApiError;
 use crate::recovery::{self, Resent};
+use crate::routes::web::csrf_form::CsrfForm;
+use crate::routes::web::format::exact_time;
+use crate::routes::web::layout::{Layout, flash, redirect, render_form};
 use crate::routes::web::login::NoFields;
 use crate::routes::web::page::{PageError, WebUser};
-use crate::routes::web::{CsrfForm, Layout, exact_time, flash, redirect, render_form};
 use crate::state::AppState;
 
 /// A page that says what happened to a link, with a way forward.

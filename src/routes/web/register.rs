@@ -8,9 +8,10 @@ use serde::Deserialize;
 
 use crate::auth::client;
 use crate::error::ApiError;
+use crate::routes::web::csrf_form::CsrfForm;
+use crate::routes::web::layout::{Layout, flash, render_form};
 use crate::routes::web::login::start_browser_session;
 use crate::routes::web::page::PageError;
-use crate::routes::web::{CsrfForm, Layout, flash, render_form};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -78,7 +79,7 @@ pub async fn submit(
                 "success",
                 "Welcome! Your account is ready. We have sent you a link to confirm your email address.",
             );
-            crate::routes::web::redirect_remembering_device("/dashboard", &state.settings, &login_session_id)
+            crate::routes::web::login::redirect_remembering_device("/dashboard", &state.settings, &login_session_id)
         }
         Err(error @ (ApiError::InvalidField { .. } | ApiError::Conflict(_))) => {
             let status = actix_web::ResponseError::status_code(&error);

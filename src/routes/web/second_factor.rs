@@ -13,13 +13,13 @@ use crate::account::second_factor::{self, MAX_WRONG_CODES_PER_LOG_IN};
 use crate::auth::client;
 use crate::domain::now_millis;
 use crate::error::ApiError;
-use crate::routes::web::dashboard::{Sudo, ask_for_password};
+use crate::routes::web::csrf_form::CsrfForm;
+use crate::routes::web::format::{exact_time, iso_time, relative_time};
+use crate::routes::web::layout::{Layout, flash, redirect, render_form, render_with_status};
+use crate::routes::web::login::redirect_remembering_device;
 use crate::routes::web::login::{put, start_browser_session};
 use crate::routes::web::page::{PageError, WebUser};
-use crate::routes::web::{
-    CsrfForm, Layout, exact_time, flash, iso_time, redirect, redirect_remembering_device, relative_time, render_form,
-    render_with_status,
-};
+use crate::routes::web::sudo::{Sudo, ask_for_password};
 use crate::state::AppState;
 
 /// The state key of a browser whose password was right and whose second step is pending: the
