@@ -340,15 +340,9 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                 )
                 .route("/logout", web::post().to(pages::login::logout))
                 .route("/dashboard", web::get().to(pages::dashboard::show))
-                .route(
-                    "/sessions/revoke-others",
-                    web::post().to(pages::devices::revoke_others),
-                )
+                .route("/sessions/revoke-others", web::post().to(pages::devices::revoke_others))
                 .route("/sessions/{id}/revoke", web::post().to(pages::devices::revoke_one))
-                .route(
-                    "/sessions/{id}/not-me",
-                    web::post().to(pages::devices::report_not_you),
-                )
+                .route("/sessions/{id}/not-me", web::post().to(pages::devices::report_not_you))
                 .route("/sessions/{id}/recognise", web::post().to(pages::devices::recognise))
                 .service(
                     web::resource("/logout-all")

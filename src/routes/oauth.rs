@@ -7,6 +7,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::client::ClientAddress;
 use crate::auth::client::client_ip;
 use crate::auth::rate_limit::Decision;
 use crate::error::ApiError;
@@ -196,11 +197,11 @@ pub async fn introspect(
 )]
 pub async fn revoke(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (client, token, _) = authenticated_token(&state, &request, &body).await?;
-    let origin = crate::auth::client::origin(&request, &state.settings.trusted_proxies);
     let revoked = introspection::revoke(&state.keys, &state.revocation, &state.db, &token, &client, &origin).await?;
     tracing::info!(client_id = client.id, revoked = ?revoked, "token revocation requested by a client");
     Ok(HttpResponse::Ok()

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::account;
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::auth::login;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, BearerOrCookie, Credential, LAST_SEEN_KEY};
 use crate::domain::now_millis;
@@ -42,14 +42,13 @@ pub struct RegisteredUser {
     )
 )]
 pub async fn register(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = required(body.email, "email")?;
     let password = required(body.password, "password")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let user = account::create(&state, &email, password, &origin).await?;
     crate::recovery::send_verification(&state, &user).await?;
     Ok(HttpResponse::Created().json(RegisteredUser {
@@ -83,12 +82,11 @@ pub struct PasswordProof {
     )
 )]
 pub async fn logout_all(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: Option<web::Json<PasswordProof>>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let proof = body.map_or_else(account::Proof::default, |body| {
         let body = body.into_inner();
         account::Proof {
@@ -132,6 +130,7 @@ pub struct ChangePasswordRequest {
 )]
 pub async fn change_password(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: web::Json<ChangePasswordRequest>,
@@ -139,7 +138,6 @@ pub async fn change_password(
     let body = body.into_inner();
     let current = required(body.current_password, "current_password")?;
     let new = required(body.new_password, "new_password")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     account::change_password(&state, &principal, current, new, &origin).await?;
     match &principal.credential {
         Credential::Bearer(_) => {

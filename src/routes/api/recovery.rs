@@ -1,9 +1,9 @@
 //! The forgotten password, as JSON: ask for a reset link, and set a new password with it.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::error::ApiError;
 use crate::routes::api::required;
 use crate::state::AppState;
@@ -39,12 +39,11 @@ pub const FORGOT_ACCEPTED: &str = "if an account uses this address, a link to re
     )
 )]
 pub async fn forgot(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Json<ForgotPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let email = required(body.into_inner().email, "email")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     crate::recovery::request_password_reset(&state, &email, &origin).await?;
     Ok(HttpResponse::Accepted().json(ForgotPasswordAccepted {
         status: FORGOT_ACCEPTED,
@@ -74,14 +73,13 @@ pub struct ResetPasswordRequest {
     )
 )]
 pub async fn reset(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Json<ResetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let token = required(body.token, "token")?;
     let new_password = required(body.new_password, "new_password")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     crate::recovery::reset_password(&state, &token, new_password, &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }

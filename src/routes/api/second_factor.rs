@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::Proof;
 use crate::account::second_factor;
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::auth::login;
 use crate::auth::strategy::BearerOrCookie;
 use crate::domain::MfaToken;
@@ -70,12 +70,11 @@ fn no_store() -> actix_web::HttpResponseBuilder {
     )
 )]
 pub async fn start_enrolment(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let enrolment = second_factor::start_enrolment(&state, &principal, body.into(), &origin).await?;
     Ok(no_store().json(EnrolmentStarted {
         secret: enrolment.secret,
@@ -115,13 +114,12 @@ pub struct EnrolmentConfirmed {
     )
 )]
 pub async fn confirm_enrolment(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: web::Json<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let code = required(body.into_inner().code, "code")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let recovery_codes = second_factor::confirm_enrolment(&state, &principal, &code, &origin).await?;
     Ok(no_store().json(EnrolmentConfirmed { recovery_codes }))
 }
@@ -145,12 +143,11 @@ pub async fn confirm_enrolment(
     )
 )]
 pub async fn disable(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     second_factor::disable(&state, &principal, body.into(), &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -180,12 +177,11 @@ pub struct RecoveryCodesReplaced {
     )
 )]
 pub async fn replace_recovery_codes(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let recovery_codes = second_factor::replace_recovery_codes(&state, &principal, body.into(), &origin).await?;
     Ok(no_store().json(RecoveryCodesReplaced { recovery_codes }))
 }
@@ -216,6 +212,7 @@ pub struct MfaLogInRequest {
 )]
 pub async fn finish_log_in(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Json<MfaLogInRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -224,7 +221,6 @@ pub async fn finish_log_in(
     let code = required(body.code, "code")?;
     let token = MfaToken::parse(&mfa_token)
         .ok_or_else(|| ApiError::InvalidGrant("the mfa_token is not valid: log in again".into()))?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let known_client = state.known_browsers.presented(&request);
     let user = second_factor::finish_log_in(&state, &token.hash(), &code, known_client.as_deref(), &origin).await?;
     let issuer = state.issuer();

@@ -1,10 +1,10 @@
 //! The caller's login sessions (devices): list, and revoke one.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::auth::strategy::BearerOrCookie;
 use crate::domain::now_millis;
 use crate::error::ApiError;
@@ -35,7 +35,7 @@ impl SessionView {
     fn new(session: LoginSession, current_id: &str) -> Self {
         Self {
             current: session.id == current_id,
-            device: client::describe_device(&session.user_agent),
+            device: crate::auth::client::describe_device(&session.user_agent),
             kind: session.kind.as_str(),
             created_at: rfc3339(session.created_at),
             last_seen_at: rfc3339(session.last_seen_at),
@@ -89,12 +89,11 @@ pub async fn list(
     )
 )]
 pub async fn revoke(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     crate::account::revoke_own_session(&state, &principal, &path.into_inner(), &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }

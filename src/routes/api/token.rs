@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::account;
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::auth::login::{self, TokenPair};
 use crate::auth::strategy::{Authenticated, Strict};
 use crate::error::ApiError;
@@ -65,13 +65,13 @@ fn no_store(pair: TokenResponse) -> HttpResponse {
 )]
 pub async fn issue(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Json<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = required(body.email, "email")?;
     let password = required(body.password, "password")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     // A client that keeps cookies is remembered like a browser (`auth::known_browser`).
     let known_client = state.known_browsers.presented(&request);
     let user = account::authenticate(&state, &email, &password, &origin, known_client.as_deref()).await?;
@@ -113,12 +113,11 @@ pub struct RefreshRequest {
     )
 )]
 pub async fn refresh(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let presented = required(body.into_inner().refresh_token, "refresh_token")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let pair = login::rotate(&state.issuer(), &presented, &origin).await?;
     Ok(no_store(TokenResponse::from_pair(&state, pair)))
 }
@@ -138,13 +137,12 @@ pub async fn refresh(
     )
 )]
 pub async fn logout(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: Authenticated<Strict>,
 ) -> Result<HttpResponse, ApiError> {
     // Ending the login session denylists every unexpired access token recorded for it, this one
     // included: denylisting it here too would announce its revocation twice.
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     account::log_out(&state, &user.principal, &origin, "API token").await?;
     Ok(HttpResponse::NoContent().finish())
 }

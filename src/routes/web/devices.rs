@@ -1,11 +1,11 @@
 //! The actions on devices from the dashboard: sign out one, report it or recognise it, sign out
 //! all others, or log out everywhere (the last two behind sudo mode).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::domain::now_millis;
 use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::layout::{Layout, flash, redirect, render};
@@ -16,13 +16,12 @@ use crate::state::AppState;
 use crate::store::login_sessions;
 
 pub async fn revoke_one(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: WebUser,
     path: web::Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let target = path.into_inner();
     let device = crate::account::revoke_own_session(&state, &user.0, &target, &origin).await?;
     if target == user.0.session_id {
@@ -36,13 +35,12 @@ pub async fn revoke_one(
 /// "This wasn't me": the device is signed out and reported, and the user is taken to change the
 /// password, since whoever logged in there knew it.
 pub async fn report_not_you(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: WebUser,
     path: web::Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let device = crate::account::report_not_you(&state, &user.0, &path.into_inner(), &origin).await?;
     flash(
         user.session(),
@@ -57,13 +55,12 @@ pub async fn report_not_you(
 
 /// "It was me": the device is marked known.
 pub async fn recognise(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: WebUser,
     path: web::Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let device = crate::account::recognise_device(&state, &user.0, &path.into_inner(), &origin).await?;
     flash(user.session(), "success", format!("Marked {device} as yours."));
     Ok(redirect("/dashboard"))
@@ -77,19 +74,12 @@ pub struct SudoForm {
 }
 
 pub async fn revoke_others(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: WebUser,
     CsrfForm(form): CsrfForm<SudoForm>,
 ) -> Result<HttpResponse, PageError> {
-    let sudo = confirm_sudo(
-        &state,
-        &user,
-        form.password,
-        form.code,
-        &client::origin(&request, &state.settings.trusted_proxies),
-    )
-    .await?;
+    let sudo = confirm_sudo(&state, &user, form.password, form.code, &origin).await?;
     if !matches!(sudo, Sudo::Confirmed) {
         return ask_for_password(
             &state,
@@ -101,7 +91,6 @@ pub async fn revoke_others(
         )
         .await;
     }
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let count = crate::account::sign_out_other_devices(&state, &user.0, &origin).await?;
     let signed_out = crate::account::count_devices(count, true);
     flash(user.session(), "success", format!("Signed out of {signed_out}"));
@@ -128,7 +117,7 @@ pub async fn confirm_logout_all(state: web::Data<AppState>, user: WebUser) -> Re
 }
 
 pub async fn logout_all(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: WebUser,
     CsrfForm(form): CsrfForm<SudoForm>,
@@ -136,14 +125,7 @@ pub async fn logout_all(
     if form.confirm.as_deref() != Some("yes") {
         return Ok(redirect("/logout-all"));
     }
-    let sudo = confirm_sudo(
-        &state,
-        &user,
-        form.password,
-        form.code,
-        &client::origin(&request, &state.settings.trusted_proxies),
-    )
-    .await?;
+    let sudo = confirm_sudo(&state, &user, form.password, form.code, &origin).await?;
     if !matches!(sudo, Sudo::Confirmed) {
         return ask_for_password(
             &state,
@@ -155,7 +137,6 @@ pub async fn logout_all(
         )
         .await;
     }
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     crate::account::log_out_everywhere(&state, &user.0, &origin).await?;
     user.session().purge();
     Ok(redirect("/login"))

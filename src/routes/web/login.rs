@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::auth::login::open_login_session;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY};
 use crate::auth::strategy::{Credential, Principal};
@@ -197,13 +197,13 @@ pub fn put(session: &Session, key: &str, value: impl serde::Serialize) -> Result
 
 pub async fn submit(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     session: Session,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
     let email = form.email.unwrap_or_default();
     let password = form.password.unwrap_or_default();
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let known_browser = state.known_browsers.presented(&request);
     let page = |error: Option<String>, offer_reset: bool, reset_required: bool, status: StatusCode| {
         let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
@@ -320,12 +320,11 @@ impl actix_web::FromRequest for LoggingOut {
 /// whose state was lost ends the login session its cookie names all the same, so a log-out is
 /// never a silent no-op; without a token to check, it must prove it comes from this site's page.
 pub async fn logout(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     who: LoggingOut,
     form: Result<CsrfForm<NoFields>, PageError>,
 ) -> Result<HttpResponse, PageError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     match who {
         LoggingOut::SignedIn(user) => {
             form?;

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY};
 use crate::domain::now_millis;
 use crate::error::ApiError;
@@ -95,6 +95,7 @@ pub struct PasswordForm {
 
 pub async fn submit(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: WebUser,
     CsrfForm(form): CsrfForm<PasswordForm>,
@@ -112,7 +113,6 @@ pub async fn submit(
         )
         .await;
     }
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let current = form.current_password.unwrap_or_default();
     match crate::account::change_password(&state, &user.0, current, new, &origin).await {
         Ok(signed_out) => {

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::error::ApiError;
 use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::layout::{Layout, flash, render_form};
@@ -45,6 +45,7 @@ pub struct RegisterForm {
 
 pub async fn submit(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     session: Session,
     CsrfForm(form): CsrfForm<RegisterForm>,
@@ -69,7 +70,6 @@ pub async fn submit(
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     match crate::account::create(&state, &email, password, &origin).await {
         Ok(user) => {
             crate::recovery::send_verification(&state, &user).await?;
