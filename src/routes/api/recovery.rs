@@ -31,11 +31,11 @@ pub const FORGOT_ACCEPTED: &str = "if an account uses this address, a link to re
     request_body = ForgotPasswordRequest,
     responses(
         (status = 202, description = "accepted; a message is on its way to the address", body = ForgotPasswordAccepted),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "`email` is missing or not an address", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited per client address; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "`email` is missing or not an address", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited per client address; `Retry-After`", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn forgot(
@@ -65,11 +65,11 @@ pub struct ResetPasswordRequest {
     request_body = ResetPasswordRequest,
     responses(
         (status = 204, description = "the password is set; every device is signed out"),
-        (status = 400, description = "`invalid_token`: the token is unknown, used or expired; or the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "a field is missing, or `new_password` breaks the password rules (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited per client address; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "`invalid_token`: the token is unknown, used or expired; or the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "a field is missing, or `new_password` breaks the password rules (`field` names it)", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited per client address; `Retry-After`", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn reset(

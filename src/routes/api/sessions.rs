@@ -56,9 +56,9 @@ impl SessionView {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "live login sessions", body = Vec<SessionView>),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn list(
@@ -82,10 +82,10 @@ pub async fn list(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "revoked"),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 404, description = "not a live login session of the caller, or not an id at all", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::error::ErrorResponse),
+        (status = 404, description = "not a live login session of the caller, or not an id at all", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn revoke(

@@ -55,12 +55,12 @@ fn no_store(pair: TokenResponse) -> HttpResponse {
     request_body = TokenRequest,
     responses(
         (status = 200, description = "a token pair", body = TokenResponse),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "wrong email or password, or (the password being right) an account an operator locked (`invalid_grant`); or `mfa_required` with an `mfa_token` for `/api/token/mfa` when the account has two-step verification", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited per address, or too many failed log-ins to the account from clients it does not know (a client sending the device cookie of an earlier log-in is counted on its own); `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 401, description = "wrong email or password, or (the password being right) an account an operator locked (`invalid_grant`); or `mfa_required` with an `mfa_token` for `/api/token/mfa` when the account has two-step verification", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited per address, or too many failed log-ins to the account from clients it does not know (a client sending the device cookie of an earlier log-in is counted on its own); `Retry-After`", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn issue(
@@ -104,12 +104,12 @@ pub struct RefreshRequest {
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "a new pair", body = TokenResponse),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "unknown, expired or reused refresh token (`invalid_grant`); a reuse revokes the login session", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 401, description = "unknown, expired or reused refresh token (`invalid_grant`); a reuse revokes the login session", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn refresh(
@@ -132,8 +132,8 @@ pub async fn refresh(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "logged out"),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn logout(
