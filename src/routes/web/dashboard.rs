@@ -37,6 +37,14 @@ pub struct DeviceRow {
     pub reported: bool,
     /// What tells it apart from the others in a button's accessible name.
     pub distinct_name: String,
+    /// The start of its login session id, shown so that two look-alike rows read differently.
+    pub short_id: String,
+    /// Another live row has the same device, kind and address: the exact log-in time is shown
+    /// beside the name, with the short id.
+    pub look_alike: bool,
+    /// The location is a place a lookup found (so "approximate"), not "unknown location" or a
+    /// network's name.
+    pub location_is_place: bool,
     /// What about it was new, for the notice.
     pub what_was_new: String,
 }
@@ -84,6 +92,12 @@ fn kind_label(kind: Kind) -> &'static str {
     }
 }
 
+/// What `Geoip::describe` says when it found no place.
+const NOT_A_PLACE: [&str; 3] = ["unknown location", "private network", "this machine (loopback)"];
+
+/// How much of a login session id a row shows: enough to tell a handful of devices apart.
+const SHORT_ID_LENGTH: usize = 8;
+
 fn device_row(
     state: &AppState,
     session: &LoginSession,
@@ -93,6 +107,7 @@ fn device_row(
 ) -> DeviceRow {
     let device = describe_device(&session.user_agent);
     let is_reported = reported.contains(&(device.clone(), session.ip.clone()));
+    let location = state.geoip.as_ref().map(|geoip| geoip.describe(&session.ip));
     DeviceRow {
         id: session.id.clone(),
         user_agent: if session.user_agent.is_empty() {
@@ -102,7 +117,8 @@ fn device_row(
         },
         kind_label: kind_label(session.kind),
         ip: session.ip.clone(),
-        location: state.geoip.as_ref().map(|geoip| geoip.describe(&session.ip)),
+        location_is_place: location.as_deref().is_some_and(|place| !NOT_A_PLACE.contains(&place)),
+        location,
         created_relative: relative_time(session.created_at, now),
         created_exact: exact_time(session.created_at),
         created_iso: iso_time(session.created_at),
@@ -120,6 +136,8 @@ fn device_row(
             session.ip
         ),
         device,
+        short_id: session.id.chars().take(SHORT_ID_LENGTH).collect(),
+        look_alike: false,
         what_was_new: String::new(),
     }
 }
@@ -131,15 +149,16 @@ fn number_look_alikes(devices: &mut [DeviceRow]) {
         if names.iter().filter(|name| **name == names[index]).count() > 1 {
             let position = names[..=index].iter().filter(|name| **name == names[index]).count();
             device.distinct_name = format!("{} (#{position})", device.distinct_name);
+            device.look_alike = true;
         }
     }
 }
 
 /// What was new about a device, in the words of what was actually new.
 fn what_was_new(session: &LoginSession, reported: bool, seen_before: &[(String, String)]) -> String {
-    let thing = match session.kind {
-        Kind::Cookie => "browser",
-        Kind::Token => "API client",
+    let (thing, a_thing) = match session.kind {
+        Kind::Cookie => ("browser", "A browser"),
+        Kind::Token => ("API client", "An API client"),
     };
     if reported {
         return format!("This {thing} and address were reported as not you before.");
@@ -150,10 +169,10 @@ fn what_was_new(session: &LoginSession, reported: bool, seen_before: &[(String, 
         .iter()
         .any(|(user_agent, _)| describe_device(user_agent) == device);
     match (known_thing, known_address) {
-        (false, false) => format!("A {thing} and an address this account had not used before."),
-        (true, false) => format!("A {thing} this account had used, from a new address."),
+        (false, false) => format!("{a_thing} and an address this account had not used before."),
+        (true, false) => format!("{a_thing} this account had used, from a new address."),
         (false, true) => format!("A new {thing}, from an address this account had used."),
-        (true, true) => format!("A {thing} and an address this account had used, but not together."),
+        (true, true) => format!("{a_thing} and an address this account had used, but not together."),
     }
 }
 

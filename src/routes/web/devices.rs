@@ -28,7 +28,7 @@ pub async fn revoke_one(
         user.session().purge();
         return Ok(redirect("/login"));
     }
-    flash(user.session(), "success", format!("Signed out of {device}"));
+    flash(user.session(), "info", format!("Signed out of {device}"));
     Ok(redirect("/dashboard"))
 }
 
@@ -93,7 +93,7 @@ pub async fn revoke_others(
     }
     let count = crate::account::sign_out_other_devices(&state, &user.0, &origin).await?;
     let signed_out = crate::account::count_devices(count, true);
-    flash(user.session(), "success", format!("Signed out of {signed_out}"));
+    flash(user.session(), "info", format!("Signed out of {signed_out}"));
     Ok(redirect("/dashboard"))
 }
 
