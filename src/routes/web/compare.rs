@@ -402,6 +402,7 @@ pub async fn show(
     state: web::Data<AppState>,
     cache: web::Data<CompareCache>,
     session: Session,
+    user: Option<WebUser>,
 ) -> Result<HttpResponse, PageError> {
     let (report, measuring) = cache.current().await;
     let now = now_millis();
@@ -414,7 +415,7 @@ pub async fn show(
         .unwrap_or_default();
     let access_ttl_minutes = state.settings.access_ttl.as_secs().div_ceil(60).max(1);
     let page = ComparePage {
-        layout: Layout::new(&session, logged_in_email(&state, &session).await)?,
+        layout: Layout::new(&session, logged_in_email(&state.db, user.as_ref()).await)?,
         measuring,
         measured: report.is_some(),
         expected: observed.is_none(),

@@ -1,16 +1,18 @@
 //! Error pages: an `ApiError` or a bare error status becomes a page whose header knows who is
 //! logged in; a stale form's 403 links back to a fresh form; a 429 says the wait in words.
 
-use actix_session::{Session, SessionExt};
+use actix_session::SessionExt;
+use actix_web::FromRequest;
+use actix_web::dev::Payload;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, error::UrlencodedError, web};
 use askama::Template;
 
-use crate::auth::strategy;
 use crate::error::ApiError;
 use crate::routes::web::format::wait_in_words;
 use crate::routes::web::layout::Layout;
-use crate::routes::web::page::PageError;
+use crate::routes::web::page::{PageError, WebUser};
+use crate::store::Db;
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -90,11 +92,8 @@ fn default_message(status: StatusCode) -> &'static str {
 pub struct RenderedErrorPage;
 
 /// The email of the user this browser is logged in as, if any.
-pub async fn logged_in_email(state: &crate::state::AppState, session: &Session) -> Option<String> {
-    let principal = strategy::check_cookie(&state.revocation, state.settings.session_idle_ttl, session.clone())
-        .await
-        .ok()?;
-    crate::store::users::find_by_id(&state.db, &principal.user_id)
+pub async fn logged_in_email(db: &Db, user: Option<&WebUser>) -> Option<String> {
+    crate::store::users::find_by_id(db, &user?.0.user_id)
         .await
         .ok()
         .flatten()
@@ -154,8 +153,9 @@ pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
     Ok(ErrorHandlerResponse::Future(Box::pin(async move {
         let (request, original) = response.into_parts();
         let session = request.get_session();
+        let user = WebUser::from_request(&request, &mut Payload::None).await.ok();
         let email = match request.app_data::<web::Data<crate::state::AppState>>() {
-            Some(state) => logged_in_email(state, &session).await,
+            Some(state) => logged_in_email(&state.db, user.as_ref()).await,
             None => None,
         };
         let logged_in = email.is_some();

@@ -16,13 +16,12 @@ pub mod register;
 pub mod second_factor;
 pub mod sudo;
 
-use actix_session::SessionExt;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_session::Session;
+use actix_web::HttpResponse;
 use askama::Template;
 
-use crate::auth::strategy;
 use crate::routes::web::layout::{Layout, redirect, render};
-use crate::routes::web::page::PageError;
+use crate::routes::web::page::{PageError, WebUser};
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -31,12 +30,8 @@ struct HomePage {
 }
 
 /// The landing page, or the dashboard for a logged-in browser.
-pub async fn home(request: HttpRequest, state: web::Data<crate::state::AppState>) -> Result<HttpResponse, PageError> {
-    let session = request.get_session();
-    if strategy::check_cookie(&state.revocation, state.settings.session_idle_ttl, session.clone())
-        .await
-        .is_ok()
-    {
+pub async fn home(user: Option<WebUser>, session: Session) -> Result<HttpResponse, PageError> {
+    if user.is_some() {
         return Ok(redirect("/dashboard"));
     }
     render(&HomePage {
