@@ -206,41 +206,73 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest(_) => "invalid_request",
-            Self::Unauthorized { .. } => "invalid_token",
-            Self::InvalidGrant(_) | Self::LoginRefused(_) | Self::PasswordResetRequired(_) => "invalid_grant",
-            Self::InvalidLinkToken(_) => "invalid_token",
-            Self::InvalidClient(_) => "invalid_client",
-            Self::InvalidScope(_) => "invalid_scope",
-            Self::InsufficientScope(_) => "insufficient_scope",
-            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
-            Self::CsrfFailed(_) => "csrf_failed",
-            Self::NotFound => "not_found",
-            Self::Conflict(_) => "conflict",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::InvalidField { .. } => "invalid_field",
-            Self::Unavailable(_) => "service_unavailable",
-            Self::RateLimited { .. } | Self::AccountLocked { .. } => "rate_limited",
-            Self::ReauthenticationRequired(_) => "reauthentication_required",
-            Self::MfaRequired { .. } => "mfa_required",
-            Self::Internal(_) => "internal_error",
+            Self::BadRequest(_) => ErrorCode::InvalidRequest,
+            Self::Unauthorized { .. } => ErrorCode::InvalidToken,
+            Self::InvalidGrant(_) | Self::LoginRefused(_) | Self::PasswordResetRequired(_) => ErrorCode::InvalidGrant,
+            Self::InvalidLinkToken(_) => ErrorCode::InvalidToken,
+            Self::InvalidClient(_) => ErrorCode::InvalidClient,
+            Self::InvalidScope(_) => ErrorCode::InvalidScope,
+            Self::InsufficientScope(_) => ErrorCode::InsufficientScope,
+            Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
+            Self::CsrfFailed(_) => ErrorCode::CsrfFailed,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::InvalidField { .. } => ErrorCode::InvalidField,
+            Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            Self::RateLimited { .. } | Self::AccountLocked { .. } => ErrorCode::RateLimited,
+            Self::ReauthenticationRequired(_) => ErrorCode::ReauthenticationRequired,
+            Self::MfaRequired { .. } => ErrorCode::MfaRequired,
+            Self::Internal(_) => ErrorCode::InternalError,
         }
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
+/// Every error's body: `error` is the code, `reason` says why a credential was refused, `field`
+/// which input was invalid. A 401 on a Bearer route also sends `WWW-Authenticate: Bearer
+/// error="invalid_token"`; a 429 and a 503 send `Retry-After` in seconds.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse<'a> {
+    error: ErrorCode,
     error_description: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     reason: Option<RejectReason>,
+    /// The invalid field, on a 422.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     field: Option<&'static str>,
+    /// With `mfa_required`: the token to send with a code to `/api/token/mfa`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     mfa_token: Option<&'a str>,
+}
+
+/// The machine-readable code of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidToken,
+    InvalidGrant,
+    InvalidClient,
+    InvalidScope,
+    InsufficientScope,
+    UnsupportedGrantType,
+    CsrfFailed,
+    ReauthenticationRequired,
+    MfaRequired,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    MethodNotAllowed,
+    InvalidField,
+    RateLimited,
+    ServiceUnavailable,
+    InternalError,
 }
 
 impl ResponseError for ApiError {
@@ -306,7 +338,7 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
         }
         response.insert_header((header::CACHE_CONTROL, "no-store"));
-        response.json(ErrorBody {
+        response.json(ErrorResponse {
             error: self.code(),
             error_description: description,
             reason,

@@ -115,22 +115,22 @@ impl Application {
                 .app_data(redis_probe.clone())
                 .app_data(metrics.clone())
                 .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(api::json_error))
-                .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(pages::form_error))
+                .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(pages::error_pages::form_error))
                 .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
                 .app_data(web::QueryConfig::default().error_handler(|error, request| {
-                    pages::extractor_error(format!("the query string could not be read: {error}"), request)
+                    pages::error_pages::extractor_error(format!("the query string could not be read: {error}"), request)
                 }))
                 .app_data(web::PathConfig::default().error_handler(|error, request| {
-                    pages::extractor_error(format!("the path could not be read: {error}"), request)
+                    pages::error_pages::extractor_error(format!("the path could not be read: {error}"), request)
                 }))
                 .configure(|config| routes(config, sessions))
                 // The 404 page reads the cookie session too, so its header knows who is logged in.
                 .default_service(
-                    web::to(pages::not_found)
-                        .wrap(ErrorHandlers::new().default_handler(pages::error_pages))
+                    web::to(pages::error_pages::not_found)
+                        .wrap(ErrorHandlers::new().default_handler(pages::error_pages::error_pages))
                         .wrap(cookie_sessions(&app_state, &session_key)),
                 )
-                .wrap(ErrorHandlers::new().default_handler(pages::error_pages))
+                .wrap(ErrorHandlers::new().default_handler(pages::error_pages::error_pages))
                 .wrap(
                     DefaultHeaders::new()
                         // Anything that answers from a credential must not be kept by a cache;
@@ -301,8 +301,8 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
         .route("/oauth/revoke", web::post().to(crate::routes::oauth::revoke))
         .route("/oauth/revocations", web::get().to(crate::routes::oauth::revocations))
         .route("/api/policy", web::get().to(api::health::policy))
-        .route("/static/app.css", web::get().to(pages::stylesheet))
-        .route("/static/local-time.js", web::get().to(pages::local_time_script))
+        .route("/static/app.css", web::get().to(pages::layout::stylesheet))
+        .route("/static/local-time.js", web::get().to(pages::layout::local_time_script))
         // Its pattern is a regular expression, tried against every path routed past it: after
         // the routes that carry the load.
         .service(api::openapi::browser())
@@ -312,7 +312,7 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
         .service(
             web::scope("")
                 // Inside the session, so an error page's header can see who is logged in.
-                .wrap(ErrorHandlers::new().default_handler(pages::error_pages))
+                .wrap(ErrorHandlers::new().default_handler(pages::error_pages::error_pages))
                 .wrap(sessions)
                 .wrap(from_fn(session_store_unavailable))
                 .route("/api/cookie/me", web::get().to(api::me::cookie))
@@ -363,20 +363,14 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSta
                 )
                 .route("/logout", web::post().to(pages::login::logout))
                 .route("/dashboard", web::get().to(pages::dashboard::show))
-                .route(
-                    "/sessions/revoke-others",
-                    web::post().to(pages::dashboard::revoke_others),
-                )
-                .route("/sessions/{id}/revoke", web::post().to(pages::dashboard::revoke_one))
-                .route(
-                    "/sessions/{id}/not-me",
-                    web::post().to(pages::dashboard::report_not_you),
-                )
-                .route("/sessions/{id}/recognise", web::post().to(pages::dashboard::recognise))
+                .route("/sessions/revoke-others", web::post().to(pages::devices::revoke_others))
+                .route("/sessions/{id}/revoke", web::post().to(pages::devices::revoke_one))
+                .route("/sessions/{id}/not-me", web::post().to(pages::devices::report_not_you))
+                .route("/sessions/{id}/recognise", web::post().to(pages::devices::recognise))
                 .service(
                     web::resource("/logout-all")
-                        .route(web::get().to(pages::dashboard::confirm_logout_all))
-                        .route(web::post().to(pages::dashboard::logout_all)),
+                        .route(web::get().to(pages::devices::confirm_logout_all))
+                        .route(web::post().to(pages::devices::logout_all)),
                 )
                 .service(
                     web::resource("/password/forgot")

@@ -69,6 +69,22 @@ pub fn origin(request: &HttpRequest, trusted_proxies: &[ipnet::IpNet]) -> Origin
     }
 }
 
+/// The caller's address (believed through `TRUSTED_PROXIES`) and user agent, as a handler
+/// argument: `ClientAddress(origin): ClientAddress`.
+pub struct ClientAddress(pub Origin);
+
+impl actix_web::FromRequest for ClientAddress {
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let trusted_proxies = request
+            .app_data::<actix_web::web::Data<crate::auth::RequestSettings>>()
+            .map_or(&[][..], |settings| &settings.trusted_proxies[..]);
+        std::future::ready(Ok(Self(origin(request, trusted_proxies))))
+    }
+}
+
 /// Names a client by its address and user agent without storing either: the SHA-256 (base64url)
 /// of both. Kept with a spent refresh token, so a reuse can tell a racing tab from another client.
 pub fn fingerprint(origin: &Origin) -> String {

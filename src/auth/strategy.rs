@@ -183,14 +183,22 @@ impl Strategy for Strict {
     }
 }
 
+impl Cookie {
+    /// The one cookie check, for the JSON routes (`Strategy::check`, which adds the CSRF check
+    /// of a JSON request) and the pages (`routes::web::page::WebUser`, whose forms carry their
+    /// own token, checked by `CsrfForm`).
+    pub async fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> {
+        let idle_ttl = registered::<RequestSettings>(request).session_idle_ttl;
+        check_cookie(registered(request), idle_ttl, request.get_session()).await
+    }
+}
+
 impl Strategy for Cookie {
     const NAME: &'static str = "cookie";
 
     async fn check(request: HttpRequest) -> Result<Principal, ApiError> {
-        let idle_ttl = registered::<RequestSettings>(&request).session_idle_ttl;
-        let session = request.get_session();
-        let principal = check_cookie(registered(&request), idle_ttl, session.clone()).await?;
-        crate::auth::csrf::verify_api(&request, &session)?;
+        let principal = Cookie::authenticate(&request).await?;
+        crate::auth::csrf::verify_api(&request, &request.get_session())?;
         Ok(principal)
     }
 }

@@ -7,6 +7,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::client::ClientAddress;
 use crate::auth::client::client_ip;
 use crate::auth::rate_limit::Decision;
 use crate::error::ApiError;
@@ -159,10 +160,10 @@ async fn authenticated_token(
     security(("client" = [])),
     responses(
         (status = 200, description = "the token's claims with `active: true`; only `active: false` for anything revoked, expired, malformed or unknown, and for a refresh token unless `token_type_hint=refresh_token`", body = introspection::Introspection),
-        (status = 400, description = "not a form, or no `token` (`invalid_request`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "the database does not answer", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "not a form, or no `token` (`invalid_request`)", body = crate::error::ErrorResponse),
+        (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::error::ErrorResponse),
+        (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::error::ErrorResponse),
+        (status = 503, description = "the database does not answer", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn introspect(
@@ -188,19 +189,19 @@ pub async fn introspect(
     security(("client" = [])),
     responses(
         (status = 200, description = "revoked, or the token was unknown or invalid (as the RFC requires)"),
-        (status = 400, description = "not a form, or no `token` (`invalid_request`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "the database does not answer", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "not a form, or no `token` (`invalid_request`)", body = crate::error::ErrorResponse),
+        (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::error::ErrorResponse),
+        (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::error::ErrorResponse),
+        (status = 503, description = "the database does not answer", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn revoke(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (client, token, _) = authenticated_token(&state, &request, &body).await?;
-    let origin = crate::auth::client::origin(&request, &state.settings.trusted_proxies);
     let revoked = introspection::revoke(&state.keys, &state.revocation, &state.db, &token, &client, &origin).await?;
     tracing::info!(client_id = client.id, revoked = ?revoked, "token revocation requested by a client");
     Ok(HttpResponse::Ok()
@@ -218,10 +219,10 @@ pub async fn revoke(
     security(("client" = [])),
     responses(
         (status = 200, description = "`text/event-stream`: `session-revoked`, `token-claims-change`, `account-purged`, `jti-revoked`, `reset`, `ready`, `heartbeat`", content_type = "text/event-stream", body = String),
-        (status = 400, description = "`Last-Event-ID` is not an event id this feed sends (a whole number, 0 or more) (`invalid_request`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "the database does not answer", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "`Last-Event-ID` is not an event id this feed sends (a whole number, 0 or more) (`invalid_request`)", body = crate::error::ErrorResponse),
+        (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::error::ErrorResponse),
+        (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::error::ErrorResponse),
+        (status = 503, description = "the database does not answer", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn revocations(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -270,10 +271,10 @@ pub async fn revocations(request: HttpRequest, state: web::Data<AppState>) -> Re
     security(("client" = [])),
     responses(
         (status = 200, description = "the token; `Cache-Control: no-store`", body = ClientTokenResponse),
-        (status = 400, description = "not a form or no `grant_type` (`invalid_request`), another grant (`unsupported_grant_type`), or a scope unknown or not allowed to this client (`invalid_scope`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "the database does not answer", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "not a form or no `grant_type` (`invalid_request`), another grant (`unsupported_grant_type`), or a scope unknown or not allowed to this client (`invalid_scope`)", body = crate::error::ErrorResponse),
+        (status = 401, description = "the client did not authenticate (`invalid_client`, with `WWW-Authenticate: Basic`)", body = crate::error::ErrorResponse),
+        (status = 429, description = "too many failed client authentications from this address; `Retry-After` says for how long", body = crate::error::ErrorResponse),
+        (status = 503, description = "the database does not answer", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn client_token(

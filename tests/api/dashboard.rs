@@ -614,3 +614,91 @@ async fn only_an_earlier_device_can_report_or_vouch_for_a_later_one() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(intruder.cookie_me().await.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn two_logins_from_the_same_browser_and_address_read_differently() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let first = app.browser();
+    first.login(&user).await;
+    let second = app.browser();
+    second.login(&user).await;
+    let (first_id, second_id) = (session_id(&first).await, session_id(&second).await);
+    let page = dashboard(&first).await;
+    for id in [&first_id, &second_id] {
+        assert!(
+            page.contains(&format!(">ID {}</span>", &id[..8])),
+            "the row of {id} shows the start of its id: {page}"
+        );
+    }
+    assert_eq!(
+        page.matches("<span class=\"look-alike\">logged in <time").count(),
+        2,
+        "both look-alike rows show their exact log-in time"
+    );
+
+    let chrome = Browser::new(&app.address).with_user_agent(CHROME_WINDOWS);
+    chrome.login(&user).await;
+    assert_eq!(
+        dashboard(&chrome).await.matches("class=\"look-alike\"").count(),
+        2,
+        "a row with no look-alike does not repeat its log-in time"
+    );
+}
+
+#[tokio::test]
+async fn the_viewing_device_is_never_badged_new_and_sign_outs_are_not_shown_as_success() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let usual = app.browser();
+    usual.login(&user).await;
+    let chrome = Browser::new(&app.address).with_user_agent(CHROME_WINDOWS);
+    chrome.login(&user).await;
+    assert!(
+        dashboard(&usual)
+            .await
+            .contains("<span class=\"badge warn\">new device</span>"),
+        "another browser's new log-in is badged"
+    );
+    let page = dashboard(&chrome).await;
+    assert!(
+        !page.contains("<span class=\"badge warn\">new device</span>"),
+        "the browser reading the page is not badged new: {page}"
+    );
+
+    let usual_session = session_id(&usual).await;
+    chrome
+        .submit("/dashboard", &format!("/sessions/{usual_session}/revoke"), &[])
+        .await;
+    let page = dashboard(&chrome).await;
+    assert!(page.contains("<p class=\"flash flash-info\" role=\"status\">Signed out of Firefox 128 on Linux"));
+    assert!(!page.contains("flash-success"), "{page}");
+    assert!(
+        page.contains("This is the only device logged in to your account."),
+        "one device left"
+    );
+}
+
+#[tokio::test]
+async fn an_api_client_is_an_api_client_in_the_new_log_in_notice() {
+    let app = spawn_app_with(&[("TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let user = app.new_user().await;
+    let usual = app.browser();
+    usual.login(&user).await;
+    app.token_login(&user).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/token", app.address))
+        .header("user-agent", "revocable-tests/1.0")
+        .header("x-forwarded-for", "198.51.100.7")
+        .json(&serde_json::json!({ "email": user.email, "password": user.password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = dashboard(&usual).await;
+    assert!(
+        page.contains("An API client this account had used, from a new address."),
+        "{page}"
+    );
+    assert!(!page.contains("A API client"));
+}

@@ -292,6 +292,14 @@ async fn devices_show_an_approximate_place_when_a_geoip_database_is_configured()
     let (_, page) = home.get_text("/dashboard").await;
     assert!(page.contains("Linköping, Sweden"), "{page}");
     assert!(page.contains("this machine (loopback)"));
+    assert!(
+        page.contains("Linköping, Sweden <span class=\"hint\">(approximate)</span>"),
+        "a place found is approximate: {page}"
+    );
+    assert!(
+        page.contains("this machine (loopback)</dd>"),
+        "a network's name is not called approximate"
+    );
 
     let plain = spawn_app().await;
     let user = plain.new_user().await;

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::account;
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::auth::login;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, BearerOrCookie, Credential, LAST_SEEN_KEY};
 use crate::error::ApiError;
@@ -32,23 +32,22 @@ pub struct RegisteredUser {
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "created", body = RegisteredUser),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 409, description = "an account with this email exists", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 409, description = "an account with this email exists", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn register(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = required(body.email, "email")?;
     let password = required(body.password, "password")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let user = account::create(&state, &email, password, &origin).await?;
     crate::recovery::send_verification(&state, &user).await?;
     Ok(HttpResponse::Created().json(RegisteredUser {
@@ -74,20 +73,19 @@ pub struct PasswordProof {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "every login session revoked"),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 403, description = "`reauthentication_required`: the last password proof is older than SUDO_TTL and `password` is missing or wrong; or a cookie request from another site (`csrf_failed`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 403, description = "`reauthentication_required`: the last password proof is older than SUDO_TTL and `password` is missing or wrong; or a cookie request from another site (`csrf_failed`)", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn logout_all(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: Option<web::Json<PasswordProof>>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let proof = body.map_or_else(account::Proof::default, |body| {
         let body = body.into_inner();
         account::Proof {
@@ -120,17 +118,18 @@ pub struct ChangePasswordRequest {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "a fresh token pair (Bearer) or the renewed cookie session (`session_id`, `csrf_token`)", body = crate::routes::api::account::PasswordChanged),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "`current_password` wrong, or `new_password` refused by the password rules or equal to the current one", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "`current_password` wrong, or `new_password` refused by the password rules or equal to the current one", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn change_password(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: web::Json<ChangePasswordRequest>,
@@ -138,14 +137,13 @@ pub async fn change_password(
     let body = body.into_inner();
     let current = required(body.current_password, "current_password")?;
     let new = required(body.new_password, "new_password")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     account::change_password(&state, &principal, current, new, &origin).await?;
     match &principal.credential {
         Credential::Bearer(_) => {
             // The caller's tokens carry the old `ver`: all of its login session's tokens are
             // replaced by a new pair, in the same login session.
             let pair = login::reissue_pair(&state.issuer(), &principal.session_id).await?;
-            Ok(HttpResponse::Ok().json(TokenResponse::from_pair(&state, pair)))
+            Ok(HttpResponse::Ok().json(PasswordChanged::Bearer(TokenResponse::from_pair(&state, pair))))
         }
         Credential::Cookie(session) => {
             session.renew();
@@ -153,14 +151,16 @@ pub async fn change_password(
             let _ = session.insert(AUTHENTICATED_AT_KEY, now);
             let _ = session.insert(LAST_SEEN_KEY, now);
             let csrf = crate::auth::csrf::rotate(&request.get_session())?;
-            Ok(HttpResponse::Ok().json(serde_json::json!({ "session_id": principal.session_id, "csrf_token": csrf })))
+            Ok(HttpResponse::Ok().json(PasswordChanged::Cookie(CookieRenewed {
+                session_id: principal.session_id.clone(),
+                csrf_token: csrf,
+            })))
         }
     }
 }
 
 /// What `POST /api/password` answers, by the kind of credential it was called with.
 #[derive(Serialize, utoipa::ToSchema)]
-#[allow(dead_code)]
 #[serde(untagged)]
 pub enum PasswordChanged {
     Bearer(TokenResponse),
@@ -169,7 +169,6 @@ pub enum PasswordChanged {
 
 /// A cookie caller's renewed session and its new CSRF token.
 #[derive(Serialize, utoipa::ToSchema)]
-#[allow(dead_code)]
 pub struct CookieRenewed {
     session_id: String,
     csrf_token: String,
@@ -189,13 +188,13 @@ pub struct DeleteAccountRequest {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "deleted"),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "`password` missing or wrong", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "`password` missing or wrong", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn delete_account(

@@ -84,7 +84,7 @@ impl RedisProbe {
     summary = "Readiness: whether this instance can answer checks correctly",
     responses(
         (status = 200, description = "ready", body = Object),
-        (status = 503, description = "neither memory nor the database can answer checks", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 503, description = "neither memory nor the database can answer checks", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn readyz(state: web::Data<AppState>, redis: web::Data<RedisProbe>) -> HttpResponse {

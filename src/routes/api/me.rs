@@ -28,8 +28,8 @@ fn answer<S: Strategy>(user: &Authenticated<S>) -> HttpResponse {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "the caller", body = Me),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn stateless(user: Authenticated<Stateless>) -> HttpResponse {
@@ -44,8 +44,8 @@ pub async fn stateless(user: Authenticated<Stateless>) -> HttpResponse {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "the caller", body = Me),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn version(user: Authenticated<Version>) -> HttpResponse {
@@ -60,8 +60,8 @@ pub async fn version(user: Authenticated<Version>) -> HttpResponse {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "the caller", body = Me),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn denylist(user: Authenticated<Denylist>) -> HttpResponse {
@@ -76,8 +76,8 @@ pub async fn denylist(user: Authenticated<Denylist>) -> HttpResponse {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "the caller", body = Me),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn allowlist(user: Authenticated<Allowlist>) -> HttpResponse {
@@ -92,8 +92,8 @@ pub async fn allowlist(user: Authenticated<Allowlist>) -> HttpResponse {
     security(("cookie" = [])),
     responses(
         (status = 200, description = "the caller", body = Me),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn cookie(user: Authenticated<Cookie>) -> HttpResponse {

@@ -3,52 +3,9 @@
 //! `/api-docs/` (Swagger UI, shipped inside the binary).
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-use crate::error::RejectReason;
-
-/// Every error: `error` is the code, `reason` says why a credential was refused, `field` which
-/// input was invalid. A 401 on a Bearer route also sends `WWW-Authenticate: Bearer
-/// error="invalid_token"`; a 429 and a 503 send `Retry-After` in seconds.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorResponse {
-    error: ErrorCode,
-    error_description: String,
-    #[schema(nullable = false)]
-    reason: Option<RejectReason>,
-    /// The invalid field, on a 422.
-    #[schema(nullable = false)]
-    field: Option<String>,
-    /// With `mfa_required`: the token to send with a code to `/api/token/mfa`.
-    #[schema(nullable = false)]
-    mfa_token: Option<String>,
-}
-
-/// The machine-readable code of an error.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum ErrorCode {
-    InvalidRequest,
-    InvalidToken,
-    InvalidGrant,
-    InvalidClient,
-    InvalidScope,
-    InsufficientScope,
-    UnsupportedGrantType,
-    CsrfFailed,
-    ReauthenticationRequired,
-    MfaRequired,
-    NotFound,
-    Conflict,
-    PayloadTooLarge,
-    MethodNotAllowed,
-    InvalidField,
-    RateLimited,
-    ServiceUnavailable,
-    InternalError,
-}
+use crate::error::{ErrorCode, ErrorResponse, RejectReason};
 
 struct SecuritySchemes;
 

@@ -1,9 +1,9 @@
 //! The forgotten password, as JSON: ask for a reset link, and set a new password with it.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::error::ApiError;
 use crate::routes::api::required;
 use crate::state::AppState;
@@ -31,20 +31,19 @@ pub const FORGOT_ACCEPTED: &str = "if an account uses this address, a link to re
     request_body = ForgotPasswordRequest,
     responses(
         (status = 202, description = "accepted; a message is on its way to the address", body = ForgotPasswordAccepted),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "`email` is missing or not an address", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited per client address; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "`email` is missing or not an address", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited per client address; `Retry-After`", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn forgot(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Json<ForgotPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let email = required(body.into_inner().email, "email")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     crate::recovery::request_password_reset(&state, &email, &origin).await?;
     Ok(HttpResponse::Accepted().json(ForgotPasswordAccepted {
         status: FORGOT_ACCEPTED,
@@ -66,22 +65,21 @@ pub struct ResetPasswordRequest {
     request_body = ResetPasswordRequest,
     responses(
         (status = 204, description = "the password is set; every device is signed out"),
-        (status = 400, description = "`invalid_token`: the token is unknown, used or expired; or the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "a field is missing, or `new_password` breaks the password rules (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited per client address; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "`invalid_token`: the token is unknown, used or expired; or the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "a field is missing, or `new_password` breaks the password rules (`field` names it)", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited per client address; `Retry-After`", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn reset(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Json<ResetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let token = required(body.token, "token")?;
     let new_password = required(body.new_password, "new_password")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     crate::recovery::reset_password(&state, &token, new_password, &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::Proof;
 use crate::account::second_factor;
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::auth::login;
 use crate::auth::strategy::BearerOrCookie;
 use crate::domain::MfaToken;
@@ -60,22 +60,21 @@ fn no_store() -> actix_web::HttpResponseBuilder {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "a pending enrolment: its secret and otpauth URI", body = EnrolmentStarted),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 403, description = "`reauthentication_required`: the last proof is older than SUDO_TTL and `password` (or `code`) is missing or wrong; or a cookie request from another site (`csrf_failed`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 409, description = "two-step verification is already on", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited, or the account is locked after failed attempts; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 403, description = "`reauthentication_required`: the last proof is older than SUDO_TTL and `password` (or `code`) is missing or wrong; or a cookie request from another site (`csrf_failed`)", body = crate::error::ErrorResponse),
+        (status = 409, description = "two-step verification is already on", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited, or the account is locked after failed attempts; `Retry-After`", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn start_enrolment(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let enrolment = second_factor::start_enrolment(&state, &principal, body.into(), &origin).await?;
     Ok(no_store().json(EnrolmentStarted {
         secret: enrolment.secret,
@@ -104,24 +103,23 @@ pub struct EnrolmentConfirmed {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "on; ten recovery codes, shown once", body = EnrolmentConfirmed),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 403, description = "a cookie request from another site (`csrf_failed`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 409, description = "no enrolment is pending (none started, expired after 15 minutes, or already confirmed)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "`code` missing or not the authenticator's current code", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 403, description = "a cookie request from another site (`csrf_failed`)", body = crate::error::ErrorResponse),
+        (status = 409, description = "no enrolment is pending (none started, expired after 15 minutes, or already confirmed)", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "`code` missing or not the authenticator's current code", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After`", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn confirm_enrolment(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: web::Json<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let code = required(body.into_inner().code, "code")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let recovery_codes = second_factor::confirm_enrolment(&state, &principal, &code, &origin).await?;
     Ok(no_store().json(EnrolmentConfirmed { recovery_codes }))
 }
@@ -135,22 +133,21 @@ pub async fn confirm_enrolment(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "off"),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 403, description = "`reauthentication_required`: the last proof is older than SUDO_TTL and `password` (or `code`) is missing or wrong; or a cookie request from another site (`csrf_failed`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 404, description = "two-step verification is not on", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited, or the account is locked after failed attempts; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 403, description = "`reauthentication_required`: the last proof is older than SUDO_TTL and `password` (or `code`) is missing or wrong; or a cookie request from another site (`csrf_failed`)", body = crate::error::ErrorResponse),
+        (status = 404, description = "two-step verification is not on", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited, or the account is locked after failed attempts; `Retry-After`", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn disable(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     second_factor::disable(&state, &principal, body.into(), &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -170,22 +167,21 @@ pub struct RecoveryCodesReplaced {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "ten new recovery codes, shown once", body = RecoveryCodesReplaced),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 403, description = "`reauthentication_required`: the last proof is older than SUDO_TTL and `password` (or `code`) is missing or wrong; or a cookie request from another site (`csrf_failed`)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 404, description = "two-step verification is not on", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited, or the account is locked after failed attempts; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 403, description = "`reauthentication_required`: the last proof is older than SUDO_TTL and `password` (or `code`) is missing or wrong; or a cookie request from another site (`csrf_failed`)", body = crate::error::ErrorResponse),
+        (status = 404, description = "two-step verification is not on", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited, or the account is locked after failed attempts; `Retry-After`", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn replace_recovery_codes(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let recovery_codes = second_factor::replace_recovery_codes(&state, &principal, body.into(), &origin).await?;
     Ok(no_store().json(RecoveryCodesReplaced { recovery_codes }))
 }
@@ -206,16 +202,17 @@ pub struct MfaLogInRequest {
     request_body = MfaLogInRequest,
     responses(
         (status = 200, description = "a token pair", body = TokenResponse),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "`invalid_grant`: the mfa_token is unknown, used, expired (5 minutes) or spent by 5 wrong codes; or the code is wrong", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "a field is missing (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited per address, or the account is locked after failed attempts; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 401, description = "`invalid_grant`: the mfa_token is unknown, used, expired (5 minutes) or spent by 5 wrong codes; or the code is wrong", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "a field is missing (`field` names it)", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited per address, or the account is locked after failed attempts; `Retry-After`", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn finish_log_in(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Json<MfaLogInRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -224,7 +221,6 @@ pub async fn finish_log_in(
     let code = required(body.code, "code")?;
     let token = MfaToken::parse(&mfa_token)
         .ok_or_else(|| ApiError::InvalidGrant("the mfa_token is not valid: log in again".into()))?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let known_client = state.known_browsers.presented(&request);
     let user = second_factor::finish_log_in(&state, &token.hash(), &code, known_client.as_deref(), &origin).await?;
     let issuer = state.issuer();

@@ -1,10 +1,10 @@
 //! The caller's login sessions (devices): list, and revoke one.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::auth::strategy::BearerOrCookie;
 use crate::domain::now_millis;
 use crate::error::ApiError;
@@ -35,7 +35,7 @@ impl SessionView {
     fn new(session: LoginSession, current_id: &str) -> Self {
         Self {
             current: session.id == current_id,
-            device: client::describe_device(&session.user_agent),
+            device: crate::auth::client::describe_device(&session.user_agent),
             kind: session.kind.as_str(),
             created_at: rfc3339(session.created_at),
             last_seen_at: rfc3339(session.last_seen_at),
@@ -56,9 +56,9 @@ impl SessionView {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "live login sessions", body = Vec<SessionView>),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn list(
@@ -82,19 +82,18 @@ pub async fn list(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "revoked"),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 404, description = "not a live login session of the caller, or not an id at all", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 403, description = "a cookie request without this site's Origin or X-CSRF-Token", body = crate::error::ErrorResponse),
+        (status = 404, description = "not a live login session of the caller, or not an id at all", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn revoke(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     crate::account::revoke_own_session(&state, &principal, &path.into_inner(), &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::account;
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::auth::login::{self, TokenPair};
 use crate::auth::strategy::{Authenticated, Strict};
 use crate::error::ApiError;
@@ -55,23 +55,23 @@ fn no_store(pair: TokenResponse) -> HttpResponse {
     request_body = TokenRequest,
     responses(
         (status = 200, description = "a token pair", body = TokenResponse),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "wrong email or password, or (the password being right) an account an operator locked (`invalid_grant`); or `mfa_required` with an `mfa_token` for `/api/token/mfa` when the account has two-step verification", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited per address, or too many failed log-ins to the account from clients it does not know (a client sending the device cookie of an earlier log-in is counted on its own); `Retry-After`", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 401, description = "wrong email or password, or (the password being right) an account an operator locked (`invalid_grant`); or `mfa_required` with an `mfa_token` for `/api/token/mfa` when the account has two-step verification", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited per address, or too many failed log-ins to the account from clients it does not know (a client sending the device cookie of an earlier log-in is counted on its own); `Retry-After`", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn issue(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Json<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = required(body.email, "email")?;
     let password = required(body.password, "password")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     // A client that keeps cookies is remembered like a browser (`auth::known_browser`).
     let known_client = state.known_browsers.presented(&request);
     let user = account::authenticate(&state, &email, &password, &origin, known_client.as_deref()).await?;
@@ -104,21 +104,20 @@ pub struct RefreshRequest {
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "a new pair", body = TokenResponse),
-        (status = 400, description = "the body is not JSON of this shape", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 401, description = "unknown, expired or reused refresh token (`invalid_grant`); a reuse revokes the login session", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 413, description = "the body is over 16 KiB", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 400, description = "the body is not JSON of this shape", body = crate::error::ErrorResponse),
+        (status = 401, description = "unknown, expired or reused refresh token (`invalid_grant`); a reuse revokes the login session", body = crate::error::ErrorResponse),
+        (status = 413, description = "the body is over 16 KiB", body = crate::error::ErrorResponse),
+        (status = 422, description = "a field is missing or invalid (`field` names it)", body = crate::error::ErrorResponse),
+        (status = 429, description = "rate limited; `Retry-After` says for how long", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn refresh(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let presented = required(body.into_inner().refresh_token, "refresh_token")?;
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let pair = login::rotate(&state.issuer(), &presented, &origin).await?;
     Ok(no_store(TokenResponse::from_pair(&state, pair)))
 }
@@ -133,18 +132,17 @@ pub async fn refresh(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "logged out"),
-        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::routes::api::openapi::ErrorResponse),
-        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::routes::api::openapi::ErrorResponse)
+        (status = 401, description = "no credential, or a refused one (`reason` says why)", body = crate::error::ErrorResponse),
+        (status = 503, description = "a backing service is down; `Retry-After`", body = crate::error::ErrorResponse)
     )
 )]
 pub async fn logout(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: Authenticated<Strict>,
 ) -> Result<HttpResponse, ApiError> {
     // Ending the login session denylists every unexpired access token recorded for it, this one
     // included: denylisting it here too would announce its revocation twice.
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     account::log_out(&state, &user.principal, &origin, "API token").await?;
     Ok(HttpResponse::NoContent().finish())
 }

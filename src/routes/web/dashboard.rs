@@ -1,26 +1,19 @@
-//! `GET /dashboard` (every live device, recently ended ones with the reason, security activity)
-//! and the actions on devices: sign out one, all others, or everywhere.
+//! `GET /dashboard`: every live device, recently ended ones with the reason, security activity.
+//! The actions on devices are in `devices`.
 
 use std::collections::HashMap;
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
-use serde::Deserialize;
 
-use crate::auth::client::{self, describe_device};
-use crate::auth::strategy::AUTHENTICATED_AT_KEY;
-use crate::domain::now_millis;
-use crate::routes::web::login::NoFields;
-use crate::routes::web::page::PageError;
-use crate::routes::web::page::WebUser;
-use crate::routes::web::{
-    CsrfForm, Layout, exact_time, flash, iso_time, redirect, relative_time, render, render_with_status,
-};
+use crate::auth::client::describe_device;
+use crate::routes::web::format::{exact_time, iso_time, relative_time};
+use crate::routes::web::layout::{Layout, render};
+use crate::routes::web::page::{PageError, WebUser, find_user};
 use crate::state::AppState;
+use crate::store;
 use crate::store::events::{self, EventKind, SecurityEvent};
 use crate::store::login_sessions::{self, EndReason, Kind, LoginSession};
-use crate::store::{self, users::User};
 
 #[derive(Clone)]
 pub struct DeviceRow {
@@ -43,6 +36,14 @@ pub struct DeviceRow {
     pub reported: bool,
     /// What tells it apart from the others in a button's accessible name.
     pub distinct_name: String,
+    /// The start of its login session id, shown so that two look-alike rows read differently.
+    pub short_id: String,
+    /// Another live row has the same device, kind and address: the exact log-in time is shown
+    /// beside the name, with the short id.
+    pub look_alike: bool,
+    /// The location is a place a lookup found (so "approximate"), not "unknown location" or a
+    /// network's name.
+    pub location_is_place: bool,
     /// What about it was new, for the notice.
     pub what_was_new: String,
 }
@@ -90,6 +91,12 @@ fn kind_label(kind: Kind) -> &'static str {
     }
 }
 
+/// What `Geoip::describe` says when it found no place.
+const NOT_A_PLACE: [&str; 3] = ["unknown location", "private network", "this machine (loopback)"];
+
+/// How much of a login session id a row shows: enough to tell a handful of devices apart.
+const SHORT_ID_LENGTH: usize = 8;
+
 fn device_row(
     state: &AppState,
     session: &LoginSession,
@@ -99,6 +106,7 @@ fn device_row(
 ) -> DeviceRow {
     let device = describe_device(&session.user_agent);
     let is_reported = reported.contains(&(device.clone(), session.ip.clone()));
+    let location = state.geoip.as_ref().map(|geoip| geoip.describe(&session.ip));
     DeviceRow {
         id: session.id.clone(),
         user_agent: if session.user_agent.is_empty() {
@@ -108,7 +116,8 @@ fn device_row(
         },
         kind_label: kind_label(session.kind),
         ip: session.ip.clone(),
-        location: state.geoip.as_ref().map(|geoip| geoip.describe(&session.ip)),
+        location_is_place: location.as_deref().is_some_and(|place| !NOT_A_PLACE.contains(&place)),
+        location,
         created_relative: relative_time(session.created_at, now),
         created_exact: exact_time(session.created_at),
         created_iso: iso_time(session.created_at),
@@ -126,6 +135,8 @@ fn device_row(
             session.ip
         ),
         device,
+        short_id: session.id.chars().take(SHORT_ID_LENGTH).collect(),
+        look_alike: false,
         what_was_new: String::new(),
     }
 }
@@ -137,15 +148,16 @@ fn number_look_alikes(devices: &mut [DeviceRow]) {
         if names.iter().filter(|name| **name == names[index]).count() > 1 {
             let position = names[..=index].iter().filter(|name| **name == names[index]).count();
             device.distinct_name = format!("{} (#{position})", device.distinct_name);
+            device.look_alike = true;
         }
     }
 }
 
 /// What was new about a device, in the words of what was actually new.
 fn what_was_new(session: &LoginSession, reported: bool, seen_before: &[(String, String)]) -> String {
-    let thing = match session.kind {
-        Kind::Cookie => "browser",
-        Kind::Token => "API client",
+    let (thing, a_thing) = match session.kind {
+        Kind::Cookie => ("browser", "A browser"),
+        Kind::Token => ("API client", "An API client"),
     };
     if reported {
         return format!("This {thing} and address were reported as not you before.");
@@ -156,10 +168,10 @@ fn what_was_new(session: &LoginSession, reported: bool, seen_before: &[(String, 
         .iter()
         .any(|(user_agent, _)| describe_device(user_agent) == device);
     match (known_thing, known_address) {
-        (false, false) => format!("A {thing} and an address this account had not used before."),
-        (true, false) => format!("A {thing} this account had used, from a new address."),
+        (false, false) => format!("{a_thing} and an address this account had not used before."),
+        (true, false) => format!("{a_thing} this account had used, from a new address."),
         (false, true) => format!("A new {thing}, from an address this account had used."),
-        (true, true) => format!("A {thing} and an address this account had used, but not together."),
+        (true, true) => format!("{a_thing} and an address this account had used, but not together."),
     }
 }
 
@@ -311,244 +323,4 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         second_factor: crate::routes::web::second_factor::DashboardSection::of(&state, &principal.user_id).await?,
         email_verified: account.email_verified_at.is_some(),
     })
-}
-
-async fn find_user(state: &AppState, user_id: &str) -> Result<User, PageError> {
-    store::users::find_by_id(&state.db, user_id)
-        .await?
-        .ok_or(PageError::LoginRequired)
-}
-
-fn proved_at(user: &WebUser) -> i64 {
-    user.session()
-        .get::<i64>(AUTHENTICATED_AT_KEY)
-        .ok()
-        .flatten()
-        .unwrap_or(0)
-}
-
-/// Where a sensitive action stands on the password proof.
-pub enum Sudo {
-    Confirmed,
-    /// The proof is too old and no password (or code) came with the form.
-    Needed,
-    /// A password (or a code) came with the form and it is wrong.
-    Wrong,
-}
-
-/// The one re-authentication rule (`account::require_recent_proof`), told apart for the
-/// page: fresh sudo, no password yet, or a wrong one. With two-step verification on, a code
-/// from the authenticator may stand in for the password.
-pub async fn confirm_sudo(
-    state: &AppState,
-    user: &WebUser,
-    password_given: Option<String>,
-    code_given: Option<String>,
-    origin: &crate::store::events::Origin,
-) -> Result<Sudo, PageError> {
-    let password = password_given.filter(|given| !given.is_empty());
-    let code = code_given.filter(|given| !given.trim().is_empty());
-    let had_proof = password.is_some() || code.is_some();
-    let proof = crate::account::Proof { password, code };
-    match crate::account::require_recent_proof(state, &user.0, proof, origin).await {
-        Ok(()) => Ok(Sudo::Confirmed),
-        Err(crate::error::ApiError::ReauthenticationRequired(_)) if had_proof => Ok(Sudo::Wrong),
-        Err(crate::error::ApiError::ReauthenticationRequired(_)) => Ok(Sudo::Needed),
-        Err(other) => Err(other.into()),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "confirm_password.html")]
-struct ConfirmPasswordPage {
-    layout: Layout,
-    action: &'static str,
-    purpose: &'static str,
-    last_proved: String,
-    error: Option<&'static str>,
-    /// Fields the form carries back unchanged, as `(name, value)`.
-    carried: Vec<(&'static str, &'static str)>,
-    /// Two-step verification is on: a code is accepted in place of the password.
-    accepts_code: bool,
-}
-
-/// The short step that asks for the password again before a sensitive action, and why.
-pub async fn ask_for_password(
-    state: &AppState,
-    user: &WebUser,
-    sudo: Sudo,
-    action: &'static str,
-    purpose: &'static str,
-    carried: Vec<(&'static str, &'static str)>,
-) -> Result<HttpResponse, PageError> {
-    let account = find_user(state, &user.0.user_id).await?;
-    let proved_at = proved_at(user);
-    let page = ConfirmPasswordPage {
-        layout: Layout::new(user.session(), Some(account.email))?,
-        action,
-        purpose,
-        last_proved: if proved_at > 0 {
-            format!(
-                "you last entered your password {}",
-                relative_time(proved_at, now_millis())
-            )
-        } else {
-            "this browser has not proved your password yet".to_owned()
-        },
-        error: matches!(sudo, Sudo::Wrong).then_some("That password is not correct. Try again."),
-        carried,
-        accepts_code: crate::account::second_factor::is_enabled(state, &user.0.user_id).await?,
-    };
-    let status = if matches!(sudo, Sudo::Wrong) {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    render_with_status(&page, status)
-}
-
-pub async fn revoke_one(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-    user: WebUser,
-    path: web::Path<String>,
-    CsrfForm(_): CsrfForm<NoFields>,
-) -> Result<HttpResponse, PageError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let target = path.into_inner();
-    let device = crate::account::revoke_own_session(&state, &user.0, &target, &origin).await?;
-    if target == user.0.session_id {
-        user.session().purge();
-        return Ok(redirect("/login"));
-    }
-    flash(user.session(), "success", format!("Signed out of {device}"));
-    Ok(redirect("/dashboard"))
-}
-
-/// "This wasn't me": the device is signed out and reported, and the user is taken to change the
-/// password, since whoever logged in there knew it.
-pub async fn report_not_you(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-    user: WebUser,
-    path: web::Path<String>,
-    CsrfForm(_): CsrfForm<NoFields>,
-) -> Result<HttpResponse, PageError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let device = crate::account::report_not_you(&state, &user.0, &path.into_inner(), &origin).await?;
-    flash(
-        user.session(),
-        "warning",
-        format!(
-            "Signed out of {device} and recorded it as not you. Whoever logged in there may know your \
-             password: change it now. A later log-in from that device will be flagged."
-        ),
-    );
-    Ok(redirect("/password"))
-}
-
-/// "It was me": the device is marked known.
-pub async fn recognise(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-    user: WebUser,
-    path: web::Path<String>,
-    CsrfForm(_): CsrfForm<NoFields>,
-) -> Result<HttpResponse, PageError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let device = crate::account::recognise_device(&state, &user.0, &path.into_inner(), &origin).await?;
-    flash(user.session(), "success", format!("Marked {device} as yours."));
-    Ok(redirect("/dashboard"))
-}
-
-#[derive(Deserialize)]
-pub struct SudoForm {
-    password: Option<String>,
-    code: Option<String>,
-    confirm: Option<String>,
-}
-
-pub async fn revoke_others(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-    user: WebUser,
-    CsrfForm(form): CsrfForm<SudoForm>,
-) -> Result<HttpResponse, PageError> {
-    let sudo = confirm_sudo(
-        &state,
-        &user,
-        form.password,
-        form.code,
-        &client::origin(&request, &state.settings.trusted_proxies),
-    )
-    .await?;
-    if !matches!(sudo, Sudo::Confirmed) {
-        return ask_for_password(
-            &state,
-            &user,
-            sudo,
-            "/sessions/revoke-others",
-            "to sign out all your other devices",
-            Vec::new(),
-        )
-        .await;
-    }
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
-    let count = crate::account::sign_out_other_devices(&state, &user.0, &origin).await?;
-    let signed_out = crate::account::count_devices(count, true);
-    flash(user.session(), "success", format!("Signed out of {signed_out}"));
-    Ok(redirect("/dashboard"))
-}
-
-#[derive(Template)]
-#[template(path = "logout_all.html")]
-struct LogoutAllPage {
-    layout: Layout,
-    device_count: usize,
-}
-
-/// The confirmation step before logging out everywhere.
-pub async fn confirm_logout_all(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, PageError> {
-    let account = find_user(&state, &user.0.user_id).await?;
-    let device_count = login_sessions::list_live(&state.db, &user.0.user_id, now_millis())
-        .await?
-        .len();
-    render(&LogoutAllPage {
-        layout: Layout::new(user.session(), Some(account.email))?,
-        device_count,
-    })
-}
-
-pub async fn logout_all(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-    user: WebUser,
-    CsrfForm(form): CsrfForm<SudoForm>,
-) -> Result<HttpResponse, PageError> {
-    if form.confirm.as_deref() != Some("yes") {
-        return Ok(redirect("/logout-all"));
-    }
-    let sudo = confirm_sudo(
-        &state,
-        &user,
-        form.password,
-        form.code,
-        &client::origin(&request, &state.settings.trusted_proxies),
-    )
-    .await?;
-    if !matches!(sudo, Sudo::Confirmed) {
-        return ask_for_password(
-            &state,
-            &user,
-            sudo,
-            "/logout-all",
-            "to log out everywhere",
-            vec![("confirm", "yes")],
-        )
-        .await;
-    }
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
-    crate::account::log_out_everywhere(&state, &user.0, &origin).await?;
-    user.session().purge();
-    Ok(redirect("/login"))
 }

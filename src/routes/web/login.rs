@@ -6,19 +6,50 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::auth::login::open_login_session;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY};
 use crate::auth::strategy::{Credential, Principal};
 use crate::error::{ApiError, LockedOut};
 use crate::revocation::cookie_state::{LOGIN_SESSION_KEY, STATE_LOST_KEY};
+use crate::routes::web::csrf_form::CsrfForm;
+use crate::routes::web::layout::{Layout, redirect, render_form};
 use crate::routes::web::page::PageError;
 use crate::routes::web::page::WebUser;
-use crate::routes::web::{CsrfForm, DEVICE_COOKIE, Layout, redirect, redirect_remembering_device, render_form};
 use crate::state::AppState;
 use crate::store::events::Origin;
 use crate::store::login_sessions::{self, EndReason, Kind};
 use crate::store::users::User;
+
+/// A cookie naming this browser's login session, kept after log-out so that the log-in page can
+/// say why the browser was signed out. It tells the browser nothing it did not know: the id is
+/// only ever looked up to explain the end of that one session.
+pub const DEVICE_COOKIE: &str = "revocable_device";
+
+pub fn device_cookie(settings: &crate::config::Settings, login_session_id: &str) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(DEVICE_COOKIE, login_session_id.to_owned())
+        .path("/")
+        .http_only(true)
+        .secure(settings.cookie_secure)
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            settings.session_ttl.as_secs().min(i64::MAX as u64) as i64,
+        ))
+        .finish()
+}
+
+/// A redirect after log-in that remembers which login session this browser holds.
+pub fn redirect_remembering_device(
+    location: &str,
+    settings: &crate::config::Settings,
+    login_session_id: &str,
+) -> Result<HttpResponse, PageError> {
+    let mut response = redirect(location);
+    response
+        .add_cookie(&device_cookie(settings, login_session_id))
+        .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
+    Ok(response)
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -165,13 +196,13 @@ pub fn put(session: &Session, key: &str, value: impl serde::Serialize) -> Result
 
 pub async fn submit(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     session: Session,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
     let email = form.email.unwrap_or_default();
     let password = form.password.unwrap_or_default();
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let known_browser = state.known_browsers.presented(&request);
     let page = |error: Option<String>, offer_reset: bool, reset_required: bool, status: StatusCode| {
         let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
@@ -210,7 +241,7 @@ pub async fn submit(
             retry_after_seconds,
             who,
         }) => {
-            let wait = crate::routes::web::wait_in_words(retry_after_seconds.max(1));
+            let wait = crate::routes::web::format::wait_in_words(retry_after_seconds.max(1));
             let message = match who {
                 LockedOut::UnknownClients => format!(
                     "This account has had too many failed log-ins, so log-ins from browsers it does not know are \
@@ -227,7 +258,9 @@ pub async fn submit(
             };
             let mut response = refused(message, true, StatusCode::TOO_MANY_REQUESTS)?;
             // The log-in form is the page that says why: the generic 429 page must not replace it.
-            response.extensions_mut().insert(crate::routes::web::RenderedErrorPage);
+            response
+                .extensions_mut()
+                .insert(crate::routes::web::error_pages::RenderedErrorPage);
             response.headers_mut().insert(
                 actix_web::http::header::RETRY_AFTER,
                 actix_web::http::header::HeaderValue::from(retry_after_seconds.max(1)),
@@ -286,12 +319,11 @@ impl actix_web::FromRequest for LoggingOut {
 /// whose state was lost ends the login session its cookie names all the same, so a log-out is
 /// never a silent no-op; without a token to check, it must prove it comes from this site's page.
 pub async fn logout(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     who: LoggingOut,
     form: Result<CsrfForm<NoFields>, PageError>,
 ) -> Result<HttpResponse, PageError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     match who {
         LoggingOut::SignedIn(user) => {
             form?;

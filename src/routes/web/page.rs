@@ -5,10 +5,10 @@
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::http::{StatusCode, header};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
 
-use crate::auth::strategy::{Credential, Principal, check_cookie};
+use crate::auth::strategy::{Cookie, Principal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -55,7 +55,9 @@ impl ResponseError for PageError {
             Self::Api(ApiError::Unauthorized { .. }) => HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/login"))
                 .finish(),
-            Self::Api(ApiError::RateLimited { retry_after_seconds }) => super::rate_limited_page(*retry_after_seconds),
+            Self::Api(ApiError::RateLimited { retry_after_seconds }) => {
+                super::error_pages::rate_limited_page(*retry_after_seconds)
+            }
             Self::Api(error) => {
                 let status = error.status_code();
                 let message = match error {
@@ -68,9 +70,9 @@ impl ResponseError for PageError {
                     }
                     other => other.to_string(),
                 };
-                let mut response = super::error_page(status, &message);
+                let mut response = super::error_pages::error_page(status, &message);
                 if matches!(error, ApiError::CsrfFailed(_)) {
-                    response.extensions_mut().insert(super::StaleForm);
+                    response.extensions_mut().insert(super::error_pages::StaleForm);
                 }
                 response
             }
@@ -78,15 +80,14 @@ impl ResponseError for PageError {
     }
 }
 
-/// A logged-in browser on an HTML page; anything else is sent to `/login`.
-pub struct WebUser(pub Principal);
+/// A logged-in browser on an HTML page, checked by the `Cookie` strategy; anything else is sent
+/// to `/login`. A page that works logged in or not takes `Option<WebUser>`.
+pub struct WebUser(pub Principal, Session);
 
 impl WebUser {
+    /// The browser's session, for the route to write what changed (flash messages, sudo proof).
     pub fn session(&self) -> &Session {
-        match &self.0.credential {
-            Credential::Cookie(session) => session,
-            Credential::Bearer(_) => unreachable!("WebUser is only built from a cookie"),
-        }
+        &self.1
     }
 }
 
@@ -97,21 +98,18 @@ impl FromRequest for WebUser {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
         Box::pin(async move {
-            let state = request
-                .app_data::<web::Data<AppState>>()
-                .expect("AppState is registered in startup::build")
-                .clone();
-            match check_cookie(
-                &state.revocation,
-                state.settings.session_idle_ttl,
-                request.get_session(),
-            )
-            .await
-            {
-                Ok(principal) => Ok(Self(principal)),
+            match Cookie::authenticate(&request).await {
+                Ok(principal) => Ok(Self(principal, request.get_session())),
                 Err(ApiError::Unauthorized { .. }) => Err(PageError::LoginRequired),
                 Err(other) => Err(PageError::Api(other)),
             }
         })
     }
+}
+
+/// The account of a logged-in browser; a user deleted meanwhile is sent to log in again.
+pub async fn find_user(state: &AppState, user_id: &str) -> Result<crate::store::users::User, PageError> {
+    crate::store::users::find_by_id(&state.db, user_id)
+        .await?
+        .ok_or(PageError::LoginRequired)
 }

@@ -6,14 +6,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY};
 use crate::domain::now_millis;
 use crate::error::ApiError;
+use crate::routes::web::csrf_form::CsrfForm;
+use crate::routes::web::layout::{Layout, flash, redirect, render, render_with_status};
 use crate::routes::web::login::put;
 use crate::routes::web::page::PageError;
 use crate::routes::web::page::WebUser;
-use crate::routes::web::{CsrfForm, Layout, flash, redirect, render, render_with_status};
 use crate::state::AppState;
 use crate::store;
 
@@ -94,6 +95,7 @@ pub struct PasswordForm {
 
 pub async fn submit(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: WebUser,
     CsrfForm(form): CsrfForm<PasswordForm>,
@@ -111,7 +113,6 @@ pub async fn submit(
         )
         .await;
     }
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let current = form.current_password.unwrap_or_default();
     match crate::account::change_password(&state, &user.0, current, new, &origin).await {
         Ok(signed_out) => {

@@ -10,12 +10,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::client::{self, describe_device};
+use crate::auth::client::ClientAddress;
+use crate::auth::client::describe_device;
 use crate::error::ApiError;
 use crate::recovery::{self, Resent};
+use crate::routes::web::csrf_form::CsrfForm;
+use crate::routes::web::format::exact_time;
+use crate::routes::web::layout::{Layout, flash, redirect, render_form};
 use crate::routes::web::login::NoFields;
 use crate::routes::web::page::{PageError, WebUser};
-use crate::routes::web::{CsrfForm, Layout, exact_time, flash, redirect, render_form};
 use crate::state::AppState;
 
 /// A page that says what happened to a link, with a way forward.
@@ -83,12 +86,12 @@ pub struct ForgotForm {
 
 pub async fn forgot_submit(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     session: Session,
     CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> Result<HttpResponse, PageError> {
     let email = form.email.unwrap_or_default();
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     match recovery::request_password_reset(&state, &email, &origin).await {
         Ok(()) => outcome(
             &request,
@@ -173,6 +176,7 @@ pub struct ResetForm {
 
 pub async fn reset_submit(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     session: Session,
     query: web::Query<TokenQuery>,
@@ -201,7 +205,6 @@ pub async fn reset_submit(
     {
         return refuse("The two passwords do not match.".into(), owner.email);
     }
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     match recovery::reset_password(&state, &token, new_password, &origin).await {
         Ok(count) => {
             // This browser's own log-in, if it had one, has just ended with the others.
@@ -228,12 +231,12 @@ pub async fn reset_submit(
 
 pub async fn verify_email(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     session: Session,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
     let token = query.into_inner().token.unwrap_or_default();
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     match recovery::verify_email(&state, &token, &origin).await {
         Ok(email) => outcome(
             &request,
@@ -344,13 +347,13 @@ pub struct NotMeForm {
 
 pub async fn not_me_confirm(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     session: Session,
     query: web::Query<TokenQuery>,
     CsrfForm(form): CsrfForm<NotMeForm>,
 ) -> Result<HttpResponse, PageError> {
     let token = form.token.or(query.into_inner().token).unwrap_or_default();
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     match recovery::report_sign_in(&state, &token, &origin).await {
         Ok(count) => {
             session.purge();

@@ -6,11 +6,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::error::ApiError;
+use crate::routes::web::csrf_form::CsrfForm;
+use crate::routes::web::layout::{Layout, flash, render_form};
 use crate::routes::web::login::start_browser_session;
 use crate::routes::web::page::PageError;
-use crate::routes::web::{CsrfForm, Layout, flash, render_form};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -44,6 +45,7 @@ pub struct RegisterForm {
 
 pub async fn submit(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     session: Session,
     CsrfForm(form): CsrfForm<RegisterForm>,
@@ -68,7 +70,6 @@ pub async fn submit(
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     match crate::account::create(&state, &email, password, &origin).await {
         Ok(user) => {
             crate::recovery::send_verification(&state, &user).await?;
@@ -78,7 +79,7 @@ pub async fn submit(
                 "success",
                 "Welcome! Your account is ready. We have sent you a link to confirm your email address.",
             );
-            crate::routes::web::redirect_remembering_device("/dashboard", &state.settings, &login_session_id)
+            crate::routes::web::login::redirect_remembering_device("/dashboard", &state.settings, &login_session_id)
         }
         Err(error @ (ApiError::InvalidField { .. } | ApiError::Conflict(_))) => {
             let status = actix_web::ResponseError::status_code(&error);

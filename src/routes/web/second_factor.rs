@@ -10,16 +10,16 @@ use serde::Deserialize;
 
 use crate::account::Proof;
 use crate::account::second_factor::{self, MAX_WRONG_CODES_PER_LOG_IN};
-use crate::auth::client;
+use crate::auth::client::ClientAddress;
 use crate::domain::now_millis;
 use crate::error::ApiError;
-use crate::routes::web::dashboard::{Sudo, ask_for_password};
+use crate::routes::web::csrf_form::CsrfForm;
+use crate::routes::web::format::{exact_time, iso_time, relative_time};
+use crate::routes::web::layout::{Layout, flash, redirect, render_form, render_with_status};
+use crate::routes::web::login::redirect_remembering_device;
 use crate::routes::web::login::{put, start_browser_session};
 use crate::routes::web::page::{PageError, WebUser};
-use crate::routes::web::{
-    CsrfForm, Layout, exact_time, flash, iso_time, redirect, redirect_remembering_device, relative_time, render_form,
-    render_with_status,
-};
+use crate::routes::web::sudo::{Sudo, ask_for_password};
 use crate::state::AppState;
 
 /// The state key of a browser whose password was right and whose second step is pending: the
@@ -81,12 +81,11 @@ impl ProofForm {
 
 /// `POST /mfa/totp`: after a fresh proof, a new pending enrolment, shown by `enrol_page`.
 pub async fn start(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: WebUser,
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let (proof, refusal) = form.into_proof();
     match second_factor::start_enrolment(&state, &user.0, proof, &origin).await {
         Ok(_) => Ok(redirect("/mfa/totp")),
@@ -161,12 +160,11 @@ struct RecoveryCodesPage {
 
 /// `POST /mfa/totp/confirm`: a right code turns it on and shows the recovery codes, once.
 pub async fn confirm(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: WebUser,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let code = form.code.unwrap_or_default();
     match second_factor::confirm_enrolment(&state, &user.0, &code, &origin).await {
         Ok(codes) => {
@@ -189,12 +187,11 @@ pub async fn confirm(
 
 /// `POST /mfa/totp/disable`: after a fresh proof, two-step verification is off.
 pub async fn disable(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: WebUser,
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let (proof, refusal) = form.into_proof();
     match second_factor::disable(&state, &user.0, proof, &origin).await {
         Ok(()) => flash(user.session(), "success", "Two-step verification is off."),
@@ -218,12 +215,11 @@ pub async fn disable(
 /// `POST /mfa/recovery-codes`: after a fresh proof, ten new recovery codes, shown once; the
 /// earlier ones stop working.
 pub async fn replace_recovery_codes(
-    request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     user: WebUser,
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let (proof, refusal) = form.into_proof();
     match second_factor::replace_recovery_codes(&state, &user.0, proof, &origin).await {
         Ok(codes) => {
@@ -316,6 +312,7 @@ pub async fn code_step(
 /// one shows the form again with the error at the field (401), until the challenge is spent.
 pub async fn submit_code(
     request: HttpRequest,
+    ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     session: Session,
     CsrfForm(form): CsrfForm<CodeForm>,
@@ -323,7 +320,6 @@ pub async fn submit_code(
     let Some(challenge) = pending_challenge(&session) else {
         return Ok(redirect("/login"));
     };
-    let origin = client::origin(&request, &state.settings.trusted_proxies);
     let code = form.code.unwrap_or_default();
     let known_browser = state.known_browsers.presented(&request);
     match second_factor::finish_log_in(&state, &challenge, &code, known_browser.as_deref(), &origin).await {

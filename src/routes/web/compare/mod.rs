@@ -13,11 +13,12 @@ use crate::compare::cache::{CompareCache, Started};
 use crate::compare::costs::{CHECKS_PER_STRATEGY, CheckCost};
 use crate::compare::matrix::{self, STRATEGIES};
 use crate::domain::now_millis;
+use crate::routes::web::csrf_form::CsrfForm;
+use crate::routes::web::error_pages::logged_in_email;
+use crate::routes::web::format::{exact_time, iso_time, relative_time};
+use crate::routes::web::layout::{Layout, flash, redirect, render};
 use crate::routes::web::login::NoFields;
 use crate::routes::web::page::{PageError, WebUser};
-use crate::routes::web::{
-    CsrfForm, Layout, exact_time, flash, iso_time, logged_in_email, redirect, relative_time, render,
-};
 use crate::state::AppState;
 use figures::{
     Bar, BarGroup, MatrixRow, PLAIN_WORDS, PlainWords, StrategyCard, cost_bars, cost_conclusion, differences,
@@ -62,6 +63,7 @@ pub async fn show(
     state: web::Data<AppState>,
     cache: web::Data<CompareCache>,
     session: Session,
+    user: Option<WebUser>,
 ) -> Result<HttpResponse, PageError> {
     let (report, measuring) = cache.current().await;
     let now = now_millis();
@@ -74,7 +76,7 @@ pub async fn show(
         .unwrap_or_default();
     let access_ttl_minutes = state.settings.access_ttl.as_secs().div_ceil(60).max(1);
     let page = ComparePage {
-        layout: Layout::new(&session, logged_in_email(&state, &session).await)?,
+        layout: Layout::new(&session, logged_in_email(&state.db, user.as_ref()).await)?,
         measuring,
         measured: report.is_some(),
         expected: observed.is_none(),
