@@ -222,20 +222,17 @@ fn parse_delivery(value: &Value) -> Result<Delivery, ApiError> {
     }
 }
 
-/// An absolute http URL with a host, without credentials or a fragment. The push client is built
-/// without TLS (no TLS stack for it builds from this project's registry), so an https endpoint
-/// is refused here rather than retried for ever: put the receiver, or a TLS-originating proxy in
-/// front of it, on http.
+/// An absolute http or https URL with a host, without credentials or a fragment. An https
+/// receiver's certificate must chain to the system's trust store or to `SSF_PUSH_CA_FILE`;
+/// plain http stays accepted for receivers on a private network or behind a TLS-terminating
+/// proxy of their own.
 fn endpoint(text: &str) -> Result<String, String> {
     if text.len() > MAX_URL {
         return Err(format!("endpoint_url must be at most {MAX_URL} characters"));
     }
     let url = reqwest::Url::parse(text).map_err(|error| format!("endpoint_url is not an absolute URL: {error}"))?;
-    if url.scheme() == "https" {
-        return Err("push over https is not available in this build: give an http endpoint_url (for example a proxy that forwards over TLS)".into());
-    }
-    if url.scheme() != "http" || url.host_str().is_none_or(str::is_empty) {
-        return Err("endpoint_url must be an http URL with a host".into());
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err("endpoint_url must be an https or http URL with a host".into());
     }
     if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
         return Err("endpoint_url must not carry credentials or a fragment".into());
@@ -253,15 +250,16 @@ mod tests {
     };
 
     #[test]
-    fn a_push_stream_needs_an_absolute_http_url() {
+    fn a_push_stream_needs_an_absolute_https_or_http_url() {
         let body = |url: &str| serde_json::json!({ "delivery": { "method": PUSH, "endpoint_url": url } });
         assert!(ReceiverConfiguration::from_body(&body("http://rp.example/events"), &HERE, "c").is_ok());
+        assert!(ReceiverConfiguration::from_body(&body("https://rp.example/events"), &HERE, "c").is_ok());
         for bad in [
             "/events",
             "ftp://rp.example/",
             "http://user:pw@rp.example/",
+            "https://rp.example/events#part",
             "http://",
-            "https://rp.example/",
         ] {
             assert!(
                 ReceiverConfiguration::from_body(&body(bad), &HERE, "c").is_err(),
