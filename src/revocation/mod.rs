@@ -3,8 +3,8 @@
 //! Checks: a user's current `token_version`, whether a `jti` is denylisted, whether a login
 //! session is live, a cookie session's state. Changes: revocations (one login session, all of a
 //! user's, a single `jti`), password changes and resets through an emailed link, "this wasn't me"
-//! from a new-sign-in email, account deletion, cookie-state writes, and activity
-//! that extends a session. Every change is committed to the database first, with a numbered entry
+//! from a new-sign-in email, account deletion, cookie-state writes, second-factor changes (which
+//! revoke nothing but are logged for Shared Signals streams), and activity that extends a session. Every change is committed to the database first, with a numbered entry
 //! in the revocation log in the same transaction, before the caller is answered; then this
 //! instance's cache applies it and the other instances hear of it (`sync`).
 //!
@@ -12,6 +12,7 @@
 //! database otherwise, or always when `REVOCATION_CACHE=off`.
 
 mod cache;
+mod credential_changes;
 mod denylist;
 mod jti_set;
 mod retry;
@@ -22,6 +23,7 @@ mod sync;
 pub mod web_state;
 
 pub use cache::{CacheSizes, KnownVersion, SessionView};
+pub use credential_changes::SecondFactorChange;
 pub use denylist::DenylistCopy;
 pub use rotation::{MintedAccess, NewRefresh, Rotation};
 pub use sync::{FeedStatus, RedisFeed, SyncSettings};
