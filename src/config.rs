@@ -121,6 +121,10 @@ pub struct Settings {
     /// endpoints besides the system's trust store, read once at start-up; for receivers whose
     /// certificate a private CA signed.
     pub ssf_push_ca: Vec<reqwest::Certificate>,
+    /// `SSF_MIN_VERIFICATION_INTERVAL`: the least time between two verification requests of one
+    /// stream (SSF 1.0 section 8.1.1's `min_verification_interval`); sooner is a 429. Whole
+    /// seconds; zero: no limit.
+    pub ssf_min_verification_interval: Duration,
     /// `COMPARE_AT_START`: measure `/compare`'s report once when the server starts (on its own
     /// throw-away instance); later measurements are asked for by a logged-in user.
     pub compare_at_start: bool,
@@ -213,6 +217,13 @@ impl Settings {
         let jwt_leeway = duration("JWT_LEEWAY", "5s", true)?;
         let jwks_max_age = duration("JWKS_MAX_AGE", "5m", true)?;
         let feed_heartbeat = duration("FEED_HEARTBEAT", "15s", false)?;
+        let ssf_min_verification_interval = duration("SSF_MIN_VERIFICATION_INTERVAL", "30s", true)?;
+        if ssf_min_verification_interval.subsec_nanos() != 0 {
+            return Err(invalid(
+                "SSF_MIN_VERIFICATION_INTERVAL",
+                "must be whole seconds (SSF publishes it as an integer number of seconds)",
+            ));
+        }
         if jwt_leeway > Duration::from_secs(30) {
             return Err(invalid("JWT_LEEWAY", "must be at most 30s"));
         }
@@ -464,6 +475,7 @@ impl Settings {
             feed_heartbeat,
             compare_at_start,
             ssf_push_ca,
+            ssf_min_verification_interval,
         })
     }
 

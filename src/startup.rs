@@ -520,6 +520,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         revocation.clone(),
         settings.issuer(),
         settings.public_origin(),
+        settings.ssf_min_verification_interval,
     );
     Ok(AppState {
         ssf,
