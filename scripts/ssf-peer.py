@@ -7,6 +7,7 @@ Usage: ssf-peer.py BASE_URL CLIENT_ID CLIENT_SECRET [REVOCATIONS]
 """
 
 import json
+import os
 import statistics
 import sys
 import threading
@@ -71,6 +72,8 @@ def verify(set_token):
 
 arrivals = {}
 arrived = threading.Condition()
+# Every SET received, for the second reader (scripts/ssf-peer-js, on jose from npm).
+delivered = []
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -82,6 +85,7 @@ class Receiver(BaseHTTPRequestHandler):
         claims = verify(body)
         session = claims["sub_id"].get("session", {}).get("id")
         with arrived:
+            delivered.append({"via": "push", "set": body})
             arrivals.setdefault(session, []).append(at)
             arrived.notify_all()
         self.send_response(202)
@@ -133,6 +137,7 @@ for _ in range(2 * count + 200):
     for jti, set_token in answer["sets"].items():
         claims = verify(set_token)
         assert claims["jti"] == jti
+        delivered.append({"via": "poll", "set": set_token})
         [(kind, payload)] = claims["events"].items()
         seen.append((kind, claims["sub_id"]))
         call("POST", f"/ssf/poll/{poll_stream['stream_id']}", {"ack": [jti], "maxEvents": 0, "returnImmediately": True}, token=reader)
@@ -141,6 +146,10 @@ assert kinds[:count] == [SESSION_REVOKED] * count, kinds
 assert [sub["session"]["id"] for _, sub in seen[:count]] == sessions
 assert CREDENTIAL_CHANGE in kinds and kinds[-1] == ACCOUNT_PURGED, kinds
 call("DELETE", f"/ssf/streams?stream_id={push_stream['stream_id']}", token=manage, expect=204)
+if os.environ.get("SSF_PEER_SETS"):
+    with open(os.environ["SSF_PEER_SETS"], "w") as out:
+        with arrived:
+            out.writelines(json.dumps(entry) + "\n" for entry in delivered)
 ms = sorted(latency * 1000 for latency in latencies)
 p99 = ms[min(len(ms) - 1, int(round(0.99 * (len(ms) - 1))))]
 print(f"SSF peer (PyJWT {jwt.__version__}): {len(seen)} polled SETs verified and acknowledged, "

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs scripts/ssf-peer.py (a Shared Signals receiver built on PyJWT from PyPI) against a fresh
-# server: release build unless PROFILE=debug. Prints the pushed SETs' latency.
+# server, then reads every SET it was delivered again with scripts/ssf-peer-js (jose from npm,
+# installed from its package-lock.json): release build unless PROFILE=debug. Prints the pushed
+# SETs' latency.
 # Usage: scripts/ssf-peer.sh [REVOCATIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +13,9 @@ if ! "$venv/bin/pip" show PyJWT 2>/dev/null | grep -q "^Version: $version$"; the
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "PyJWT[crypto]==$version"
 fi
+
+command -v npm >/dev/null || { echo "npm is needed for the jose reader of scripts/ssf-peer-js" >&2; exit 1; }
+npm ci --prefix scripts/ssf-peer-js --no-audit --no-fund --silent
 
 profile="${PROFILE:-release}"
 if [ "$profile" = release ]; then cargo build --quiet --release; else cargo build --quiet; fi
@@ -28,4 +33,5 @@ server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$scratch"' EXIT
 for _ in $(seq 1 60); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 curl -fsS "$base/readyz" >/dev/null || { cat "$scratch/server.log"; echo "the server did not start" >&2; exit 1; }
-"$venv/bin/python" scripts/ssf-peer.py "$base" "$client_id" "$client_secret" "${1:-50}"
+SSF_PEER_SETS="$scratch/sets.jsonl" "$venv/bin/python" scripts/ssf-peer.py "$base" "$client_id" "$client_secret" "${1:-50}"
+node scripts/ssf-peer-js/read-sets.mjs "$base" "$client_id" "$scratch/sets.jsonl"

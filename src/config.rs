@@ -117,6 +117,14 @@ pub struct Settings {
     pub mail_retry_after: Duration,
     /// `MAIL_POLL_INTERVAL`: how often the outbox is read besides a wake-up by a new message.
     pub mail_poll_interval: Duration,
+    /// `SSF_PUSH_CA_FILE`: certificate authorities (PEM) trusted for push receivers' https
+    /// endpoints besides the system's trust store, read once at start-up; for receivers whose
+    /// certificate a private CA signed.
+    pub ssf_push_ca: Vec<reqwest::Certificate>,
+    /// `SSF_MIN_VERIFICATION_INTERVAL`: the least time between two verification requests of one
+    /// stream (SSF 1.0 section 8.1.1's `min_verification_interval`); sooner is a 429. Whole
+    /// seconds; zero: no limit.
+    pub ssf_min_verification_interval: Duration,
     /// `COMPARE_AT_START`: measure `/compare`'s report once when the server starts (on its own
     /// throw-away instance); later measurements are asked for by a logged-in user.
     pub compare_at_start: bool,
@@ -209,6 +217,13 @@ impl Settings {
         let jwt_leeway = duration("JWT_LEEWAY", "5s", true)?;
         let jwks_max_age = duration("JWKS_MAX_AGE", "5m", true)?;
         let feed_heartbeat = duration("FEED_HEARTBEAT", "15s", false)?;
+        let ssf_min_verification_interval = duration("SSF_MIN_VERIFICATION_INTERVAL", "30s", true)?;
+        if ssf_min_verification_interval.subsec_nanos() != 0 {
+            return Err(invalid(
+                "SSF_MIN_VERIFICATION_INTERVAL",
+                "must be whole seconds (SSF publishes it as an integer number of seconds)",
+            ));
+        }
         if jwt_leeway > Duration::from_secs(30) {
             return Err(invalid("JWT_LEEWAY", "must be at most 30s"));
         }
@@ -407,6 +422,10 @@ impl Settings {
             None => None,
             Some(url) => Some(validate_public_url(&url)?),
         };
+        let ssf_push_ca = match get("SSF_PUSH_CA_FILE").filter(|path| !path.is_empty()) {
+            None => Vec::new(),
+            Some(path) => read_ca_file(&path)?,
+        };
         let mail_retry_after = duration("MAIL_RETRY_AFTER", "30s", false)?;
         let mail_poll_interval = duration("MAIL_POLL_INTERVAL", "5s", false)?;
 
@@ -455,6 +474,8 @@ impl Settings {
             jwks_max_age,
             feed_heartbeat,
             compare_at_start,
+            ssf_push_ca,
+            ssf_min_verification_interval,
         })
     }
 
@@ -482,6 +503,27 @@ impl Settings {
 }
 
 /// `smtp://[user:pass@]host:port` or `smtps://…`, checked by the mail transport's own parser.
+/// The certificates of a PEM file of certificate authorities, at least one.
+fn read_ca_file(path: &str) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+    let pem = std::fs::read(path).map_err(|error| {
+        invalid(
+            "SSF_PUSH_CA_FILE",
+            format!("must name a readable PEM file; {path:?}: {error}"),
+        )
+    })?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certificates) if !certificates.is_empty() => Ok(certificates),
+        Ok(_) => Err(invalid(
+            "SSF_PUSH_CA_FILE",
+            format!("must hold at least one PEM certificate (-----BEGIN CERTIFICATE-----); {path:?} holds none"),
+        )),
+        Err(error) => Err(invalid(
+            "SSF_PUSH_CA_FILE",
+            format!("must hold PEM certificates; {path:?} does not: {error}"),
+        )),
+    }
+}
+
 fn validate_smtp_url(url: &str) -> Result<Secret, ConfigError> {
     let problem = || {
         invalid(

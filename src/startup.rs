@@ -542,6 +542,7 @@ pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow:
         revocation.clone(),
         settings.issuer(),
         settings.public_origin(),
+        settings.ssf_min_verification_interval,
     );
     Ok(AppState {
         ssf,
@@ -607,17 +608,20 @@ async fn cookie_key(state: &AppState) -> anyhow::Result<Key> {
     Ok(Key::try_from(bytes.as_slice())?)
 }
 
-/// Purges expired state on a timer; a failure is logged and retried on the next tick.
-/// The Shared Signals delivery task: fills streams from the log and pushes their events.
+/// The Shared Signals delivery task: fills streams from the log and pushes their events. An
+/// https receiver is trusted when its certificate chains to the system's trust store, or to a CA
+/// of `SSF_PUSH_CA_FILE`.
 fn spawn_ssf_delivery(state: &AppState) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("revocable/", env!("CARGO_PKG_VERSION")))
+        .tls_certs_merge(state.settings.ssf_push_ca.iter().cloned())
         .build()?;
     tokio::spawn(crate::ssf::delivery::run(state.ssf.clone(), http, state.stopping()));
     Ok(())
 }
 
+/// Purges expired state on a timer; a failure is logged and retried on the next tick.
 fn spawn_purge(state: web::Data<AppState>) {
     let interval = state.settings.purge_interval;
     tokio::spawn(async move {

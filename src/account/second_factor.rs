@@ -13,6 +13,7 @@ use crate::auth::{throttle, totp};
 use crate::domain::{MfaToken, RecoveryCode, SecondFactorCode, now_millis};
 use crate::error::{ApiError, LockedOut};
 use crate::mail::messages::Change;
+use crate::revocation::SecondFactorChange;
 use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::users::User;
@@ -174,7 +175,10 @@ pub async fn confirm_enrolment(
     )
     .await?;
     tell_the_owner(state, &mut transaction, &principal.user_id, Change::TurnedOn, origin).await?;
-    transaction.commit().await?;
+    state
+        .revocation
+        .commit_second_factor_change(transaction, &principal.user_id, SecondFactorChange::Enabled)
+        .await?;
     state.mailer.wake();
     Ok(codes.iter().map(RecoveryCode::display).collect())
 }
@@ -203,7 +207,10 @@ pub async fn disable(state: &AppState, principal: &Principal, proof: Proof, orig
     )
     .await?;
     tell_the_owner(state, &mut transaction, &principal.user_id, Change::TurnedOff, origin).await?;
-    transaction.commit().await?;
+    state
+        .revocation
+        .commit_second_factor_change(transaction, &principal.user_id, SecondFactorChange::Disabled)
+        .await?;
     state.mailer.wake();
     Ok(())
 }
@@ -225,8 +232,11 @@ pub async fn replace_recovery_codes(
     let now = now_millis();
     let codes: Vec<RecoveryCode> = (0..RECOVERY_CODE_COUNT).map(|_| RecoveryCode::generate()).collect();
     let hashes: Vec<String> = codes.iter().map(RecoveryCode::hash).collect();
+    // Counted before the transaction, whose first statement is then a write: on SQLite a
+    // transaction that reads first and writes after another connection's commit (the outbox
+    // sending the enrolment's email, say) is refused as a stale snapshot instead of waiting.
+    let earlier_unused = recovery_codes::count_unused(&state.db, &principal.user_id).await?;
     let mut transaction = state.db.begin().await?;
-    let earlier_unused = recovery_codes::count_unused(&mut *transaction, &principal.user_id).await?;
     recovery_codes::replace_all(&mut transaction, &principal.user_id, &hashes, now).await?;
     events::record(
         &mut *transaction,
@@ -248,7 +258,14 @@ pub async fn replace_recovery_codes(
         origin,
     )
     .await?;
-    transaction.commit().await?;
+    state
+        .revocation
+        .commit_second_factor_change(
+            transaction,
+            &principal.user_id,
+            SecondFactorChange::RecoveryCodesReplaced,
+        )
+        .await?;
     state.mailer.wake();
     Ok(codes.iter().map(RecoveryCode::display).collect())
 }

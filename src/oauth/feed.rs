@@ -71,7 +71,9 @@ pub fn event_of(entry: &Entry) -> Option<(&'static str, serde_json::Value)> {
                 "exp": change.expires_at.map(|millis| millis / 1000),
             }),
         ),
-        EntryKind::WebStateChanged | EntryKind::SigningKeyAdded => return None,
+        // A second factor's change revokes nothing: the feed carries revocations only (Shared
+        // Signals streams hear of it as a CAEP credential-change).
+        EntryKind::WebStateChanged | EntryKind::SigningKeyAdded | EntryKind::CredentialChanged => return None,
     };
     let mut data = data;
     data["seq"] = entry.seq.into();

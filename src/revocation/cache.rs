@@ -228,6 +228,8 @@ impl Cache {
             }
             // Keys are not cached here: `startup` reloads them when it hears of this entry.
             EntryKind::SigningKeyAdded => {}
+            // A second factor's change leaves every token as valid as it was.
+            EntryKind::CredentialChanged => {}
         }
     }
 

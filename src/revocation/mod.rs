@@ -3,8 +3,8 @@
 //! Checks: a user's current `token_version`, whether a `jti` is denylisted, whether a login
 //! session is live, a cookie session's state. Changes: revocations (one login session, all of a
 //! user's, a single `jti`), password changes and resets through an emailed link, "this wasn't me"
-//! from a new-sign-in email, account deletion, cookie-state writes, and activity
-//! that extends a session. Every change is committed to the database first, with a numbered entry
+//! from a new-sign-in email, account deletion, cookie-state writes, second-factor changes (which
+//! revoke nothing but are logged for Shared Signals streams), and activity that extends a session. Every change is committed to the database first, with a numbered entry
 //! in the revocation log in the same transaction, before the caller is answered; then this
 //! instance's cache applies it and the other instances hear of it (`sync`).
 //!
@@ -16,6 +16,7 @@ mod bounded;
 mod cache;
 mod check;
 pub mod cookie_state;
+mod credential_changes;
 mod denylist;
 pub mod error;
 mod jti_set;
@@ -27,6 +28,7 @@ mod sync;
 
 pub use cache::CacheSizes;
 pub use check::{KnownVersion, SessionView};
+pub use credential_changes::SecondFactorChange;
 pub use denylist::DenylistCopy;
 pub use error::Error;
 pub use rotation::{LiveRefresh, MintedAccess, NewRefresh, Rotation};

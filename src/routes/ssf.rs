@@ -300,6 +300,8 @@ pub async fn remove_subject(
     summary = "Send a verification event with the receiver's state", request_body(content = Object, content_type = "application/json"),
     security(("bearer" = [])),
     responses((status = 204, description = "the event is queued"), (status = 404, description = "the caller has no such stream"),
+        (status = 429, description = "sooner than the stream's `min_verification_interval` after its last verification request (`rate_limited`); `Retry-After` says when to ask again"),
+        (status = 422, description = "`state` is not a string of at most 1000 bytes"),
         (status = 400, description = "the request could not be read (`invalid_request`)"),
         (status = 401, description = "no valid token (`invalid_token`)"),
         (status = 403, description = "not a client token with the scope this needs (`insufficient_scope`)"),

@@ -301,7 +301,12 @@ async fn push(
             None
         }
         Ok(response) => Some(format!("the receiver answered {}", response.status())),
-        Err(error) => Some(format!("the receiver could not be reached: {error}")),
+        Err(error) => Some(match tls_failure(&error) {
+            Some(tls) => format!(
+                "TLS with the receiver failed ({tls}); an https receiver's certificate must chain to the system's trust store or to SSF_PUSH_CA_FILE"
+            ),
+            None => format!("the receiver could not be reached: {}", causes(&error)),
+        }),
     };
     match failure {
         None => {
@@ -310,11 +315,12 @@ async fn push(
         }
         Some(error) => {
             let retry_at = now_millis() + backoff(event.attempts).as_millis() as i64;
-            tracing::info!(
+            tracing::warn!(
                 stream_id = event.stream_id,
+                endpoint_url,
                 attempts = event.attempts,
                 error,
-                "security event push failed"
+                "security event push failed; it stays queued and is retried"
             );
             ssf_streams::push_failed(&ssf.db, &event.stream_id, event.number, retry_at, &error).await?;
             Ok(false)
@@ -322,9 +328,52 @@ async fn push(
     }
 }
 
+/// An error and its causes, outermost first: reqwest's own text names only the URL.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// What rustls refused, when a push failed in the TLS handshake (an untrusted or expired
+/// certificate, a name mismatch). An `io::Error` hides what it wraps from `source()`, so each
+/// one met on the way is opened with `get_ref`.
+fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(inner) = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            && let Some(found) = tls_failure(inner)
+        {
+            return Some(found);
+        }
+        next = current.source();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_refused_inside_an_io_error_is_found() {
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let wrapped = std::io::Error::new(std::io::ErrorKind::InvalidData, refused);
+        let found = tls_failure(&wrapped).expect("the TLS error is found");
+        assert!(found.contains("UnknownIssuer"), "{found}");
+        let refused_connection = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(tls_failure(&refused_connection), None);
+    }
 
     #[test]
     fn retries_double_and_stop_growing() {

@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::domain::{Email, RandomId, now_millis};
 use crate::error::ApiError;
 use crate::revocation::Revocation;
-use crate::store::ssf_streams::{self, StoredStream};
+use crate::store::ssf_streams::{self, StoredStream, VerificationClaim};
 use crate::store::{self, Db};
 use key::SetKey;
 use set::Event;
@@ -35,6 +35,9 @@ pub struct Ssf {
     pub(crate) revocation: Revocation,
     issuer: String,
     origin: String,
+    /// SSF 1.0 section 8.1.1's `min_verification_interval`: verification requests of one stream
+    /// closer together than this are answered 429.
+    min_verification_interval: std::time::Duration,
     /// Woken when an event is stored outside the log (verification, stream-updated).
     pub(crate) stored: Arc<tokio::sync::Notify>,
 }
@@ -69,13 +72,20 @@ fn stream_id_of(body: &Value) -> Result<&str, ApiError> {
 }
 
 impl Ssf {
-    pub fn new(db: Db, revocation: Revocation, issuer: String, origin: String) -> Self {
+    pub fn new(
+        db: Db,
+        revocation: Revocation,
+        issuer: String,
+        origin: String,
+        min_verification_interval: std::time::Duration,
+    ) -> Self {
         Self {
             db,
             key: SetKey::default(),
             revocation,
             issuer,
             origin,
+            min_verification_interval,
             stored: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -84,6 +94,7 @@ impl Ssf {
         Transmitter {
             issuer: &self.issuer,
             origin: &self.origin,
+            min_verification_interval: self.min_verification_interval,
         }
     }
 
@@ -262,7 +273,9 @@ impl Ssf {
         Ok(())
     }
 
-    /// SSF 1.0 section 8.1.4: a `verification` event carrying the receiver's `state`.
+    /// SSF 1.0 section 8.1.4: a `verification` event carrying the receiver's `state`. A request
+    /// sooner than `min_verification_interval` after the stream's last one is a 429 (section
+    /// 8.1.1), with `Retry-After` saying when the next one is welcome.
     pub async fn verify(&self, client_id: &str, body: &Value) -> Result<(), ApiError> {
         let stream = self.find(client_id, stream_id_of(body)?).await?;
         let mut payload = serde_json::json!({});
@@ -277,9 +290,24 @@ impl Ssf {
             }
         }
         let event = self.stream_event(&stream.stored.id, set::VERIFICATION, payload);
+        let now = now_millis();
+        let interval = self.min_verification_interval.as_millis() as i64;
         let mut transaction = self.db.begin().await?;
-        self.store_event(&mut transaction, &stream, &event, now_millis())
-            .await?;
+        match ssf_streams::claim_verification(&mut transaction, &stream.stored.id, now, now - interval).await? {
+            VerificationClaim::Recorded => {}
+            VerificationClaim::Gone => {
+                transaction.rollback().await?;
+                return Err(ApiError::NotFound);
+            }
+            VerificationClaim::TooSoon { requested_at } => {
+                transaction.rollback().await?;
+                let wait_millis = (requested_at + interval - now).max(1);
+                return Err(ApiError::RateLimited {
+                    retry_after_seconds: (wait_millis as u64).div_ceil(1000),
+                });
+            }
+        }
+        self.store_event(&mut transaction, &stream, &event, now).await?;
         transaction.commit().await?;
         self.stored.notify_waiters();
         Ok(())

@@ -7,6 +7,7 @@
 //! | `token_version` moved (log out everywhere, operator sign-out or lock, "this wasn't me") | CAEP `session-revoked` | the user (`iss_sub`): every session |
 //! | `token_version` moved by a password change or reset | CAEP `credential-change` (`password`, `update`) | the user |
 //! | one access token denylisted on its own (`/oauth/revoke`) | CAEP `session-revoked` | `complex`: `user` + `session` as `jwt_id` (`iss` + `jti`): SSF defines that format for one JWT, and CAEP's `session-revoked` is the event that ends what a token stood for |
+//! | a second factor turned on / off, recovery codes replaced | CAEP `credential-change` (`app`: `create` / `delete` / `update`) | the user |
 //! | a user deleted | RISC `account-purged` | the user |
 //!
 //! The per-session events of a revocation that also moved `token_version` are left out: the
@@ -43,6 +44,11 @@ fn reason_text(reason: &str) -> &'static str {
         "session_limit" => "A new log-in went past the number of sessions one user may have.",
         "signed_out_by_admin" => "An administrator signed the user out.",
         "token_revoked" => "The access token was revoked.",
+        "second_factor_enabled" => "The user turned on two-step verification with an authenticator app.",
+        "second_factor_disabled" => {
+            "The user turned off two-step verification; their authenticator app and recovery codes no longer work."
+        }
+        "recovery_codes_replaced" => "The user replaced their recovery codes; the earlier ones no longer work.",
         _ => "The session was revoked.",
     }
 }
@@ -75,6 +81,22 @@ pub struct Event {
     pub payload: serde_json::Value,
     /// The log entry's seq, as the SET's `txn`: one revocation, however many streams hear of it.
     pub txn: Option<String>,
+}
+
+/// CAEP 1.0 section 3.3's `credential_type`, `change_type` and `friendly_name` of a second-factor
+/// change. The factor is an authenticator app (TOTP): `app`. Turning it on creates it
+/// (`create`); turning it off deletes it and its recovery codes (`delete`: they are removed, not
+/// merely suspended, which `revoke` would say). CAEP registers no type for recovery codes, and a
+/// type of our own would be one receivers have not agreed to (the section allows only those);
+/// they exist only beside the app, as its fallback, so replacing them is an `update` of the `app`
+/// credential, named by its `friendly_name`.
+fn second_factor_change(reason: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    match reason {
+        "second_factor_enabled" => Some(("app", "create", "Authenticator app")),
+        "second_factor_disabled" => Some(("app", "delete", "Authenticator app and recovery codes")),
+        "recovery_codes_replaced" => Some(("app", "update", "Recovery codes")),
+        _ => None,
+    }
 }
 
 fn user(issuer: &str, user_id: &str) -> serde_json::Value {
@@ -124,6 +146,16 @@ pub fn events_of(entry: &Entry, issuer: &str) -> Vec<Event> {
             event(CREDENTIAL_CHANGE, user(issuer, &user_id), payload)
         }
         EntryKind::VersionChanged => event(SESSION_REVOKED, user(issuer, &user_id), caep(timestamp, reason)),
+        EntryKind::CredentialChanged => {
+            let Some((credential_type, change_type, friendly_name)) = second_factor_change(reason) else {
+                return Vec::new();
+            };
+            let mut payload = caep(timestamp, reason);
+            payload["credential_type"] = credential_type.into();
+            payload["change_type"] = change_type.into();
+            payload["friendly_name"] = friendly_name.into();
+            event(CREDENTIAL_CHANGE, user(issuer, &user_id), payload)
+        }
         EntryKind::UserDeleted => event(ACCOUNT_PURGED, user(issuer, &user_id), serde_json::json!({})),
         EntryKind::JtiDenylisted if matches!(reason, "session_ended" | "replaced") => return Vec::new(),
         EntryKind::JtiDenylisted => {
@@ -201,6 +233,25 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn a_second_factor_change_is_a_credential_change_of_the_app() {
+        let cases = [
+            ("second_factor_enabled", "create"),
+            ("second_factor_disabled", "delete"),
+            ("recovery_codes_replaced", "update"),
+        ];
+        for (reason, change_type) in cases {
+            let events = events_of(&entry(Change::credential_changed("u1", reason)), "i");
+            assert_eq!(events.len(), 1, "{reason}");
+            assert_eq!(events[0].event_type, CREDENTIAL_CHANGE);
+            assert_eq!(events[0].sub_id, user("i", "u1"));
+            assert_eq!(events[0].payload["credential_type"], "app");
+            assert_eq!(events[0].payload["change_type"], change_type);
+            assert_eq!(events[0].payload["initiating_entity"], "user");
+        }
+        assert!(events_of(&entry(Change::credential_changed("u1", "unheard_of")), "i").is_empty());
     }
 
     #[test]

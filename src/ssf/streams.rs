@@ -3,8 +3,9 @@
 //!
 //! Receiver-supplied: `events_requested`, `delivery` (`method`, and for push `endpoint_url` and
 //! `authorization_header`) and `description`. Transmitter-supplied: `stream_id`, `iss`, `aud` (the
-//! client's id), `events_supported`, `events_delivered` (requested ∩ supported) and, for poll, the
-//! `endpoint_url` to poll. A transmitter-supplied field sent back must hold the value it has.
+//! client's id), `events_supported`, `events_delivered` (requested ∩ supported),
+//! `min_verification_interval` (seconds) and, for poll, the `endpoint_url` to poll. A
+//! transmitter-supplied field sent back must hold the value it has.
 //! The `authorization_header` is a credential of the receiver's: stored, never shown again.
 
 use serde::{Deserialize, Serialize};
@@ -66,10 +67,11 @@ impl Status {
     }
 }
 
-/// Where the transmitter is, for the fields it supplies.
+/// Where the transmitter is, and what it allows, for the fields it supplies.
 pub struct Transmitter<'a> {
     pub issuer: &'a str,
     pub origin: &'a str,
+    pub min_verification_interval: std::time::Duration,
 }
 
 impl Transmitter<'_> {
@@ -109,6 +111,17 @@ impl ReceiverConfiguration {
             .ok_or_else(|| ApiError::BadRequest("the body must be a JSON object".into()))?;
         must_match(object.get("iss"), transmitter.issuer, "iss")?;
         must_match(object.get("aud"), client_id, "aud")?;
+        let interval = transmitter.min_verification_interval.as_secs();
+        match object.get("min_verification_interval") {
+            None => {}
+            Some(value) if value.as_u64() == Some(interval) => {}
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    "min_verification_interval",
+                    "min_verification_interval is supplied by the transmitter and cannot be changed",
+                ));
+            }
+        }
         let mut next = self.clone();
         if let Some(requested) = object.get("events_requested") {
             next.events_requested = events_requested(requested)?;
@@ -145,6 +158,7 @@ impl ReceiverConfiguration {
             "events_requested": self.events_requested,
             "events_delivered": self.events_delivered(),
             "delivery": delivery,
+            "min_verification_interval": transmitter.min_verification_interval.as_secs(),
         });
         if let Some(description) = &self.description {
             document["description"] = description.clone().into();
@@ -222,20 +236,17 @@ fn parse_delivery(value: &Value) -> Result<Delivery, ApiError> {
     }
 }
 
-/// An absolute http URL with a host, without credentials or a fragment. The push client is built
-/// without TLS (no TLS stack for it builds from this project's registry), so an https endpoint
-/// is refused here rather than retried for ever: put the receiver, or a TLS-originating proxy in
-/// front of it, on http.
+/// An absolute http or https URL with a host, without credentials or a fragment. An https
+/// receiver's certificate must chain to the system's trust store or to `SSF_PUSH_CA_FILE`;
+/// plain http stays accepted for receivers on a private network or behind a TLS-terminating
+/// proxy of their own.
 fn endpoint(text: &str) -> Result<String, String> {
     if text.len() > MAX_URL {
         return Err(format!("endpoint_url must be at most {MAX_URL} characters"));
     }
     let url = reqwest::Url::parse(text).map_err(|error| format!("endpoint_url is not an absolute URL: {error}"))?;
-    if url.scheme() == "https" {
-        return Err("push over https is not available in this build: give an http endpoint_url (for example a proxy that forwards over TLS)".into());
-    }
-    if url.scheme() != "http" || url.host_str().is_none_or(str::is_empty) {
-        return Err("endpoint_url must be an http URL with a host".into());
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err("endpoint_url must be an https or http URL with a host".into());
     }
     if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
         return Err("endpoint_url must not carry credentials or a fragment".into());
@@ -250,18 +261,20 @@ mod tests {
     const HERE: Transmitter<'static> = Transmitter {
         issuer: "https://id.example",
         origin: "https://id.example",
+        min_verification_interval: std::time::Duration::from_secs(30),
     };
 
     #[test]
-    fn a_push_stream_needs_an_absolute_http_url() {
+    fn a_push_stream_needs_an_absolute_https_or_http_url() {
         let body = |url: &str| serde_json::json!({ "delivery": { "method": PUSH, "endpoint_url": url } });
         assert!(ReceiverConfiguration::from_body(&body("http://rp.example/events"), &HERE, "c").is_ok());
+        assert!(ReceiverConfiguration::from_body(&body("https://rp.example/events"), &HERE, "c").is_ok());
         for bad in [
             "/events",
             "ftp://rp.example/",
             "http://user:pw@rp.example/",
+            "https://rp.example/events#part",
             "http://",
-            "https://rp.example/",
         ] {
             assert!(
                 ReceiverConfiguration::from_body(&body(bad), &HERE, "c").is_err(),
@@ -279,13 +292,16 @@ mod tests {
         let document = config.document("s1", &HERE, "c");
         assert_eq!(document["delivery"]["endpoint_url"], "https://id.example/ssf/poll/s1");
         assert_eq!(document["aud"], "c");
+        assert_eq!(document["min_verification_interval"], 30);
     }
 
     #[test]
     fn a_transmitter_supplied_field_cannot_be_changed() {
         let body = serde_json::json!({ "aud": "someone-else" });
         assert!(ReceiverConfiguration::from_body(&body, &HERE, "c").is_err());
-        let same = serde_json::json!({ "aud": "c", "iss": "https://id.example" });
+        let same = serde_json::json!({ "aud": "c", "iss": "https://id.example", "min_verification_interval": 30 });
         assert!(ReceiverConfiguration::from_body(&same, &HERE, "c").is_ok());
+        let shorter = serde_json::json!({ "min_verification_interval": 1 });
+        assert!(ReceiverConfiguration::from_body(&shorter, &HERE, "c").is_err());
     }
 }

@@ -20,6 +20,9 @@ pub enum EntryKind {
     /// A signing key (named by its `kid`) was added: every instance reloads its keys, so the
     /// JWKS publishes it at once everywhere.
     SigningKeyAdded,
+    /// A user's second factor changed (the reason says how). No token's validity changes; the
+    /// entry is there so that Shared Signals streams hear of it in order with the revocations.
+    CredentialChanged,
 }
 
 impl EntryKind {
@@ -31,6 +34,7 @@ impl EntryKind {
             Self::JtiDenylisted => "jti_denylisted",
             Self::WebStateChanged => "web_state_changed",
             Self::SigningKeyAdded => "signing_key_added",
+            Self::CredentialChanged => "credential_changed",
         }
     }
 
@@ -42,6 +46,7 @@ impl EntryKind {
             Self::JtiDenylisted,
             Self::WebStateChanged,
             Self::SigningKeyAdded,
+            Self::CredentialChanged,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == value)
@@ -117,6 +122,15 @@ impl Change {
         Self {
             subject: Some(key_hash.to_owned()),
             ..Self::new(EntryKind::WebStateChanged)
+        }
+    }
+
+    /// `reason`: `second_factor_enabled`, `second_factor_disabled` or `recovery_codes_replaced`.
+    pub fn credential_changed(user_id: &str, reason: &str) -> Self {
+        Self {
+            user_id: Some(user_id.to_owned()),
+            reason: Some(reason.to_owned()),
+            ..Self::new(EntryKind::CredentialChanged)
         }
     }
 

@@ -118,6 +118,49 @@ pub async fn set_configuration<'c>(
     Ok(result.rows_affected() == 1)
 }
 
+/// What became of a verification request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationClaim {
+    Recorded,
+    /// The stream had one at `requested_at` (unix milliseconds), too recently.
+    TooSoon {
+        requested_at: i64,
+    },
+    /// The stream is gone.
+    Gone,
+}
+
+/// Records a verification request at `now` unless the stream had one after `not_after`. The
+/// conditional UPDATE lets one of two concurrent requests through, on one instance or several.
+pub async fn claim_verification(
+    transaction: &mut super::Transaction<'_>,
+    stream_id: &str,
+    now: i64,
+    not_after: i64,
+) -> Result<VerificationClaim, sqlx::Error> {
+    let claimed = sqlx::query(
+        "UPDATE ssf_streams SET verification_requested_at = $2
+         WHERE id = $1 AND (verification_requested_at IS NULL OR verification_requested_at <= $3)",
+    )
+    .bind(stream_id)
+    .bind(now)
+    .bind(not_after)
+    .execute(&mut **transaction)
+    .await?;
+    if claimed.rows_affected() == 1 {
+        return Ok(VerificationClaim::Recorded);
+    }
+    let earlier: Option<i64> = sqlx::query_scalar("SELECT verification_requested_at FROM ssf_streams WHERE id = $1")
+        .bind(stream_id)
+        .fetch_optional(&mut **transaction)
+        .await?
+        .flatten();
+    Ok(match earlier {
+        Some(requested_at) => VerificationClaim::TooSoon { requested_at },
+        None => VerificationClaim::Gone,
+    })
+}
+
 pub async fn set_status<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,
     client_id: &str,

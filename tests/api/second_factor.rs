@@ -20,7 +20,7 @@ fn authenticator(secret: &str) -> Totp {
 
 /// The code `steps` 30-second steps from now: 0 is the current one, 1 the next (accepted for
 /// clock skew). Two uses per test (0, then 1) stay valid even if a step boundary passes meanwhile.
-fn code(secret: &str, steps: i64) -> String {
+pub fn code(secret: &str, steps: i64) -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
     authenticator(secret).generate((now + steps * 30) as u64).to_string()
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::helpers::{TestApp, error_body, spawn_app};
+use crate::helpers::{TestApp, error_body, spawn_app, spawn_app_with};
 use crate::oauth::{TestClient, add_client};
 
 pub const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
@@ -421,4 +421,79 @@ async fn a_stream_is_invisible_to_every_other_client_and_needs_the_right_token()
         app.bearer_post("/ssf/streams", &owner, Some(json!([1]))).await.status(),
         StatusCode::BAD_REQUEST
     );
+}
+
+#[tokio::test]
+async fn a_verification_sooner_than_min_verification_interval_is_answered_429() {
+    let app = spawn_app().await;
+    let (client, token) = ssf_client(&app, "ssf.manage").await;
+    let stream = create_stream(&app, &token, &json!({ "events_requested": every_event() })).await;
+    assert_eq!(stream["min_verification_interval"], 30, "the default, in seconds");
+    let stream_id = stream["stream_id"].as_str().unwrap().to_owned();
+    let verify = |stream_id: String, state: &'static str| {
+        app.bearer_post(
+            "/ssf/verify",
+            &token,
+            Some(json!({ "stream_id": stream_id, "state": state })),
+        )
+    };
+
+    assert_eq!(
+        verify(stream_id.clone(), "first").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let again = verify(stream_id.clone(), "too soon").await;
+    assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = again.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry_after), "Retry-After: {retry_after}");
+    assert_eq!(error_body(again).await["error"], "rate_limited", "JSON, not a page");
+
+    // Each stream counts its own requests.
+    let other = create_stream(&app, &token, &json!({ "events_requested": every_event() })).await;
+    let other_id = other["stream_id"].as_str().unwrap().to_owned();
+    assert_eq!(verify(other_id, "other").await.status(), StatusCode::NO_CONTENT);
+
+    // Once the interval has passed since the last request, the next one is welcome.
+    sqlx::query("UPDATE ssf_streams SET verification_requested_at = verification_requested_at - 30000 WHERE id = $1")
+        .bind(&stream_id)
+        .execute(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(
+        verify(stream_id.clone(), "later").await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    // The transmitter supplies it; a receiver cannot shorten it.
+    let shorter = app
+        .api
+        .patch(app.url("/ssf/streams"))
+        .bearer_auth(&token)
+        .json(&json!({ "stream_id": stream_id, "min_verification_interval": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shorter.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let events = receive(&app, &token, &stream_id, &client.id, 2).await;
+    let states: Vec<Value> = events.iter().map(|event| event_of(event).1["state"].clone()).collect();
+    assert_eq!(
+        states,
+        vec![json!("first"), json!("later")],
+        "the refused request queued nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_min_verification_interval_of_zero_lets_every_verification_through() {
+    let app = spawn_app_with(&[("SSF_MIN_VERIFICATION_INTERVAL", "0")]).await;
+    let (_, token) = ssf_client(&app, "ssf.manage").await;
+    let stream = create_stream(&app, &token, &json!({ "events_requested": every_event() })).await;
+    assert_eq!(stream["min_verification_interval"], 0);
+    for _ in 0..2 {
+        let verify = app
+            .bearer_post("/ssf/verify", &token, Some(json!({ "stream_id": stream["stream_id"] })))
+            .await;
+        assert_eq!(verify.status(), StatusCode::NO_CONTENT);
+    }
 }

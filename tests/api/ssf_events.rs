@@ -1,5 +1,5 @@
 //! Each revocation becomes its standard SET: CAEP session-revoked (a session, a user, one
-//! token), credential-change, RISC account-purged.
+//! token), credential-change (a password, a second factor), RISC account-purged.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -120,4 +120,70 @@ async fn each_revocation_becomes_its_standard_event_with_a_subject_in_an_ssf_for
     let events = receive(&app, &token, stream_id, &client.id, 1).await;
     assert_eq!(event_of(&events[0]), (ACCOUNT_PURGED.to_owned(), json!({})));
     assert_eq!(events[0]["sub_id"], user_subject);
+}
+
+#[tokio::test]
+async fn second_factor_changes_are_credential_changes_of_the_authenticator_app() {
+    let app = spawn_app().await;
+    let (client, token) = ssf_client(&app, "ssf.manage").await;
+    let stream = create_stream(&app, &token, &json!({ "events_requested": every_event() })).await;
+    let stream_id = stream["stream_id"].as_str().unwrap();
+    let issuer = app.state.settings.issuer();
+    let user = app.new_user().await;
+    let tokens = app.token_login(&user).await;
+    let password = json!({ "password": user.password });
+
+    // Turned on: the app credential is created.
+    let started = app
+        .bearer_post("/api/mfa/totp", &tokens.access, Some(password.clone()))
+        .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let started: Value = started.json().await.unwrap();
+    let secret = started["secret"].as_str().unwrap();
+    let confirmed = app
+        .bearer_post(
+            "/api/mfa/totp/confirm",
+            &tokens.access,
+            Some(json!({ "code": crate::second_factor::code(secret, 0) })),
+        )
+        .await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    // New recovery codes: an update of that credential.
+    let replaced = app
+        .bearer_post("/api/mfa/recovery-codes", &tokens.access, Some(password.clone()))
+        .await;
+    let status = replaced.status();
+    assert_eq!(status, StatusCode::OK, "{}", replaced.text().await.unwrap());
+    // Turned off: the credential is deleted.
+    let off = app
+        .api
+        .delete(app.url("/api/mfa/totp"))
+        .bearer_auth(&tokens.access)
+        .json(&password)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), StatusCode::NO_CONTENT);
+
+    let events = receive(&app, &token, stream_id, &client.id, 3).await;
+    let mut changes = Vec::new();
+    for event in &events {
+        let (kind, payload) = event_of(event);
+        assert_eq!(kind, CREDENTIAL_CHANGE);
+        assert_eq!(
+            event["sub_id"],
+            json!({ "format": "iss_sub", "iss": issuer, "sub": user.id })
+        );
+        assert_eq!(payload["initiating_entity"], "user");
+        assert!(payload["reason_admin"]["en"].as_str().unwrap().ends_with('.'));
+        changes.push((
+            payload["credential_type"].as_str().unwrap().to_owned(),
+            payload["change_type"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let expected = [("app", "create"), ("app", "update"), ("app", "delete")].map(|(a, b)| (a.to_owned(), b.to_owned()));
+    assert_eq!(changes, expected);
+    // A second factor's change revokes nothing: the token that made them still works.
+    assert_eq!(app.status_of("version", &tokens.access).await, StatusCode::OK);
+    assert_eq!(app.status_of("denylist", &tokens.access).await, StatusCode::OK);
 }

@@ -312,3 +312,120 @@ async fn the_example_keeps_only_verified_tokens_and_forgets_them_once_their_key_
     assert_eq!(example.verifier.verified_tokens_held(), 0);
     std::fs::remove_file(&file).ok();
 }
+
+/// A SET revocable never signed: the claims of a real one, under the kid of revocable's SET key,
+/// signed with another RSA key.
+fn forged_set(kid: &str, claims: &Value) -> String {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let other = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+    let der = other.to_pkcs1_der().unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.typ = Some("secevent+jwt".to_owned());
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_verifier_on_a_shared_signals_poll_stream_refuses_a_revoked_token_and_ignores_a_forged_set() {
+    use crate::ssf::{POLL, create_stream, every_event, ssf_client};
+    let app = eddsa_app().await;
+    let (client, token) = ssf_client(&app, "ssf.manage").await;
+    let stream = create_stream(
+        &app,
+        &token,
+        &serde_json::json!({ "events_requested": every_event(), "delivery": { "method": POLL } }),
+    )
+    .await;
+    let stream_id = stream["stream_id"].as_str().unwrap().to_owned();
+    let mut config = Config::new(&app.address, &client.id, &client.secret).revocations_from_ssf_poll(&stream_id);
+    config.leeway = Duration::ZERO;
+    config.request_timeout = Duration::from_secs(2);
+    let verifier = Verifier::start(config);
+    let user = app.new_user().await;
+    let kept = app.token_login(&user).await;
+    let revoked = app.token_login(&user).await;
+    assert!(verifier.verify(&kept.access).await.is_ok());
+
+    // First in the stream: a forged session-revoked for the session that must stay.
+    let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let set_kid = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["kty"] == "RSA")
+        .and_then(|key| key["kid"].as_str())
+        .unwrap()
+        .to_owned();
+    let claims = serde_json::json!({
+        "iss": app.state.settings.issuer(),
+        "aud": client.id,
+        "iat": 1,
+        "jti": "forged-1",
+        "sub_id": {
+            "format": "complex",
+            "user": { "format": "iss_sub", "iss": app.state.settings.issuer(), "sub": user.id },
+            "session": { "format": "opaque", "id": kept.session_id },
+        },
+        "events": { crate::ssf::SESSION_REVOKED: { "event_timestamp": 1 } },
+    });
+    let db = app.db().await;
+    let mut transaction = db.begin().await.unwrap();
+    revocable::store::ssf_streams::push_event(
+        &mut transaction,
+        &stream_id,
+        "forged-1",
+        &forged_set(&set_kid, &claims),
+        revocable::domain::now_millis(),
+    )
+    .await
+    .unwrap();
+    transaction.commit().await.unwrap();
+
+    // Then a real revocation, delivered after it.
+    assert_eq!(
+        app.bearer_post("/api/logout", &revoked.access, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match verifier.verify(&revoked.access).await {
+            Err(rejection) if verifier.feed_is_live() => {
+                assert!(
+                    ["revoked_session", "revoked_jti"].contains(&rejection.reason()),
+                    "{rejection}"
+                );
+                break;
+            }
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "the revocation never reached the verifier");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The forged SET came first and was applied to nothing; revocable was told it failed.
+    assert!(verifier.feed_is_live());
+    assert_eq!(
+        verifier.verify(&kept.access).await.map(|claims| claims.sid),
+        Ok(kept.session_id.clone())
+    );
+    // Acknowledgements and errors travel with the next poll.
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ssf_events WHERE stream_id = $1")
+            .bind(&stream_id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} SETs neither acknowledged nor reported in setErrs"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -49,6 +49,9 @@ struct Jwk {
     kty: String,
     crv: Option<String>,
     x: Option<String>,
+    /// RSA: the keys that sign Shared Signals SETs.
+    n: Option<String>,
+    e: Option<String>,
 }
 
 fn max_age(headers: &reqwest::header::HeaderMap) -> Duration {
@@ -136,9 +139,13 @@ impl KeyCache {
         let keys = jwks
             .keys
             .into_iter()
-            .filter(|jwk| jwk.kty == "OKP" && jwk.crv.as_deref() == Some("Ed25519"))
             .filter_map(|jwk| {
-                let key = DecodingKey::from_ed_components(jwk.x.as_deref()?).ok()?;
+                // Each use checks the algorithm it expects: EdDSA for access tokens, RS256 for SETs.
+                let key = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+                    ("OKP", Some("Ed25519")) => DecodingKey::from_ed_components(jwk.x.as_deref()?).ok()?,
+                    ("RSA", _) => DecodingKey::from_rsa_components(jwk.n.as_deref()?, jwk.e.as_deref()?).ok()?,
+                    _ => return None,
+                };
                 Some((jwk.kid?, key))
             })
             .collect();

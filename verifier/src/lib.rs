@@ -7,6 +7,13 @@
 //! caught up, it asks revocable's introspection endpoint instead, token by token; if that cannot
 //! answer either, the request is refused with 503. It never accepts a token blindly.
 //!
+//! Instead of the feed, [`Config::revocations_from_ssf_poll`] makes it poll a Shared Signals
+//! stream (RFC 8936) of its client: every SET is verified (RS256, a key of the JWKS, `typ:
+//! secevent+jwt`, `iss`, `aud` = the client id) before CAEP `session-revoked`, a password's
+//! `credential-change` or RISC `account-purged` is applied, and acknowledged; one that fails is
+//! applied to nothing and reported back in `setErrs`. The same introspection fallback covers the
+//! time it is not caught up.
+//!
 //! ```no_run
 //! # async fn example() {
 //! use revocable_verifier::{Config, Verifier, Verified};
@@ -25,6 +32,7 @@ mod extract;
 mod feed;
 mod jwks;
 mod revocations;
+mod ssf;
 pub mod verified_tokens;
 
 use std::sync::Arc;
@@ -78,6 +86,29 @@ pub struct Config {
     /// verified again while its key is still published; `exp`, `nbf` and revocation are checked
     /// on every request. 0 verifies every token every time.
     pub verified_token_cache: usize,
+    /// Where revocations are learnt from: the SSE feed (the default) or a Shared Signals stream.
+    pub revocation_source: RevocationSource,
+}
+
+/// How a [`Verifier`] hears of revocations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevocationSource {
+    /// revocable's SSE feed, `GET /oauth/revocations`: the lowest latency.
+    Feed,
+    /// A Shared Signals poll stream (RFC 8936) of this client, by its `stream_id`: the client needs
+    /// `ssf.read`; each SET is verified against the JWKS before it is applied, and acknowledged.
+    SsfPoll { stream_id: String },
+}
+
+impl Config {
+    /// Learn revocations from the Shared Signals poll stream `stream_id` (created by this client
+    /// with delivery `urn:ietf:rfc:8936`) instead of the SSE feed.
+    pub fn revocations_from_ssf_poll(mut self, stream_id: &str) -> Self {
+        self.revocation_source = RevocationSource::SsfPoll {
+            stream_id: stream_id.to_owned(),
+        };
+        self
+    }
 }
 
 impl Config {
@@ -95,6 +126,7 @@ impl Config {
             remember_for: Duration::from_secs(3600),
             request_timeout: Duration::from_secs(3),
             verified_token_cache: 10_000,
+            revocation_source: RevocationSource::Feed,
         }
     }
 }
@@ -175,10 +207,19 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// Builds the verifier and starts following the feed (on the current tokio runtime).
+    /// Builds the verifier and starts following the feed, or the Shared Signals stream the
+    /// config names (on the current tokio runtime).
     pub fn start(config: Config) -> Self {
+        let source = config.revocation_source.clone();
         let verifier = Self::without_feed(config);
-        tokio::spawn(feed::follow(verifier.clone()));
+        match source {
+            RevocationSource::Feed => {
+                tokio::spawn(feed::follow(verifier.clone()));
+            }
+            RevocationSource::SsfPoll { stream_id } => {
+                tokio::spawn(ssf::follow_poll(verifier.clone(), stream_id));
+            }
+        }
         verifier
     }
 

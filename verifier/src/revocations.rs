@@ -1,4 +1,5 @@
-//! What the feed has said was revoked, in memory, and whether the feed can be trusted right now.
+//! What the feed (or a Shared Signals stream) has said was revoked, in memory, and whether it can
+//! be trusted right now.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -21,6 +22,17 @@ fn now_seconds() -> i64 {
         .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }
 
+/// What a verified Security Event Token revokes (`ssf`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetEvent {
+    Session(String),
+    Jti(String),
+    /// Every token of the user issued up to this time (unix seconds): log out everywhere, a
+    /// password change.
+    User(String, i64),
+    Deleted(String),
+}
+
 #[derive(Default)]
 struct State {
     /// Connected and past the feed's `ready`.
@@ -35,6 +47,9 @@ struct State {
     versions: HashMap<String, (i64, i64)>,
     /// Deleted user → when it was heard of.
     deleted_users: HashMap<String, i64>,
+    /// User → (every token issued up to this time is revoked, when it was heard of): how a
+    /// Shared Signals stream says what the feed says with `token_version`.
+    users_revoked_until: HashMap<String, (i64, i64)>,
     /// The feed lost entries: tokens issued up to then are introspected.
     introspect_issued_until: Option<i64>,
 }
@@ -81,10 +96,39 @@ impl Revocations {
         {
             return Answer::Revoked(Rejection::RevokedVersion);
         }
+        match state.users_revoked_until.get(&claims.sub) {
+            Some((until, _)) if claims.iat < *until => return Answer::Revoked(Rejection::RevokedVersion),
+            // Issued within the second of the revocation: before or after it, only revocable knows.
+            Some((until, _)) if claims.iat == *until => return Answer::Unknown,
+            _ => {}
+        }
         if state.introspect_issued_until.is_some_and(|until| claims.iat <= until) {
             return Answer::Unknown;
         }
         Answer::Valid
+    }
+
+    /// Applies what a verified SET revokes; `remember_for` bounds a token's remaining life.
+    pub fn apply_set(&self, event: &SetEvent, remember_for: Duration) {
+        let now = now_seconds();
+        let mut state = self.write();
+        state.last_heard = Some(Instant::now());
+        match event {
+            SetEvent::Session(session) => {
+                state.sessions.insert(session.clone(), now);
+            }
+            // A SET does not carry the token's `exp`: kept as long as anything else.
+            SetEvent::Jti(jti) => {
+                state.jtis.insert(jti.clone(), now + remember_for.as_secs() as i64);
+            }
+            SetEvent::User(user, until) => {
+                let entry = state.users_revoked_until.entry(user.clone()).or_insert((*until, now));
+                *entry = (entry.0.max(*until), now);
+            }
+            SetEvent::Deleted(user) => {
+                state.deleted_users.insert(user.clone(), now);
+            }
+        }
     }
 
     pub fn last_event_id(&self) -> Option<i64> {
@@ -160,6 +204,7 @@ impl Revocations {
         state.sessions.retain(|_, heard| *heard >= horizon);
         state.versions.retain(|_, (_, heard)| *heard >= horizon);
         state.deleted_users.retain(|_, heard| *heard >= horizon);
+        state.users_revoked_until.retain(|_, (_, heard)| *heard >= horizon);
         if state.introspect_issued_until.is_some_and(|until| until < horizon) {
             state.introspect_issued_until = None;
         }
@@ -220,6 +265,28 @@ mod tests {
             Answer::Revoked(Rejection::RevokedJti)
         ));
         assert_eq!(revocations.last_event_id(), Some(2));
+    }
+
+    #[test]
+    fn a_user_wide_set_revokes_the_tokens_issued_before_it() {
+        let revocations = Revocations::default();
+        revocations.caught_up();
+        let issued = claims(0);
+        revocations.apply_set(&SetEvent::User("user".into(), issued.iat + 1), LIMIT);
+        assert!(matches!(
+            revocations.check(&issued, LIMIT),
+            Answer::Revoked(Rejection::RevokedVersion)
+        ));
+        let same_second = Claims {
+            iat: issued.iat + 1,
+            ..claims(0)
+        };
+        assert!(matches!(revocations.check(&same_second, LIMIT), Answer::Unknown));
+        let later = Claims {
+            iat: issued.iat + 2,
+            ..claims(0)
+        };
+        assert!(matches!(revocations.check(&later, LIMIT), Answer::Valid));
     }
 
     #[test]

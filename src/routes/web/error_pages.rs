@@ -100,8 +100,10 @@ pub async fn logged_in_email(db: &Db, user: Option<&WebUser>) -> Option<String> 
         .map(|user| user.email)
 }
 
+/// Paths whose callers are programs: their errors keep the JSON shape (the Shared Signals
+/// endpoints' 429 and 405 too).
 fn is_api_path(path: &str) -> bool {
-    path.starts_with("/api/") || path.starts_with("/oauth/")
+    path.starts_with("/api/") || path.starts_with("/oauth/") || path.starts_with("/ssf/")
 }
 
 /// Every error response goes through here (`ErrorHandlers::default_handler`): under `/api` an empty
