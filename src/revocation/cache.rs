@@ -21,7 +21,7 @@ use compact_str::CompactString;
 
 use super::bounded::Bounded;
 use super::check::{KnownVersion, SessionView};
-use super::jti_set::{JtiKeyed, JtiSet};
+use super::jti_set::{JtiSet, Loading};
 use crate::store::login_sessions::Kind;
 use crate::store::revocation_log::{Entry, EntryKind};
 
@@ -140,23 +140,30 @@ impl Cache {
     /// Replaces the denylist with what the database holds; complete unless over its bound.
     #[cfg(test)]
     pub fn load_denylist(&self, entries: Vec<(String, i64)>) {
-        let mut loading = self.denylist_loader();
-        for (jti, expires_at) in entries {
-            loading.add(jti, expires_at);
+        let mut loading = self.denylist_loader(entries.len());
+        for (jti, expires_at) in &entries {
+            loading.add(jti, *expires_at);
         }
         loading.finish();
     }
 
-    /// Replaces the denylist entry by entry, as the rows are read: not trusted for absence until
-    /// `finish`, and only if every row fitted within the bound.
-    pub fn denylist_loader(&self) -> DenylistLoader<'_> {
+    /// Replaces the denylist entry by entry, as the rows are read (`rows`: how many the database
+    /// counted, to size the table once): not trusted for absence until `finish`, and only if
+    /// every row fitted within the bound.
+    pub fn denylist_loader(&self, rows: usize) -> DenylistLoader<'_> {
         self.denylist_complete.store(false, Ordering::Release);
         self.denylist.clear();
         DenylistLoader {
             cache: self,
-            rows: Vec::new(),
+            rows: Loading::with_capacity(rows.min(self.denylist_capacity)),
             overflowed: false,
         }
+    }
+
+    /// Room left in the denylist's bound for rows being loaded (what was revoked since the load
+    /// began is held too).
+    fn denylist_room(&self) -> usize {
+        self.denylist_capacity.saturating_sub(self.denylist.len())
     }
 
     fn add_to_denylist(&self, jti: &str, expires_at: i64) {
@@ -166,6 +173,11 @@ impl Cache {
             return;
         }
         self.denylist.insert(jti, expires_at);
+    }
+
+    /// Whether every unexpired denylisted `jti` is held, so that absence means "not revoked".
+    pub fn denylist_is_complete(&self) -> bool {
+        self.denylist_complete.load(Ordering::Acquire)
     }
 
     /// Drops denylist entries whose tokens have expired anyway.
@@ -254,17 +266,28 @@ impl Cache {
 pub struct DenylistLoader<'a> {
     cache: &'a Cache,
     /// The rows read so far, installed as the denylist's sorted entries by `finish`.
-    rows: Vec<(JtiKeyed, i64)>,
+    rows: Loading,
     overflowed: bool,
 }
 
+/// Rows loaded between two looks at what else the denylist holds.
+const ROOM_CHECK_EVERY: usize = 4096;
+
 impl DenylistLoader<'_> {
-    pub fn add(&mut self, jti: String, expires_at: i64) {
-        if self.rows.len() + self.cache.denylist.len() >= self.cache.denylist_capacity {
+    pub fn add(&mut self, jti: &str, expires_at: i64) {
+        if self.overflowed {
+            return;
+        }
+        // The bound counts what was revoked meanwhile, which only a look at the set tells: once
+        // every ROOM_CHECK_EVERY rows, and on every row once the bound is near.
+        let loaded = self.rows.len();
+        if (loaded % ROOM_CHECK_EVERY == 0 || loaded + ROOM_CHECK_EVERY >= self.cache.denylist_capacity)
+            && loaded >= self.cache.denylist_room()
+        {
             self.overflowed = true;
             return;
         }
-        self.rows.push(JtiKeyed::new(&jti, expires_at));
+        self.rows.add(jti, expires_at);
     }
 
     pub fn finish(self) {

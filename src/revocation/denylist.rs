@@ -138,7 +138,10 @@ impl DenylistCopy {
         };
         let position = store::revocation_log::latest_seq(db).await?;
         let mut entries = Vec::new();
-        store::denylist::for_each_live(db, now_millis(), |jti, expires_at| entries.push((jti, expires_at))).await?;
+        store::denylist::for_each_live(db, now_millis(), |jti, expires_at| {
+            entries.push((jti.to_owned(), expires_at))
+        })
+        .await?;
         let mut connection = pool.get().await?;
         let mut pipeline = redis::pipe();
         pipeline.atomic();

@@ -6,7 +6,8 @@
 //! sorted array, searched by bisection, built when the denylist is loaded and rebuilt when expired
 //! entries are purged; what is revoked in between goes to a small concurrent map until the next
 //! rebuild. A million denylisted `jti`s take about 24 MB, against about 70 MB as strings in a
-//! general-purpose map.
+//! general-purpose map. Loading keys each row as it is read (`Loading`), into an array sized once:
+//! no `jti` is ever held as a string, and the array is installed as it was built, not copied.
 
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -39,7 +40,7 @@ fn key_of(jti: &str) -> JtiKey {
 /// `jti` → the expiry of its token; see the module's documentation.
 pub struct JtiSet {
     /// Sorted by key, one entry per key.
-    sorted: RwLock<Arc<[Entry]>>,
+    sorted: RwLock<Arc<Vec<Entry>>>,
     /// Added since `sorted` was built.
     recent: DashMap<JtiKey, i64, foldhash::fast::RandomState>,
     /// Rebuilds of `sorted` one at a time, with no insertion between their read and their swap.
@@ -49,7 +50,7 @@ pub struct JtiSet {
 impl Default for JtiSet {
     fn default() -> Self {
         Self {
-            sorted: RwLock::new(Arc::from(Vec::new())),
+            sorted: RwLock::new(Arc::new(Vec::new())),
             recent: DashMap::default(),
             writing: Mutex::new(()),
         }
@@ -57,7 +58,7 @@ impl Default for JtiSet {
 }
 
 impl JtiSet {
-    fn sorted(&self) -> Arc<[Entry]> {
+    fn sorted(&self) -> Arc<Vec<Entry>> {
         self.sorted
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -65,7 +66,7 @@ impl JtiSet {
     }
 
     fn install(&self, sorted: Vec<Entry>) {
-        *self.sorted.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::from(sorted);
+        *self.sorted.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(sorted);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -107,13 +108,9 @@ impl JtiSet {
         self.recent.clear();
     }
 
-    /// Replaces the sorted entries with `entries` (the loaded rows); what was inserted meanwhile
-    /// stays.
-    pub fn replace_sorted(&self, entries: Vec<(JtiKeyed, i64)>) {
-        let mut sorted: Vec<Entry> = entries
-            .into_iter()
-            .map(|(JtiKeyed(key), expires)| Entry { key, expires })
-            .collect();
+    /// Replaces the sorted entries with what `loaded` read; what was inserted meanwhile stays.
+    pub fn replace_sorted(&self, loaded: Loading) {
+        let mut sorted = loaded.entries;
         sort_and_merge(&mut sorted);
         let _writing = self.lock();
         self.install(sorted);
@@ -151,18 +148,36 @@ impl JtiSet {
     }
 }
 
-/// A `jti` already reduced to its key, for loading many at once.
-pub struct JtiKeyed(JtiKey);
+/// Rows being loaded, each reduced to its 24 bytes as it is added; installed by
+/// `JtiSet::replace_sorted`.
+pub struct Loading {
+    entries: Vec<Entry>,
+}
 
-impl JtiKeyed {
-    pub fn new(jti: &str, expires_at: i64) -> (Self, i64) {
-        (Self(key_of(jti)), expires_at)
+impl Loading {
+    /// Room for `rows` entries, allocated once (the count the database gave before reading).
+    pub fn with_capacity(rows: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(rows),
+        }
+    }
+
+    pub fn add(&mut self, jti: &str, expires_at: i64) {
+        self.entries.push(Entry {
+            key: key_of(jti),
+            expires: expires_at,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 
-/// Sorts by key and keeps one entry per key, the latest expiry.
+/// Sorts by key and keeps one entry per key, the latest expiry. The key is compared as one
+/// big-endian 128-bit integer, which orders exactly as the bytes do.
 fn sort_and_merge(entries: &mut Vec<Entry>) {
-    entries.sort_unstable_by(|a, b| a.key.cmp(&b.key).then(b.expires.cmp(&a.expires)));
+    entries.sort_unstable_by_key(|entry| (u128::from_be_bytes(entry.key), std::cmp::Reverse(entry.expires)));
     entries.dedup_by(|later, earlier| later.key == earlier.key);
 }
 
@@ -170,6 +185,14 @@ fn sort_and_merge(entries: &mut Vec<Entry>) {
 mod tests {
     use super::*;
     use crate::domain::RandomId;
+
+    fn loading<'a>(rows: impl IntoIterator<Item = (&'a str, i64)>) -> Loading {
+        let mut loading = Loading::with_capacity(0);
+        for (jti, expires_at) in rows {
+            loading.add(jti, expires_at);
+        }
+        loading
+    }
 
     #[test]
     fn an_entry_takes_twenty_four_bytes() {
@@ -187,7 +210,7 @@ mod tests {
     fn loaded_recent_and_purged_entries_answer_alike() {
         let set = JtiSet::default();
         let loaded: Vec<String> = (0..1000).map(|_| RandomId::generate()).collect();
-        set.replace_sorted(loaded.iter().map(|jti| JtiKeyed::new(jti, 10_000)).collect());
+        set.replace_sorted(loading(loaded.iter().map(|jti| (jti.as_str(), 10_000))));
         let recent = RandomId::generate();
         set.insert(&recent, 20_500);
         set.insert("foreign-id", 5_000);
@@ -206,10 +229,54 @@ mod tests {
     }
 
     #[test]
+    fn keys_sort_as_their_bytes_and_no_key_answers_for_a_neighbour() {
+        // Keys that differ only in their first or last byte, or in one bit: the integer ordering
+        // used to sort must agree with the byte ordering used to search.
+        let mut keys: Vec<JtiKey> = Vec::new();
+        for byte in [0usize, 7, 8, 15] {
+            for value in [0u8, 1, 0x7f, 0x80, 0xff] {
+                let mut key = [0x55u8; 16];
+                key[byte] = value;
+                keys.push(key);
+            }
+        }
+        let jtis: Vec<String> = keys.iter().map(|key| URL_SAFE_NO_PAD.encode(key)).collect();
+        let set = JtiSet::default();
+        set.replace_sorted(loading(
+            jtis.iter()
+                .enumerate()
+                .map(|(index, jti)| (jti.as_str(), index as i64 + 1)),
+        ));
+        let sorted = set.sorted();
+        assert!(sorted.windows(2).all(|pair| pair[0].key < pair[1].key));
+        assert_eq!(sorted.len(), keys.len(), "every key is distinct");
+        for (index, jti) in jtis.iter().enumerate() {
+            assert_eq!(set.expiry(jti), Some(index as i64 + 1), "{jti}");
+        }
+        let mut absent = [0x55u8; 16];
+        absent[15] = 0x56;
+        assert_eq!(set.expiry(&URL_SAFE_NO_PAD.encode(absent)), None);
+    }
+
+    #[test]
+    fn a_load_larger_than_its_count_still_holds_every_row() {
+        let jtis: Vec<String> = (0..100).map(|_| RandomId::generate()).collect();
+        let mut rows = Loading::with_capacity(10);
+        for jti in &jtis {
+            rows.add(jti, 50);
+        }
+        assert_eq!(rows.len(), 100);
+        let set = JtiSet::default();
+        set.replace_sorted(rows);
+        assert!(jtis.iter().all(|jti| set.contains(jti)));
+        assert_eq!(set.len(), 100);
+    }
+
+    #[test]
     fn the_latest_expiry_of_a_jti_listed_twice_wins() {
         let set = JtiSet::default();
         let jti = RandomId::generate();
-        set.replace_sorted(vec![JtiKeyed::new(&jti, 1_000), JtiKeyed::new(&jti, 9_000)]);
+        set.replace_sorted(loading([(jti.as_str(), 1_000), (jti.as_str(), 9_000)]));
         assert_eq!(set.len(), 1);
         set.insert(&jti, 4_000);
         assert_eq!(set.expiry(&jti), Some(9_000));

@@ -238,14 +238,21 @@ impl LogFollower {
         let now = now_millis();
         let position = revocation_log::latest_seq(&self.db).await?;
         self.cache.reset();
-        let mut loading = self.cache.denylist_loader();
+        let rows = store::denylist::count_rows(&self.db).await?;
+        let mut loading = self.cache.denylist_loader(rows);
         let count =
             store::denylist::for_each_live(&self.db, now, |jti, expires_at| loading.add(jti, expires_at)).await?;
         loading.finish();
         self.applied.store(position, Ordering::Release);
         self.loaded.store(true, Ordering::Release);
         self.confirm(started, position);
-        tracing::info!(denylisted = count, seq = position, "revocation cache loaded");
+        tracing::info!(
+            denylisted = count,
+            complete = self.cache.denylist_is_complete(),
+            seq = position,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "revocation cache loaded"
+        );
         Ok(())
     }
 
@@ -399,6 +406,72 @@ mod tests {
         assert!(sync.is_current());
         std::thread::sleep(Duration::from_millis(120));
         assert!(!sync.is_current());
+    }
+
+    /// A `Sync` on a database file of its own holding the schema and `rows` denylisted jtis.
+    async fn sync_over_rows(capacity: u64, rows: &[(String, i64)]) -> LogFollower {
+        let path = std::env::temp_dir().join(format!("revocable-sync-{}.db", crate::domain::RandomId::generate()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let url = url.as_str();
+        let db = store::connect(url).await.expect("a pool");
+        store::migrate(&db).await.expect("the schema");
+        for (jti, expires_at) in rows {
+            store::denylist::insert(&db, jti, *expires_at, 0).await.expect("a row");
+        }
+        let cache = Arc::new(Cache::new(Limits {
+            capacity,
+            time_to_live: Duration::from_secs(60),
+        }));
+        let settings = SyncSettings {
+            backend: Backend::Sqlite,
+            database_url: url.to_owned(),
+            redis: None,
+            push: false,
+            poll_interval: Duration::from_millis(50),
+            max_staleness: Duration::from_secs(60),
+        };
+        LogFollower::new(db, settings, cache, DenylistCopy::Database)
+    }
+
+    #[tokio::test]
+    async fn a_load_holds_every_unexpired_row_and_no_expired_one() {
+        let now = now_millis();
+        let live: Vec<String> = (0..50).map(|_| crate::domain::RandomId::generate()).collect();
+        let expired = crate::domain::RandomId::generate();
+        let mut rows: Vec<(String, i64)> = live.iter().map(|jti| (jti.clone(), now + 60_000)).collect();
+        rows.push((expired.clone(), now - 1));
+        rows.push(("not-an-issued-id".to_owned(), now + 60_000));
+        let sync = sync_over_rows(1000, &rows).await;
+        sync.load().await.expect("loaded");
+        let cache = &sync.cache;
+        assert!(cache.denylist_is_complete());
+        for jti in live.iter().map(String::as_str).chain(["not-an-issued-id"]) {
+            assert_eq!(cache.is_denylisted(jti, now_millis()), Some(true), "{jti}");
+        }
+        assert_eq!(cache.sizes().denylist, 51, "the expired row is not held");
+        assert_eq!(cache.is_denylisted(&expired, now_millis()), Some(false));
+        assert_eq!(
+            cache.is_denylisted(&crate::domain::RandomId::generate(), now_millis()),
+            Some(false)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_load_past_the_bound_is_not_trusted_for_absence() {
+        let now = now_millis();
+        let rows: Vec<(String, i64)> = (0..20)
+            .map(|_| (crate::domain::RandomId::generate(), now + 60_000))
+            .collect();
+        let sync = sync_over_rows(10, &rows).await;
+        sync.load().await.expect("loaded");
+        assert!(!sync.cache.denylist_is_complete());
+        assert_eq!(sync.cache.sizes().denylist, 10);
+        assert_eq!(
+            sync.cache
+                .is_denylisted(&crate::domain::RandomId::generate(), now_millis()),
+            None,
+            "the database answers"
+        );
     }
 
     #[tokio::test]

@@ -54,6 +54,11 @@ impl Backend {
     }
 }
 
+/// Which database a pool opened by `connect` talks to.
+pub fn backend_of(db: &Db) -> Backend {
+    Backend::of(db.connect_options().database_url.as_str())
+}
+
 /// Opens the pool. SQLite gets WAL (readers never wait for the writer), foreign keys and a busy
 /// timeout, on every connection.
 pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
