@@ -19,7 +19,7 @@ use crate::account::related_words;
 use crate::auth::client::describe_device;
 use crate::auth::rate_limit::Decision;
 use crate::auth::{password, throttle};
-use crate::domain::{Email, LinkToken, Password, now_millis};
+use crate::domain::{Email, LinkToken, Password};
 use crate::error::ApiError;
 use crate::mail::{self, messages};
 use crate::state::AppState;
@@ -66,9 +66,9 @@ async fn store_link(
     user_id: &str,
     purpose: Purpose,
     valid_for: Duration,
+    now: i64,
 ) -> Result<LinkToken, ApiError> {
     let token = LinkToken::generate();
-    let now = now_millis();
     email_tokens::insert(
         &mut **transaction,
         NewToken {
@@ -87,7 +87,14 @@ async fn store_link(
 /// Sends the verification link to a new account's address.
 pub async fn send_verification(state: &AppState, user: &User) -> Result<(), ApiError> {
     let mut transaction = state.db.begin().await?;
-    let token = store_link(&mut transaction, &user.id, Purpose::VerifyEmail, VERIFY_TTL).await?;
+    let token = store_link(
+        &mut transaction,
+        &user.id,
+        Purpose::VerifyEmail,
+        VERIFY_TTL,
+        state.revocation.clock().now_millis(),
+    )
+    .await?;
     let link = state.mailer.link(&format!("/verify-email?token={}", token.expose()));
     let message = messages::verify_email(&user.email, &link, VERIFY_TTL.as_secs() / 3600)?;
     mail::enqueue(&mut *transaction, &message).await?;
@@ -120,7 +127,7 @@ pub async fn resend_verification(state: &AppState, user_id: &str) -> Result<Rese
 /// `GET /verify-email?token=…`: spends the link and marks the address verified; returns it.
 pub async fn verify_email(state: &AppState, raw_token: &str, origin: &Origin) -> Result<String, ApiError> {
     let token = LinkToken::parse(raw_token).ok_or_else(|| link_used_or_expired("verification"))?;
-    let now = now_millis();
+    let now = state.revocation.clock().now_millis();
     let mut transaction = state.db.begin().await?;
     let Some(user_id) = email_tokens::spend(&mut *transaction, &token.hash(), Purpose::VerifyEmail, now).await? else {
         transaction.rollback().await?;
@@ -150,7 +157,7 @@ pub async fn request_password_reset(state: &AppState, raw_email: &str, origin: &
         tracing::info!("a password reset was asked for an address over its message limit; nothing was sent");
         return Ok(());
     }
-    let now = now_millis();
+    let now = state.revocation.clock().now_millis();
     let mut transaction = state.db.begin().await?;
     let message = match &user {
         Some(user) => {
@@ -192,7 +199,7 @@ pub async fn reset_link_owner(state: &AppState, raw_token: &str) -> Result<User,
     let token = LinkToken::parse(raw_token).ok_or_else(|| link_used_or_expired("reset"))?;
     let found = email_tokens::find(&state.db, &token.hash(), Purpose::PasswordReset)
         .await?
-        .filter(|found| found.is_usable(now_millis()))
+        .filter(|found| found.is_usable(state.revocation.clock().now_millis()))
         .ok_or_else(|| link_used_or_expired("reset"))?;
     store::users::find_by_id(&state.db, &found.user_id)
         .await?
@@ -244,7 +251,7 @@ pub async fn reported_sign_in(state: &AppState, raw_token: &str) -> Result<Repor
     let token = LinkToken::parse(raw_token).ok_or_else(|| link_used_or_expired("\"this wasn't me\""))?;
     let found = email_tokens::find(&state.db, &token.hash(), Purpose::NotMe)
         .await?
-        .filter(|found| found.is_usable(now_millis()))
+        .filter(|found| found.is_usable(state.revocation.clock().now_millis()))
         .ok_or_else(|| link_used_or_expired("\"this wasn't me\""))?;
     let user = store::users::find_by_id(&state.db, &found.user_id)
         .await?
@@ -272,7 +279,7 @@ pub async fn report_sign_in(state: &AppState, raw_token: &str, origin: &Origin) 
         .await?
         .ok_or_else(|| link_used_or_expired("\"this wasn't me\""))?;
     let count = revoked.sessions.len();
-    let now = now_millis();
+    let now = state.revocation.clock().now_millis();
     let reported_what = match &reported.session {
         Some(session) => {
             let device = describe_device(&session.user_agent);
@@ -298,7 +305,7 @@ pub async fn report_sign_in(state: &AppState, raw_token: &str, origin: &Origin) 
     .await?;
 
     let mut transaction = state.db.begin().await?;
-    let reset = store_link(&mut transaction, &user_id, Purpose::PasswordReset, RESET_TTL).await?;
+    let reset = store_link(&mut transaction, &user_id, Purpose::PasswordReset, RESET_TTL, now).await?;
     let link = state.mailer.link(&format!("/password/reset?token={}", reset.expose()));
     let message = messages::password_reset(&reported.email, &link, RESET_TTL.as_secs() / 60, true)?;
     mail::enqueue(&mut *transaction, &message).await?;

@@ -527,7 +527,7 @@ pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow:
         db.clone(),
         denylist,
         backing_sessions,
-        revocation_settings(&settings, &redis, clock),
+        revocation_settings(&settings, &redis, clock.clone()),
     );
     let web_sessions = CookieStateStore::new(revocation.clone(), settings.session_ttl);
     let geoip = match &settings.geoip_db {
@@ -552,13 +552,19 @@ pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow:
         keys: std::sync::Arc::new(keys),
         revocation,
         web_sessions,
-        login_limit: RateLimit::new("login", settings.login_rate_per_minute, shared_limits.clone()),
+        login_limit: RateLimit::new(
+            "login",
+            settings.login_rate_per_minute,
+            shared_limits.clone(),
+            clock.clone(),
+        ),
         client_auth_limit: RateLimit::new(
             "client-auth",
             settings.client_auth_failures_per_minute,
             shared_limits.clone(),
+            clock.clone(),
         ),
-        mail_limit: RateLimit::new("mail", MESSAGES_PER_RECIPIENT_PER_MINUTE, shared_limits),
+        mail_limit: RateLimit::new("mail", MESSAGES_PER_RECIPIENT_PER_MINUTE, shared_limits, clock),
         mailer,
         anonymous_csrf,
         known_browsers,

@@ -57,6 +57,7 @@ impl AppState {
             sign_in_mail: crate::auth::sign_in_mail::SignInMail {
                 mailer: &self.mailer,
                 geoip: self.geoip.as_ref(),
+                clock: self.revocation.clock(),
             },
         }
     }
@@ -68,6 +69,6 @@ impl AppState {
 
     /// The per-account limit on failed password log-ins.
     pub fn account_lock(&self) -> AccountLock {
-        AccountLock::of(&self.settings)
+        AccountLock::of(&self.settings, self.revocation.clock().clone())
     }
 }

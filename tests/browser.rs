@@ -529,7 +529,7 @@ async fn dashboard_flows(app: &TestApp, driver: &Driver, width: u32) -> Step {
         }
 
         // Re-authentication: the action opens a short step; a wrong password is reported there.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        app.advance(Duration::from_millis(1100)).await;
         owner.goto(&app.url("/dashboard")).await.map_err(|e| e.to_string())?;
         click(&owner, "form[action='/sessions/revoke-others'] button").await?;
         arrive(&owner, "/sessions/revoke-others", Some("Confirm it's you"), "the password step").await?;

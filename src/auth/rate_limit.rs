@@ -11,14 +11,16 @@
 //! on `redis` 0.26 and a connection of its own, while this service keeps one `redis` (0.32,
 //! through deadpool-redis); and it fails open or closed on a Redis error, with no fallback to a
 //! local count. The Redis side is one Lua script, so the read and the write are atomic across
-//! instances, and it reads the time from Redis, so instances with skewed clocks still agree.
+//! instances, and it reads the time from Redis, so instances with skewed clocks still agree (moved
+//! by as much as the app's clock is ahead of the system's, which only a test clock ever is). The
+//! in-memory count reads the app's clock.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
 
-use crate::domain::now_millis;
+use crate::domain::Clock;
 
 /// How long a limiter waits for Redis before counting in memory instead.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
@@ -29,11 +31,11 @@ const LOCAL_PRUNE_THRESHOLD: usize = 10_000;
 const LOCAL_PRUNE_EVERY_MILLIS: i64 = 1_000;
 
 /// GCRA in Redis. KEYS[1]: the address's key. ARGV: the emission interval and the tolerance in
-/// milliseconds, and "1" to count this attempt or "0" only to ask. Returns the milliseconds to
-/// wait (0 when allowed).
+/// milliseconds, "1" to count this attempt or "0" only to ask, and how many milliseconds the
+/// app's clock is ahead of the system's. Returns the milliseconds to wait (0 when allowed).
 const GCRA_SCRIPT: &str = r"
 local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + tonumber(ARGV[4])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
@@ -77,11 +79,17 @@ pub struct RateLimit {
     /// The theoretical arrival time of each key's next attempt, in unix milliseconds.
     local: DashMap<String, i64>,
     last_pruned: AtomicI64,
+    clock: Clock,
 }
 
 impl RateLimit {
     /// `name` keeps limits apart in Redis (`{prefix}rate:{name}:{key}`).
-    pub fn new(name: &'static str, per_minute: u32, redis: Option<(deadpool_redis::Pool, String)>) -> Self {
+    pub fn new(
+        name: &'static str,
+        per_minute: u32,
+        redis: Option<(deadpool_redis::Pool, String)>,
+        clock: Clock,
+    ) -> Self {
         let interval_millis = (60_000 / i64::from(per_minute.max(1))).max(1);
         Self {
             name,
@@ -91,6 +99,7 @@ impl RateLimit {
             script: redis::Script::new(GCRA_SCRIPT),
             local: DashMap::new(),
             last_pruned: AtomicI64::new(0),
+            clock,
         }
     }
 
@@ -114,6 +123,7 @@ impl RateLimit {
                     .arg(self.interval_millis)
                     .arg(self.tolerance_millis)
                     .arg(if count { "1" } else { "0" })
+                    .arg(self.clock.ahead_millis())
                     .invoke_async::<i64>(&mut connection)
                     .await
                     .map_err(|error| error.to_string())
@@ -133,7 +143,7 @@ impl RateLimit {
                 }
             }
         }
-        Decision::from_wait(self.decide_locally(key, count, now_millis()))
+        Decision::from_wait(self.decide_locally(key, count, self.clock.now_millis()))
     }
 
     /// The same algorithm as the script, in this process; returns the milliseconds to wait.
@@ -170,11 +180,11 @@ impl RateLimit {
 
 #[cfg(test)]
 mod tests {
-    use super::{Decision, RateLimit};
+    use super::{Clock, Decision, RateLimit};
 
     #[test]
     fn a_burst_of_the_rate_is_allowed_then_one_more_per_interval() {
-        let limit = RateLimit::new("test", 3, None);
+        let limit = RateLimit::new("test", 3, None, Clock::System);
         let start = 1_000_000;
         for _ in 0..3 {
             assert_eq!(limit.decide_locally("a", true, start), 0);

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::domain::{LinkToken, now_millis};
+use crate::domain::{Clock, LinkToken};
 use crate::geoip::Geoip;
 use crate::mail::{self, Mailer, messages};
 use crate::store::Transaction;
@@ -16,11 +16,13 @@ use crate::store::users::User;
 /// How long a "This wasn't me" link works.
 pub const NOT_ME_TTL: Duration = Duration::from_secs(72 * 3600);
 
-/// What the message needs besides the log-in itself: the mailer and, when configured, GeoIP.
+/// What the message needs besides the log-in itself: the mailer, when configured GeoIP, and the
+/// clock its link's lifetime is measured on.
 #[derive(Clone, Copy)]
 pub struct SignInMail<'a> {
     pub mailer: &'a Mailer,
     pub geoip: Option<&'a Geoip>,
+    pub clock: &'a Clock,
 }
 
 /// "Linköping, Sweden (address 192.0.2.1)" with GeoIP, "address 192.0.2.1" without.
@@ -40,7 +42,7 @@ pub async fn enqueue(
     session: &LoginSession,
 ) -> anyhow::Result<()> {
     let token = LinkToken::generate();
-    let now = now_millis();
+    let now = mail_settings.clock.now_millis();
     email_tokens::insert(
         &mut **transaction,
         NewToken {

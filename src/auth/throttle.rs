@@ -22,7 +22,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
-use crate::domain::{Email, now_millis};
+use crate::domain::{Clock, Email};
 use crate::error::{ApiError, LockedOut};
 use crate::store::{self, Db};
 
@@ -32,18 +32,21 @@ pub fn account_key(email: &str) -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(Sha256::digest(email.normalized().as_bytes())))
 }
 
-/// `ACCOUNT_LOCK_AFTER` failures within `ACCOUNT_LOCK_WINDOW` lock an account; from `Settings`.
-#[derive(Clone, Copy)]
+/// `ACCOUNT_LOCK_AFTER` failures within `ACCOUNT_LOCK_WINDOW` lock an account; from `Settings`,
+/// with windows measured on the app's clock.
+#[derive(Clone)]
 pub struct AccountLock {
     pub after: u32,
     pub window: Duration,
+    pub clock: Clock,
 }
 
 impl AccountLock {
-    pub fn of(settings: &Settings) -> Self {
+    pub fn of(settings: &Settings, clock: Clock) -> Self {
         Self {
             after: settings.account_lock_after,
             window: settings.account_lock_window,
+            clock,
         }
     }
 }
@@ -77,7 +80,7 @@ impl Attempt {
 /// reached, in which case the password must not be checked.
 pub async fn begin(db: &Db, lock: AccountLock, key: String, counted_as: LockedOut) -> Result<Attempt, ApiError> {
     let window = lock.window.as_millis() as i64;
-    let now = now_millis();
+    let now = lock.clock.now_millis();
     match store::login_attempts::count_attempt(db, &key, now, window, i64::from(lock.after)).await? {
         None => Ok(Attempt { key }),
         Some(window_started_at) => Err(ApiError::AccountLocked {
@@ -101,7 +104,7 @@ pub async fn clear_account(db: &Db, email: &str) -> Result<(), ApiError> {
 
 /// Forgets windows that have passed.
 pub async fn purge(db: &Db, lock: AccountLock) -> Result<u64, ApiError> {
-    let before = now_millis() - lock.window.as_millis() as i64;
+    let before = lock.clock.now_millis() - lock.window.as_millis() as i64;
     Ok(store::login_attempts::purge_before(db, before).await?)
 }
 

@@ -37,6 +37,15 @@ impl Clock {
         self.now_millis().div_euclid(1000)
     }
 
+    /// How far this clock is ahead of the system's: 0 for the system's clock. Lets a time read
+    /// elsewhere (Redis's) be moved as this one is.
+    pub fn ahead_millis(&self) -> i64 {
+        match self {
+            Self::System => 0,
+            Self::Test(ahead) => ahead.load(Ordering::Acquire),
+        }
+    }
+
     /// Moves a test clock forward by `by`; the system's clock cannot be moved, so `false` then.
     pub fn advance(&self, by: Duration) -> bool {
         match self {
@@ -62,6 +71,8 @@ mod tests {
         assert!(after - before >= 3_600_000, "{before} → {after}");
         assert!(after - before < 3_660_000, "{before} → {after}");
         assert!(!Clock::System.advance(Duration::from_secs(1)));
+        assert_eq!(Clock::System.ahead_millis(), 0);
+        assert_eq!(clock.ahead_millis(), 3_600_000);
     }
 
     #[test]

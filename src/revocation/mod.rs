@@ -201,6 +201,12 @@ impl Revocation {
         self.inner.sync.close().await;
     }
 
+    /// Applies the log entries committed since the last one applied, as the listeners and the
+    /// poll do when they hear of more; a test need not wait for them.
+    pub async fn catch_up(&self) -> Result<(), Error> {
+        Ok(self.inner.sync.catch_up().await?)
+    }
+
     /// Whether memory may answer now, renewing a lapsed lease first as a check would.
     pub async fn renew_lease(&self) -> bool {
         self.inner.sync.renew().await == sync::Renewal::Current

@@ -241,7 +241,7 @@ pub async fn run(ssf: Ssf, http: reqwest::Client, mut stopping: watch::Receiver<
 /// One round: fill every stream behind, then push each enabled push stream's due events.
 pub async fn deliver_once(ssf: &Ssf, http: &reqwest::Client) -> Result<(), ApiError> {
     fill_all(ssf).await?;
-    for stream_id in ssf_streams::with_due_events(&ssf.db, now_millis()).await? {
+    for stream_id in ssf_streams::with_due_events(&ssf.db, ssf.revocation.clock().now_millis()).await? {
         let Some(stored) = ssf_streams::by_id(&ssf.db, &stream_id).await? else {
             continue;
         };
@@ -257,7 +257,7 @@ pub async fn deliver_once(ssf: &Ssf, http: &reqwest::Client) -> Result<(), ApiEr
             continue;
         }
         loop {
-            let now = now_millis();
+            let now = ssf.revocation.clock().now_millis();
             let retry_at = now + PUSH_TIMEOUT.as_millis() as i64;
             let Some(event) = ssf_streams::claim_head(&ssf.db, &stream_id, now, retry_at).await? else {
                 break;
@@ -314,7 +314,7 @@ async fn push(
             Ok(true)
         }
         Some(error) => {
-            let retry_at = now_millis() + backoff(event.attempts).as_millis() as i64;
+            let retry_at = ssf.revocation.clock().now_millis() + backoff(event.attempts).as_millis() as i64;
             tracing::warn!(
                 stream_id = event.stream_id,
                 endpoint_url,

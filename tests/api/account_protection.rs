@@ -330,6 +330,28 @@ async fn log_out(browser: &crate::helpers::Browser) {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
 
+#[tokio::test]
+async fn an_account_lock_ends_once_its_window_has_passed_on_the_app_clock() {
+    let app = spawn_app_with(&[("ACCOUNT_LOCK_AFTER", "2"), ("ACCOUNT_LOCK_WINDOW", "10m")]).await;
+    let user = app.new_user().await;
+    lock_for_strangers(&app, &user.email, 2).await;
+    let right = json!({ "email": user.email, "password": user.password });
+    let response = app.post_json("/api/token", &right).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((590..=600).contains(&retry_after), "Retry-After: {retry_after}");
+
+    app.advance(Duration::from_secs(300)).await;
+    let response = app.post_json("/api/token", &right).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "half-way through the window"
+    );
+    app.advance(Duration::from_secs(301)).await;
+    assert_eq!(app.post_json("/api/token", &right).await.status(), StatusCode::OK);
+}
+
 /// `ACCOUNT_LOCK_AFTER` wrong passwords through the API, from a client the account does not know.
 async fn lock_for_strangers(app: &crate::helpers::TestApp, email: &str, count: usize) {
     let wrong = json!({ "email": email, "password": "not the password" });

@@ -184,7 +184,7 @@ async fn sensitive_actions_ask_for_the_password_again_after_the_sudo_window() {
     let browser = app.browser();
     browser.login(&user).await;
     let other = app.token_login(&user).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.advance(Duration::from_millis(20)).await;
     let page = dashboard(&browser).await;
     assert!(
         !page.contains("type=\"password\""),
@@ -246,7 +246,7 @@ async fn log_out_everywhere_asks_for_the_password_in_the_same_step_when_it_is_ol
     let user = app.new_user().await;
     let browser = app.browser();
     browser.login(&user).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.advance(Duration::from_millis(20)).await;
     let step = browser
         .submit("/logout-all", "/logout-all", &[("confirm", "yes")])
         .await;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use revocable::domain::{RandomId, now_millis};
+use revocable::domain::RandomId;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, error_body, spawn_app, spawn_app_with};
@@ -65,6 +65,24 @@ async fn reset_messages(app: &TestApp, address: &str, count: usize) -> Vec<crate
             resets.len()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Delivers what is due and waits until the outbox is empty: every message a request queued has
+/// then been handed to the mail server, and one that was never queued will not arrive later.
+async fn all_queued_mail_sent(app: &TestApp) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        app.state.mailer.deliver_due().await.unwrap();
+        let pending = revocable::store::mail_outbox::pending(&app.state.db).await.unwrap();
+        if pending.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "messages still queued: {pending:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -188,7 +206,7 @@ async fn asking_for_a_reset_answers_the_same_whether_or_not_the_account_exists()
         "{}",
         note.text
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    all_queued_mail_sent(&app).await;
     assert_eq!(app.messages_to(&nobody).len(), 1);
     assert_eq!(
         app.messages_to(&user.email)
@@ -233,7 +251,7 @@ async fn past_three_requests_for_one_address_nothing_more_is_sent_and_the_answer
         assert_eq!(forgot(&app, &user.email).await.status(), StatusCode::ACCEPTED);
     }
     app.nth_message_to(&user.email, 4).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    all_queued_mail_sent(&app).await;
     let resets = app
         .messages_to(&user.email)
         .iter()
@@ -351,13 +369,9 @@ async fn a_reset_link_expires() {
     forgot(&app, &user.email).await;
     let mail = app.message_to(&user.email, "Reset your password").await;
     assert!(mail.text.contains("30 minutes"), "{}", mail.text);
-    // Thirty minutes later, as far as the link is concerned.
-    sqlx::query("UPDATE email_tokens SET expires_at = $1 WHERE user_id = $2 AND purpose = 'password_reset'")
-        .bind(now_millis() - 1)
-        .bind(&user.id)
-        .execute(&app.db().await)
-        .await
-        .unwrap();
+    // Thirty minutes later.
+    app.advance(revocable::recovery::RESET_TTL + Duration::from_secs(1))
+        .await;
     let response = reset(
         &app,
         &mail.token_of_link("/password/reset"),
@@ -468,7 +482,7 @@ async fn a_log_in_from_a_known_device_sends_no_sign_in_message() {
     browser.login(&user).await;
     app.browser().login(&user).await;
     app.message_to(&user.email, "Confirm your email address").await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    all_queued_mail_sent(&app).await;
     let subjects: Vec<String> = app
         .messages_to(&user.email)
         .into_iter()
@@ -608,12 +622,8 @@ async fn a_not_me_link_that_is_unknown_or_expired_says_so() {
     app.browser().login(&user).await;
     app.token_login(&user).await;
     let mail = app.message_to(&user.email, "New sign-in").await;
-    sqlx::query("UPDATE email_tokens SET expires_at = $1 WHERE user_id = $2 AND purpose = 'not_me'")
-        .bind(now_millis() - 1)
-        .bind(&user.id)
-        .execute(&app.db().await)
-        .await
-        .unwrap();
+    app.advance(revocable::auth::sign_in_mail::NOT_ME_TTL + Duration::from_secs(1))
+        .await;
     let browser = app.browser();
     for path in [
         mail.path_of_link("/not-me"),
@@ -689,7 +699,7 @@ async fn with_smtp_down_a_log_in_succeeds_and_its_message_goes_once_the_server_i
         assert!(tokio::time::Instant::now() < deadline, "sent messages leave the outbox");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    all_queued_mail_sent(&app).await;
     assert_eq!(app.messages_to(&user.email).len(), 2, "each message once");
     drop(server);
     let _ = std::fs::remove_dir_all(&directory);
@@ -711,7 +721,7 @@ async fn two_instances_on_one_database_send_each_message_once() {
     for recipient in &recipients {
         a.last_message_to(recipient).await;
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    all_queued_mail_sent(&a).await;
     for recipient in &recipients {
         assert_eq!(a.messages_to(recipient).len(), 1, "{recipient} got one message");
     }

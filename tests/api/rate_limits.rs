@@ -249,3 +249,28 @@ async fn one_clients_bad_secrets_do_not_lock_out_another_client_at_the_same_addr
         );
     }
 }
+
+#[tokio::test]
+async fn a_limited_address_is_let_through_again_once_the_app_clock_passes_its_interval() {
+    let in_memory = spawn_app_with(&[("LOGIN_RATE_PER_MINUTE", "2")]).await;
+    let redis = OwnRedis::start(&[]).await;
+    let in_redis = match &redis {
+        Some(redis) => Some(pair_on(redis, &[("LOGIN_RATE_PER_MINUTE", "2")]).await.0),
+        None => None,
+    };
+    for app in std::iter::once(&in_memory).chain(in_redis.as_ref()) {
+        for attempt in 0..2 {
+            assert_eq!(
+                wrong_password(app).await.status(),
+                StatusCode::UNAUTHORIZED,
+                "attempt {attempt}"
+            );
+        }
+        // At 2 a minute the third waits for one interval, 30 s.
+        let retry_after = retry_after_agreeing_with_body(wrong_password(app).await).await;
+        assert!(retry_after <= 30, "Retry-After: {retry_after}");
+        app.advance(Duration::from_secs(retry_after)).await;
+        assert_eq!(wrong_password(app).await.status(), StatusCode::UNAUTHORIZED);
+        retry_after_agreeing_with_body(wrong_password(app).await).await;
+    }
+}
