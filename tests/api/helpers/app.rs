@@ -189,6 +189,13 @@ impl TestApp {
     /// idle limits, rate windows) is then as it would be that much later.
     pub async fn advance(&self, by: Duration) {
         assert!(self.clock.advance(by), "a test app runs on a test clock");
+        // What the log listeners would have applied by the time this much time had passed: a
+        // purge must not run before the revocation it purges has reached this instance's cache.
+        self.state
+            .revocation
+            .catch_up()
+            .await
+            .expect("the revocation log is read");
         self.state
             .revocation
             .write_activity()
