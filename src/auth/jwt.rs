@@ -18,15 +18,20 @@ use std::sync::{Arc, RwLock};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, TokenData, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, TokenData, Validation};
 use revocable_verifier::verified_tokens::{TimeCheck, Verified, VerifiedTokens};
-use serde::{Deserialize, Serialize};
 
 use crate::auth::keys::{self, KeyRing, KeyState};
 use crate::config::{JwtAlgorithm, Settings};
 use crate::domain::{Clock, RandomId};
 use crate::error::RejectReason;
 use crate::store::{self, Db};
+
+mod claims;
+mod issue;
+
+use claims::TokenClaims;
+pub use claims::{AccessToken, Claims, ClientClaims, IssuedToken};
 
 pub const TOKEN_TYPE: &str = "at+jwt";
 /// Longest token accepted before any parsing: a real one is a few hundred bytes.
@@ -35,111 +40,6 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// The `client_id` of the tokens revocable issues to people through its own log-in: revocable is
 /// its own first-party client. Registered clients have random ids, never this one.
 pub const FIRST_PARTY_CLIENT_ID: &str = "revocable";
-
-fn first_party_client_id() -> String {
-    FIRST_PARTY_CLIENT_ID.to_owned()
-}
-
-/// A person's access token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Claims {
-    pub iss: String,
-    pub aud: String,
-    pub sub: String,
-    pub sid: String,
-    pub ver: i64,
-    pub jti: String,
-    pub iat: i64,
-    pub nbf: i64,
-    pub exp: i64,
-    /// Tokens issued before the claim existed were first-party too.
-    #[serde(default = "first_party_client_id")]
-    pub client_id: String,
-}
-
-/// A client's own access token (client credentials, RFC 6749 section 4.4): it names no person
-/// and no login session.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ClientClaims {
-    pub iss: String,
-    pub aud: String,
-    /// The client id, as RFC 9068 asks when no person is involved.
-    pub sub: String,
-    pub client_id: String,
-    /// Space-separated scopes (RFC 6749 section 3.3).
-    pub scope: String,
-    pub jti: String,
-    pub iat: i64,
-    pub nbf: i64,
-    pub exp: i64,
-}
-
-/// A verified access token of either kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccessToken {
-    User(Claims),
-    Client(ClientClaims),
-}
-
-/// The claims as they arrive, before the token's kind is known.
-#[derive(Deserialize)]
-struct TokenClaims {
-    iss: String,
-    aud: String,
-    sub: String,
-    #[serde(default)]
-    sid: Option<String>,
-    #[serde(default)]
-    ver: Option<i64>,
-    jti: String,
-    iat: i64,
-    nbf: i64,
-    exp: i64,
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    scope: Option<String>,
-}
-
-impl TokenClaims {
-    /// A person's token has `sid` and `ver`; a client's has neither, and `scope`, and its own id
-    /// as both `sub` and `client_id`. Anything in between is malformed.
-    fn into_access_token(self) -> Result<AccessToken, RejectReason> {
-        match (self.sid, self.ver, self.client_id, self.scope) {
-            (Some(sid), Some(ver), client_id, _) => Ok(AccessToken::User(Claims {
-                iss: self.iss,
-                aud: self.aud,
-                sub: self.sub,
-                sid,
-                ver,
-                jti: self.jti,
-                iat: self.iat,
-                nbf: self.nbf,
-                exp: self.exp,
-                client_id: client_id.unwrap_or_else(first_party_client_id),
-            })),
-            (None, None, Some(client_id), Some(scope)) if client_id == self.sub => {
-                Ok(AccessToken::Client(ClientClaims {
-                    iss: self.iss,
-                    aud: self.aud,
-                    sub: self.sub,
-                    client_id,
-                    scope,
-                    jti: self.jti,
-                    iat: self.iat,
-                    nbf: self.nbf,
-                    exp: self.exp,
-                }))
-            }
-            _ => Err(RejectReason::Malformed),
-        }
-    }
-}
-
-pub struct IssuedToken {
-    pub token: String,
-    pub claims: Claims,
-}
 
 /// The keys a token may be signed or verified with.
 enum KeyMaterial {
@@ -342,81 +242,6 @@ impl JwtKeys {
         })
     }
 
-    pub fn issue(&self, user_id: &str, session_id: &str, token_version: i64) -> anyhow::Result<IssuedToken> {
-        self.issue_for(user_id, session_id, token_version, self.lifetime_seconds)
-    }
-
-    /// A token with a lifetime of its own: `/compare`'s probe must outlive its few thousand checks
-    /// even when `ACCESS_TTL` is a couple of seconds.
-    pub fn issue_for(
-        &self,
-        user_id: &str,
-        session_id: &str,
-        token_version: i64,
-        lifetime_seconds: i64,
-    ) -> anyhow::Result<IssuedToken> {
-        let now = self.clock.now_seconds();
-        let claims = Claims {
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            sub: user_id.to_owned(),
-            sid: session_id.to_owned(),
-            ver: token_version,
-            jti: RandomId::generate(),
-            iat: now,
-            nbf: now,
-            exp: now + lifetime_seconds,
-            client_id: FIRST_PARTY_CLIENT_ID.to_owned(),
-        };
-        let token = self.sign(&claims)?;
-        Ok(IssuedToken { token, claims })
-    }
-
-    /// A client's own token (client credentials) for `scope`, living `lifetime_seconds`.
-    pub fn issue_for_client(
-        &self,
-        client_id: &str,
-        scope: &str,
-        lifetime_seconds: i64,
-    ) -> anyhow::Result<(String, ClientClaims)> {
-        let now = self.clock.now_seconds();
-        let claims = ClientClaims {
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            sub: client_id.to_owned(),
-            client_id: client_id.to_owned(),
-            scope: scope.to_owned(),
-            jti: RandomId::generate(),
-            iat: now,
-            nbf: now,
-            exp: now + lifetime_seconds,
-        };
-        let token = self.sign(&claims)?;
-        Ok((token, claims))
-    }
-
-    /// Signs `claims` as an `at+jwt` with the key that signs now.
-    fn sign(&self, claims: &impl Serialize) -> anyhow::Result<String> {
-        let mut header = Header::new(self.algorithm);
-        header.typ = Some(TOKEN_TYPE.to_owned());
-        Ok(match &self.material {
-            KeyMaterial::Hmac { encoding, .. } => jsonwebtoken::encode(&header, claims, encoding)?,
-            KeyMaterial::Ed25519(_) => {
-                let ring = self.ring().ok_or_else(|| anyhow::anyhow!("no Ed25519 keys loaded"))?;
-                let key = ring
-                    .ring
-                    .signing(self.clock.now_millis())
-                    .ok_or_else(|| anyhow::anyhow!("no Ed25519 key signs yet"))?;
-                let (encoding, _) = ring
-                    .by_kid
-                    .get(&key.kid)
-                    .ok_or_else(|| anyhow::anyhow!("the signing key is not loaded"))?;
-                header.kid = Some(key.kid.clone());
-                jsonwebtoken::encode(&header, claims, encoding)?
-            }
-        })
-    }
-
     /// Signature, algorithm, `typ`, `kid`, `iss`, `aud`, `exp`, `nbf`: everything a token says
     /// about itself. Nothing stored is consulted. A client's own token is refused: it names no
     /// person and no login session.
@@ -547,148 +372,4 @@ impl JwtKeys {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    async fn keys_and_db(pairs: &[(&str, &str)]) -> (JwtKeys, Db) {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let settings = Settings::from_lookup(|name| map.get(name).cloned()).unwrap();
-        let path = std::env::temp_dir().join(format!("revocable-jwt-{}.db", RandomId::generate()));
-        let db = store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-            .await
-            .unwrap();
-        store::migrate(&db).await.unwrap();
-        (JwtKeys::load(&settings, &db, Clock::System).await.unwrap(), db)
-    }
-
-    async fn keys(pairs: &[(&str, &str)]) -> JwtKeys {
-        keys_and_db(pairs).await.0
-    }
-
-    async fn keys_with_secret(secret: &str) -> JwtKeys {
-        keys(&[("JWT_SECRET", secret)]).await
-    }
-
-    #[tokio::test]
-    async fn a_token_round_trips_with_every_claim() {
-        let keys = keys(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).await;
-        let issued = keys.issue("user", "session", 3).unwrap();
-        let claims = keys.validate(&issued.token).unwrap();
-        assert_eq!(claims, issued.claims);
-        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
-        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    }
-
-    #[tokio::test]
-    async fn a_token_is_expired_once_its_lifetime_has_passed() {
-        let keys = keys(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef"), ("JWT_LEEWAY", "0")]).await;
-        let token = keys.issue("user", "session", 0).unwrap().token;
-        assert!(keys.validate_later(&token, 60).is_ok());
-        assert_eq!(keys.validate_later(&token, 15 * 60 + 1), Err(RejectReason::Expired));
-    }
-
-    #[tokio::test]
-    async fn a_token_signed_with_another_key_is_a_bad_signature() {
-        let ours = keys(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).await;
-        let theirs = keys(&[("JWT_SECRET", "ffffffffffffffffffffffffffffffff")]).await;
-        let token = theirs.issue("user", "session", 0).unwrap().token;
-        assert_eq!(ours.validate(&token), Err(RejectReason::BadSignature));
-    }
-
-    #[tokio::test]
-    async fn eddsa_tokens_carry_a_kid_and_publish_a_jwk() {
-        let keys = keys(&[("JWT_ALG", "EdDSA")]).await;
-        let issued = keys.issue("user", "session", 0).unwrap();
-        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
-        assert_eq!(header.alg, Algorithm::EdDSA);
-        assert!(header.kid.is_some());
-        assert_eq!(keys.validate(&issued.token).unwrap().sub, "user");
-        assert_eq!(keys.jwks()["keys"][0]["kty"], "OKP");
-        assert_eq!(keys.jwks()["keys"][0]["kid"], header.kid.unwrap());
-    }
-
-    #[tokio::test]
-    async fn only_verified_tokens_enter_the_verified_token_cache() {
-        let keys = keys(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).await;
-        let theirs = keys_with_secret("ffffffffffffffffffffffffffffffff").await;
-        let good = keys.issue("user", "session", 0).unwrap();
-        assert_eq!(keys.validate(&good.token).unwrap(), good.claims);
-        assert_eq!(keys.verified_tokens_held(), 1);
-        // Forged, altered and garbage tokens: each refused, none kept, the good one still there.
-        let forged = theirs.issue("user", "session", 0).unwrap().token;
-        let mut altered = good.token.clone().into_bytes();
-        let last = altered.len() - 1;
-        altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
-        let altered = String::from_utf8(altered).unwrap();
-        for _ in 0..3 {
-            assert_eq!(keys.validate(&forged), Err(RejectReason::BadSignature));
-            assert!(keys.validate(&altered).is_err());
-        }
-        for index in 0..1000 {
-            assert!(keys.validate(&format!("garbage{index}.x.y")).is_err());
-        }
-        assert_eq!(keys.verified_tokens_held(), 1);
-        assert_eq!(keys.validate(&good.token).unwrap(), good.claims);
-    }
-
-    #[tokio::test]
-    async fn a_cached_token_is_still_refused_once_expired() {
-        let keys = keys(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef"), ("JWT_LEEWAY", "0")]).await;
-        let now = chrono::Utc::now().timestamp();
-        let mut claims = keys.issue("user", "session", 0).unwrap().claims;
-        // Expires in the second that is ending: verified now, expired a moment later.
-        claims.exp = now + 1;
-        let token = keys.sign(&claims).unwrap();
-        assert!(keys.validate(&token).is_ok());
-        assert_eq!(keys.verified_tokens_held(), 1);
-        while chrono::Utc::now().timestamp() <= now + 1 {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        assert_eq!(keys.validate(&token), Err(RejectReason::Expired));
-        assert_eq!(keys.verified_tokens_held(), 0);
-    }
-
-    #[tokio::test]
-    async fn a_key_removed_from_the_ring_empties_the_cache_of_its_tokens() {
-        let file = std::env::temp_dir().join(format!("revocable-keys-{}.json", RandomId::generate()));
-        let first = keys::Ed25519Key::generate(0, 0);
-        let second = keys::Ed25519Key::generate(0, 0);
-        let write = |keys: &[&keys::Ed25519Key]| {
-            let set = serde_json::json!({ "keys": keys.iter().map(|key| key.private_jwk()).collect::<Vec<_>>() });
-            std::fs::write(&file, set.to_string()).unwrap();
-        };
-        write(&[&first]);
-        let path = file.display().to_string();
-        let (keys, db) = keys_and_db(&[("JWT_ALG", "EdDSA"), ("JWT_KEYS_FILE", &path)]).await;
-        let token = keys.issue("user", "session", 0).unwrap().token;
-        assert!(keys.validate(&token).is_ok());
-        assert_eq!(keys.verified_tokens_held(), 1);
-        write(&[&second]);
-        keys.reload(&db).await.unwrap();
-        assert_eq!(keys.verified_tokens_held(), 0);
-        assert_eq!(keys.validate(&token), Err(RejectReason::BadSignature));
-        std::fs::remove_file(&file).ok();
-    }
-
-    #[tokio::test]
-    async fn with_the_cache_off_nothing_is_kept() {
-        let keys = keys(&[
-            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
-            ("VERIFIED_TOKEN_CACHE", "0"),
-        ])
-        .await;
-        let issued = keys.issue("user", "session", 0).unwrap();
-        assert_eq!(keys.validate(&issued.token).unwrap(), issued.claims);
-        assert_eq!(keys.validate(&issued.token).unwrap(), issued.claims);
-        assert_eq!(keys.verified_tokens_held(), 0);
-    }
-
-    #[tokio::test]
-    async fn an_hs256_token_is_refused_by_an_eddsa_server() {
-        let hmac = keys(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).await;
-        let eddsa = keys(&[("JWT_ALG", "EdDSA")]).await;
-        let token = hmac.issue("user", "session", 0).unwrap().token;
-        assert_eq!(eddsa.validate(&token), Err(RejectReason::BadSignature));
-    }
-}
+mod tests;
