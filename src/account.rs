@@ -204,16 +204,7 @@ impl Proof {
 /// out everywhere need the password again once its last proof is older than `SUDO_TTL` (a
 /// password change and account deletion always ask for it; signing out one device or this one
 /// never does). Without the password, or with a wrong one: 403 `reauthentication_required`. A
-/// right one renews a browser's proof.
-pub async fn require_recent_password(
-    state: &AppState,
-    principal: &Principal,
-    password: Option<String>,
-) -> Result<(), ApiError> {
-    require_recent_proof(state, principal, Proof::password(password), &Origin::default()).await
-}
-
-/// `require_recent_password`, where a second-factor code may stand in for the password (as in
+/// right one renews a browser's proof. A second-factor code may stand in for the password (as in
 /// GitHub's sudo mode: either one proves the person is there). When both are sent, the password
 /// decides. A code counts towards the same per-account limit as a password.
 pub async fn require_recent_proof(
