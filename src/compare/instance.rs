@@ -5,7 +5,7 @@
 //! removed by the next measurement on the host.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::web;
@@ -111,12 +111,23 @@ impl Workspace {
     }
 }
 
+/// How often a workspace's removal is tried, and how long apart: a database connection of an
+/// instance dropped half-way closes on its own thread, and may still write its journal files
+/// after the directory was listed, so that the first removal finds it not empty.
+const REMOVAL_ATTEMPTS: u32 = 20;
+const REMOVAL_RETRY: Duration = Duration::from_millis(25);
+
 impl Drop for Workspace {
     fn drop(&mut self) {
-        if let Err(error) = std::fs::remove_dir_all(&self.path)
-            && error.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(error = %error, directory = %self.path.display(), "cannot remove the measuring instance's directory");
+        for attempt in 1..=REMOVAL_ATTEMPTS {
+            match std::fs::remove_dir_all(&self.path) {
+                Ok(()) => return,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => return,
+                Err(error) if attempt == REMOVAL_ATTEMPTS => {
+                    tracing::warn!(error = %error, directory = %self.path.display(), "cannot remove the measuring instance's directory");
+                }
+                Err(_) => std::thread::sleep(REMOVAL_RETRY),
+            }
         }
     }
 }

@@ -432,7 +432,11 @@ async fn a_measurement_cut_off_half_way_leaves_no_directory_and_no_account() {
     let report = tokio::task::spawn_blocking(move || measure_in(watched, settings, Some(started)))
         .await
         .unwrap();
-    assert!(report.is_none(), "the measurement was cut off before it ended");
+    assert!(
+        report.is_none(),
+        "the measurement ended before it was cut off: {:?}",
+        report.as_ref().map(|report| report.matrix.as_ref().err())
+    );
     assert_eq!(
         entries(&parent),
         Vec::<std::path::PathBuf>::new(),
