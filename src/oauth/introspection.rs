@@ -73,21 +73,22 @@ pub struct Introspection {
     pub scope: Option<String>,
 }
 
-/// What the caller says it is asking about (RFC 7662 section 2.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the caller says it is asking about (RFC 7662 section 2.1, RFC 7009 section 2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = TokenTypeHint, rename_all = "snake_case")]
 pub enum Hint {
     AccessToken,
     RefreshToken,
-    /// No hint, or one this server does not know: ignored, as the RFC allows.
-    None,
 }
 
 impl Hint {
-    pub fn parse(hint: Option<&str>) -> Self {
-        match hint {
-            Some("access_token") => Self::AccessToken,
-            Some("refresh_token") => Self::RefreshToken,
-            _ => Self::None,
+    /// The hint named, or none for no hint or one this server does not know: such a hint is
+    /// ignored, as the RFCs allow.
+    pub fn parse(hint: Option<&str>) -> Option<Self> {
+        match hint? {
+            "access_token" => Some(Self::AccessToken),
+            "refresh_token" => Some(Self::RefreshToken),
+            _ => None,
         }
     }
 }
@@ -168,7 +169,7 @@ pub async fn introspect(
     revocation: &Revocation,
     db: &Db,
     token: &str,
-    hint: Hint,
+    hint: Option<Hint>,
 ) -> Result<Introspection, ApiError> {
     Ok(match classify(token) {
         Presented::Access(token) => match keys.validate_any(&token) {
@@ -181,7 +182,7 @@ pub async fn introspect(
             _ => Introspection::inactive(),
         },
         // Only to a caller that asked about a refresh token: see the module's documentation.
-        Presented::Refresh(_) if hint != Hint::RefreshToken => Introspection::inactive(),
+        Presented::Refresh(_) if hint != Some(Hint::RefreshToken) => Introspection::inactive(),
         Presented::Refresh(refresh) => match revocation.live_refresh_token(&refresh.hash()).await? {
             Some(live) => Introspection {
                 active: true,

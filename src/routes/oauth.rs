@@ -24,22 +24,13 @@ pub struct TokenForm {
     token: Option<String>,
     /// Introspection: a refresh token is answered active only with `refresh_token` here.
     /// Revocation: ignored, a token's shape already says what it is.
-    #[schema(value_type = Option<TokenTypeHint>, nullable = false)]
+    #[schema(value_type = Option<Hint>, nullable = false)]
     token_type_hint: Option<String>,
     /// With `client_secret`, instead of HTTP Basic (`client_secret_post`).
     #[schema(nullable = false)]
     client_id: Option<String>,
     #[schema(nullable = false)]
     client_secret: Option<String>,
-}
-
-/// The hints RFC 7662 and RFC 7009 define (another value is ignored, as they allow).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum TokenTypeHint {
-    AccessToken,
-    RefreshToken,
 }
 
 /// The client-credentials grant (RFC 6749 section 4.4.2).
@@ -138,7 +129,7 @@ async fn authenticated_token(
     state: &AppState,
     request: &HttpRequest,
     body: &[u8],
-) -> Result<(Client, String, Hint), ApiError> {
+) -> Result<(Client, String, Option<Hint>), ApiError> {
     let form: TokenForm = read_form(request, body)?;
     let hint = Hint::parse(form.token_type_hint.as_deref());
     let client = authenticate_client(state, request, form.client_id, form.client_secret).await?;
