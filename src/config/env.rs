@@ -146,24 +146,8 @@ impl Settings {
                 ));
             }
         };
-        let login_rate_per_minute = match get("LOGIN_RATE_PER_MINUTE") {
-            None => 30,
-            Some(value) => value.parse::<u32>().ok().filter(|rate| *rate > 0).ok_or_else(|| {
-                invalid(
-                    "LOGIN_RATE_PER_MINUTE",
-                    format!("must be a positive whole number, not {value:?}"),
-                )
-            })?,
-        };
-        let client_auth_failures_per_minute = match get("CLIENT_AUTH_FAILURES_PER_MINUTE") {
-            None => 10,
-            Some(value) => value.parse::<u32>().ok().filter(|rate| *rate > 0).ok_or_else(|| {
-                invalid(
-                    "CLIENT_AUTH_FAILURES_PER_MINUTE",
-                    format!("must be a positive whole number, not {value:?}"),
-                )
-            })?,
-        };
+        let login_rate_per_minute = positive(get, "LOGIN_RATE_PER_MINUTE", 30u32)?;
+        let client_auth_failures_per_minute = positive(get, "CLIENT_AUTH_FAILURES_PER_MINUTE", 10u32)?;
 
         let switch = |name: &'static str, default: bool| -> Result<bool, ConfigError> {
             match get(name).as_deref() {
@@ -202,19 +186,7 @@ impl Settings {
                 "must be at least twice REVOCATION_POLL_INTERVAL",
             ));
         }
-        let revocation_cache_capacity = match get("REVOCATION_CACHE_CAPACITY") {
-            None => 1_000_000,
-            Some(value) => value
-                .parse::<u64>()
-                .ok()
-                .filter(|capacity| *capacity > 0)
-                .ok_or_else(|| {
-                    invalid(
-                        "REVOCATION_CACHE_CAPACITY",
-                        format!("must be a positive whole number, not {value:?}"),
-                    )
-                })?,
-        };
+        let revocation_cache_capacity = positive(get, "REVOCATION_CACHE_CAPACITY", 1_000_000u64)?;
         let verified_token_cache = match get("VERIFIED_TOKEN_CACHE") {
             None => 10_000,
             Some(value) => value.parse::<usize>().map_err(|_| {
@@ -243,15 +215,7 @@ impl Settings {
                 }
             },
         };
-        let account_lock_after = match get("ACCOUNT_LOCK_AFTER") {
-            None => 10,
-            Some(value) => value.parse::<u32>().ok().filter(|count| *count > 0).ok_or_else(|| {
-                invalid(
-                    "ACCOUNT_LOCK_AFTER",
-                    format!("must be a positive whole number, not {value:?}"),
-                )
-            })?,
-        };
+        let account_lock_after = positive(get, "ACCOUNT_LOCK_AFTER", 10u32)?;
 
         let smtp_url = match get("SMTP_URL") {
             None => None,
@@ -324,4 +288,19 @@ impl Settings {
             ssf_min_verification_interval,
         })
     }
+}
+
+/// The positive whole number `name` holds, or `default` when it is unset.
+fn positive<T>(get: impl Fn(&str) -> Option<String>, name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + Default,
+{
+    let Some(value) = get(name) else {
+        return Ok(default);
+    };
+    value
+        .parse::<T>()
+        .ok()
+        .filter(|number| *number > T::default())
+        .ok_or_else(|| invalid(name, format!("must be a positive whole number, not {value:?}")))
 }

@@ -147,3 +147,42 @@ fn a_public_bind_turns_secure_cookies_on() {
             .cookie_secure
     );
 }
+
+#[test]
+fn limits_and_capacities_are_positive_whole_numbers_defaulted_when_unset() {
+    let defaults = settings(&[]).unwrap();
+    assert_eq!(defaults.login_rate_per_minute, 30);
+    assert_eq!(defaults.client_auth_failures_per_minute, 10);
+    assert_eq!(defaults.account_lock_after, 10);
+    assert_eq!(defaults.revocation_cache_capacity, 1_000_000);
+    let set = settings(&[
+        ("LOGIN_RATE_PER_MINUTE", "5"),
+        ("CLIENT_AUTH_FAILURES_PER_MINUTE", "6"),
+        ("ACCOUNT_LOCK_AFTER", "7"),
+        ("REVOCATION_CACHE_CAPACITY", "8"),
+    ])
+    .unwrap();
+    assert_eq!(
+        (
+            set.login_rate_per_minute,
+            set.client_auth_failures_per_minute,
+            set.account_lock_after,
+            set.revocation_cache_capacity
+        ),
+        (5, 6, 7, 8)
+    );
+    for name in [
+        "LOGIN_RATE_PER_MINUTE",
+        "CLIENT_AUTH_FAILURES_PER_MINUTE",
+        "ACCOUNT_LOCK_AFTER",
+        "REVOCATION_CACHE_CAPACITY",
+    ] {
+        for bad in ["0", "-1", "1.5", "ten"] {
+            let error = settings(&[(name, bad)]).unwrap_err().to_string();
+            assert!(
+                error.contains(name) && error.contains("must be a positive whole number") && error.contains(bad),
+                "{name}={bad}: {error}"
+            );
+        }
+    }
+}
