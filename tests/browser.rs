@@ -2,7 +2,10 @@
 //!
 //! Chromium and chromedriver come from Debian's `chromium` and `chromium-driver` packages
 //! (`.ci/run` installs them). Without them this test prints that it did not run and passes,
-//! unless `CI=true` or `BROWSER_TESTS=require`; `BROWSER_TESTS=skip` skips it outright.
+//! unless `CI=true` or `BROWSER_TESTS=require`; `BROWSER_TESTS=skip` skips it outright. The
+//! accessibility checks inject axe-core, installed from npm by `npm ci --prefix tests/axe`
+//! (`tests/axe/package-lock.json`; `.ci/run` does it); without it they say so and pass, with the
+//! same two exceptions.
 
 #[allow(dead_code, unused_imports)]
 #[path = "api/helpers/mod.rs"]
@@ -95,6 +98,34 @@ async fn start_driver(program: &str) -> Driver {
 /// A browser profile of its own: separate cookies, separate everything.
 async fn open_browser(driver: &Driver, profile: &str) -> Client {
     open_browser_as(driver, profile, None).await
+}
+
+/// A browser profile of its own that lays pages out as a phone 360 px wide does: a page without
+/// a viewport declaration is laid out 980 px wide and shrunk, as on a real phone.
+async fn open_phone(driver: &Driver, profile: &str) -> Client {
+    let data_dir = std::env::temp_dir().join(format!("revocable-chromium-{profile}-{}", std::process::id()));
+    let args = vec![
+        "--headless=new".to_owned(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-dev-shm-usage".into(),
+        "--no-first-run".into(),
+        format!("--user-data-dir={}", data_dir.display()),
+    ];
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": args,
+            "mobileEmulation": { "deviceMetrics": { "width": 360, "height": 800, "pixelRatio": 2.0, "touch": true } },
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
 }
 
 /// A browser profile that presents itself with another user agent (another device, as far as
@@ -1021,4 +1052,85 @@ async fn an_authenticator_enrolled_from_the_dashboard_is_asked_for_at_the_next_l
             panic!("browser test failed at {width}px: {failure}; screenshots in target/browser-failures");
         }
     }
+}
+
+const AXE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/axe/node_modules/axe-core/axe.min.js"
+);
+
+/// axe-core's source (`npm ci --prefix tests/axe`, which `.ci/run` does); `None` when it is not
+/// installed and need not be.
+fn axe_source() -> Option<String> {
+    match std::fs::read_to_string(AXE) {
+        Ok(source) => Some(source),
+        Err(_)
+            if std::env::var("BROWSER_TESTS").is_ok_and(|mode| mode == "require")
+                || std::env::var("CI").is_ok_and(|ci| ci == "true") =>
+        {
+            panic!("axe-core is required (CI=true or BROWSER_TESTS=require) but missing: npm ci --prefix tests/axe")
+        }
+        Err(_) => {
+            not_run("axe-core is not installed (npm ci --prefix tests/axe) for the accessibility checks");
+            None
+        }
+    }
+}
+
+/// What axe-core finds wrong with the page as it stands, a line per rule broken.
+async fn accessibility_violations(browser: &Client, axe: &str) -> Result<Vec<String>, String> {
+    browser
+        .execute(axe, Vec::new())
+        .await
+        .map_err(|e| format!("axe-core: {e}"))?;
+    let found = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] })
+               .then(result => done(result.violations.map(v =>
+                 `${v.id} (${v.impact}): ${v.help}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)))
+               .catch(error => done([`axe-core failed: ${error}`]));",
+            Vec::new(),
+        )
+        .await
+        .map_err(|e| format!("axe-core: {e}"))?;
+    serde_json::from_value(found).map_err(|e| format!("axe-core's answer: {e}"))
+}
+
+/// `/api-docs/` in a browser `width` px wide: laid out for that width, every operation and
+/// schema listed, and nothing axe-core reports.
+async fn api_docs_flow(app: &TestApp, browser: &Client, axe: &str, width: u32) -> Step {
+    browser.goto(&app.url("/api-docs/")).await.map_err(|e| e.to_string())?;
+    let layout_width = number(browser, "return window.innerWidth;").await?;
+    check(
+        layout_width <= f64::from(width),
+        format!("/api-docs/ is laid out {layout_width} px wide in a {width} px window"),
+    )?;
+    fits_the_width(browser, "/api-docs/").await?;
+    let operations = number(browser, "return document.querySelectorAll('article.operation').length;").await?;
+    check(operations >= 30.0, format!("/api-docs/ lists {operations} operations"))?;
+    click(browser, "a[href='#schema-ErrorResponse']").await?;
+    let violations = accessibility_violations(browser, axe).await?;
+    check(
+        violations.is_empty(),
+        format!("/api-docs/ at {width} px:\n{}", violations.join("\n")),
+    )
+}
+
+#[tokio::test]
+async fn the_api_reference_reads_on_a_phone_and_passes_axe() {
+    let Some(program) = browser_available() else { return };
+    let Some(axe) = axe_source() else { return };
+    let driver = start_driver(&program).await;
+    let app = spawn_app().await;
+    let phone = open_phone(&driver, "api-docs-phone").await;
+    let desktop = open_browser(&driver, "api-docs-desktop").await;
+    for (browser, width) in [(&phone, 360), (&desktop, 1280)] {
+        if let Err(failure) = api_docs_flow(&app, browser, &axe, width).await {
+            keep_failure(&[("api-docs", browser)], width).await;
+            panic!("browser test failed at {width}px: {failure}; screenshots in target/browser-failures");
+        }
+    }
+    let _ = phone.close().await;
+    let _ = desktop.close().await;
 }

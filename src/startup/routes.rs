@@ -95,9 +95,11 @@ pub(super) fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddlewar
         .route("/api/policy", web::get().to(api::health::policy))
         .route("/static/app.css", web::get().to(pages::layout::stylesheet))
         .route("/static/local-time.js", web::get().to(pages::layout::local_time_script))
-        // Its pattern is a regular expression, tried against every path routed past it: after
-        // the routes that carry the load.
-        .service(api::openapi::browser())
+        .route("/openapi.json", web::get().to(api::openapi::serve))
+        .route(
+            "/api-docs",
+            web::get().to(|| async { pages::layout::redirect("/api-docs/") }),
+        )
         // Everything below reads the cookie session: the HTML pages, the cookie strategy, and the
         // API routes that accept a Bearer token or a cookie. The empty prefix keeps the paths as
         // written; a path that matches nothing falls through to the app's 404.
@@ -134,6 +136,7 @@ pub(super) fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddlewar
                 .route("/api/sessions", web::get().to(api::sessions::list))
                 .route("/api/sessions/{id}", web::delete().to(api::sessions::revoke))
                 .route("/", web::get().to(pages::home))
+                .route("/api-docs/", web::get().to(pages::api_docs::show))
                 .service(
                     web::resource("/register")
                         .route(web::get().to(pages::register::form))

@@ -1,7 +1,10 @@
 //! The OpenAPI 3 document of the JSON API, generated from the handlers' annotations and the
-//! request and response types themselves, served at `/openapi.json` and browsable offline at
-//! `/api-docs/` (Swagger UI, shipped inside the binary).
+//! request and response types themselves, served at `/openapi.json` and read as a page at
+//! `/api-docs/` (`routes::web::api_docs`).
 
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -92,9 +95,15 @@ impl Modify for SecuritySchemes {
 )]
 pub struct ApiDoc;
 
-/// `/openapi.json`, and Swagger UI over it at `/api-docs/`, from files inside the binary.
-pub fn browser() -> utoipa_swagger_ui::SwaggerUi {
-    utoipa_swagger_ui::SwaggerUi::new("/api-docs/{_:.*}").url("/openapi.json", ApiDoc::openapi())
+/// The document as JSON, serialised once: what `/openapi.json` answers and `/api-docs/` reads.
+pub fn document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| serde_json::to_string(&ApiDoc::openapi()).expect("the OpenAPI document serialises"))
+}
+
+/// `/openapi.json`.
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(document())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The HTML side: server-rendered pages over the cookie session, every form with a CSRF token,
 //! no JavaScript needed for any action.
 
+pub mod api_docs;
 pub mod compare;
 pub mod csrf_form;
 pub mod dashboard;
