@@ -1134,3 +1134,33 @@ async fn the_api_reference_reads_on_a_phone_and_passes_axe() {
     let _ = phone.close().await;
     let _ = desktop.close().await;
 }
+
+#[tokio::test]
+async fn the_pages_before_log_in_pass_axe_on_a_phone() {
+    let Some(program) = browser_available() else { return };
+    let Some(axe) = axe_source() else { return };
+    let driver = start_driver(&program).await;
+    let app = spawn_app().await;
+    let phone = open_phone(&driver, "anonymous-phone").await;
+    for path in [
+        "/",
+        "/login",
+        "/register",
+        "/password/forgot",
+        "/compare",
+        "/no-such-page",
+    ] {
+        let outcome = async {
+            phone.goto(&app.url(path)).await.map_err(|e| e.to_string())?;
+            fits_the_width(&phone, path).await?;
+            let violations = accessibility_violations(&phone, &axe).await?;
+            check(violations.is_empty(), format!("{path}:\n{}", violations.join("\n")))
+        }
+        .await;
+        if let Err(failure) = outcome {
+            keep_failure(&[("anonymous", &phone)], 360).await;
+            panic!("browser test failed at 360px: {failure}; screenshots in target/browser-failures");
+        }
+    }
+    let _ = phone.close().await;
+}
