@@ -17,7 +17,7 @@ pub use deletion::delete;
 pub use devices::{logged_in_after, recognise_device, report_not_you};
 pub use log_in::authenticate;
 pub use password_change::change_password;
-pub use proof::{Proof, password_matches, password_proved_at, require_recent_proof};
+pub use proof::{Proof, RecentProof, password_matches, password_proved_at, require_recent_proof};
 pub use sessions::{log_out, log_out_everywhere, revoke_own_session, sign_out_other_devices};
 pub use sign_up::{create, related_words};
 

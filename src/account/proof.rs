@@ -2,7 +2,7 @@
 //! proof is older than `SUDO_TTL`.
 
 use super::second_factor;
-use crate::auth::strategy::{AUTHENTICATED_AT_KEY, Credential, Principal};
+use crate::auth::strategy::{Credential, Principal};
 use crate::auth::{password, throttle};
 use crate::error::{ApiError, LockedOut};
 use crate::state::AppState;
@@ -30,7 +30,7 @@ pub async fn password_matches(state: &AppState, principal: &Principal, password:
 /// re-authentication; for a Bearer token, when its login session was opened by a password log-in.
 pub async fn password_proved_at(state: &AppState, principal: &Principal) -> Result<i64, ApiError> {
     match &principal.credential {
-        Credential::Cookie(session) => Ok(session.get::<i64>(AUTHENTICATED_AT_KEY).ok().flatten().unwrap_or(0)),
+        Credential::Cookie(login) => Ok(login.authenticated_at),
         Credential::Bearer(_) => Ok(login_sessions::find(&state.db, &principal.session_id)
             .await?
             .map_or(0, |session| session.created_at)),
@@ -51,11 +51,27 @@ impl Proof {
     }
 }
 
+/// A re-authentication rule that was met. When it renewed a browser's proof, the route writes
+/// `renewed_at` into the browser's session (`routes::browser_session::record_renewed_proof`);
+/// the actions that need it take it as evidence that the rule was checked.
+#[must_use]
+pub struct RecentProof {
+    renewed_at: Option<i64>,
+}
+
+impl RecentProof {
+    /// When a browser's proof was renewed; `None` when the last one was still recent, or for a
+    /// Bearer token, whose proof is its login session's password log-in.
+    pub fn renewed_at(&self) -> Option<i64> {
+        self.renewed_at
+    }
+}
+
 /// The re-authentication rule, one for every route: signing out all other devices and logging
 /// out everywhere need the password again once its last proof is older than `SUDO_TTL` (a
 /// password change and account deletion always ask for it; signing out one device or this one
 /// never does). Without the password, or with a wrong one: 403 `reauthentication_required`. A
-/// right one renews a browser's proof. A second-factor code may stand in for the password (as in
+/// right one renews a browser's proof (returned, for the route to record). A second-factor code may stand in for the password (as in
 /// GitHub's sudo mode: either one proves the person is there). When both are sent, the password
 /// decides. A code counts towards the same per-account limit as a password.
 pub async fn require_recent_proof(
@@ -63,10 +79,10 @@ pub async fn require_recent_proof(
     principal: &Principal,
     proof: Proof,
     origin: &Origin,
-) -> Result<(), ApiError> {
+) -> Result<RecentProof, ApiError> {
     let proved_at = password_proved_at(state, principal).await?;
     if state.revocation.clock().now_millis() - proved_at <= state.settings.sudo_ttl.as_millis() as i64 {
-        return Ok(());
+        return Ok(RecentProof { renewed_at: None });
     }
     let password = proof.password.filter(|given| !given.is_empty());
     let code = proof.code.filter(|given| !given.trim().is_empty());
@@ -100,10 +116,9 @@ pub async fn require_recent_proof(
             ));
         }
     }
-    if let Credential::Cookie(session) = &principal.credential {
-        session
-            .insert(AUTHENTICATED_AT_KEY, state.revocation.clock().now_millis())
-            .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))?;
-    }
-    Ok(())
+    let renewed_at = match principal.credential {
+        Credential::Cookie(_) => Some(state.revocation.clock().now_millis()),
+        Credential::Bearer(_) => None,
+    };
+    Ok(RecentProof { renewed_at })
 }

@@ -1,7 +1,7 @@
 //! Changing two-step verification once it is on: turning it off, or a new set of recovery codes.
 
 use super::{RECOVERY_CODE_COUNT, is_enabled, tell_the_owner};
-use crate::account::Proof;
+use crate::account::RecentProof;
 use crate::auth::strategy::Principal;
 use crate::domain::{RecoveryCode, now_millis};
 use crate::error::ApiError;
@@ -15,8 +15,12 @@ use crate::store::{recovery_codes, totp_factors};
 /// code go, and the security activity records it. A 404 when it was not on.
 ///
 /// This is the one place it is turned off; the account's address is told (`tell_the_owner`).
-pub async fn disable(state: &AppState, principal: &Principal, proof: Proof, origin: &Origin) -> Result<(), ApiError> {
-    crate::account::require_recent_proof(state, principal, proof, origin).await?;
+pub async fn disable(
+    state: &AppState,
+    principal: &Principal,
+    _proved: &RecentProof,
+    origin: &Origin,
+) -> Result<(), ApiError> {
     let mut transaction = state.db.begin().await?;
     if !totp_factors::remove(&mut *transaction, &principal.user_id).await? {
         return Err(ApiError::NotFound);
@@ -50,10 +54,9 @@ pub async fn disable(state: &AppState, principal: &Principal, proof: Proof, orig
 pub async fn replace_recovery_codes(
     state: &AppState,
     principal: &Principal,
-    proof: Proof,
+    _proved: &RecentProof,
     origin: &Origin,
 ) -> Result<Vec<String>, ApiError> {
-    crate::account::require_recent_proof(state, principal, proof, origin).await?;
     if !is_enabled(state, &principal.user_id).await? {
         return Err(ApiError::NotFound);
     }
