@@ -25,9 +25,9 @@
 //! ```text
 //! cli         -> startup, account, compare, oauth, auth, store, config, domain, telemetry
 //! startup     -> routes, compare, state, web_session, auth, revocation, mail, store, geoip, config, error, domain, telemetry
-//! routes      -> recovery, account, compare, oauth, state, auth, revocation, store, config, error, domain
+//! routes      -> recovery, account, compare, oauth, state, ssf, auth, revocation, store, config, error, domain
 //! recovery    -> account, state, auth, mail, store, error, domain
-//! account     -> state, auth, mail, store, error, domain
+//! account     -> state, auth, revocation, mail, store, error, domain
 //! compare     -> state, web_session, auth, revocation, store, config, error, domain
 //! oauth       -> auth, revocation, store, error, domain
 //! state       -> ssf, web_session, auth, revocation, mail, store, geoip, config

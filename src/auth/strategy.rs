@@ -34,7 +34,23 @@ pub const AUTHENTICATED_AT_KEY: &str = "authenticated_at";
 #[derive(Clone)]
 pub enum Credential {
     Bearer(Claims),
-    Cookie(Session),
+    Cookie(CookieLogin),
+}
+
+/// What the account code needs of a browser's session, read once by the cookie check: the
+/// session itself stays with the routes, which are its only writers.
+#[derive(Clone, Copy)]
+pub struct CookieLogin {
+    /// When the browser last proved the password (`AUTHENTICATED_AT_KEY`); 0 when it never did.
+    pub authenticated_at: i64,
+}
+
+impl CookieLogin {
+    pub fn of(session: &Session) -> Self {
+        Self {
+            authenticated_at: session.get::<i64>(AUTHENTICATED_AT_KEY).ok().flatten().unwrap_or(0),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -229,7 +245,7 @@ pub async fn check_cookie(
     Ok(Principal {
         user_id,
         session_id: login_session_id,
-        credential: Credential::Cookie(session),
+        credential: Credential::Cookie(CookieLogin::of(&session)),
     })
 }
 

@@ -1,15 +1,16 @@
 //! Sign-up, log out everywhere, password change, account deletion: the JSON side of `account`.
 
-use actix_session::SessionExt;
+use actix_session::{Session, SessionExt};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::account;
 use crate::auth::client::ClientAddress;
 use crate::auth::login;
-use crate::auth::strategy::{AUTHENTICATED_AT_KEY, BearerOrCookie, Credential, LAST_SEEN_KEY};
+use crate::auth::strategy::{BearerOrCookie, Credential};
 use crate::error::ApiError;
 use crate::routes::api::{required, token::TokenResponse};
+use crate::routes::browser_session;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -84,6 +85,7 @@ pub async fn logout_all(
     ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
+    session: Session,
     body: Option<web::Json<PasswordProof>>,
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.map_or_else(account::Proof::default, |body| {
@@ -93,9 +95,10 @@ pub async fn logout_all(
             code: body.code,
         }
     });
-    account::require_recent_proof(&state, &principal, proof, &origin).await?;
+    let proved = account::require_recent_proof(&state, &principal, proof, &origin).await?;
+    browser_session::record_renewed_proof(&session, &proved)?;
     account::log_out_everywhere(&state, &principal, &origin).await?;
-    if let Credential::Cookie(session) = &principal.credential {
+    if let Credential::Cookie(_) = principal.credential {
         session.purge();
     }
     Ok(HttpResponse::NoContent().finish())
@@ -145,12 +148,12 @@ pub async fn change_password(
             let pair = login::reissue_pair(&state.issuer(), &principal.session_id).await?;
             Ok(HttpResponse::Ok().json(PasswordChanged::Bearer(TokenResponse::from_pair(&state, pair))))
         }
-        Credential::Cookie(session) => {
+        Credential::Cookie(_) => {
+            let session = request.get_session();
             session.renew();
             let now = state.revocation.clock().now_millis();
-            let _ = session.insert(AUTHENTICATED_AT_KEY, now);
-            let _ = session.insert(LAST_SEEN_KEY, now);
-            let csrf = crate::auth::csrf::rotate(&request.get_session())?;
+            let _ = browser_session::record_password_proved(&session, now);
+            let csrf = crate::auth::csrf::rotate(&session)?;
             Ok(HttpResponse::Ok().json(PasswordChanged::Cookie(CookieRenewed {
                 session_id: principal.session_id.clone(),
                 csrf_token: csrf,
@@ -200,11 +203,12 @@ pub struct DeleteAccountRequest {
 pub async fn delete_account(
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
+    session: Session,
     body: web::Json<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let password = required(body.into_inner().password, "password")?;
     account::delete(&state, &principal, password).await?;
-    if let Credential::Cookie(session) = &principal.credential {
+    if let Credential::Cookie(_) = principal.credential {
         session.purge();
     }
     Ok(HttpResponse::NoContent().finish())

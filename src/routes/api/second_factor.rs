@@ -1,12 +1,13 @@
 //! Two-step verification over JSON: enrolling an authenticator, turning it off, and the second
 //! step of `/api/token` (`/api/token/mfa`).
 
+use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use crate::account::Proof;
 use crate::account::second_factor;
+use crate::account::{self, Proof};
 use crate::auth::client::ClientAddress;
 use crate::auth::login;
 use crate::auth::strategy::BearerOrCookie;
@@ -14,6 +15,7 @@ use crate::domain::MfaToken;
 use crate::error::ApiError;
 use crate::routes::api::required;
 use crate::routes::api::token::TokenResponse;
+use crate::routes::browser_session;
 use crate::state::AppState;
 use crate::store::login_sessions::Kind;
 
@@ -73,9 +75,12 @@ pub async fn start_enrolment(
     ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
+    session: Session,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let enrolment = second_factor::start_enrolment(&state, &principal, body.into(), &origin).await?;
+    let proved = account::require_recent_proof(&state, &principal, body.into(), &origin).await?;
+    browser_session::record_renewed_proof(&session, &proved)?;
+    let enrolment = second_factor::start_enrolment(&state, &principal, &proved).await?;
     Ok(no_store().json(EnrolmentStarted {
         secret: enrolment.secret,
         otpauth_uri: enrolment.otpauth_uri,
@@ -146,9 +151,12 @@ pub async fn disable(
     ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
+    session: Session,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    second_factor::disable(&state, &principal, body.into(), &origin).await?;
+    let proved = account::require_recent_proof(&state, &principal, body.into(), &origin).await?;
+    browser_session::record_renewed_proof(&session, &proved)?;
+    second_factor::disable(&state, &principal, &proved, &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -180,9 +188,12 @@ pub async fn replace_recovery_codes(
     ClientAddress(origin): ClientAddress,
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
+    session: Session,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let recovery_codes = second_factor::replace_recovery_codes(&state, &principal, body.into(), &origin).await?;
+    let proved = account::require_recent_proof(&state, &principal, body.into(), &origin).await?;
+    browser_session::record_renewed_proof(&session, &proved)?;
+    let recovery_codes = second_factor::replace_recovery_codes(&state, &principal, &proved, &origin).await?;
     Ok(no_store().json(RecoveryCodesReplaced { recovery_codes }))
 }
 

@@ -8,10 +8,11 @@ use serde::Deserialize;
 
 use crate::auth::client::ClientAddress;
 use crate::auth::login::open_login_session;
-use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY, USER_KEY};
-use crate::auth::strategy::{Credential, Principal};
+use crate::auth::strategy::USER_KEY;
+use crate::auth::strategy::{CookieLogin, Credential, Principal};
 use crate::error::{ApiError, LockedOut};
 use crate::revocation::cookie_state::{LOGIN_SESSION_KEY, STATE_LOST_KEY};
+use crate::routes::browser_session::{self, put};
 use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::layout::{Layout, redirect, render_form};
 use crate::routes::web::page::PageError;
@@ -182,16 +183,9 @@ pub async fn start_browser_session(
     let now = state.revocation.clock().now_millis();
     put(session, USER_KEY, &user.id)?;
     put(session, LOGIN_SESSION_KEY, &login_session.id)?;
-    put(session, LAST_SEEN_KEY, now)?;
-    put(session, AUTHENTICATED_AT_KEY, now)?;
+    browser_session::record_password_proved(session, now)?;
     crate::auth::csrf::rotate(session)?;
     Ok(login_session.id)
-}
-
-pub fn put(session: &Session, key: &str, value: impl serde::Serialize) -> Result<(), ApiError> {
-    session
-        .insert(key, value)
-        .map_err(|error| ApiError::Internal(anyhow::anyhow!("{error}")))
 }
 
 pub async fn submit(
@@ -339,7 +333,7 @@ pub async fn logout(
                 let principal = Principal {
                     user_id: found.user_id.to_string(),
                     session_id: login_session_id,
-                    credential: Credential::Cookie(session.clone()),
+                    credential: Credential::Cookie(CookieLogin::of(&session)),
                 };
                 crate::account::log_out(&state, &principal, &origin, "browser session").await?;
             }

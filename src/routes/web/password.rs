@@ -7,12 +7,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::client::ClientAddress;
-use crate::auth::strategy::{AUTHENTICATED_AT_KEY, LAST_SEEN_KEY};
 use crate::domain::now_millis;
 use crate::error::ApiError;
+use crate::routes::browser_session;
 use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::layout::{Layout, flash, redirect, render, render_with_status};
-use crate::routes::web::login::put;
 use crate::routes::web::page::PageError;
 use crate::routes::web::page::WebUser;
 use crate::state::AppState;
@@ -120,8 +119,7 @@ pub async fn submit(
             let session = user.session();
             session.renew();
             let now = state.revocation.clock().now_millis();
-            put(session, AUTHENTICATED_AT_KEY, now)?;
-            put(session, LAST_SEEN_KEY, now)?;
+            browser_session::record_password_proved(session, now)?;
             crate::auth::csrf::rotate(session)?;
             let devices = crate::account::count_devices(signed_out, true);
             flash(

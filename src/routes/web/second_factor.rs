@@ -13,11 +13,12 @@ use crate::account::second_factor::{self, MAX_WRONG_CODES_PER_LOG_IN};
 use crate::auth::client::ClientAddress;
 use crate::domain::now_millis;
 use crate::error::ApiError;
+use crate::routes::browser_session::{self, put};
 use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::format::{exact_time, iso_time, relative_time};
 use crate::routes::web::layout::{Layout, flash, redirect, render_form, render_with_status};
 use crate::routes::web::login::redirect_remembering_device;
-use crate::routes::web::login::{put, start_browser_session};
+use crate::routes::web::login::start_browser_session;
 use crate::routes::web::page::{PageError, WebUser};
 use crate::routes::web::sudo::{Sudo, ask_for_password};
 use crate::state::AppState;
@@ -87,10 +88,10 @@ pub async fn start(
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let (proof, refusal) = form.into_proof();
-    match second_factor::start_enrolment(&state, &user.0, proof, &origin).await {
-        Ok(_) => Ok(redirect("/mfa/totp")),
+    let proved = match crate::account::require_recent_proof(&state, &user.0, proof, &origin).await {
+        Ok(proved) => proved,
         Err(ApiError::ReauthenticationRequired(_)) => {
-            ask_for_password(
+            return ask_for_password(
                 &state,
                 &user,
                 refusal,
@@ -98,8 +99,13 @@ pub async fn start(
                 "to set up two-step verification",
                 Vec::new(),
             )
-            .await
+            .await;
         }
+        Err(other) => return Err(other.into()),
+    };
+    browser_session::record_renewed_proof(user.session(), &proved)?;
+    match second_factor::start_enrolment(&state, &user.0, &proved).await {
+        Ok(_) => Ok(redirect("/mfa/totp")),
         Err(ApiError::Conflict(message)) => {
             flash(user.session(), "warning", message);
             Ok(redirect("/dashboard"))
@@ -193,8 +199,8 @@ pub async fn disable(
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let (proof, refusal) = form.into_proof();
-    match second_factor::disable(&state, &user.0, proof, &origin).await {
-        Ok(()) => flash(user.session(), "success", "Two-step verification is off."),
+    let proved = match crate::account::require_recent_proof(&state, &user.0, proof, &origin).await {
+        Ok(proved) => proved,
         Err(ApiError::ReauthenticationRequired(_)) => {
             return ask_for_password(
                 &state,
@@ -206,6 +212,11 @@ pub async fn disable(
             )
             .await;
         }
+        Err(other) => return Err(other.into()),
+    };
+    browser_session::record_renewed_proof(user.session(), &proved)?;
+    match second_factor::disable(&state, &user.0, &proved, &origin).await {
+        Ok(()) => flash(user.session(), "success", "Two-step verification is off."),
         Err(ApiError::NotFound) => flash(user.session(), "warning", "Two-step verification was not on."),
         Err(other) => return Err(other.into()),
     }
@@ -221,16 +232,10 @@ pub async fn replace_recovery_codes(
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let (proof, refusal) = form.into_proof();
-    match second_factor::replace_recovery_codes(&state, &user.0, proof, &origin).await {
-        Ok(codes) => {
-            let page = RecoveryCodesPage {
-                layout: Layout::new(user.session(), Some(email_of(&state, &user).await?))?,
-                codes,
-            };
-            render_with_status(&page, StatusCode::OK)
-        }
+    let proved = match crate::account::require_recent_proof(&state, &user.0, proof, &origin).await {
+        Ok(proved) => proved,
         Err(ApiError::ReauthenticationRequired(_)) => {
-            ask_for_password(
+            return ask_for_password(
                 &state,
                 &user,
                 refusal,
@@ -238,7 +243,18 @@ pub async fn replace_recovery_codes(
                 "to make new recovery codes",
                 Vec::new(),
             )
-            .await
+            .await;
+        }
+        Err(other) => return Err(other.into()),
+    };
+    browser_session::record_renewed_proof(user.session(), &proved)?;
+    match second_factor::replace_recovery_codes(&state, &user.0, &proved, &origin).await {
+        Ok(codes) => {
+            let page = RecoveryCodesPage {
+                layout: Layout::new(user.session(), Some(email_of(&state, &user).await?))?,
+                codes,
+            };
+            render_with_status(&page, StatusCode::OK)
         }
         Err(ApiError::NotFound) => {
             flash(

@@ -7,6 +7,7 @@ use askama::Template;
 
 use crate::auth::strategy::AUTHENTICATED_AT_KEY;
 use crate::domain::now_millis;
+use crate::routes::browser_session;
 use crate::routes::web::format::relative_time;
 use crate::routes::web::layout::{Layout, render_with_status};
 use crate::routes::web::page::{PageError, WebUser, find_user};
@@ -44,7 +45,10 @@ pub async fn confirm_sudo(
     let had_proof = password.is_some() || code.is_some();
     let proof = crate::account::Proof { password, code };
     match crate::account::require_recent_proof(state, &user.0, proof, origin).await {
-        Ok(()) => Ok(Sudo::Confirmed),
+        Ok(proved) => {
+            browser_session::record_renewed_proof(user.session(), &proved)?;
+            Ok(Sudo::Confirmed)
+        }
         Err(crate::error::ApiError::ReauthenticationRequired(_)) if had_proof => Ok(Sudo::Wrong),
         Err(crate::error::ApiError::ReauthenticationRequired(_)) => Ok(Sudo::Needed),
         Err(other) => Err(other.into()),
