@@ -265,7 +265,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         .collect();
     devices.sort_by_key(|device| !device.current);
     number_look_alikes(&mut devices);
-    // Only log-ins after this device's own are this device's to judge (`account::later_live_session`).
+    // Only log-ins after this device's own are this device's to judge (as `account::devices` checks it).
     let own_created_at = live
         .iter()
         .find(|session| session.id == principal.session_id)
