@@ -58,9 +58,24 @@ async fn a_process_stopped_past_the_bound_wakes_up_not_current() {
     assert!(!sync.is_current());
 }
 
-/// A `Sync` on a database file of its own holding the schema and `rows` denylisted jtis.
-async fn sync_over_rows(capacity: u64, rows: &[(String, i64)]) -> LogFollower {
+/// A database file in the temporary directory, removed with its journal files when dropped.
+struct ScratchFile(std::path::PathBuf);
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A `Sync` on a database file of its own holding the schema and `rows` denylisted jtis; the file
+/// goes when the `ScratchFile` does.
+async fn sync_over_rows(capacity: u64, rows: &[(String, i64)]) -> (LogFollower, ScratchFile) {
     let path = std::env::temp_dir().join(format!("revocable-sync-{}.db", crate::domain::RandomId::generate()));
+    let scratch = ScratchFile(path.clone());
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let url = url.as_str();
     let db = store::connect(url).await.expect("a pool");
@@ -80,7 +95,7 @@ async fn sync_over_rows(capacity: u64, rows: &[(String, i64)]) -> LogFollower {
         poll_interval: Duration::from_millis(50),
         max_staleness: Duration::from_secs(60),
     };
-    LogFollower::new(db, settings, cache, DenylistCopy::Database)
+    (LogFollower::new(db, settings, cache, DenylistCopy::Database), scratch)
 }
 
 #[tokio::test]
@@ -91,7 +106,7 @@ async fn a_load_holds_every_unexpired_row_and_no_expired_one() {
     let mut rows: Vec<(String, i64)> = live.iter().map(|jti| (jti.clone(), now + 60_000)).collect();
     rows.push((expired.clone(), now - 1));
     rows.push(("not-an-issued-id".to_owned(), now + 60_000));
-    let sync = sync_over_rows(1000, &rows).await;
+    let (sync, _scratch) = sync_over_rows(1000, &rows).await;
     sync.load().await.expect("loaded");
     let cache = &sync.cache;
     assert!(cache.denylist_is_complete());
@@ -112,7 +127,7 @@ async fn a_load_past_the_bound_is_not_trusted_for_absence() {
     let rows: Vec<(String, i64)> = (0..20)
         .map(|_| (crate::domain::RandomId::generate(), now + 60_000))
         .collect();
-    let sync = sync_over_rows(10, &rows).await;
+    let (sync, _scratch) = sync_over_rows(10, &rows).await;
     sync.load().await.expect("loaded");
     assert!(!sync.cache.denylist_is_complete());
     assert_eq!(sync.cache.sizes().denylist, 10);
