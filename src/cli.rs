@@ -277,17 +277,17 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
     use crate::account::operator;
     let state = crate::startup::build_state(settings).await?;
     let result = match command {
-        UsersCommand::Show { email } => operator::show(&state, &email).await.map(print_overview),
-        UsersCommand::SignOut { email } => operator::sign_out(&state, &email).await.map(|count| {
+        UsersCommand::Show { email } => operator::show(&state.accounts, &email).await.map(print_overview),
+        UsersCommand::SignOut { email } => operator::sign_out(&state.accounts, &email).await.map(|count| {
             println!("signed out {email}: {}", crate::account::count_devices(count, false));
         }),
-        UsersCommand::Lock { email } => operator::lock(&state, &email).await.map(|count| {
+        UsersCommand::Lock { email } => operator::lock(&state.accounts, &email).await.map(|count| {
             println!(
                 "locked {email}: log-ins refused until `revocable users unlock`; {} signed out",
                 crate::account::count_devices(count, false)
             );
         }),
-        UsersCommand::Unlock { email } => operator::unlock(&state, &email).await.map(|was_locked| {
+        UsersCommand::Unlock { email } => operator::unlock(&state.accounts, &email).await.map(|was_locked| {
             if was_locked {
                 println!("unlocked {email}: log-ins allowed again");
             } else {

@@ -5,9 +5,11 @@
 //! ```text
 //! startup, cli              the pools, the app data and the route table; the command line
 //! routes                    the HTTP handlers, JSON and HTML; a page error becomes a page here
-//! recovery                  account recovery by email: verify the address, reset, "this wasn't me"
-//! account, compare, oauth   what a person, `/compare`'s measuring harness and a client service do
+//! compare                   `/compare`'s measuring harness, on instances of the app of its own
 //! state                     AppState: what a handler can reach
+//! recovery                  account recovery by email: verify the address, reset, "this wasn't me"
+//! account, oauth            what a person and a client service do; `account::Accounts` is all
+//!                           that the account rules and recovery are given
 //! ssf                       the Shared Signals transmitter: streams, events, delivery
 //! auth                      who is calling; takes &Revocation, &JwtKeys, &Db and pieces of settings
 //! web_session               actix-session's store: an adapter over the revocation layer's cookie state
@@ -26,11 +28,11 @@
 //! cli         -> startup, account, compare, oauth, auth, store, config, domain, telemetry
 //! startup     -> routes, compare, state, web_session, auth, revocation, mail, store, geoip, config, error, domain, telemetry
 //! routes      -> recovery, account, compare, oauth, state, ssf, auth, revocation, store, config, error, domain
-//! recovery    -> account, state, auth, mail, store, error, domain
-//! account     -> state, auth, revocation, mail, store, error, domain
 //! compare     -> state, web_session, auth, revocation, store, config, error, domain
+//! state       -> account, ssf, web_session, auth, revocation, mail, store, geoip, config
+//! recovery    -> account, auth, mail, store, error, domain
+//! account     -> auth, revocation, mail, store, error, domain
 //! oauth       -> auth, revocation, store, error, domain
-//! state       -> ssf, web_session, auth, revocation, mail, store, geoip, config
 //! ssf         -> revocation, store, error, domain
 //! auth        -> revocation, mail, store, geoip, config, error, domain
 //! web_session -> revocation

@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+use crate::account::Accounts;
 use crate::account::related_words;
 use crate::auth::client::describe_device;
 use crate::auth::rate_limit::Decision;
@@ -22,7 +23,6 @@ use crate::auth::{password, throttle};
 use crate::domain::{Email, LinkToken, Password};
 use crate::error::ApiError;
 use crate::mail::{self, messages};
-use crate::state::AppState;
 use crate::store::email_tokens::{self, NewToken, Purpose};
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::login_sessions::{self, LoginSession};
@@ -39,14 +39,14 @@ fn link_used_or_expired(what: &str) -> ApiError {
 }
 
 async fn record(
-    state: &AppState,
+    accounts: &Accounts,
     user_id: &str,
     kind: EventKind,
     origin: &Origin,
     detail: String,
 ) -> Result<(), ApiError> {
     events::record(
-        &state.db,
+        &accounts.db,
         NewEvent {
             user_id,
             kind,
@@ -85,21 +85,21 @@ async fn store_link(
 }
 
 /// Sends the verification link to a new account's address.
-pub async fn send_verification(state: &AppState, user: &User) -> Result<(), ApiError> {
-    let mut transaction = state.db.begin().await?;
+pub async fn send_verification(accounts: &Accounts, user: &User) -> Result<(), ApiError> {
+    let mut transaction = accounts.db.begin().await?;
     let token = store_link(
         &mut transaction,
         &user.id,
         Purpose::VerifyEmail,
         VERIFY_TTL,
-        state.revocation.clock().now_millis(),
+        accounts.now(),
     )
     .await?;
-    let link = state.mailer.link(&format!("/verify-email?token={}", token.expose()));
+    let link = accounts.mailer.link(&format!("/verify-email?token={}", token.expose()));
     let message = messages::verify_email(&user.email, &link, VERIFY_TTL.as_secs() / 3600)?;
     mail::enqueue(&mut *transaction, &message).await?;
     transaction.commit().await?;
-    state.mailer.wake();
+    accounts.mailer.wake();
     Ok(())
 }
 
@@ -110,25 +110,25 @@ pub enum Resent {
 }
 
 /// "Send the link again" from the dashboard: limited per account like every message asked for.
-pub async fn resend_verification(state: &AppState, user_id: &str) -> Result<Resent, ApiError> {
-    let user = store::users::find_by_id(&state.db, user_id)
+pub async fn resend_verification(accounts: &Accounts, user_id: &str) -> Result<Resent, ApiError> {
+    let user = store::users::find_by_id(&accounts.db, user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if store::users::email_verified_at(&state.db, user_id).await?.is_some() {
+    if store::users::email_verified_at(&accounts.db, user_id).await?.is_some() {
         return Ok(Resent::AlreadyVerified);
     }
-    if let Decision::Limited { retry_after_seconds } = state.mail_limit.attempt(&format!("verify:{user_id}")).await {
+    if let Decision::Limited { retry_after_seconds } = accounts.mail_limit.attempt(&format!("verify:{user_id}")).await {
         return Err(ApiError::RateLimited { retry_after_seconds });
     }
-    send_verification(state, &user).await?;
+    send_verification(accounts, &user).await?;
     Ok(Resent::Sent)
 }
 
 /// `GET /verify-email?token=…`: spends the link and marks the address verified; returns it.
-pub async fn verify_email(state: &AppState, raw_token: &str, origin: &Origin) -> Result<String, ApiError> {
+pub async fn verify_email(accounts: &Accounts, raw_token: &str, origin: &Origin) -> Result<String, ApiError> {
     let token = LinkToken::parse(raw_token).ok_or_else(|| link_used_or_expired("verification"))?;
-    let now = state.revocation.clock().now_millis();
-    let mut transaction = state.db.begin().await?;
+    let now = accounts.now();
+    let mut transaction = accounts.db.begin().await?;
     let Some(user_id) = email_tokens::spend(&mut *transaction, &token.hash(), Purpose::VerifyEmail, now).await? else {
         transaction.rollback().await?;
         return Err(link_used_or_expired("verification"));
@@ -139,7 +139,7 @@ pub async fn verify_email(state: &AppState, raw_token: &str, origin: &Origin) ->
         .ok_or_else(|| link_used_or_expired("verification"))?;
     transaction.commit().await?;
     if newly {
-        record(state, &user_id, EventKind::EmailVerified, origin, user.email.clone()).await?;
+        record(accounts, &user_id, EventKind::EmailVerified, origin, user.email.clone()).await?;
     }
     Ok(user.email)
 }
@@ -147,18 +147,22 @@ pub async fn verify_email(state: &AppState, raw_token: &str, origin: &Origin) ->
 /// `POST /api/password/forgot` and its page: emails a reset link when the address has an
 /// account, and a note saying there is none when it has not; the caller answers the same either
 /// way. Past the per-recipient limit nothing is sent, silently, in both cases alike.
-pub async fn request_password_reset(state: &AppState, raw_email: &str, origin: &Origin) -> Result<(), ApiError> {
+pub async fn request_password_reset(accounts: &Accounts, raw_email: &str, origin: &Origin) -> Result<(), ApiError> {
     let email = Email::parse(raw_email).map_err(|message| ApiError::invalid_field("email", message))?;
     let token = LinkToken::generate();
     let token_hash = token.hash();
-    let allowed = state.mail_limit.attempt(&format!("reset:{}", email.normalized())).await == Decision::Allowed;
-    let user = store::users::find_by_email(&state.db, &email).await?;
+    let allowed = accounts
+        .mail_limit
+        .attempt(&format!("reset:{}", email.normalized()))
+        .await
+        == Decision::Allowed;
+    let user = store::users::find_by_email(&accounts.db, &email).await?;
     if !allowed {
         tracing::info!("a password reset was asked for an address over its message limit; nothing was sent");
         return Ok(());
     }
-    let now = state.revocation.clock().now_millis();
-    let mut transaction = state.db.begin().await?;
+    let now = accounts.now();
+    let mut transaction = accounts.db.begin().await?;
     let message = match &user {
         Some(user) => {
             email_tokens::insert(
@@ -173,17 +177,19 @@ pub async fn request_password_reset(state: &AppState, raw_email: &str, origin: &
                 },
             )
             .await?;
-            let link = state.mailer.link(&format!("/password/reset?token={}", token.expose()));
+            let link = accounts
+                .mailer
+                .link(&format!("/password/reset?token={}", token.expose()));
             messages::password_reset(&user.email, &link, RESET_TTL.as_secs() / 60, false)?
         }
-        None => messages::no_account(email.as_str(), &state.mailer.link("/register"))?,
+        None => messages::no_account(email.as_str(), &accounts.mailer.link("/register"))?,
     };
     mail::enqueue(&mut *transaction, &message).await?;
     transaction.commit().await?;
-    state.mailer.wake();
+    accounts.mailer.wake();
     if let Some(user) = &user {
         record(
-            state,
+            accounts,
             &user.id,
             EventKind::PasswordResetRequested,
             origin,
@@ -195,13 +201,13 @@ pub async fn request_password_reset(state: &AppState, raw_email: &str, origin: &
 }
 
 /// The account a reset link belongs to, if the link still works (for the page's form).
-pub async fn reset_link_owner(state: &AppState, raw_token: &str) -> Result<User, ApiError> {
+pub async fn reset_link_owner(accounts: &Accounts, raw_token: &str) -> Result<User, ApiError> {
     let token = LinkToken::parse(raw_token).ok_or_else(|| link_used_or_expired("reset"))?;
-    let found = email_tokens::find(&state.db, &token.hash(), Purpose::PasswordReset)
+    let found = email_tokens::find(&accounts.db, &token.hash(), Purpose::PasswordReset)
         .await?
-        .filter(|found| found.is_usable(state.revocation.clock().now_millis()))
+        .filter(|found| found.is_usable(accounts.now()))
         .ok_or_else(|| link_used_or_expired("reset"))?;
-    store::users::find_by_id(&state.db, &found.user_id)
+    store::users::find_by_id(&accounts.db, &found.user_id)
         .await?
         .ok_or_else(|| link_used_or_expired("reset"))
 }
@@ -210,26 +216,26 @@ pub async fn reset_link_owner(state: &AppState, raw_token: &str) -> Result<User,
 /// session of the account ends, `token_version` moves, every other reset link stops working, and
 /// a block left by "this wasn't me" is lifted. Returns how many devices were signed out.
 pub async fn reset_password(
-    state: &AppState,
+    accounts: &Accounts,
     raw_token: &str,
     new_password: String,
     origin: &Origin,
 ) -> Result<usize, ApiError> {
-    let user = reset_link_owner(state, raw_token).await?;
+    let user = reset_link_owner(accounts, raw_token).await?;
     let token = LinkToken::parse(raw_token).ok_or_else(|| link_used_or_expired("reset"))?;
     let new_password = Password::parse_new(new_password, &related_words(&user.email))
         .map_err(|message| ApiError::invalid_field("new_password", message))?;
     let hash = password::hash(new_password).await?;
-    let revoked = state
+    let revoked = accounts
         .revocation
         .reset_password(&token.hash(), &user.id, &hash)
         .await?
         .ok_or_else(|| link_used_or_expired("reset"))?;
     // The owner proved the address: failed guesses by someone else no longer lock them out.
-    throttle::clear_account(&state.db, &user.email).await?;
+    throttle::clear_account(&accounts.db, &user.email).await?;
     let count = revoked.sessions.len();
     record(
-        state,
+        accounts,
         &user.id,
         EventKind::PasswordReset,
         origin,
@@ -247,17 +253,17 @@ pub struct ReportedSignIn {
 
 /// The log-in a "this wasn't me" link reports, if the link still works. Reads only: a GET of the
 /// link (a mail scanner's prefetch included) changes nothing.
-pub async fn reported_sign_in(state: &AppState, raw_token: &str) -> Result<ReportedSignIn, ApiError> {
+pub async fn reported_sign_in(accounts: &Accounts, raw_token: &str) -> Result<ReportedSignIn, ApiError> {
     let token = LinkToken::parse(raw_token).ok_or_else(|| link_used_or_expired("\"this wasn't me\""))?;
-    let found = email_tokens::find(&state.db, &token.hash(), Purpose::NotMe)
+    let found = email_tokens::find(&accounts.db, &token.hash(), Purpose::NotMe)
         .await?
-        .filter(|found| found.is_usable(state.revocation.clock().now_millis()))
+        .filter(|found| found.is_usable(accounts.now()))
         .ok_or_else(|| link_used_or_expired("\"this wasn't me\""))?;
-    let user = store::users::find_by_id(&state.db, &found.user_id)
+    let user = store::users::find_by_id(&accounts.db, &found.user_id)
         .await?
         .ok_or_else(|| link_used_or_expired("\"this wasn't me\""))?;
     let session = match &found.login_session_id {
-        Some(id) => login_sessions::find(&state.db, id).await?,
+        Some(id) => login_sessions::find(&accounts.db, id).await?,
         None => None,
     };
     Ok(ReportedSignIn {
@@ -270,26 +276,26 @@ pub async fn reported_sign_in(state: &AppState, raw_token: &str) -> Result<Repor
 /// log-ins are refused until the password is reset through email, the reported browser/OS and
 /// address pair is flagged on later log-ins, and a reset link is sent at once. Returns how many
 /// devices were signed out.
-pub async fn report_sign_in(state: &AppState, raw_token: &str, origin: &Origin) -> Result<usize, ApiError> {
-    let reported = reported_sign_in(state, raw_token).await?;
+pub async fn report_sign_in(accounts: &Accounts, raw_token: &str, origin: &Origin) -> Result<usize, ApiError> {
+    let reported = reported_sign_in(accounts, raw_token).await?;
     let token = LinkToken::parse(raw_token).ok_or_else(|| link_used_or_expired("\"this wasn't me\""))?;
-    let (user_id, revoked) = state
+    let (user_id, revoked) = accounts
         .revocation
         .lock_out_after_report(&token.hash())
         .await?
         .ok_or_else(|| link_used_or_expired("\"this wasn't me\""))?;
     let count = revoked.sessions.len();
-    let now = state.revocation.clock().now_millis();
+    let now = accounts.now();
     let reported_what = match &reported.session {
         Some(session) => {
             let device = describe_device(&session.user_agent);
-            store::reported_devices::report(&state.db, &user_id, &device, &session.ip, now).await?;
+            store::reported_devices::report(&accounts.db, &user_id, &device, &session.ip, now).await?;
             format!("{device} from {}", session.ip)
         }
         None => "a log-in".to_owned(),
     };
     events::record(
-        &state.db,
+        &accounts.db,
         NewEvent {
             user_id: &user_id,
             kind: EventKind::ReportedNotYou,
@@ -304,15 +310,17 @@ pub async fn report_sign_in(state: &AppState, raw_token: &str, origin: &Origin) 
     )
     .await?;
 
-    let mut transaction = state.db.begin().await?;
+    let mut transaction = accounts.db.begin().await?;
     let reset = store_link(&mut transaction, &user_id, Purpose::PasswordReset, RESET_TTL, now).await?;
-    let link = state.mailer.link(&format!("/password/reset?token={}", reset.expose()));
+    let link = accounts
+        .mailer
+        .link(&format!("/password/reset?token={}", reset.expose()));
     let message = messages::password_reset(&reported.email, &link, RESET_TTL.as_secs() / 60, true)?;
     mail::enqueue(&mut *transaction, &message).await?;
     transaction.commit().await?;
-    state.mailer.wake();
+    accounts.mailer.wake();
     record(
-        state,
+        accounts,
         &user_id,
         EventKind::PasswordResetRequested,
         origin,
@@ -323,8 +331,8 @@ pub async fn report_sign_in(state: &AppState, raw_token: &str, origin: &Origin) 
 }
 
 /// Whether password log-ins to the account wait for a reset through email.
-pub async fn reset_required(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
-    Ok(store::users::password_reset_required_at(&state.db, user_id)
+pub async fn reset_required(accounts: &Accounts, user_id: &str) -> Result<bool, ApiError> {
+    Ok(store::users::password_reset_required_at(&accounts.db, user_id)
         .await?
         .is_some())
 }

@@ -1,12 +1,13 @@
-//! What every request handler can reach: settings, database, stores, keys, the revocation layer.
-//! The layers below take the narrow pieces they use, never this; the extractors find `JwtKeys`,
-//! `Revocation` and `auth::RequestSettings` registered as app data of their own.
+//! What every request handler can reach: settings, database, stores, keys, the revocation layer,
+//! the account rules' `Accounts`. The layers below take the narrow pieces they use, never this;
+//! the extractors find `JwtKeys`, `Revocation`, `Accounts` and `auth::RequestSettings` registered
+//! as app data of their own.
 
 use std::sync::Arc;
 
+use crate::account::Accounts;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::login::{Issuer, Lifetimes};
-use crate::auth::throttle::AccountLock;
 use crate::config::Settings;
 use crate::revocation::Revocation;
 use crate::store::{Backend, Db};
@@ -27,22 +28,18 @@ pub struct AppState {
     pub client_auth_limit: crate::auth::rate_limit::RateLimit,
     /// Signs the CSRF tokens of the forms shown before log-in.
     pub anonymous_csrf: crate::auth::csrf::AnonymousCsrf,
-    /// Recognises browsers that have logged in to an account before (device cookies).
-    pub known_browsers: crate::auth::known_browser::KnownBrowsers,
     /// Approximate places of addresses, when `GEOIP_DB` is set.
     pub geoip: Option<crate::geoip::Geoip>,
     /// Turns `true` when the server starts to stop: long-lived responses (the revocation feed)
     /// end, so the graceful shutdown need not wait for them.
     pub stopping: tokio::sync::watch::Sender<bool>,
-    /// Seals and opens the stored TOTP secrets.
-    pub totp_sealing: crate::auth::totp::SealingKey,
     /// The outbox's delivery side: `mail::enqueue` then `mailer.wake()`, or `mailer.send`.
     pub mailer: crate::mail::Mailer,
-    /// Messages asked for per recipient (reset links, verification links), so that nobody can
-    /// flood one inbox; counted the same way whether or not the address has an account.
-    pub mail_limit: crate::auth::rate_limit::RateLimit,
     /// The Shared Signals transmitter: streams, their events and their delivery.
     pub ssf: crate::ssf::Ssf,
+    /// What the account rules and recovery use (`account::*` and `recovery::*` take only this);
+    /// registered as app data of its own too, for the handlers that need nothing else.
+    pub accounts: Arc<Accounts>,
 }
 
 impl AppState {
@@ -65,10 +62,5 @@ impl AppState {
     /// A receiver of `stopping`, for a long-lived response to end by.
     pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
         self.stopping.subscribe()
-    }
-
-    /// The per-account limit on failed password log-ins.
-    pub fn account_lock(&self) -> AccountLock {
-        AccountLock::of(&self.settings, self.revocation.clock().clone())
     }
 }

@@ -1,11 +1,10 @@
 //! An earlier device's verdict on a later one: "this wasn't me" or "it was me".
 
 use super::record;
+use crate::account::Accounts;
 use crate::auth::client::describe_device;
 use crate::auth::strategy::Principal;
-use crate::domain::now_millis;
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store::events::{EventKind, Origin};
 use crate::store::login_sessions::{self, EndReason};
 use crate::store::{self};
@@ -15,20 +14,20 @@ use crate::store::{self};
 /// password) can never report or vouch for the owner's earlier ones. Its own, an earlier one,
 /// another user's or an ended one is a 404.
 async fn later_live_session(
-    state: &AppState,
+    accounts: &Accounts,
     principal: &Principal,
     session_id: &str,
 ) -> Result<login_sessions::LoginSession, ApiError> {
-    let own_created_at = login_sessions::find(&state.db, &principal.session_id)
+    let own_created_at = login_sessions::find(&accounts.db, &principal.session_id)
         .await?
         .map(|own| own.created_at)
         .ok_or(ApiError::NotFound)?;
-    login_sessions::find(&state.db, session_id)
+    login_sessions::find(&accounts.db, session_id)
         .await?
         .filter(|session| {
             session.user_id == principal.user_id
                 && session.id != principal.session_id
-                && session.is_live(now_millis())
+                && session.is_live(accounts.now())
                 && logged_in_after(session, own_created_at, &principal.session_id)
         })
         .ok_or(ApiError::NotFound)
@@ -44,21 +43,21 @@ pub fn logged_in_after(session: &login_sessions::LoginSession, own_created_at: i
 /// browser/OS and address pair as known, so that a later log-in from it is flagged again.
 /// Returns the device description.
 pub async fn report_not_you(
-    state: &AppState,
+    accounts: &Accounts,
     principal: &Principal,
     session_id: &str,
     origin: &Origin,
 ) -> Result<String, ApiError> {
-    let target = later_live_session(state, principal, session_id).await?;
-    state
+    let target = later_live_session(accounts, principal, session_id).await?;
+    accounts
         .revocation
         .revoke_session(&target.id, EndReason::ReportedNotYou, Some(&principal.session_id))
         .await?;
     let device = describe_device(&target.user_agent);
-    store::reported_devices::report(&state.db, &principal.user_id, &device, &target.ip, now_millis()).await?;
+    store::reported_devices::report(&accounts.db, &principal.user_id, &device, &target.ip, accounts.now()).await?;
     let detail = format!("{device} from {}", target.ip);
     record(
-        state,
+        accounts,
         principal,
         EventKind::ReportedNotYou,
         Some(&target.id),
@@ -72,18 +71,18 @@ pub async fn report_not_you(
 /// "It was me": the device is marked known, and its pair is no longer reported. Returns the
 /// device description.
 pub async fn recognise_device(
-    state: &AppState,
+    accounts: &Accounts,
     principal: &Principal,
     session_id: &str,
     origin: &Origin,
 ) -> Result<String, ApiError> {
-    let target = later_live_session(state, principal, session_id).await?;
+    let target = later_live_session(accounts, principal, session_id).await?;
     let device = describe_device(&target.user_agent);
-    login_sessions::mark_known(&state.db, &target.id).await?;
-    store::reported_devices::forget(&state.db, &principal.user_id, &device, &target.ip).await?;
+    login_sessions::mark_known(&accounts.db, &target.id).await?;
+    store::reported_devices::forget(&accounts.db, &principal.user_id, &device, &target.ip).await?;
     let detail = format!("{device} from {}", target.ip);
     record(
-        state,
+        accounts,
         principal,
         EventKind::DeviceRecognised,
         Some(&target.id),

@@ -1,9 +1,9 @@
 //! A password log-in, counted against the browser or the account before the password is checked.
 
+use crate::account::Accounts;
 use crate::auth::{password, throttle};
-use crate::domain::{Email, now_millis};
+use crate::domain::Email;
 use crate::error::{ApiError, LockedOut};
-use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::users::User;
 use crate::store::{self};
@@ -15,25 +15,25 @@ use crate::store::{self};
 /// unknown email and a wrong password alike; an account an operator locked is refused only once
 /// the password proved right, so the refusal tells a guesser nothing.
 pub async fn authenticate(
-    state: &AppState,
+    accounts: &Accounts,
     email: &str,
     password: &str,
     origin: &Origin,
     known_browser: Option<&str>,
 ) -> Result<User, ApiError> {
     let account = match Email::parse(email) {
-        Ok(email) => store::users::find_by_email(&state.db, &email).await?,
+        Ok(email) => store::users::find_by_email(&accounts.db, &email).await?,
         Err(_) => None,
     };
     let recognised = account
         .as_ref()
-        .and_then(|user| state.known_browsers.recognise(known_browser, user, now_millis()));
+        .and_then(|user| accounts.known_browsers.recognise(known_browser, user, accounts.now()));
     let (key, counted_as) = match &recognised {
         Some(nonce) => (Some(throttle::known_browser_key(nonce)), LockedOut::ThisBrowser),
         None => (throttle::account_key(email), LockedOut::UnknownClients),
     };
     let attempt = match key {
-        Some(key) => Some(throttle::begin(&state.db, state.account_lock(), key, counted_as).await?),
+        Some(key) => Some(throttle::begin(&accounts.db, accounts.lock.clone(), key, counted_as).await?),
         None => None,
     };
     let stored = account.as_ref().map(|user| user.password_hash.clone());
@@ -41,7 +41,7 @@ pub async fn authenticate(
     match account.filter(|_| matches) {
         Some(user) => {
             if let Some(attempt) = attempt {
-                attempt.succeeded(&state.db).await?;
+                attempt.succeeded(&accounts.db).await?;
             }
             if user.locked_at.is_some() {
                 return Err(ApiError::LoginRefused(
@@ -59,20 +59,20 @@ pub async fn authenticate(
             Ok(user)
         }
         None => {
-            record_failed_login(state, email, origin).await?;
+            record_failed_login(accounts, email, origin).await?;
             Err(ApiError::InvalidGrant("the email or password is not correct".into()))
         }
     }
 }
 
 /// A wrong password for an existing account goes into that account's security activity.
-async fn record_failed_login(state: &AppState, email: &str, origin: &Origin) -> Result<(), ApiError> {
+async fn record_failed_login(accounts: &Accounts, email: &str, origin: &Origin) -> Result<(), ApiError> {
     let Ok(email) = Email::parse(email) else {
         return Ok(());
     };
-    if let Some(user) = store::users::find_by_email(&state.db, &email).await? {
+    if let Some(user) = store::users::find_by_email(&accounts.db, &email).await? {
         events::record(
-            &state.db,
+            &accounts.db,
             NewEvent {
                 user_id: &user.id,
                 kind: EventKind::LoginFailed,

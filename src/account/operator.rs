@@ -2,9 +2,9 @@
 //! recorded in the account's security activity, where its owner reads it.
 
 use super::count_devices;
+use crate::account::Accounts;
 use crate::domain::Email;
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::login_sessions::{self, EndReason, LoginSession};
 use crate::store::users::User;
@@ -18,9 +18,9 @@ fn operator_origin() -> Origin {
     }
 }
 
-async fn record(state: &AppState, user: &User, kind: EventKind, detail: String) -> Result<(), ApiError> {
+async fn record(accounts: &Accounts, user: &User, kind: EventKind, detail: String) -> Result<(), ApiError> {
     events::record(
-        &state.db,
+        &accounts.db,
         NewEvent {
             user_id: &user.id,
             kind,
@@ -35,9 +35,9 @@ async fn record(state: &AppState, user: &User, kind: EventKind, detail: String) 
 }
 
 /// The account with this email; a clear error when there is none.
-pub async fn find(state: &AppState, email: &str) -> Result<User, ApiError> {
+pub async fn find(accounts: &Accounts, email: &str) -> Result<User, ApiError> {
     let parsed = Email::parse(email).map_err(|message| ApiError::invalid_field("email", message))?;
-    store::users::find_by_email(&state.db, &parsed)
+    store::users::find_by_email(&accounts.db, &parsed)
         .await?
         .ok_or_else(|| ApiError::BadRequest(format!("no account with the email {email:?}")))
 }
@@ -53,14 +53,14 @@ pub struct Overview {
     pub recent: Vec<events::SecurityEvent>,
 }
 
-pub async fn show(state: &AppState, email: &str) -> Result<Overview, ApiError> {
-    let user = find(state, email).await?;
-    let live = login_sessions::list_live(&state.db, &user.id, crate::domain::now_millis()).await?;
-    let recent = events::recent(&state.db, &user.id, 10).await?;
+pub async fn show(accounts: &Accounts, email: &str) -> Result<Overview, ApiError> {
+    let user = find(accounts, email).await?;
+    let live = login_sessions::list_live(&accounts.db, &user.id, accounts.now()).await?;
+    let recent = events::recent(&accounts.db, &user.id, 10).await?;
     Ok(Overview {
         email_verified_at: user.email_verified_at,
         password_reset_required_at: user.password_reset_required_at,
-        second_factor: super::second_factor::is_enabled(state, &user.id).await?,
+        second_factor: super::second_factor::is_enabled(accounts, &user.id).await?,
         user,
         live,
         recent,
@@ -68,33 +68,39 @@ pub async fn show(state: &AppState, email: &str) -> Result<Overview, ApiError> {
 }
 
 /// Ends every login session and bumps `token_version`; returns how many were signed out.
-pub async fn sign_out(state: &AppState, email: &str) -> Result<usize, ApiError> {
-    let user = find(state, email).await?;
-    let revoked = state
+pub async fn sign_out(accounts: &Accounts, email: &str) -> Result<usize, ApiError> {
+    let user = find(accounts, email).await?;
+    let revoked = accounts
         .revocation
         .revoke_all_sessions(&user.id, None, EndReason::SignedOutByAdmin, None, true)
         .await?;
     let count = revoked.sessions.len();
-    record(state, &user, EventKind::SignedOutByAdmin, count_devices(count, false)).await?;
+    record(
+        accounts,
+        &user,
+        EventKind::SignedOutByAdmin,
+        count_devices(count, false),
+    )
+    .await?;
     Ok(count)
 }
 
 /// Refuses log-ins and signs every device out; returns how many were signed out.
-pub async fn lock(state: &AppState, email: &str) -> Result<usize, ApiError> {
-    let user = find(state, email).await?;
-    let revoked = state.revocation.lock_account(&user.id).await?.unwrap_or_default();
+pub async fn lock(accounts: &Accounts, email: &str) -> Result<usize, ApiError> {
+    let user = find(accounts, email).await?;
+    let revoked = accounts.revocation.lock_account(&user.id).await?.unwrap_or_default();
     let count = revoked.sessions.len();
-    record(state, &user, EventKind::AccountLocked, count_devices(count, false)).await?;
+    record(accounts, &user, EventKind::AccountLocked, count_devices(count, false)).await?;
     Ok(count)
 }
 
 /// Allows log-ins again. Nothing that was signed out comes back: each device logs in anew.
-pub async fn unlock(state: &AppState, email: &str) -> Result<bool, ApiError> {
-    let user = find(state, email).await?;
+pub async fn unlock(accounts: &Accounts, email: &str) -> Result<bool, ApiError> {
+    let user = find(accounts, email).await?;
     let was_locked = user.locked_at.is_some();
-    store::users::set_locked(&state.db, &user.id, None).await?;
+    store::users::set_locked(&accounts.db, &user.id, None).await?;
     if was_locked {
-        record(state, &user, EventKind::AccountUnlocked, String::new()).await?;
+        record(accounts, &user, EventKind::AccountUnlocked, String::new()).await?;
     }
     Ok(was_locked)
 }

@@ -2,10 +2,10 @@
 //! proof is older than `SUDO_TTL`.
 
 use super::second_factor;
+use crate::account::Accounts;
 use crate::auth::strategy::{Credential, Principal};
 use crate::auth::{password, throttle};
 use crate::error::{ApiError, LockedOut};
-use crate::state::AppState;
 use crate::store::events::Origin;
 use crate::store::login_sessions;
 use crate::store::{self};
@@ -13,25 +13,25 @@ use crate::store::{self};
 /// Verifies `password` against the account's own, for a logged-in caller. Wrong answers are
 /// counted against the caller's login session, with the same limit as log-ins, so a stolen token
 /// is no way around it and a guesser elsewhere cannot stop the owner.
-pub async fn password_matches(state: &AppState, principal: &Principal, password: String) -> Result<bool, ApiError> {
-    let user = store::users::find_by_id(&state.db, &principal.user_id)
+pub async fn password_matches(accounts: &Accounts, principal: &Principal, password: String) -> Result<bool, ApiError> {
+    let user = store::users::find_by_id(&accounts.db, &principal.user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let key = throttle::session_key(&principal.session_id);
-    let attempt = throttle::begin(&state.db, state.account_lock(), key, LockedOut::ThisSession).await?;
+    let attempt = throttle::begin(&accounts.db, accounts.lock.clone(), key, LockedOut::ThisSession).await?;
     let matches = password::verify(password, Some(user.password_hash)).await?;
     if matches {
-        attempt.succeeded(&state.db).await?;
+        attempt.succeeded(&accounts.db).await?;
     }
     Ok(matches)
 }
 
 /// When the caller last proved the password: for a browser, at log-in or its last
 /// re-authentication; for a Bearer token, when its login session was opened by a password log-in.
-pub async fn password_proved_at(state: &AppState, principal: &Principal) -> Result<i64, ApiError> {
+pub async fn password_proved_at(accounts: &Accounts, principal: &Principal) -> Result<i64, ApiError> {
     match &principal.credential {
         Credential::Cookie(login) => Ok(login.authenticated_at),
-        Credential::Bearer(_) => Ok(login_sessions::find(&state.db, &principal.session_id)
+        Credential::Bearer(_) => Ok(login_sessions::find(&accounts.db, &principal.session_id)
             .await?
             .map_or(0, |session| session.created_at)),
     }
@@ -75,29 +75,29 @@ impl RecentProof {
 /// GitHub's sudo mode: either one proves the person is there). When both are sent, the password
 /// decides. A code counts towards the same per-account limit as a password.
 pub async fn require_recent_proof(
-    state: &AppState,
+    accounts: &Accounts,
     principal: &Principal,
     proof: Proof,
     origin: &Origin,
 ) -> Result<RecentProof, ApiError> {
-    let proved_at = password_proved_at(state, principal).await?;
-    if state.revocation.clock().now_millis() - proved_at <= state.settings.sudo_ttl.as_millis() as i64 {
+    let proved_at = password_proved_at(accounts, principal).await?;
+    if accounts.now() - proved_at <= accounts.sudo_ttl.as_millis() as i64 {
         return Ok(RecentProof { renewed_at: None });
     }
     let password = proof.password.filter(|given| !given.is_empty());
     let code = proof.code.filter(|given| !given.trim().is_empty());
     match (password, code) {
         (Some(given), _) => {
-            if !password_matches(state, principal, given).await? {
+            if !password_matches(accounts, principal, given).await? {
                 return Err(ApiError::ReauthenticationRequired("the password is not correct".into()));
             }
         }
         (None, Some(code)) => {
-            let user = store::users::find_by_id(&state.db, &principal.user_id)
+            let user = store::users::find_by_id(&accounts.db, &principal.user_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
             if !second_factor::code_matches(
-                state,
+                accounts,
                 &user,
                 &code,
                 second_factor::CodeFrom::Session(&principal.session_id),
@@ -117,7 +117,7 @@ pub async fn require_recent_proof(
         }
     }
     let renewed_at = match principal.credential {
-        Credential::Cookie(_) => Some(state.revocation.clock().now_millis()),
+        Credential::Cookie(_) => Some(accounts.now()),
         Credential::Bearer(_) => None,
     };
     Ok(RecentProof { renewed_at })

@@ -1,35 +1,35 @@
 //! Ending the caller's login sessions: this one, one other, all the others, or all of them.
 
 use super::{count_devices, record};
+use crate::account::Accounts;
 use crate::auth::client::describe_device;
 use crate::auth::strategy::Principal;
-use crate::domain::{SessionId, now_millis};
+use crate::domain::SessionId;
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store::events::{EventKind, Origin};
 use crate::store::login_sessions::{self, EndReason};
 
 /// Ends the caller's own login session (log out); `how` says which kind, for the activity list.
-pub async fn log_out(state: &AppState, principal: &Principal, origin: &Origin, how: &str) -> Result<(), ApiError> {
-    state
+pub async fn log_out(accounts: &Accounts, principal: &Principal, origin: &Origin, how: &str) -> Result<(), ApiError> {
+    accounts
         .revocation
         .revoke_session(&principal.session_id, EndReason::LoggedOut, Some(&principal.session_id))
         .await?;
-    record(state, principal, EventKind::LoggedOut, None, origin, how.to_owned()).await
+    record(accounts, principal, EventKind::LoggedOut, None, origin, how.to_owned()).await
 }
 
 /// Revokes one of the caller's own login sessions; any other id, another user's included, is a
 /// 404. Returns the device description of what was signed out.
 pub async fn revoke_own_session(
-    state: &AppState,
+    accounts: &Accounts,
     principal: &Principal,
     session_id: &str,
     origin: &Origin,
 ) -> Result<String, ApiError> {
     let session_id = SessionId::parse(session_id).ok_or(ApiError::NotFound)?;
-    let target = login_sessions::find(&state.db, session_id.as_str())
+    let target = login_sessions::find(&accounts.db, session_id.as_str())
         .await?
-        .filter(|session| session.user_id == principal.user_id && session.is_live(now_millis()))
+        .filter(|session| session.user_id == principal.user_id && session.is_live(accounts.now()))
         .ok_or(ApiError::NotFound)?;
     let own = target.id == principal.session_id;
     let (reason, kind) = if own {
@@ -37,22 +37,22 @@ pub async fn revoke_own_session(
     } else {
         (EndReason::SignedOutFromAnotherDevice, EventKind::DeviceSignedOut)
     };
-    state
+    accounts
         .revocation
         .revoke_session(&target.id, reason, Some(&principal.session_id))
         .await?;
     let device = describe_device(&target.user_agent);
-    record(state, principal, kind, Some(&target.id), origin, device.clone()).await?;
+    record(accounts, principal, kind, Some(&target.id), origin, device.clone()).await?;
     Ok(device)
 }
 
 /// Every login session but the caller's; returns how many.
 pub async fn sign_out_other_devices(
-    state: &AppState,
+    accounts: &Accounts,
     principal: &Principal,
     origin: &Origin,
 ) -> Result<usize, ApiError> {
-    let revoked = state
+    let revoked = accounts
         .revocation
         .revoke_all_sessions(
             &principal.user_id,
@@ -64,7 +64,7 @@ pub async fn sign_out_other_devices(
         .await?;
     let count = revoked.sessions.len();
     record(
-        state,
+        accounts,
         principal,
         EventKind::OtherDevicesSignedOut,
         None,
@@ -76,8 +76,12 @@ pub async fn sign_out_other_devices(
 }
 
 /// Bumps `token_version` and revokes every login session, the caller's included; returns how many.
-pub async fn log_out_everywhere(state: &AppState, principal: &Principal, origin: &Origin) -> Result<usize, ApiError> {
-    let revoked = state
+pub async fn log_out_everywhere(
+    accounts: &Accounts,
+    principal: &Principal,
+    origin: &Origin,
+) -> Result<usize, ApiError> {
+    let revoked = accounts
         .revocation
         .revoke_all_sessions(
             &principal.user_id,
@@ -89,7 +93,7 @@ pub async fn log_out_everywhere(state: &AppState, principal: &Principal, origin:
         .await?;
     let count = revoked.sessions.len();
     record(
-        state,
+        accounts,
         principal,
         EventKind::LoggedOutEverywhere,
         None,

@@ -1,28 +1,28 @@
 //! Signing up: a new account, with the same email and password rules for the API and the form.
 
+use crate::account::Accounts;
 use crate::auth::password;
 use crate::domain::{Email, Password};
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::users::{Inserted, User};
 use crate::store::{self};
 
 /// Creates an account: the email and password rules are the same for the API and the form.
-pub async fn create(state: &AppState, email: &str, password: String, origin: &Origin) -> Result<User, ApiError> {
+pub async fn create(accounts: &Accounts, email: &str, password: String, origin: &Origin) -> Result<User, ApiError> {
     let email = Email::parse(email).map_err(|message| ApiError::invalid_field("email", message))?;
     let password = Password::parse_new(password, &related_words(email.as_str()))
         .map_err(|message| ApiError::invalid_field("password", message))?;
     let taken = || ApiError::Conflict("an account with this email already exists".into());
-    if store::users::find_by_email(&state.db, &email).await?.is_some() {
+    if store::users::find_by_email(&accounts.db, &email).await?.is_some() {
         return Err(taken());
     }
     let hash = password::hash(password).await?;
-    let Inserted::Created(user) = store::users::insert(&state.db, &email, &hash).await? else {
+    let Inserted::Created(user) = store::users::insert(&accounts.db, &email, &hash).await? else {
         return Err(taken());
     };
     events::record(
-        &state.db,
+        &accounts.db,
         NewEvent {
             user_id: &user.id,
             kind: EventKind::Registered,

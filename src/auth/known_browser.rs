@@ -113,15 +113,16 @@ impl KnownBrowsers {
             .map(|cookie| cookie.value().to_owned())
     }
 
-    /// Adds to `response` the cookie `remember` makes for a log-in to `user` now.
+    /// Adds to `response` the cookie `remember` makes for a log-in to `user` at `now` (unix ms).
     pub fn remember_on(
         &self,
         response: &mut actix_web::HttpResponse,
         presented: Option<&str>,
         user: &User,
+        now: i64,
     ) -> Result<(), crate::error::ApiError> {
         response
-            .add_cookie(&self.remember(presented, user, crate::domain::now_millis()))
+            .add_cookie(&self.remember(presented, user, now))
             .map_err(|error| crate::error::ApiError::Internal(anyhow::anyhow!("{error}")))
     }
 

@@ -15,7 +15,7 @@ use crate::auth::jwt::AccessToken;
 use crate::auth::strategy::bearer_token;
 use crate::domain::{Scope, Scopes};
 use crate::error::{ApiError, RejectReason};
-use crate::ssf::{delivery, metadata};
+use crate::ssf::{Ssf, delivery, metadata};
 use crate::state::AppState;
 use crate::store;
 
@@ -102,10 +102,10 @@ fn no_store(mut response: actix_web::HttpResponseBuilder, body: &Value) -> HttpR
 #[utoipa::path(get, path = "/.well-known/ssf-configuration", tag = "ssf", operation_id = "ssf_configuration",
     summary = "Shared Signals transmitter metadata (SSF 1.0 section 7.1)",
     responses((status = 200, description = "where every stream endpoint is", body = metadata::TransmitterMetadata)))]
-pub async fn configuration(state: web::Data<AppState>) -> HttpResponse {
+pub async fn configuration(ssf: web::Data<Ssf>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(metadata::document(state.ssf.issuer(), state.ssf.origin()))
+        .json(metadata::document(ssf.issuer(), ssf.origin()))
 }
 
 /// Creates a stream (SSF 1.0 section 8.1.1.1).
@@ -121,11 +121,11 @@ pub async fn configuration(state: web::Data<AppState>) -> HttpResponse {
         (status = 413, description = "the body is over 16 KiB")))]
 pub async fn create_stream(
     client: ServiceClient,
-    state: web::Data<AppState>,
+    ssf: web::Data<Ssf>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     client.require(&[Scope::SsfManage])?;
-    let document = state.ssf.create(&client.client_id, &body).await?;
+    let document = ssf.create(&client.client_id, &body).await?;
     Ok(no_store(HttpResponse::Created(), &document))
 }
 
@@ -141,13 +141,13 @@ pub async fn create_stream(
         (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn read_streams(
     client: ServiceClient,
-    state: web::Data<AppState>,
+    ssf: web::Data<Ssf>,
     query: web::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
     client.require(&[Scope::SsfManage])?;
     let body = match query.stream_id.as_deref() {
-        Some(stream_id) => state.ssf.read(&client.client_id, stream_id).await?,
-        None => Value::Array(state.ssf.list(&client.client_id).await?),
+        Some(stream_id) => ssf.read(&client.client_id, stream_id).await?,
+        None => Value::Array(ssf.list(&client.client_id).await?),
     };
     Ok(no_store(HttpResponse::Ok(), &body))
 }
@@ -165,11 +165,11 @@ pub async fn read_streams(
         (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn update_stream(
     client: ServiceClient,
-    state: web::Data<AppState>,
+    ssf: web::Data<Ssf>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     client.require(&[Scope::SsfManage])?;
-    let document = state.ssf.update(&client.client_id, &body, false).await?;
+    let document = ssf.update(&client.client_id, &body, false).await?;
     Ok(no_store(HttpResponse::Ok(), &document))
 }
 
@@ -186,11 +186,11 @@ pub async fn update_stream(
         (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn replace_stream(
     client: ServiceClient,
-    state: web::Data<AppState>,
+    ssf: web::Data<Ssf>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     client.require(&[Scope::SsfManage])?;
-    let document = state.ssf.update(&client.client_id, &body, true).await?;
+    let document = ssf.update(&client.client_id, &body, true).await?;
     Ok(no_store(HttpResponse::Ok(), &document))
 }
 
@@ -205,11 +205,11 @@ pub async fn replace_stream(
         (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn delete_stream(
     client: ServiceClient,
-    state: web::Data<AppState>,
+    ssf: web::Data<Ssf>,
     query: web::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
     client.require(&[Scope::SsfManage])?;
-    state.ssf.delete(&client.client_id, required(&query)?).await?;
+    ssf.delete(&client.client_id, required(&query)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -224,11 +224,11 @@ pub async fn delete_stream(
         (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn read_status(
     client: ServiceClient,
-    state: web::Data<AppState>,
+    ssf: web::Data<Ssf>,
     query: web::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
     client.require(&[Scope::SsfManage, Scope::SsfRead])?;
-    let status = state.ssf.status(&client.client_id, required(&query)?).await?;
+    let status = ssf.status(&client.client_id, required(&query)?).await?;
     Ok(no_store(HttpResponse::Ok(), &status))
 }
 
@@ -245,11 +245,11 @@ pub async fn read_status(
         (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn update_status(
     client: ServiceClient,
-    state: web::Data<AppState>,
+    ssf: web::Data<Ssf>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     client.require(&[Scope::SsfManage])?;
-    let status = state.ssf.set_status(&client.client_id, &body).await?;
+    let status = ssf.set_status(&client.client_id, &body).await?;
     Ok(no_store(HttpResponse::Ok(), &status))
 }
 
@@ -266,11 +266,11 @@ pub async fn update_status(
         (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn add_subject(
     client: ServiceClient,
-    state: web::Data<AppState>,
+    ssf: web::Data<Ssf>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     client.require(&[Scope::SsfManage])?;
-    state.ssf.set_subject(&client.client_id, &body, true).await?;
+    ssf.set_subject(&client.client_id, &body, true).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -287,11 +287,11 @@ pub async fn add_subject(
         (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn remove_subject(
     client: ServiceClient,
-    state: web::Data<AppState>,
+    ssf: web::Data<Ssf>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     client.require(&[Scope::SsfManage])?;
-    state.ssf.set_subject(&client.client_id, &body, false).await?;
+    ssf.set_subject(&client.client_id, &body, false).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -309,11 +309,11 @@ pub async fn remove_subject(
         (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn verify(
     client: ServiceClient,
-    state: web::Data<AppState>,
+    ssf: web::Data<Ssf>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     client.require(&[Scope::SsfManage])?;
-    state.ssf.verify(&client.client_id, &body).await?;
+    ssf.verify(&client.client_id, &body).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

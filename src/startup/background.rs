@@ -43,7 +43,7 @@ pub async fn purge_expired(state: &AppState) {
     if let Err(error) = state.revocation.purge_expired().await {
         tracing::warn!(error = %error, "purge of expired state failed");
     }
-    if let Err(error) = crate::auth::throttle::purge(&state.db, state.account_lock()).await {
+    if let Err(error) = crate::auth::throttle::purge(&state.db, state.accounts.lock.clone()).await {
         tracing::warn!(error = %error, "purge of past log-in attempt windows failed");
     }
     let now = state.revocation.clock().now_millis();

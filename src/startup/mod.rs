@@ -86,9 +86,12 @@ impl Application {
         let session_key = cookie_key(&state).await?;
         let app_state = state.clone();
         // What the layers below `state` read on a request, each registered on its own: the
-        // extractors take one of these, not the whole `AppState`.
+        // extractors, and the handlers that need nothing more, take one of these, not the whole
+        // `AppState`.
         let keys = web::Data::from(state.keys.clone());
         let revocation = web::Data::new(state.revocation.clone());
+        let accounts = web::Data::from(state.accounts.clone());
+        let ssf = web::Data::new(state.ssf.clone());
         let request_settings = web::Data::new(RequestSettings::of(&state.settings));
         let compare = web::Data::new(CompareCache::new(launch_measuring_instance));
         if state.settings.compare_at_start {
@@ -102,6 +105,8 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(keys.clone())
                 .app_data(revocation.clone())
+                .app_data(accounts.clone())
+                .app_data(ssf.clone())
                 .app_data(request_settings.clone())
                 .app_data(compare.clone())
                 .app_data(redis_probe.clone())

@@ -7,8 +7,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 
+use crate::account::Accounts;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::rate_limit::RateLimit;
+use crate::auth::throttle::AccountLock;
 use crate::config::Settings;
 use crate::domain::Clock;
 use crate::revocation::cookie_state::WebSessionStore;
@@ -94,8 +96,22 @@ pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow:
         settings.ssf_min_verification_interval,
     );
     Ok(AppState {
+        accounts: std::sync::Arc::new(Accounts {
+            db: db.clone(),
+            revocation: revocation.clone(),
+            mailer: mailer.clone(),
+            known_browsers,
+            totp_sealing,
+            mail_limit: RateLimit::new(
+                "mail",
+                MESSAGES_PER_RECIPIENT_PER_MINUTE,
+                shared_limits.clone(),
+                clock.clone(),
+            ),
+            sudo_ttl: settings.sudo_ttl,
+            lock: AccountLock::of(&settings, clock.clone()),
+        }),
         ssf,
-        db,
         backend,
         redis,
         keys: std::sync::Arc::new(keys),
@@ -110,16 +126,14 @@ pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow:
         client_auth_limit: RateLimit::new(
             "client-auth",
             settings.client_auth_failures_per_minute,
-            shared_limits.clone(),
-            clock.clone(),
+            shared_limits,
+            clock,
         ),
-        mail_limit: RateLimit::new("mail", MESSAGES_PER_RECIPIENT_PER_MINUTE, shared_limits, clock),
         mailer,
         anonymous_csrf,
-        known_browsers,
         geoip,
         stopping: tokio::sync::watch::Sender::new(false),
-        totp_sealing,
+        db,
         settings,
     })
 }

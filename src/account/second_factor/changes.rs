@@ -1,13 +1,13 @@
 //! Changing two-step verification once it is on: turning it off, or a new set of recovery codes.
 
 use super::{RECOVERY_CODE_COUNT, is_enabled, tell_the_owner};
+use crate::account::Accounts;
 use crate::account::RecentProof;
 use crate::auth::strategy::Principal;
-use crate::domain::{RecoveryCode, now_millis};
+use crate::domain::RecoveryCode;
 use crate::error::ApiError;
 use crate::mail::messages::Change;
 use crate::revocation::SecondFactorChange;
-use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::{recovery_codes, totp_factors};
 
@@ -16,12 +16,12 @@ use crate::store::{recovery_codes, totp_factors};
 ///
 /// This is the one place it is turned off; the account's address is told (`tell_the_owner`).
 pub async fn disable(
-    state: &AppState,
+    accounts: &Accounts,
     principal: &Principal,
     _proved: &RecentProof,
     origin: &Origin,
 ) -> Result<(), ApiError> {
-    let mut transaction = state.db.begin().await?;
+    let mut transaction = accounts.db.begin().await?;
     if !totp_factors::remove(&mut *transaction, &principal.user_id).await? {
         return Err(ApiError::NotFound);
     }
@@ -38,12 +38,19 @@ pub async fn disable(
         },
     )
     .await?;
-    tell_the_owner(state, &mut transaction, &principal.user_id, Change::TurnedOff, origin).await?;
-    state
+    tell_the_owner(
+        accounts,
+        &mut transaction,
+        &principal.user_id,
+        Change::TurnedOff,
+        origin,
+    )
+    .await?;
+    accounts
         .revocation
         .commit_second_factor_change(transaction, &principal.user_id, SecondFactorChange::Disabled)
         .await?;
-    state.mailer.wake();
+    accounts.mailer.wake();
     Ok(())
 }
 
@@ -52,22 +59,22 @@ pub async fn disable(
 /// records it, and the account's address is told. Returned here once; only hashes are kept.
 /// A 404 when two-step verification is not on.
 pub async fn replace_recovery_codes(
-    state: &AppState,
+    accounts: &Accounts,
     principal: &Principal,
     _proved: &RecentProof,
     origin: &Origin,
 ) -> Result<Vec<String>, ApiError> {
-    if !is_enabled(state, &principal.user_id).await? {
+    if !is_enabled(accounts, &principal.user_id).await? {
         return Err(ApiError::NotFound);
     }
-    let now = now_millis();
+    let now = accounts.now();
     let codes: Vec<RecoveryCode> = (0..RECOVERY_CODE_COUNT).map(|_| RecoveryCode::generate()).collect();
     let hashes: Vec<String> = codes.iter().map(RecoveryCode::hash).collect();
     // Counted before the transaction, whose first statement is then a write: on SQLite a
     // transaction that reads first and writes after another connection's commit (the outbox
     // sending the enrolment's email, say) is refused as a stale snapshot instead of waiting.
-    let earlier_unused = recovery_codes::count_unused(&state.db, &principal.user_id).await?;
-    let mut transaction = state.db.begin().await?;
+    let earlier_unused = recovery_codes::count_unused(&accounts.db, &principal.user_id).await?;
+    let mut transaction = accounts.db.begin().await?;
     recovery_codes::replace_all(&mut transaction, &principal.user_id, &hashes, now).await?;
     events::record(
         &mut *transaction,
@@ -82,14 +89,14 @@ pub async fn replace_recovery_codes(
     )
     .await?;
     tell_the_owner(
-        state,
+        accounts,
         &mut transaction,
         &principal.user_id,
         Change::RecoveryCodesReplaced,
         origin,
     )
     .await?;
-    state
+    accounts
         .revocation
         .commit_second_factor_change(
             transaction,
@@ -97,6 +104,6 @@ pub async fn replace_recovery_codes(
             SecondFactorChange::RecoveryCodesReplaced,
         )
         .await?;
-    state.mailer.wake();
+    accounts.mailer.wake();
     Ok(codes.iter().map(RecoveryCode::display).collect())
 }

@@ -1,10 +1,10 @@
 //! Checking a code, TOTP or recovery, under the attempt limit, and recording what it was.
 
 use super::open_secret;
+use crate::account::Accounts;
 use crate::auth::{throttle, totp};
-use crate::domain::{SecondFactorCode, now_millis};
+use crate::domain::SecondFactorCode;
 use crate::error::{ApiError, LockedOut};
-use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::users::User;
 use crate::store::{recovery_codes, totp_factors};
@@ -18,27 +18,27 @@ enum Checked {
 /// A TOTP code of a step newer than the last one accepted (spent here by moving the replay
 /// guard), or an unused recovery code (spent here). Without a confirmed authenticator every
 /// code is wrong.
-async fn check_code(state: &AppState, user_id: &str, raw: &str) -> Result<Checked, ApiError> {
-    let Some(factor) = totp_factors::find(&state.db, user_id)
+async fn check_code(accounts: &Accounts, user_id: &str, raw: &str) -> Result<Checked, ApiError> {
+    let Some(factor) = totp_factors::find(&accounts.db, user_id)
         .await?
         .filter(|factor| factor.confirmed_at.is_some())
     else {
         return Ok(Checked::Wrong);
     };
-    let now = now_millis();
+    let now = accounts.now();
     match SecondFactorCode::parse(raw) {
         None => Ok(Checked::Wrong),
         Some(SecondFactorCode::Totp(code)) => {
-            let Some(secret) = open_secret(state, user_id, &factor.sealed_secret) else {
+            let Some(secret) = open_secret(accounts, user_id, &factor.sealed_secret) else {
                 return Ok(Checked::Wrong);
             };
             match totp::accepted_step(&secret, &code, (now / 1000) as u64, factor.last_used_step)? {
-                Some(step) if totp_factors::accept_step(&state.db, user_id, step as i64).await? => Ok(Checked::Totp),
+                Some(step) if totp_factors::accept_step(&accounts.db, user_id, step as i64).await? => Ok(Checked::Totp),
                 _ => Ok(Checked::Wrong),
             }
         }
         Some(SecondFactorCode::Recovery(code)) => {
-            if recovery_codes::spend(&state.db, user_id, &code.hash(), now).await? {
+            if recovery_codes::spend(&accounts.db, user_id, &code.hash(), now).await? {
                 Ok(Checked::Recovery)
             } else {
                 Ok(Checked::Wrong)
@@ -70,7 +70,7 @@ pub enum CodeFrom<'a> {
 /// security activity; a spent recovery code is recorded with how many are left. A log-in's codes
 /// (`session_id` `None`) count against the account, a logged-in caller's against its session.
 pub async fn code_matches(
-    state: &AppState,
+    accounts: &Accounts,
     user: &User,
     code: &str,
     from: CodeFrom<'_>,
@@ -83,19 +83,19 @@ pub async fn code_matches(
     let (key, counted_as) = match from {
         CodeFrom::Session(session_id) => (throttle::session_key(session_id), LockedOut::ThisSession),
         CodeFrom::LogIn { known_browser } => {
-            let nonce = state.known_browsers.recognise(known_browser, user, now_millis());
+            let nonce = accounts.known_browsers.recognise(known_browser, user, accounts.now());
             (log_in_key(&user.id, nonce.as_deref()), LockedOut::SecondFactor)
         }
     };
-    let attempt = throttle::begin(&state.db, state.account_lock(), key, counted_as).await?;
-    let checked = check_code(state, &user.id, code).await?;
+    let attempt = throttle::begin(&accounts.db, accounts.lock.clone(), key, counted_as).await?;
+    let checked = check_code(accounts, &user.id, code).await?;
     if !matches!(checked, Checked::Wrong) {
-        attempt.succeeded(&state.db).await?;
+        attempt.succeeded(&accounts.db).await?;
     }
     let (kind, detail) = match checked {
         Checked::Totp => return Ok(true),
         Checked::Recovery => {
-            let left = recovery_codes::count_unused(&state.db, &user.id).await?;
+            let left = recovery_codes::count_unused(&accounts.db, &user.id).await?;
             (
                 EventKind::RecoveryCodeUsed,
                 format!("{left} recovery code{} left", if left == 1 { "" } else { "s" }),
@@ -104,7 +104,7 @@ pub async fn code_matches(
         Checked::Wrong => (EventKind::SecondFactorFailed, String::new()),
     };
     events::record(
-        &state.db,
+        &accounts.db,
         NewEvent {
             user_id: &user.id,
             kind,

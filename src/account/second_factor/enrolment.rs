@@ -2,14 +2,14 @@
 //! code confirms it and makes the recovery codes.
 
 use super::{ENROLMENT_TTL_MILLIS, RECOVERY_CODE_COUNT, open_secret, tell_the_owner};
+use crate::account::Accounts;
 use crate::account::RecentProof;
 use crate::auth::strategy::Principal;
 use crate::auth::totp;
-use crate::domain::{RecoveryCode, SecondFactorCode, now_millis};
+use crate::domain::{RecoveryCode, SecondFactorCode};
 use crate::error::ApiError;
 use crate::mail::messages::Change;
 use crate::revocation::SecondFactorChange;
-use crate::state::AppState;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::users::User;
 use crate::store::{self, recovery_codes, totp_factors};
@@ -34,8 +34,8 @@ impl Enrolment {
     }
 }
 
-async fn find_user(state: &AppState, user_id: &str) -> Result<User, ApiError> {
-    store::users::find_by_id(&state.db, user_id)
+async fn find_user(accounts: &Accounts, user_id: &str) -> Result<User, ApiError> {
+    store::users::find_by_id(&accounts.db, user_id)
         .await?
         .ok_or(ApiError::NotFound)
 }
@@ -48,29 +48,29 @@ fn already_on() -> ApiError {
 /// sealed and pending until `confirm_enrolment` sees a right code. A second start replaces a
 /// pending one; with an authenticator already confirmed it is a 409.
 pub async fn start_enrolment(
-    state: &AppState,
+    accounts: &Accounts,
     principal: &Principal,
     _proved: &RecentProof,
 ) -> Result<Enrolment, ApiError> {
-    let user = find_user(state, &principal.user_id).await?;
+    let user = find_user(accounts, &principal.user_id).await?;
     let secret = totp::new_secret();
-    let sealed = state.totp_sealing.seal(&user.id, &secret)?;
-    if !totp_factors::start_enrolment(&state.db, &user.id, &sealed, now_millis()).await? {
+    let sealed = accounts.totp_sealing.seal(&user.id, &secret)?;
+    if !totp_factors::start_enrolment(&accounts.db, &user.id, &sealed, accounts.now()).await? {
         return Err(already_on());
     }
     Enrolment::of(&secret, &user.email)
 }
 
 /// The enrolment waiting for its first code, to show again; `None` when there is none (or it expired).
-pub async fn pending_enrolment(state: &AppState, user_id: &str) -> Result<Option<Enrolment>, ApiError> {
-    let Some(factor) = totp_factors::find(&state.db, user_id).await? else {
+pub async fn pending_enrolment(accounts: &Accounts, user_id: &str) -> Result<Option<Enrolment>, ApiError> {
+    let Some(factor) = totp_factors::find(&accounts.db, user_id).await? else {
         return Ok(None);
     };
-    if factor.confirmed_at.is_some() || now_millis() - factor.created_at > ENROLMENT_TTL_MILLIS {
+    if factor.confirmed_at.is_some() || accounts.now() - factor.created_at > ENROLMENT_TTL_MILLIS {
         return Ok(None);
     }
-    let user = find_user(state, user_id).await?;
-    let Some(secret) = open_secret(state, user_id, &factor.sealed_secret) else {
+    let user = find_user(accounts, user_id).await?;
+    let Some(secret) = open_secret(accounts, user_id, &factor.sealed_secret) else {
         return Ok(None);
     };
     Ok(Some(Enrolment::of(&secret, &user.email)?))
@@ -80,13 +80,13 @@ pub async fn pending_enrolment(state: &AppState, user_id: &str) -> Result<Option
 /// recovery codes, returned here once (only their hashes are kept). A wrong code is a 422 on
 /// `code`: the caller is logged in, so it is a form field that is wrong, not a credential.
 pub async fn confirm_enrolment(
-    state: &AppState,
+    accounts: &Accounts,
     principal: &Principal,
     code: &str,
     origin: &Origin,
 ) -> Result<Vec<String>, ApiError> {
-    let now = now_millis();
-    let factor = match totp_factors::find(&state.db, &principal.user_id).await? {
+    let now = accounts.now();
+    let factor = match totp_factors::find(&accounts.db, &principal.user_id).await? {
         Some(factor) if factor.confirmed_at.is_some() => return Err(already_on()),
         Some(factor) if now - factor.created_at <= ENROLMENT_TTL_MILLIS => factor,
         _ => {
@@ -101,7 +101,7 @@ pub async fn confirm_enrolment(
             "enter the 6-digit code your authenticator app shows",
         ));
     };
-    let Some(secret) = open_secret(state, &principal.user_id, &factor.sealed_secret) else {
+    let Some(secret) = open_secret(accounts, &principal.user_id, &factor.sealed_secret) else {
         return Err(ApiError::Conflict(
             "the started enrolment can no longer be read: start one again".into(),
         ));
@@ -114,7 +114,7 @@ pub async fn confirm_enrolment(
     };
     let codes: Vec<RecoveryCode> = (0..RECOVERY_CODE_COUNT).map(|_| RecoveryCode::generate()).collect();
     let hashes: Vec<String> = codes.iter().map(RecoveryCode::hash).collect();
-    let mut transaction = state.db.begin().await?;
+    let mut transaction = accounts.db.begin().await?;
     if !totp_factors::confirm(&mut *transaction, &principal.user_id, step as i64, now).await? {
         return Err(already_on());
     }
@@ -131,11 +131,11 @@ pub async fn confirm_enrolment(
         },
     )
     .await?;
-    tell_the_owner(state, &mut transaction, &principal.user_id, Change::TurnedOn, origin).await?;
-    state
+    tell_the_owner(accounts, &mut transaction, &principal.user_id, Change::TurnedOn, origin).await?;
+    accounts
         .revocation
         .commit_second_factor_change(transaction, &principal.user_id, SecondFactorChange::Enabled)
         .await?;
-    state.mailer.wake();
+    accounts.mailer.wake();
     Ok(codes.iter().map(RecoveryCode::display).collect())
 }

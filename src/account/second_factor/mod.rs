@@ -17,10 +17,9 @@ pub use codes::{CodeFrom, code_matches};
 pub use enrolment::{Enrolment, confirm_enrolment, pending_enrolment, start_enrolment};
 pub use log_in::{challenge_if_enrolled, challenge_is_open, finish_log_in};
 
-use crate::domain::now_millis;
+use crate::account::Accounts;
 use crate::error::ApiError;
 use crate::mail::messages::Change;
-use crate::state::AppState;
 use crate::store::events::Origin;
 use crate::store::{self, recovery_codes, totp_factors};
 
@@ -40,12 +39,12 @@ pub struct Status {
     pub recovery_codes_left: i64,
 }
 
-pub async fn status(state: &AppState, user_id: &str) -> Result<Status, ApiError> {
-    let enabled_since = totp_factors::find(&state.db, user_id)
+pub async fn status(accounts: &Accounts, user_id: &str) -> Result<Status, ApiError> {
+    let enabled_since = totp_factors::find(&accounts.db, user_id)
         .await?
         .and_then(|factor| factor.confirmed_at);
     let recovery_codes_left = match enabled_since {
-        Some(_) => recovery_codes::count_unused(&state.db, user_id).await?,
+        Some(_) => recovery_codes::count_unused(&accounts.db, user_id).await?,
         None => 0,
     };
     Ok(Status {
@@ -54,8 +53,8 @@ pub async fn status(state: &AppState, user_id: &str) -> Result<Status, ApiError>
     })
 }
 
-pub async fn is_enabled(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
-    Ok(totp_factors::find(&state.db, user_id)
+pub async fn is_enabled(accounts: &Accounts, user_id: &str) -> Result<bool, ApiError> {
+    Ok(totp_factors::find(&accounts.db, user_id)
         .await?
         .is_some_and(|factor| factor.confirmed_at.is_some()))
 }
@@ -65,7 +64,7 @@ pub async fn is_enabled(state: &AppState, user_id: &str) -> Result<bool, ApiErro
 /// the change's own transaction (`mail::enqueue`): whoever holds a stolen session cannot quietly
 /// turn it off, nor turn it on to lock the owner out, without the owner hearing of it.
 async fn tell_the_owner(
-    state: &AppState,
+    accounts: &Accounts,
     transaction: &mut store::Transaction<'_>,
     user_id: &str,
     change: Change,
@@ -74,12 +73,12 @@ async fn tell_the_owner(
     let user = store::users::find_by_id(&mut **transaction, user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let when = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_millis())
+    let when = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(accounts.now())
         .unwrap_or_default()
         .format("%Y-%m-%d %H:%M:%S UTC")
         .to_string();
     let device = crate::auth::client::describe_device(&origin.user_agent);
-    let reset_link = state.mailer.link("/password/forgot");
+    let reset_link = accounts.mailer.link("/password/forgot");
     let message = crate::mail::messages::second_factor_changed(
         &user.email,
         &crate::mail::messages::SecondFactorChange {
@@ -97,8 +96,8 @@ async fn tell_the_owner(
 /// The stored secret, or `None` (logged, without the secret) when it does not open: sealed under
 /// another `MFA_ENCRYPTION_KEY`, or damaged. Its owner's TOTP codes are then refused, and a
 /// recovery code still logs in, so that they can enrol again.
-fn open_secret(state: &AppState, user_id: &str, sealed: &str) -> Option<Vec<u8>> {
-    match state.totp_sealing.open(user_id, sealed) {
+fn open_secret(accounts: &Accounts, user_id: &str, sealed: &str) -> Option<Vec<u8>> {
+    match accounts.totp_sealing.open(user_id, sealed) {
         Ok(secret) => Some(secret),
         Err(error) => {
             tracing::error!(user_id, error = %error, "a stored TOTP secret does not open");

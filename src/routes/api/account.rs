@@ -4,7 +4,7 @@ use actix_session::{Session, SessionExt};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use crate::account;
+use crate::account::{self, Accounts};
 use crate::auth::client::ClientAddress;
 use crate::auth::login;
 use crate::auth::strategy::{BearerOrCookie, Credential};
@@ -43,14 +43,14 @@ pub struct RegisteredUser {
 )]
 pub async fn register(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = required(body.email, "email")?;
     let password = required(body.password, "password")?;
-    let user = account::create(&state, &email, password, &origin).await?;
-    crate::recovery::send_verification(&state, &user).await?;
+    let user = account::create(&accounts, &email, password, &origin).await?;
+    crate::recovery::send_verification(&accounts, &user).await?;
     Ok(HttpResponse::Created().json(RegisteredUser {
         id: user.id,
         email: user.email,
@@ -83,7 +83,7 @@ pub struct PasswordProof {
 )]
 pub async fn logout_all(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     BearerOrCookie(principal): BearerOrCookie,
     session: Session,
     body: Option<web::Json<PasswordProof>>,
@@ -95,9 +95,9 @@ pub async fn logout_all(
             code: body.code,
         }
     });
-    let proved = account::require_recent_proof(&state, &principal, proof, &origin).await?;
+    let proved = account::require_recent_proof(&accounts, &principal, proof, &origin).await?;
     browser_session::record_renewed_proof(&session, &proved)?;
-    account::log_out_everywhere(&state, &principal, &origin).await?;
+    account::log_out_everywhere(&accounts, &principal, &origin).await?;
     if let Credential::Cookie(_) = principal.credential {
         session.purge();
     }
@@ -140,7 +140,7 @@ pub async fn change_password(
     let body = body.into_inner();
     let current = required(body.current_password, "current_password")?;
     let new = required(body.new_password, "new_password")?;
-    account::change_password(&state, &principal, current, new, &origin).await?;
+    account::change_password(&state.accounts, &principal, current, new, &origin).await?;
     match &principal.credential {
         Credential::Bearer(_) => {
             // The caller's tokens carry the old `ver`: all of its login session's tokens are
@@ -201,13 +201,13 @@ pub struct DeleteAccountRequest {
     )
 )]
 pub async fn delete_account(
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     BearerOrCookie(principal): BearerOrCookie,
     session: Session,
     body: web::Json<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let password = required(body.into_inner().password, "password")?;
-    account::delete(&state, &principal, password).await?;
+    account::delete(&accounts, &principal, password).await?;
     if let Credential::Cookie(_) = principal.credential {
         session.purge();
     }

@@ -3,10 +3,10 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use crate::account::Accounts;
 use crate::auth::client::ClientAddress;
 use crate::error::ApiError;
 use crate::routes::api::required;
-use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ForgotPasswordRequest {
@@ -40,11 +40,11 @@ pub const FORGOT_ACCEPTED: &str = "if an account uses this address, a link to re
 )]
 pub async fn forgot(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     body: web::Json<ForgotPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let email = required(body.into_inner().email, "email")?;
-    crate::recovery::request_password_reset(&state, &email, &origin).await?;
+    crate::recovery::request_password_reset(&accounts, &email, &origin).await?;
     Ok(HttpResponse::Accepted().json(ForgotPasswordAccepted {
         status: FORGOT_ACCEPTED,
     }))
@@ -74,12 +74,12 @@ pub struct ResetPasswordRequest {
 )]
 pub async fn reset(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     body: web::Json<ResetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let token = required(body.token, "token")?;
     let new_password = required(body.new_password, "new_password")?;
-    crate::recovery::reset_password(&state, &token, new_password, &origin).await?;
+    crate::recovery::reset_password(&accounts, &token, new_password, &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }

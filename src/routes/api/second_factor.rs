@@ -78,9 +78,9 @@ pub async fn start_enrolment(
     session: Session,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let proved = account::require_recent_proof(&state, &principal, body.into(), &origin).await?;
+    let proved = account::require_recent_proof(&state.accounts, &principal, body.into(), &origin).await?;
     browser_session::record_renewed_proof(&session, &proved)?;
-    let enrolment = second_factor::start_enrolment(&state, &principal, &proved).await?;
+    let enrolment = second_factor::start_enrolment(&state.accounts, &principal, &proved).await?;
     Ok(no_store().json(EnrolmentStarted {
         secret: enrolment.secret,
         otpauth_uri: enrolment.otpauth_uri,
@@ -125,7 +125,7 @@ pub async fn confirm_enrolment(
     body: web::Json<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let code = required(body.into_inner().code, "code")?;
-    let recovery_codes = second_factor::confirm_enrolment(&state, &principal, &code, &origin).await?;
+    let recovery_codes = second_factor::confirm_enrolment(&state.accounts, &principal, &code, &origin).await?;
     Ok(no_store().json(EnrolmentConfirmed { recovery_codes }))
 }
 
@@ -154,9 +154,9 @@ pub async fn disable(
     session: Session,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let proved = account::require_recent_proof(&state, &principal, body.into(), &origin).await?;
+    let proved = account::require_recent_proof(&state.accounts, &principal, body.into(), &origin).await?;
     browser_session::record_renewed_proof(&session, &proved)?;
-    second_factor::disable(&state, &principal, &proved, &origin).await?;
+    second_factor::disable(&state.accounts, &principal, &proved, &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -191,9 +191,9 @@ pub async fn replace_recovery_codes(
     session: Session,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let proved = account::require_recent_proof(&state, &principal, body.into(), &origin).await?;
+    let proved = account::require_recent_proof(&state.accounts, &principal, body.into(), &origin).await?;
     browser_session::record_renewed_proof(&session, &proved)?;
-    let recovery_codes = second_factor::replace_recovery_codes(&state, &principal, &proved, &origin).await?;
+    let recovery_codes = second_factor::replace_recovery_codes(&state.accounts, &principal, &proved, &origin).await?;
     Ok(no_store().json(RecoveryCodesReplaced { recovery_codes }))
 }
 
@@ -232,14 +232,17 @@ pub async fn finish_log_in(
     let code = required(body.code, "code")?;
     let token = MfaToken::parse(&mfa_token)
         .ok_or_else(|| ApiError::InvalidGrant("the mfa_token is not valid: log in again".into()))?;
-    let known_client = state.known_browsers.presented(&request);
-    let user = second_factor::finish_log_in(&state, &token.hash(), &code, known_client.as_deref(), &origin).await?;
+    let known_client = state.accounts.known_browsers.presented(&request);
+    let user =
+        second_factor::finish_log_in(&state.accounts, &token.hash(), &code, known_client.as_deref(), &origin).await?;
     let issuer = state.issuer();
     let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
     let pair = login::issue_pair(&issuer, &user, &session).await?;
     // Remembered like a password log-in's client (`auth::known_browser`).
-    let known = state
-        .known_browsers
-        .remember(known_client.as_deref(), &user, crate::domain::now_millis());
+    let known =
+        state
+            .accounts
+            .known_browsers
+            .remember(known_client.as_deref(), &user, state.revocation.clock().now_millis());
     Ok(no_store().cookie(known).json(TokenResponse::from_pair(&state, pair)))
 }

@@ -4,9 +4,9 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::account::Accounts;
 use crate::auth::client::ClientAddress;
 use crate::auth::strategy::BearerOrCookie;
-use crate::domain::now_millis;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::login_sessions::{self, LoginSession};
@@ -65,7 +65,8 @@ pub async fn list(
     state: web::Data<AppState>,
     BearerOrCookie(principal): BearerOrCookie,
 ) -> Result<HttpResponse, ApiError> {
-    let sessions = login_sessions::list_live(&state.db, &principal.user_id, now_millis()).await?;
+    let sessions =
+        login_sessions::list_live(&state.db, &principal.user_id, state.revocation.clock().now_millis()).await?;
     let views: Vec<SessionView> = sessions
         .into_iter()
         .map(|session| SessionView::new(session, &principal.session_id))
@@ -90,10 +91,10 @@ pub async fn list(
 )]
 pub async fn revoke(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     BearerOrCookie(principal): BearerOrCookie,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    crate::account::revoke_own_session(&state, &principal, &path.into_inner(), &origin).await?;
+    crate::account::revoke_own_session(&accounts, &principal, &path.into_inner(), &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }

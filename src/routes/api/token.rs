@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use crate::account;
+use crate::account::{self, Accounts};
 use crate::auth::client::ClientAddress;
 use crate::auth::login::{self, TokenPair};
 use crate::auth::strategy::{Authenticated, Strict};
@@ -73,10 +73,10 @@ pub async fn issue(
     let email = required(body.email, "email")?;
     let password = required(body.password, "password")?;
     // A client that keeps cookies is remembered like a browser (`auth::known_browser`).
-    let known_client = state.known_browsers.presented(&request);
-    let user = account::authenticate(&state, &email, &password, &origin, known_client.as_deref()).await?;
+    let known_client = state.accounts.known_browsers.presented(&request);
+    let user = account::authenticate(&state.accounts, &email, &password, &origin, known_client.as_deref()).await?;
     // Password verified; a second factor needed? Then nothing is issued until `/api/token/mfa`.
-    if let Some(mfa_token) = account::second_factor::challenge_if_enrolled(&state, &user).await? {
+    if let Some(mfa_token) = account::second_factor::challenge_if_enrolled(&state.accounts, &user).await? {
         return Err(ApiError::MfaRequired {
             mfa_token: crate::error::Undisclosed(mfa_token.expose().to_owned()),
         });
@@ -85,9 +85,12 @@ pub async fn issue(
     let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
     let pair = login::issue_pair(&issuer, &user, &session).await?;
     let mut response = no_store(TokenResponse::from_pair(&state, pair));
-    state
-        .known_browsers
-        .remember_on(&mut response, known_client.as_deref(), &user)?;
+    state.accounts.known_browsers.remember_on(
+        &mut response,
+        known_client.as_deref(),
+        &user,
+        state.revocation.clock().now_millis(),
+    )?;
     Ok(response)
 }
 
@@ -138,11 +141,11 @@ pub async fn refresh(
 )]
 pub async fn logout(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: Authenticated<Strict>,
 ) -> Result<HttpResponse, ApiError> {
     // Ending the login session denylists every unexpired access token recorded for it, this one
     // included: denylisting it here too would announce its revocation twice.
-    account::log_out(&state, &user.principal, &origin, "API token").await?;
+    account::log_out(&accounts, &user.principal, &origin, "API token").await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::account::Accounts;
 use crate::auth::client::ClientAddress;
 use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::layout::{Layout, flash, redirect, render};
@@ -16,13 +17,13 @@ use crate::store::login_sessions;
 
 pub async fn revoke_one(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     path: web::Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
     let target = path.into_inner();
-    let device = crate::account::revoke_own_session(&state, &user.0, &target, &origin).await?;
+    let device = crate::account::revoke_own_session(&accounts, &user.0, &target, &origin).await?;
     if target == user.0.session_id {
         user.session().purge();
         return Ok(redirect("/login"));
@@ -35,12 +36,12 @@ pub async fn revoke_one(
 /// password, since whoever logged in there knew it.
 pub async fn report_not_you(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     path: web::Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    let device = crate::account::report_not_you(&state, &user.0, &path.into_inner(), &origin).await?;
+    let device = crate::account::report_not_you(&accounts, &user.0, &path.into_inner(), &origin).await?;
     flash(
         user.session(),
         "warning",
@@ -55,12 +56,12 @@ pub async fn report_not_you(
 /// "It was me": the device is marked known.
 pub async fn recognise(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     path: web::Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    let device = crate::account::recognise_device(&state, &user.0, &path.into_inner(), &origin).await?;
+    let device = crate::account::recognise_device(&accounts, &user.0, &path.into_inner(), &origin).await?;
     flash(user.session(), "success", format!("Marked {device} as yours."));
     Ok(redirect("/dashboard"))
 }
@@ -90,7 +91,7 @@ pub async fn revoke_others(
         )
         .await;
     }
-    let count = crate::account::sign_out_other_devices(&state, &user.0, &origin).await?;
+    let count = crate::account::sign_out_other_devices(&state.accounts, &user.0, &origin).await?;
     let signed_out = crate::account::count_devices(count, true);
     flash(user.session(), "info", format!("Signed out of {signed_out}"));
     Ok(redirect("/dashboard"))
@@ -136,7 +137,7 @@ pub async fn logout_all(
         )
         .await;
     }
-    crate::account::log_out_everywhere(&state, &user.0, &origin).await?;
+    crate::account::log_out_everywhere(&state.accounts, &user.0, &origin).await?;
     user.session().purge();
     Ok(redirect("/login"))
 }

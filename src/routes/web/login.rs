@@ -197,7 +197,7 @@ pub async fn submit(
 ) -> Result<HttpResponse, PageError> {
     let email = form.email.unwrap_or_default();
     let password = form.password.unwrap_or_default();
-    let known_browser = state.known_browsers.presented(&request);
+    let known_browser = state.accounts.known_browsers.presented(&request);
     let page = |error: Option<String>, offer_reset: bool, reset_required: bool, status: StatusCode| {
         let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
         let page = LoginPage {
@@ -211,17 +211,22 @@ pub async fn submit(
         render_form(&page, status, cookie)
     };
     let refused = |error: String, offer_reset: bool, status: StatusCode| page(Some(error), offer_reset, false, status);
-    match crate::account::authenticate(&state, &email, &password, &origin, known_browser.as_deref()).await {
+    match crate::account::authenticate(&state.accounts, &email, &password, &origin, known_browser.as_deref()).await {
         Ok(user) => {
             // Password verified; a second factor needed? Then the code step, not logged in yet.
-            if let Some(challenge) = crate::account::second_factor::challenge_if_enrolled(&state, &user).await? {
+            if let Some(challenge) =
+                crate::account::second_factor::challenge_if_enrolled(&state.accounts, &user).await?
+            {
                 return crate::routes::web::second_factor::begin_code_step(&session, challenge.hash());
             }
             let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
             let mut response = redirect_remembering_device("/dashboard", &state.settings, &login_session_id)?;
-            state
-                .known_browsers
-                .remember_on(&mut response, known_browser.as_deref(), &user)?;
+            state.accounts.known_browsers.remember_on(
+                &mut response,
+                known_browser.as_deref(),
+                &user,
+                state.revocation.clock().now_millis(),
+            )?;
             Ok(response)
         }
         Err(ApiError::InvalidGrant(_)) => refused(
@@ -321,7 +326,7 @@ pub async fn logout(
     match who {
         LoggingOut::SignedIn(user) => {
             form?;
-            crate::account::log_out(&state, &user.0, &origin, "browser session").await?;
+            crate::account::log_out(&state.accounts, &user.0, &origin, "browser session").await?;
             user.session().purge();
         }
         LoggingOut::StateLost {
@@ -335,7 +340,7 @@ pub async fn logout(
                     session_id: login_session_id,
                     credential: Credential::Cookie(CookieLogin::of(&session)),
                 };
-                crate::account::log_out(&state, &principal, &origin, "browser session").await?;
+                crate::account::log_out(&state.accounts, &principal, &origin, "browser session").await?;
             }
             session.purge();
         }

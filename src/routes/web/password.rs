@@ -7,7 +7,6 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::client::ClientAddress;
-use crate::domain::now_millis;
 use crate::error::ApiError;
 use crate::routes::browser_session;
 use crate::routes::web::csrf_form::CsrfForm;
@@ -33,7 +32,7 @@ async fn page(
     user: &WebUser,
     error: Option<(&'static str, String)>,
 ) -> Result<PasswordPage, PageError> {
-    let others = store::login_sessions::list_live(&state.db, &user.0.user_id, now_millis())
+    let others = store::login_sessions::list_live(&state.db, &user.0.user_id, state.revocation.clock().now_millis())
         .await?
         .iter()
         .filter(|session| session.id != user.0.session_id)
@@ -113,7 +112,7 @@ pub async fn submit(
         .await;
     }
     let current = form.current_password.unwrap_or_default();
-    match crate::account::change_password(&state, &user.0, current, new, &origin).await {
+    match crate::account::change_password(&state.accounts, &user.0, current, new, &origin).await {
         Ok(signed_out) => {
             // A new session key for this browser: whatever copy of the old cookie exists is dead.
             let session = user.session();
@@ -131,10 +130,13 @@ pub async fn submit(
             // (`auth::known_browser`); the one that made it is known again at once.
             let mut response = redirect("/dashboard");
             if let Some(account) = crate::store::users::find_by_id(&state.db, &user.0.user_id).await? {
-                let known_browser = state.known_browsers.presented(&request);
-                state
-                    .known_browsers
-                    .remember_on(&mut response, known_browser.as_deref(), &account)?;
+                let known_browser = state.accounts.known_browsers.presented(&request);
+                state.accounts.known_browsers.remember_on(
+                    &mut response,
+                    known_browser.as_deref(),
+                    &account,
+                    state.revocation.clock().now_millis(),
+                )?;
             }
             Ok(response)
         }

@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::account::Accounts;
 use crate::auth::client::ClientAddress;
 use crate::auth::client::describe_device;
 use crate::error::ApiError;
@@ -92,7 +93,7 @@ pub async fn forgot_submit(
     CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> Result<HttpResponse, PageError> {
     let email = form.email.unwrap_or_default();
-    match recovery::request_password_reset(&state, &email, &origin).await {
+    match recovery::request_password_reset(&state.accounts, &email, &origin).await {
         Ok(()) => outcome(
             &request,
             &session,
@@ -151,7 +152,7 @@ pub async fn reset_form(
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
     let token = query.into_inner().token.unwrap_or_default();
-    match recovery::reset_link_owner(&state, &token).await {
+    match recovery::reset_link_owner(&state.accounts, &token).await {
         Ok(user) => {
             let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
             let page = ResetPasswordPage {
@@ -194,7 +195,7 @@ pub async fn reset_submit(
         };
         render_form(&page, StatusCode::UNPROCESSABLE_ENTITY, cookie)
     };
-    let owner = match recovery::reset_link_owner(&state, &token).await {
+    let owner = match recovery::reset_link_owner(&state.accounts, &token).await {
         Ok(user) => user,
         Err(ApiError::InvalidLinkToken(_)) => return link_gone(&request, &session, &state, "password reset"),
         Err(other) => return Err(other.into()),
@@ -205,7 +206,7 @@ pub async fn reset_submit(
     {
         return refuse("The two passwords do not match.".into(), owner.email);
     }
-    match recovery::reset_password(&state, &token, new_password, &origin).await {
+    match recovery::reset_password(&state.accounts, &token, new_password, &origin).await {
         Ok(count) => {
             // This browser's own log-in, if it had one, has just ended with the others.
             session.purge();
@@ -237,7 +238,7 @@ pub async fn verify_email(
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
     let token = query.into_inner().token.unwrap_or_default();
-    match recovery::verify_email(&state, &token, &origin).await {
+    match recovery::verify_email(&state.accounts, &token, &origin).await {
         Ok(email) => outcome(
             &request,
             &session,
@@ -264,11 +265,11 @@ pub async fn verify_email(
 
 /// The dashboard's "send the link again".
 pub async fn resend_verification(
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    match recovery::resend_verification(&state, &user.0.user_id).await? {
+    match recovery::resend_verification(&accounts, &user.0.user_id).await? {
         Resent::Sent => flash(
             user.session(),
             "success",
@@ -315,7 +316,7 @@ pub async fn not_me_form(
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
     let token = query.into_inner().token.unwrap_or_default();
-    match recovery::reported_sign_in(&state, &token).await {
+    match recovery::reported_sign_in(&state.accounts, &token).await {
         Ok(reported) => {
             let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
             let (device, ip, when) = match &reported.session {
@@ -354,7 +355,7 @@ pub async fn not_me_confirm(
     CsrfForm(form): CsrfForm<NotMeForm>,
 ) -> Result<HttpResponse, PageError> {
     let token = form.token.or(query.into_inner().token).unwrap_or_default();
-    match recovery::report_sign_in(&state, &token, &origin).await {
+    match recovery::report_sign_in(&state.accounts, &token, &origin).await {
         Ok(count) => {
             session.purge();
             outcome(

@@ -70,9 +70,9 @@ pub async fn submit(
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
-    match crate::account::create(&state, &email, password, &origin).await {
+    match crate::account::create(&state.accounts, &email, password, &origin).await {
         Ok(user) => {
-            crate::recovery::send_verification(&state, &user).await?;
+            crate::recovery::send_verification(&state.accounts, &user).await?;
             let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
             flash(
                 &session,

@@ -11,7 +11,6 @@ use serde::Deserialize;
 use crate::account::Proof;
 use crate::account::second_factor::{self, MAX_WRONG_CODES_PER_LOG_IN};
 use crate::auth::client::ClientAddress;
-use crate::domain::now_millis;
 use crate::error::ApiError;
 use crate::routes::browser_session::{self, put};
 use crate::routes::web::csrf_form::CsrfForm;
@@ -38,11 +37,11 @@ pub struct DashboardSection {
 
 impl DashboardSection {
     pub async fn of(state: &AppState, user_id: &str) -> Result<Self, ApiError> {
-        let status = second_factor::status(state, user_id).await?;
+        let status = second_factor::status(&state.accounts, user_id).await?;
         let since = status.enabled_since.unwrap_or(0);
         Ok(Self {
             on: status.enabled_since.is_some(),
-            since_relative: relative_time(since, now_millis()),
+            since_relative: relative_time(since, state.revocation.clock().now_millis()),
             since_exact: exact_time(since),
             since_iso: iso_time(since),
             recovery_codes_left: status.recovery_codes_left,
@@ -88,7 +87,7 @@ pub async fn start(
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let (proof, refusal) = form.into_proof();
-    let proved = match crate::account::require_recent_proof(&state, &user.0, proof, &origin).await {
+    let proved = match crate::account::require_recent_proof(&state.accounts, &user.0, proof, &origin).await {
         Ok(proved) => proved,
         Err(ApiError::ReauthenticationRequired(_)) => {
             return ask_for_password(
@@ -104,7 +103,7 @@ pub async fn start(
         Err(other) => return Err(other.into()),
     };
     browser_session::record_renewed_proof(user.session(), &proved)?;
-    match second_factor::start_enrolment(&state, &user.0, &proved).await {
+    match second_factor::start_enrolment(&state.accounts, &user.0, &proved).await {
         Ok(_) => Ok(redirect("/mfa/totp")),
         Err(ApiError::Conflict(message)) => {
             flash(user.session(), "warning", message);
@@ -129,7 +128,7 @@ async fn render_enrol_page(
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
-    let Some(enrolment) = second_factor::pending_enrolment(state, &user.0.user_id).await? else {
+    let Some(enrolment) = second_factor::pending_enrolment(&state.accounts, &user.0.user_id).await? else {
         flash(
             user.session(),
             "warning",
@@ -172,7 +171,7 @@ pub async fn confirm(
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
     let code = form.code.unwrap_or_default();
-    match second_factor::confirm_enrolment(&state, &user.0, &code, &origin).await {
+    match second_factor::confirm_enrolment(&state.accounts, &user.0, &code, &origin).await {
         Ok(codes) => {
             let page = RecoveryCodesPage {
                 layout: Layout::new(user.session(), Some(email_of(&state, &user).await?))?,
@@ -199,7 +198,7 @@ pub async fn disable(
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let (proof, refusal) = form.into_proof();
-    let proved = match crate::account::require_recent_proof(&state, &user.0, proof, &origin).await {
+    let proved = match crate::account::require_recent_proof(&state.accounts, &user.0, proof, &origin).await {
         Ok(proved) => proved,
         Err(ApiError::ReauthenticationRequired(_)) => {
             return ask_for_password(
@@ -215,7 +214,7 @@ pub async fn disable(
         Err(other) => return Err(other.into()),
     };
     browser_session::record_renewed_proof(user.session(), &proved)?;
-    match second_factor::disable(&state, &user.0, &proved, &origin).await {
+    match second_factor::disable(&state.accounts, &user.0, &proved, &origin).await {
         Ok(()) => flash(user.session(), "success", "Two-step verification is off."),
         Err(ApiError::NotFound) => flash(user.session(), "warning", "Two-step verification was not on."),
         Err(other) => return Err(other.into()),
@@ -232,7 +231,7 @@ pub async fn replace_recovery_codes(
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let (proof, refusal) = form.into_proof();
-    let proved = match crate::account::require_recent_proof(&state, &user.0, proof, &origin).await {
+    let proved = match crate::account::require_recent_proof(&state.accounts, &user.0, proof, &origin).await {
         Ok(proved) => proved,
         Err(ApiError::ReauthenticationRequired(_)) => {
             return ask_for_password(
@@ -248,7 +247,7 @@ pub async fn replace_recovery_codes(
         Err(other) => return Err(other.into()),
     };
     browser_session::record_renewed_proof(user.session(), &proved)?;
-    match second_factor::replace_recovery_codes(&state, &user.0, &proved, &origin).await {
+    match second_factor::replace_recovery_codes(&state.accounts, &user.0, &proved, &origin).await {
         Ok(codes) => {
             let page = RecoveryCodesPage {
                 layout: Layout::new(user.session(), Some(email_of(&state, &user).await?))?,
@@ -318,7 +317,7 @@ pub async fn code_step(
     let Some(challenge) = pending_challenge(&session) else {
         return Ok(redirect("/login"));
     };
-    if !second_factor::challenge_is_open(&state, &challenge).await? {
+    if !second_factor::challenge_is_open(&state.accounts, &challenge).await? {
         return Ok(start_over(&session, "That log-in took too long: log in again."));
     }
     render_code_step(&request, &session, &state, None, StatusCode::OK)
@@ -337,20 +336,23 @@ pub async fn submit_code(
         return Ok(redirect("/login"));
     };
     let code = form.code.unwrap_or_default();
-    let known_browser = state.known_browsers.presented(&request);
-    match second_factor::finish_log_in(&state, &challenge, &code, known_browser.as_deref(), &origin).await {
+    let known_browser = state.accounts.known_browsers.presented(&request);
+    match second_factor::finish_log_in(&state.accounts, &challenge, &code, known_browser.as_deref(), &origin).await {
         Ok(user) => {
             let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
             let mut response = redirect_remembering_device("/dashboard", &state.settings, &login_session_id)?;
             // Remembered like a password log-in's browser (`auth::known_browser`).
-            state
-                .known_browsers
-                .remember_on(&mut response, known_browser.as_deref(), &user)?;
+            state.accounts.known_browsers.remember_on(
+                &mut response,
+                known_browser.as_deref(),
+                &user,
+                state.revocation.clock().now_millis(),
+            )?;
             Ok(response)
         }
         Err(ApiError::LoginRefused(why)) => Ok(start_over(&session, &why)),
         Err(ApiError::InvalidGrant(_)) => {
-            if !second_factor::challenge_is_open(&state, &challenge).await? {
+            if !second_factor::challenge_is_open(&state.accounts, &challenge).await? {
                 return Ok(start_over(
                     &session,
                     "Too many wrong codes, or the log-in took too long: log in again.",

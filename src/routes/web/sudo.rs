@@ -6,7 +6,6 @@ use actix_web::http::StatusCode;
 use askama::Template;
 
 use crate::auth::strategy::AUTHENTICATED_AT_KEY;
-use crate::domain::now_millis;
 use crate::routes::browser_session;
 use crate::routes::web::format::relative_time;
 use crate::routes::web::layout::{Layout, render_with_status};
@@ -44,7 +43,7 @@ pub async fn confirm_sudo(
     let code = code_given.filter(|given| !given.trim().is_empty());
     let had_proof = password.is_some() || code.is_some();
     let proof = crate::account::Proof { password, code };
-    match crate::account::require_recent_proof(state, &user.0, proof, origin).await {
+    match crate::account::require_recent_proof(&state.accounts, &user.0, proof, origin).await {
         Ok(proved) => {
             browser_session::record_renewed_proof(user.session(), &proved)?;
             Ok(Sudo::Confirmed)
@@ -87,14 +86,14 @@ pub async fn ask_for_password(
         last_proved: if proved_at > 0 {
             format!(
                 "you last entered your password {}",
-                relative_time(proved_at, now_millis())
+                relative_time(proved_at, state.revocation.clock().now_millis())
             )
         } else {
             "this browser has not proved your password yet".to_owned()
         },
         error: matches!(sudo, Sudo::Wrong).then_some("That password is not correct. Try again."),
         carried,
-        accepts_code: crate::account::second_factor::is_enabled(state, &user.0.user_id).await?,
+        accepts_code: crate::account::second_factor::is_enabled(&state.accounts, &user.0.user_id).await?,
     };
     let status = if matches!(sudo, Sudo::Wrong) {
         StatusCode::UNPROCESSABLE_ENTITY
