@@ -2,7 +2,9 @@
 # Validates /openapi.json of a debug server with openapi-spec-validator (the check code generators
 # such as openapi-python-client rely on: a valid OpenAPI 3.1 document, unique operationIds), and
 # the RFC 8414 metadata document with a few lines of Python, as a client would read it.
-# Usage: scripts/openapi-validate.sh
+# Usage: scripts/openapi-validate.sh [--install-only]
+#   --install-only: install openapi-spec-validator into target/openapi-venv and stop there.
+# REVOCABLE_BINARY: run that binary instead of building one (CI passes the one `cargo test` built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,13 +14,15 @@ if ! "$venv/bin/pip" show openapi-spec-validator 2>/dev/null | grep -q "^Version
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "openapi-spec-validator==$version"
 fi
+if [ "${1:-}" = "--install-only" ]; then exit 0; fi
 
-cargo build --quiet
+binary="${REVOCABLE_BINARY:-}"
+if [ -z "$binary" ]; then cargo build --quiet; binary=target/debug/revocable; fi
 scratch=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 env DATABASE_URL="sqlite://$scratch/openapi.db?mode=rwc" BIND="127.0.0.1:$port" \
-  target/debug/revocable serve >"$scratch/server.log" 2>&1 &
+  "$binary" serve >"$scratch/server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$scratch"' EXIT
 for _ in $(seq 1 60); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.5; done

@@ -5,16 +5,23 @@
 # Before each pass it checks with curl that the credential authenticates (`/api/version/me` for the
 # token, `/api/cookie/me` for the cookie), so a pass never runs unauthenticated by mistake.
 # Usage: scripts/schemathesis.sh [--credentials-only] DATABASE_URL [REDIS_URL]
+#        scripts/schemathesis.sh --install-only
 #   --credentials-only: start the server, log in both ways, check the credentials, stop there.
+#   --install-only: install schemathesis into target/schemathesis-venv and stop there.
+# REVOCABLE_BINARY: run that binary instead of building one (CI passes the one `cargo test` built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 credentials_only=false
+install_only=false
 if [ "${1:-}" = "--credentials-only" ]; then
   credentials_only=true
   shift
+elif [ "${1:-}" = "--install-only" ]; then
+  install_only=true
+  shift
 fi
-database_url="$1"
+database_url="${1:-}"
 redis_url="${2:-}"
 venv="target/schemathesis-venv"
 version="4.32.5"
@@ -24,14 +31,17 @@ if ! $credentials_only && ! "$venv/bin/schemathesis" --version 2>/dev/null | gre
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "schemathesis==$version"
 fi
+if $install_only; then exit 0; fi
+[ -n "$database_url" ] || { echo "usage: scripts/schemathesis.sh [--credentials-only] DATABASE_URL [REDIS_URL]" >&2; exit 2; }
 
-cargo build --quiet
+binary="${REVOCABLE_BINARY:-}"
+if [ -z "$binary" ]; then cargo build --quiet; binary=target/debug/revocable; fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 log=$(mktemp)
 env DATABASE_URL="$database_url" BIND="127.0.0.1:$port" LOGIN_RATE_PER_MINUTE=100000 CLIENT_AUTH_FAILURES_PER_MINUTE=100000 \
   ${redis_url:+REDIS_URL="$redis_url" REDIS_PREFIX="schemathesis:$$:"} \
-  COMPARE_AT_START=off target/debug/revocable serve >"$log" 2>&1 &
+  COMPARE_AT_START=off "$binary" serve >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
 for _ in $(seq 1 60); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.5; done

@@ -4,6 +4,8 @@
 # installed from its package-lock.json): release build unless PROFILE=debug. Prints the pushed
 # SETs' latency.
 # Usage: scripts/ssf-peer.sh [REVOCATIONS]
+#        scripts/ssf-peer.sh --install-only   # PyJWT into target/ssf-peer-venv and jose, then stop
+# REVOCABLE_BINARY: run that binary instead of building one (CI passes the one `cargo test` built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,10 +18,14 @@ fi
 
 command -v npm >/dev/null || { echo "npm is needed for the jose reader of scripts/ssf-peer-js" >&2; exit 1; }
 npm ci --prefix scripts/ssf-peer-js --no-audit --no-fund --silent
+if [ "${1:-}" = "--install-only" ]; then exit 0; fi
 
 profile="${PROFILE:-release}"
-if [ "$profile" = release ]; then cargo build --quiet --release; else cargo build --quiet; fi
-binary="target/$profile/revocable"
+binary="${REVOCABLE_BINARY:-}"
+if [ -z "$binary" ]; then
+  if [ "$profile" = release ]; then cargo build --quiet --release; else cargo build --quiet; fi
+  binary="target/$profile/revocable"
+fi
 scratch=$(mktemp -d)
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
