@@ -130,7 +130,7 @@ pub async fn check_denylist(revocation: &Revocation, claims: &Claims) -> Result<
 /// database at most once a minute, off the request's path).
 pub async fn check_allowlist(revocation: &Revocation, claims: &Claims) -> Result<(), ApiError> {
     let now = revocation.clock().now_millis();
-    match revocation.session(&claims.sid).await? {
+    match revocation.session(&claims.sid, now).await? {
         Some(session) if session.is_live(now) && session.user_id == claims.sub => {
             revocation.record_activity(&claims.sid, &session, now, None);
             Ok(())
@@ -258,7 +258,7 @@ pub async fn check_login_session(
     user_id: &str,
 ) -> Result<(), ApiError> {
     let now = revocation.clock().now_millis();
-    let login_session = revocation.session(login_session_id).await?;
+    let login_session = revocation.session(login_session_id, now).await?;
     let Some(login_session) = login_session.filter(|found| found.user_id == user_id) else {
         return Err(ApiError::cookie(RejectReason::RevokedSession));
     };

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 /// Milliseconds since the Unix epoch: the unit of every time column.
 pub fn now_millis() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    super::clock::system_millis()
 }
 
 fn random_url_safe(bytes: usize) -> String {

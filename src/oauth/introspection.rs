@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::auth::client::describe_device;
 use crate::auth::jwt::{AccessToken, Claims, ClientClaims, FIRST_PARTY_CLIENT_ID, JwtKeys};
-use crate::domain::{RefreshToken, now_millis};
+use crate::domain::RefreshToken;
 use crate::error::ApiError;
 use crate::revocation::Revocation;
 use crate::store::events::{self, EventKind, NewEvent, Origin};
@@ -157,9 +157,9 @@ async fn access_token_is_live(revocation: &Revocation, claims: &Claims) -> Resul
     if revocation.is_denylisted(&claims.jti).await? {
         return Ok(false);
     }
-    let now = now_millis();
+    let now = revocation.clock().now_millis();
     Ok(revocation
-        .session(&claims.sid)
+        .session(&claims.sid, now)
         .await?
         .is_some_and(|session| session.is_live(now) && session.user_id == claims.sub))
 }

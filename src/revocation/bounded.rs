@@ -4,7 +4,7 @@ use compact_str::CompactString;
 use quick_cache::sync::{Cache as QuickCache, EntryAction, EntryResult};
 
 use super::cache::Limits;
-use crate::domain::now_millis;
+use crate::domain::Clock;
 
 /// A bounded map with a time limit: at most `capacity` entries (the least used go first), none
 /// answered once older than the time limit. Entries are small (ids are kept inline, not on the
@@ -13,12 +13,14 @@ use crate::domain::now_millis;
 pub(super) struct Bounded<V: Clone> {
     map: QuickCache<CompactString, Stamped<V>>,
     time_to_live: i64,
+    /// The app's clock, which stamps what is stored; a read brings the time it was made at.
+    clock: Clock,
 }
 
 #[derive(Clone)]
 struct Stamped<V> {
     value: V,
-    /// When the value was read from the store (milliseconds since the epoch).
+    /// When the value was read from the store (unix milliseconds, on the app's clock).
     stored_at: i64,
 }
 
@@ -27,6 +29,7 @@ impl<V: Clone> Bounded<V> {
         Self {
             map: QuickCache::new(usize::try_from(limits.capacity).unwrap_or(usize::MAX).max(1)),
             time_to_live: i64::try_from(limits.time_to_live.as_millis()).unwrap_or(i64::MAX),
+            clock: limits.clock.clone(),
         }
     }
 
@@ -34,15 +37,17 @@ impl<V: Clone> Bounded<V> {
         now.saturating_sub(stamped.stored_at) < self.time_to_live
     }
 
-    pub(super) fn get(&self, key: &str) -> Option<V> {
+    /// The value held for `key`, unless it was stored a time limit or more before `now`. The
+    /// check that asks already read the clock; it passes what it read.
+    pub(super) fn get(&self, key: &str, now: i64) -> Option<V> {
         let stamped = self.map.get(key)?;
-        self.fresh(&stamped, now_millis()).then_some(stamped.value)
+        self.fresh(&stamped, now).then_some(stamped.value)
     }
 
     /// Stores `value` as read now, or what `merge(held, value)` makes of it while a fresh entry
     /// is held.
     pub(super) fn upsert(&self, key: &str, value: V, merge: impl FnOnce(V, V) -> V) {
-        let now = now_millis();
+        let now = self.clock.now_millis();
         let mut pending = Some((value, merge));
         let result = self.map.entry(&CompactString::new(key), None, |_, held| {
             if let Some((value, merge)) = pending.take() {
@@ -74,7 +79,7 @@ impl<V: Clone> Bounded<V> {
             CompactString::new(key),
             Stamped {
                 value,
-                stored_at: now_millis(),
+                stored_at: self.clock.now_millis(),
             },
         );
     }

@@ -33,12 +33,18 @@ pub struct Limits {
     pub capacity: u64,
     /// No entry is kept longer than this without being read again from the database.
     pub time_to_live: Duration,
+    /// The app's clock, which that time limit is measured on.
+    pub clock: crate::domain::Clock,
 }
 
 pub struct Cache {
     versions: Bounded<KnownVersion>,
     sessions: Bounded<SessionView>,
     web_state: Bounded<WebState>,
+    /// Session key → the name its state is cached and announced under (`cookie_state::key_hash`,
+    /// a SHA-256). A pure function's results, so a lost entry is only computed again: a request
+    /// with a cookie seen before finds its state without hashing the key again.
+    web_state_names: quick_cache::sync::Cache<Box<str>, Arc<str>>,
     /// `jti` → when its token expires. Complete while `denylist_complete`.
     denylist: JtiSet,
     denylist_capacity: usize,
@@ -57,6 +63,9 @@ impl Cache {
             versions: Bounded::new(&limits),
             sessions: Bounded::new(&limits),
             web_state: Bounded::new(&limits),
+            web_state_names: quick_cache::sync::Cache::new(
+                usize::try_from(limits.capacity).unwrap_or(usize::MAX).max(1),
+            ),
             denylist: JtiSet::default(),
             denylist_capacity: usize::try_from(limits.capacity).unwrap_or(usize::MAX),
             denylist_complete: AtomicBool::new(false),
@@ -76,8 +85,8 @@ impl Cache {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub fn version(&self, user_id: &str) -> Option<KnownVersion> {
-        self.versions.get(user_id)
+    pub fn version(&self, user_id: &str, now: i64) -> Option<KnownVersion> {
+        self.versions.get(user_id, now)
     }
 
     pub fn fill_version(&self, ticket: FillTicket, user_id: &str, version: KnownVersion) {
@@ -86,8 +95,8 @@ impl Cache {
         }
     }
 
-    pub fn session(&self, session_id: &str) -> Option<SessionView> {
-        self.sessions.get(session_id)
+    pub fn session(&self, session_id: &str, now: i64) -> Option<SessionView> {
+        self.sessions.get(session_id, now)
     }
 
     pub fn fill_session(&self, ticket: FillTicket, session_id: &str, view: SessionView) {
@@ -110,8 +119,18 @@ impl Cache {
         });
     }
 
-    pub fn web_state(&self, key_hash: &str) -> Option<WebState> {
-        self.web_state.get(key_hash)
+    /// The name of `session_key`'s state: `name(session_key)`, remembered.
+    pub fn web_state_name(&self, session_key: &str, name: impl FnOnce(&str) -> String) -> Arc<str> {
+        if let Some(known) = self.web_state_names.get(session_key) {
+            return known;
+        }
+        let named: Arc<str> = Arc::from(name(session_key));
+        self.web_state_names.insert(Box::from(session_key), named.clone());
+        named
+    }
+
+    pub fn web_state(&self, key_hash: &str, now: i64) -> Option<WebState> {
+        self.web_state.get(key_hash, now)
     }
 
     pub fn fill_web_state(&self, ticket: FillTicket, key_hash: &str, state: WebState) {
@@ -307,12 +326,14 @@ pub struct CacheSizes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::now_millis;
     use crate::store::revocation_log::Change;
 
     fn cache() -> Cache {
         Cache::new(Limits {
             capacity: 1000,
             time_to_live: Duration::from_secs(60),
+            clock: crate::domain::Clock::test(),
         })
     }
 
@@ -337,20 +358,42 @@ mod tests {
 
     #[test]
     fn an_entry_past_its_time_limit_is_not_answered_and_a_fill_replaces_it() {
+        let clock = crate::domain::Clock::test();
         let cache = Cache::new(Limits {
             capacity: 1000,
             time_to_live: Duration::from_millis(30),
+            clock: clock.clone(),
         });
         cache.fill_session(cache.ticket(), "s", live_view());
-        assert!(cache.session("s").is_some());
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(cache.session("s"), None, "read again from the database");
+        assert!(cache.session("s", clock.now_millis()).is_some());
+        clock.advance(Duration::from_millis(40));
+        assert_eq!(
+            cache.session("s", clock.now_millis()),
+            None,
+            "read again from the database"
+        );
         let refreshed = SessionView {
             expires_at: 5,
             ..live_view()
         };
         cache.fill_session(cache.ticket(), "s", refreshed.clone());
-        assert_eq!(cache.session("s"), Some(refreshed));
+        assert_eq!(cache.session("s", clock.now_millis()), Some(refreshed));
+    }
+
+    #[test]
+    fn a_session_keys_name_is_computed_once_and_is_the_name_of_that_key_alone() {
+        let cache = cache();
+        let computed = std::cell::Cell::new(0);
+        let name = |key: &str| {
+            computed.set(computed.get() + 1);
+            format!("name of {key}")
+        };
+        assert_eq!(&*cache.web_state_name("key-a", name), "name of key-a");
+        assert_eq!(&*cache.web_state_name("key-a", name), "name of key-a");
+        assert_eq!(computed.get(), 1, "the second look is remembered");
+        assert_eq!(&*cache.web_state_name("key-b", name), "name of key-b");
+        assert_eq!(&*cache.web_state_name("key-a\0", name), "name of key-a\0");
+        assert_eq!(computed.get(), 3, "another key is never taken for one seen before");
     }
 
     #[test]
@@ -358,6 +401,7 @@ mod tests {
         let cache = Cache::new(Limits {
             capacity: 100,
             time_to_live: Duration::from_secs(60),
+            clock: crate::domain::Clock::test(),
         });
         for index in 0..1000 {
             cache.fill_session(cache.ticket(), &format!("session-{index}"), live_view());
@@ -372,7 +416,11 @@ mod tests {
         let ticket = cache.ticket();
         cache.apply(&entry(Change::session_revoked("u", "s", "logged_out")), false);
         cache.fill_session(ticket, "s", live_view());
-        assert_eq!(cache.session("s"), None, "the racing read is answered, not cached");
+        assert_eq!(
+            cache.session("s", now_millis()),
+            None,
+            "the racing read is answered, not cached"
+        );
     }
 
     #[test]
@@ -383,7 +431,7 @@ mod tests {
         // Even a fill whose ticket is current merges: revoked wins.
         cache.merge_session("s", live_view());
         let _ = ticket;
-        assert!(cache.session("s").is_some_and(|view| view.revoked));
+        assert!(cache.session("s", now_millis()).is_some_and(|view| view.revoked));
     }
 
     #[test]
@@ -392,10 +440,10 @@ mod tests {
         cache.fill_version(cache.ticket(), "u", KnownVersion::Current(3));
         cache.apply(&entry(Change::version_changed("u", 4, "logged_out_everywhere")), false);
         cache.fill_version(cache.ticket(), "u", KnownVersion::Current(3));
-        assert_eq!(cache.version("u"), Some(KnownVersion::Current(4)));
+        assert_eq!(cache.version("u", now_millis()), Some(KnownVersion::Current(4)));
         cache.apply(&entry(Change::user_deleted("u")), false);
         cache.fill_version(cache.ticket(), "u", KnownVersion::Current(9));
-        assert_eq!(cache.version("u"), Some(KnownVersion::Deleted));
+        assert_eq!(cache.version("u", now_millis()), Some(KnownVersion::Deleted));
     }
 
     #[test]
@@ -417,6 +465,7 @@ mod tests {
         let cache = Cache::new(Limits {
             capacity: 2,
             time_to_live: Duration::from_secs(60),
+            clock: crate::domain::Clock::test(),
         });
         cache.load_denylist(vec![("a".into(), 100), ("b".into(), 100)]);
         cache.apply(

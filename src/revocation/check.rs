@@ -59,7 +59,7 @@ impl Revocation {
     /// Whether an access token carrying `ver` is still current for `user_id`.
     pub async fn version_is_current(&self, user_id: &str, ver: i64) -> Result<bool, Error> {
         if let Some(cache) = self.trusted().await? {
-            match cache.version(user_id) {
+            match cache.version(user_id, self.now_millis()) {
                 // A token newer than what is held means the cache has not heard of a change yet.
                 Some(KnownVersion::Current(held)) if held >= ver => {
                     count("version", Lookup::Hit);
@@ -111,12 +111,12 @@ impl Revocation {
         Ok(denied)
     }
 
-    /// The login session as the checks see it; `None` when it does not exist. A cached answer
-    /// that looks timed out is read again: another instance may have seen activity since.
-    pub async fn session(&self, session_id: &str) -> Result<Option<SessionView>, Error> {
-        let now = self.now_millis();
+    /// The login session as the checks see it at `now` (on the app's clock, which the caller
+    /// read to judge the answer); `None` when it does not exist. A cached answer that looks timed
+    /// out is read again: another instance may have seen activity since.
+    pub async fn session(&self, session_id: &str, now: i64) -> Result<Option<SessionView>, Error> {
         if let Some(cache) = self.trusted().await? {
-            if let Some(view) = cache.session(session_id)
+            if let Some(view) = cache.session(session_id, now)
                 && (view.revoked || view.is_live(now))
             {
                 count("session", Lookup::Hit);

@@ -183,8 +183,8 @@ impl Revocation {
             let state = backend.load(session_key, now).await?;
             return Ok(state.or_else(|| state_when_lost(session_key)));
         };
-        let hash = key_hash(session_key);
-        if let Some(state) = cache.web_state(&hash) {
+        let hash = cache.web_state_name(session_key, key_hash);
+        if let Some(state) = cache.web_state(&hash, now) {
             count("web_state", Lookup::Hit);
             return Ok(Some((*state).clone()));
         }

@@ -148,6 +148,7 @@ impl Revocation {
         let cache = Arc::new(cache::Cache::new(cache::Limits {
             capacity: settings.capacity,
             time_to_live: settings.time_to_live,
+            clock: settings.clock.clone(),
         }));
         let sync = Arc::new(sync::LogFollower::new(
             db.clone(),

@@ -80,7 +80,7 @@ impl Revocation {
             return Ok(None);
         }
         Ok(self
-            .session(&stored.session_id)
+            .session(&stored.session_id, now)
             .await?
             .filter(|session| session.is_live(now))
             .map(|session| LiveRefresh {

@@ -9,6 +9,7 @@ fn loaded_sync(max_staleness: Duration) -> LogFollower {
     let cache = Arc::new(Cache::new(Limits {
         capacity: 16,
         time_to_live: Duration::from_secs(60),
+        clock: crate::domain::Clock::System,
     }));
     let settings = SyncSettings {
         backend: Backend::Sqlite,
@@ -86,6 +87,7 @@ async fn sync_over_rows(capacity: u64, rows: &[(String, i64)]) -> (LogFollower, 
     let cache = Arc::new(Cache::new(Limits {
         capacity,
         time_to_live: Duration::from_secs(60),
+        clock: crate::domain::Clock::System,
     }));
     let settings = SyncSettings {
         backend: Backend::Sqlite,

@@ -333,7 +333,8 @@ pub async fn logout(
             login_session_id,
             session,
         } => {
-            let found = state.revocation.session(&login_session_id).await?;
+            let now = state.revocation.clock().now_millis();
+            let found = state.revocation.session(&login_session_id, now).await?;
             if let Some(found) = found.filter(|found| !found.revoked) {
                 let principal = Principal {
                     user_id: found.user_id.to_string(),
