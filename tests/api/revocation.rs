@@ -308,3 +308,50 @@ async fn a_redis_copy_restored_to_an_old_state_is_not_believed_until_it_is_rebui
         "the token revoked while the copy was behind stays refused"
     );
 }
+
+/// The denylist is loaded in pages (PostgreSQL, by `jti`) or chunks (SQLite, by rowid), each read
+/// as one row of text: every live row arrives once, whatever its `jti` holds, across page
+/// boundaries, and expired rows stay behind.
+#[tokio::test]
+async fn the_denylist_loads_every_live_row_once_across_pages_whatever_its_jti_holds() {
+    use revocable::store::denylist;
+    let database = crate::helpers::TestDatabase::create().await;
+    let db = revocable::store::connect(&database.url)
+        .await
+        .expect("the test database");
+    revocable::store::migrate(&db).await.expect("the schema");
+    let odd = [
+        "a,b:c",
+        "ünïcödé",
+        "with space",
+        ":",
+        ",",
+        "tab\tand\nnewline",
+        "back\\slash",
+        "'quote",
+    ];
+    // Past two pages of 4096, with expired rows among them (one at a page's end).
+    let many: Vec<String> = (0..4096 * 2 + 5).map(|index| format!("jti-{index:05}")).collect();
+    for jti in odd.iter().copied().chain(many.iter().map(String::as_str)) {
+        denylist::insert(&db, jti, 1_000, 0).await.unwrap();
+    }
+    for expired in ["expired", "jti-04095x", "zzz-expired"] {
+        denylist::insert(&db, expired, 10, 0).await.unwrap();
+    }
+    let mut seen: Vec<(String, i64)> = Vec::new();
+    let count = denylist::for_each_live(&db, 100, |jti, expires_at| seen.push((jti.to_owned(), expires_at)))
+        .await
+        .unwrap();
+    assert_eq!(count, seen.len());
+    let mut expected: Vec<(String, i64)> = odd
+        .iter()
+        .map(|jti| (*jti).to_owned())
+        .chain(many.iter().cloned())
+        .map(|jti| (jti, 1_000))
+        .collect();
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen.len(), expected.len(), "each live row once, no expired one");
+    assert_eq!(seen, expected);
+    db.close().await;
+}
