@@ -309,11 +309,11 @@ async fn a_redis_copy_restored_to_an_old_state_is_not_believed_until_it_is_rebui
     );
 }
 
-/// The denylist is loaded in pages (PostgreSQL, by `jti`) or chunks (SQLite, by rowid), each read
-/// as one row of text: every live row arrives once, whatever its `jti` holds, across page
+/// The denylist is loaded whole at start-up (PostgreSQL streams the table, SQLite reads it in
+/// rowid chunks of 4096): every live row arrives once, whatever its `jti` holds, across chunk
 /// boundaries, and expired rows stay behind.
 #[tokio::test]
-async fn the_denylist_loads_every_live_row_once_across_pages_whatever_its_jti_holds() {
+async fn the_denylist_loads_every_live_row_once_whatever_its_jti_holds() {
     use revocable::store::denylist;
     let database = crate::helpers::TestDatabase::create().await;
     let db = revocable::store::connect(&database.url)
@@ -330,7 +330,7 @@ async fn the_denylist_loads_every_live_row_once_across_pages_whatever_its_jti_ho
         "back\\slash",
         "'quote",
     ];
-    // Past two pages of 4096, with expired rows among them (one at a page's end).
+    // Past two chunks of 4096, with expired rows among them.
     let many: Vec<String> = (0..4096 * 2 + 5).map(|index| format!("jti-{index:05}")).collect();
     for jti in odd.iter().copied().chain(many.iter().map(String::as_str)) {
         denylist::insert(&db, jti, 1_000, 0).await.unwrap();
