@@ -92,6 +92,7 @@ impl Application {
         let revocation = web::Data::new(state.revocation.clone());
         let accounts = web::Data::from(state.accounts.clone());
         let ssf = web::Data::new(state.ssf.clone());
+        let anonymous_csrf = web::Data::new(state.anonymous_csrf.clone());
         let request_settings = web::Data::new(RequestSettings::of(&state.settings));
         let compare = web::Data::new(CompareCache::new(launch_measuring_instance));
         if state.settings.compare_at_start {
@@ -107,6 +108,7 @@ impl Application {
                 .app_data(revocation.clone())
                 .app_data(accounts.clone())
                 .app_data(ssf.clone())
+                .app_data(anonymous_csrf.clone())
                 .app_data(request_settings.clone())
                 .app_data(compare.clone())
                 .app_data(redis_probe.clone())

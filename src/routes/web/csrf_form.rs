@@ -26,9 +26,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let session = request.get_session();
-        let state = request
-            .app_data::<web::Data<crate::state::AppState>>()
-            .expect("AppState is registered in startup::build")
+        let anonymous_csrf = request
+            .app_data::<web::Data<csrf::AnonymousCsrf>>()
+            .expect("AnonymousCsrf is registered in startup::build")
             .clone();
         let body = web::Bytes::from_request(request, payload);
         let request = request.clone();
@@ -38,7 +38,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             let field: CsrfField = serde_urlencoded::from_bytes(&body).map_err(|error| {
                 PageError::Api(ApiError::BadRequest(format!("the form could not be read: {error}")))
             })?;
-            csrf::verify_form(&request, &session, &state.anonymous_csrf, field.csrf_token.as_deref())?;
+            csrf::verify_form(&request, &session, &anonymous_csrf, field.csrf_token.as_deref())?;
             let form = serde_urlencoded::from_bytes(&body).map_err(|error| {
                 PageError::Api(ApiError::BadRequest(format!("the form could not be read: {error}")))
             })?;

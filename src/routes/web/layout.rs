@@ -66,12 +66,12 @@ impl Layout {
     pub fn for_form(
         request: &HttpRequest,
         session: &Session,
-        state: &crate::state::AppState,
+        anonymous_csrf: &csrf::AnonymousCsrf,
     ) -> Result<(Self, Option<actix_web::cookie::Cookie<'static>>), ApiError> {
         let (csrf_token, cookie) = if csrf::uses_session_token(session) {
             (csrf::token(session)?, None)
         } else {
-            state.anonymous_csrf.token(request)
+            anonymous_csrf.token(request)
         };
         let layout = Self {
             user_email: None,

@@ -133,7 +133,7 @@ pub async fn form(
     state: web::Data<AppState>,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
-    let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+    let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
     let notice = ended_notice(&state, &request).await?;
     let told = notice.is_some();
     let page = LoginPage {
@@ -199,7 +199,7 @@ pub async fn submit(
     let password = form.password.unwrap_or_default();
     let known_browser = state.accounts.known_browsers.presented(&request);
     let page = |error: Option<String>, offer_reset: bool, reset_required: bool, status: StatusCode| {
-        let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+        let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
         let page = LoginPage {
             layout,
             email: email.clone(),

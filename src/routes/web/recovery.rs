@@ -42,7 +42,7 @@ fn outcome(
     message: String,
     next: (&str, &str),
 ) -> Result<HttpResponse, PageError> {
-    let (layout, cookie) = Layout::for_form(request, session, state)?;
+    let (layout, cookie) = Layout::for_form(request, session, &state.anonymous_csrf)?;
     let page = LinkOutcomePage {
         layout,
         title,
@@ -71,7 +71,7 @@ pub async fn forgot_form(
     state: web::Data<AppState>,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
-    let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+    let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
     let page = ForgotPasswordPage {
         layout,
         email: String::new(),
@@ -107,7 +107,7 @@ pub async fn forgot_submit(
             ("/login", "Back to log in"),
         ),
         Err(ApiError::InvalidField { message, .. }) => {
-            let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+            let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
             let page = ForgotPasswordPage {
                 layout,
                 email,
@@ -154,7 +154,7 @@ pub async fn reset_form(
     let token = query.into_inner().token.unwrap_or_default();
     match recovery::reset_link_owner(&state.accounts, &token).await {
         Ok(user) => {
-            let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+            let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
             let page = ResetPasswordPage {
                 layout,
                 token,
@@ -186,7 +186,7 @@ pub async fn reset_submit(
     let token = form.token.or(query.into_inner().token).unwrap_or_default();
     let new_password = form.new_password.unwrap_or_default();
     let refuse = |message: String, email: String| {
-        let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+        let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
         let page = ResetPasswordPage {
             layout,
             token: token.clone(),
@@ -318,7 +318,7 @@ pub async fn not_me_form(
     let token = query.into_inner().token.unwrap_or_default();
     match recovery::reported_sign_in(&state.accounts, &token).await {
         Ok(reported) => {
-            let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+            let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
             let (device, ip, when) = match &reported.session {
                 Some(login) => (
                     describe_device(&login.user_agent),

@@ -27,7 +27,7 @@ pub async fn form(
     state: web::Data<AppState>,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
-    let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+    let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
     let page = RegisterPage {
         layout,
         email: String::new(),
@@ -53,7 +53,7 @@ pub async fn submit(
     let email = form.email.unwrap_or_default();
     let password = form.password.unwrap_or_default();
     let refuse = |message: String, status: StatusCode| {
-        let (layout, cookie) = Layout::for_form(&request, &session, &state)?;
+        let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
         let page = RegisterPage {
             layout,
             email: email.clone(),

@@ -299,7 +299,7 @@ fn render_code_step(
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
-    let (layout, cookie) = Layout::for_form(request, session, state)?;
+    let (layout, cookie) = Layout::for_form(request, session, &state.anonymous_csrf)?;
     let page = CodeStepPage {
         layout,
         error,
