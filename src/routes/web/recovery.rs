@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::account::Accounts;
 use crate::auth::client::ClientAddress;
 use crate::auth::client::describe_device;
+use crate::auth::csrf::AnonymousCsrf;
 use crate::error::ApiError;
 use crate::recovery::{self, Resent};
 use crate::routes::web::csrf_form::CsrfForm;
@@ -68,10 +69,10 @@ struct ForgotPasswordPage {
 
 pub async fn forgot_form(
     request: HttpRequest,
-    state: web::Data<AppState>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
-    let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
+    let (layout, cookie) = Layout::for_form(&request, &session, &anonymous_csrf)?;
     let page = ForgotPasswordPage {
         layout,
         email: String::new(),

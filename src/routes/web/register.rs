@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::client::ClientAddress;
+use crate::auth::csrf::AnonymousCsrf;
 use crate::error::ApiError;
 use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::layout::{Layout, flash, render_form};
@@ -24,10 +25,10 @@ struct RegisterPage {
 
 pub async fn form(
     request: HttpRequest,
-    state: web::Data<AppState>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
-    let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
+    let (layout, cookie) = Layout::for_form(&request, &session, &anonymous_csrf)?;
     let page = RegisterPage {
         layout,
         email: String::new(),
