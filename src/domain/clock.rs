@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-/// The system's wall-clock time in unix milliseconds (negative before 1970). Read on every
-/// check, so straight from `SystemTime`: chrono's `Utc::now` costs twice as much, for a calendar
-/// date nothing here reads.
-pub fn system_millis() -> i64 {
+/// The system's wall-clock time in unix milliseconds (negative before 1970), the unit of every
+/// time column. Read on every check, so straight from `SystemTime`: chrono's `Utc::now` costs
+/// twice as much, for a calendar date nothing here reads.
+pub fn now_millis() -> i64 {
     match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
         Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
         Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
@@ -35,7 +35,7 @@ impl Clock {
 
     /// Unix milliseconds now.
     pub fn now_millis(&self) -> i64 {
-        let system = system_millis();
+        let system = now_millis();
         match self {
             Self::System => system,
             Self::Test(ahead) => system + ahead.load(Ordering::Acquire),
@@ -88,7 +88,7 @@ mod tests {
     #[test]
     fn the_system_time_is_what_chrono_reads_in_unix_milliseconds() {
         let before = chrono::Utc::now().timestamp_millis();
-        let read = system_millis();
+        let read = now_millis();
         let after = chrono::Utc::now().timestamp_millis();
         assert!(before <= read && read <= after, "{before} <= {read} <= {after}");
     }

@@ -5,11 +5,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-/// Milliseconds since the Unix epoch: the unit of every time column.
-pub fn now_millis() -> i64 {
-    super::clock::system_millis()
-}
-
 fn random_url_safe(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buffer);

@@ -8,9 +8,9 @@ mod password;
 mod scope;
 mod second_factor;
 
-pub use clock::Clock;
+pub use clock::{Clock, now_millis};
 pub use email::Email;
-pub use ids::{RandomId, RefreshToken, SessionId, now_millis};
+pub use ids::{RandomId, RefreshToken, SessionId};
 pub use link_token::LinkToken;
 pub use password::Password;
 pub use scope::{Scope, Scopes, UnknownScope};
