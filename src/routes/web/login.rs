@@ -52,6 +52,27 @@ pub fn redirect_remembering_device(
     Ok(response)
 }
 
+/// The end of a log-in in this browser, with the password alone or after a second factor: the
+/// browser session, a redirect to the dashboard that remembers the device, and the cookie that
+/// makes this browser known to the account (`auth::known_browser`).
+pub async fn finish_browser_log_in(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    origin: &Origin,
+    known_browser: Option<&str>,
+) -> Result<HttpResponse, PageError> {
+    let login_session_id = start_browser_session(state, session, user, origin).await?;
+    let mut response = redirect_remembering_device("/dashboard", &state.settings, &login_session_id)?;
+    state.accounts.known_browsers.remember_on(
+        &mut response,
+        known_browser,
+        user,
+        state.revocation.clock().now_millis(),
+    )?;
+    Ok(response)
+}
+
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
@@ -219,15 +240,7 @@ pub async fn submit(
             {
                 return crate::routes::web::second_factor::begin_code_step(&session, challenge.hash());
             }
-            let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
-            let mut response = redirect_remembering_device("/dashboard", &state.settings, &login_session_id)?;
-            state.accounts.known_browsers.remember_on(
-                &mut response,
-                known_browser.as_deref(),
-                &user,
-                state.revocation.clock().now_millis(),
-            )?;
-            Ok(response)
+            finish_browser_log_in(&state, &session, &user, &origin, known_browser.as_deref()).await
         }
         Err(ApiError::InvalidGrant(_)) => refused(
             "Incorrect email or password.".to_owned(),

@@ -16,8 +16,7 @@ use crate::routes::browser_session::{self, put};
 use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::format::{exact_time, iso_time, relative_time};
 use crate::routes::web::layout::{Layout, flash, redirect, render_form, render_with_status};
-use crate::routes::web::login::redirect_remembering_device;
-use crate::routes::web::login::start_browser_session;
+use crate::routes::web::login::finish_browser_log_in;
 use crate::routes::web::page::{PageError, WebUser};
 use crate::routes::web::sudo::{Sudo, ask_for_password};
 use crate::state::AppState;
@@ -338,18 +337,7 @@ pub async fn submit_code(
     let code = form.code.unwrap_or_default();
     let known_browser = state.accounts.known_browsers.presented(&request);
     match second_factor::finish_log_in(&state.accounts, &challenge, &code, known_browser.as_deref(), &origin).await {
-        Ok(user) => {
-            let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
-            let mut response = redirect_remembering_device("/dashboard", &state.settings, &login_session_id)?;
-            // Remembered like a password log-in's browser (`auth::known_browser`).
-            state.accounts.known_browsers.remember_on(
-                &mut response,
-                known_browser.as_deref(),
-                &user,
-                state.revocation.clock().now_millis(),
-            )?;
-            Ok(response)
-        }
+        Ok(user) => finish_browser_log_in(&state, &session, &user, &origin, known_browser.as_deref()).await,
         Err(ApiError::LoginRefused(why)) => Ok(start_over(&session, &why)),
         Err(ApiError::InvalidGrant(_)) => {
             if !second_factor::challenge_is_open(&state.accounts, &challenge).await? {
