@@ -310,8 +310,9 @@ async fn a_redis_copy_restored_to_an_old_state_is_not_believed_until_it_is_rebui
 }
 
 /// The denylist is loaded whole at start-up (PostgreSQL streams the table, SQLite reads it in
-/// rowid chunks of 4096): every live row arrives once, whatever its `jti` holds, across chunk
-/// boundaries, and expired rows stay behind.
+/// rowid chunks of 4096, `store::denylist`): every live row arrives once, whatever its `jti`
+/// holds, across chunk boundaries and gaps, and expired rows stay behind. On whichever backend the
+/// suite runs against.
 #[tokio::test]
 async fn the_denylist_loads_every_live_row_once_whatever_its_jti_holds() {
     use revocable::store::denylist;
@@ -338,6 +339,11 @@ async fn the_denylist_loads_every_live_row_once_whatever_its_jti_holds() {
     for expired in ["expired", "jti-04095x", "zzz-expired"] {
         denylist::insert(&db, expired, 10, 0).await.unwrap();
     }
+    // A gap in the rows (SQLite's rowids), as purges leave them.
+    sqlx::query("DELETE FROM denylist WHERE jti = 'jti-00007'")
+        .execute(&db)
+        .await
+        .unwrap();
     let mut seen: Vec<(String, i64)> = Vec::new();
     let count = denylist::for_each_live(&db, 100, |jti, expires_at| seen.push((jti.to_owned(), expires_at)))
         .await
@@ -346,7 +352,7 @@ async fn the_denylist_loads_every_live_row_once_whatever_its_jti_holds() {
     let mut expected: Vec<(String, i64)> = odd
         .iter()
         .map(|jti| (*jti).to_owned())
-        .chain(many.iter().cloned())
+        .chain(many.iter().filter(|jti| *jti != "jti-00007").cloned())
         .map(|jti| (jti, 1_000))
         .collect();
     expected.sort();
