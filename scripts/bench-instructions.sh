@@ -8,9 +8,14 @@
 # HS256 and EdDSA, with the in-process caches on (revocation cache and verified-token cache), with
 # only the revocation cache on (every token verified), and with both off.
 #
-#   scripts/bench-instructions.sh          writes its section of docs/benchmarks.md
+#   scripts/bench-instructions.sh          writes its sections of docs/benchmarks.md
+#   scripts/bench-instructions.sh --logins only the log-in's count (a minute)
 #
-# BENCH_REQUESTS (2000), BENCH_WARMUP (200); BENCH_OUTPUT names another file. About 8 minutes on
+# A log-in is counted the same way: LOGINS sequential `POST /api/token` after 2 to warm up, with
+# the share of them spent in the server's argon2id verification (`auth::password::verify_blocking`,
+# inclusive, from callgrind_annotate): what a log-in costs beyond the hash, repeatably.
+#
+# BENCH_REQUESTS (2000), BENCH_WARMUP (200), BENCH_LOGINS (10); BENCH_OUTPUT names another file. About 8 minutes on
 # 2 cores. Default RUST_LOG (info), so the request log line is counted too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,13 +25,16 @@ export JWT_ISSUER="${JWT_ISSUER:-revocable}"
 export COMPARE_AT_START=off
 
 REQUESTS="${BENCH_REQUESTS:-2000}"
+LOGINS="${BENCH_LOGINS:-10}"
+logins_only=false
+[ "${1:-}" = "--logins" ] && logins_only=true
 WARMUP="${BENCH_WARMUP:-200}"
 PORT="${BENCH_PORT:-18090}"
 BARE_PORT="${BENCH_BARE_PORT:-18091}"
 OUT="${BENCH_OUTPUT:-docs/benchmarks.md}"
 command_line="scripts/bench-instructions.sh${*:+ $*}"
 
-for tool in valgrind callgrind_control curl python3; do
+for tool in valgrind callgrind_control callgrind_annotate curl python3; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (Debian: valgrind, curl, python3)" >&2; exit 2; }
 done
 
@@ -80,26 +88,77 @@ send() {
   [ "$bad" = 0 ] || { echo "$url answered $bad non-200 of $count" >&2; exit 1; }
 }
 
+# dump_now LABEL: asks the counted server for a dump and prints its path once it is written.
+dump_now() {
+  local before after
+  before=$(find "$work" -name 'out.*' | wc -l)
+  callgrind_control --dump="$1" "$pid" >/dev/null
+  for _ in $(seq 1 100); do
+    after=$(find "$work" -name 'out.*' | wc -l)
+    [ "$after" -gt "$before" ] && break
+    sleep 0.1
+  done
+  find "$work" -name 'out.*' -printf '%T@ %p\n' | sort -n | tail -n1 | cut -d' ' -f2-
+}
+
 # count LABEL URL [HEADER]: warm up, zero, send REQUESTS, dump; appends "LABEL instructions".
 count() {
   local label=$1 url=$2 header=${3:-}
   send "$WARMUP" "$url" "$header"
   callgrind_control --zero "$pid" >/dev/null
   send "$REQUESTS" "$url" "$header"
-  local before after
-  before=$(find "$work" -name 'out.*' | wc -l)
-  callgrind_control --dump="$label" "$pid" >/dev/null
-  for _ in $(seq 1 100); do
-    after=$(find "$work" -name 'out.*' | wc -l)
-    [ "$after" -gt "$before" ] && break
-    sleep 0.1
-  done
   local dump total
-  dump=$(find "$work" -name 'out.*' -printf '%T@ %p\n' | sort -n | tail -n1 | cut -d' ' -f2-)
+  dump=$(dump_now "$label")
   total=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
   echo "$label $((total / REQUESTS))" >>"$work/counts"
   echo "  $label: $((total / REQUESTS)) instructions/request" >&2
 }
+
+# count_logins: writes the "Instructions per log-in" section to $work/logins-section.
+count_logins() {
+  echo "revocable, log-ins" >&2
+  counted logins "$PORT" "$binary"
+  local base="http://127.0.0.1:$PORT" body='{"email":"bench-login@example.com","password":"benchmark password"}'
+  curl -sf -XPOST "$base/api/register" -H 'content-type: application/json' -d "$body" >/dev/null
+  log_in_once() {
+    local status
+    status=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "$base/api/token" -H 'content-type: application/json' -d "$body")
+    [ "$status" = 200 ] || { echo "a counted log-in answered $status" >&2; exit 1; }
+  }
+  log_in_once; log_in_once
+  callgrind_control --zero "$pid" >/dev/null
+  for _ in $(seq 1 "$LOGINS"); do log_in_once; done
+  local dump total hashing
+  dump=$(dump_now logins)
+  stop
+  total=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
+  hashing=$(callgrind_annotate --inclusive=yes "$dump" 2>/dev/null |
+    awk '/revocable::auth::password::verify_blocking/ { gsub(",", "", $1); print $1; exit }')
+  [ -n "$hashing" ] || { echo "no verify_blocking in the log-in profile" >&2; exit 1; }
+  echo "  log-in: $((total / LOGINS)) instructions, $((hashing / LOGINS)) in the argon2id verification" >&2
+  awk -v total="$total" -v hashing="$hashing" -v n="$LOGINS" -v command="$command_line" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" 'BEGIN {
+    print "## Instructions per log-in"
+    print ""
+    printf "Counted by `%s` on %s: callgrind, %d sequential `POST /api/token`\n", command, when, n
+    print "(right password, one account) after 2 to warm up, release build, embedded default (SQLite)."
+    print ""
+    print "| per log-in | M instructions | share |"
+    print "|---|---|---|"
+    printf "| everything the server did | %.1f | 100 %% |\n", total / n / 1e6
+    printf "| argon2id verification (`auth::password::verify_blocking`, m=19456 KiB, t=2, p=1) | %.1f | %.2f %% |\n", hashing / n / 1e6, 100 * hashing / total
+    printf "| the rest: HTTP, JSON, the SQLite writes of the login session, refresh token, event and known browser, the JWT | %.2f | %.2f %% |\n", (total - hashing) / n / 1e6, 100 * (total - hashing) / total
+    print ""
+    printf "A log-in costs **%.3f×** the instructions of the hash alone: the log-in rate can come within\n", total / hashing
+    printf "%.1f %% of the argon2id bound wherever the cores are the server'"'"'s.\n", 100 * (total - hashing) / total
+  }' >"$work/logins-section"
+}
+
+if $logins_only; then
+  count_logins
+  replace_section "$OUT" "$work/logins-section"
+  cat "$work/logins-section"
+  exit 0
+fi
 
 : >"$work/counts"
 echo "bare actix-web + HS256" >&2
@@ -184,4 +243,6 @@ for algorithm in ("HS256", "EdDSA"):
 open(path, "w").write("\n".join(lines) + "\n")
 PY
 replace_section "$OUT" "$work/section"
-cat "$work/section"
+count_logins
+replace_section "$OUT" "$work/logins-section"
+cat "$work/section" "$work/logins-section"
