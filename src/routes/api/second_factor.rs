@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::account::second_factor;
-use crate::account::{self, Proof};
+use crate::account::{self, Accounts, Proof};
 use crate::auth::client::ClientAddress;
 use crate::auth::login;
 use crate::auth::strategy::BearerOrCookie;
@@ -73,14 +73,14 @@ fn no_store() -> actix_web::HttpResponseBuilder {
 )]
 pub async fn start_enrolment(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     BearerOrCookie(principal): BearerOrCookie,
     session: Session,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let proved = account::require_recent_proof(&state.accounts, &principal, body.into(), &origin).await?;
+    let proved = account::require_recent_proof(&accounts, &principal, body.into(), &origin).await?;
     browser_session::record_renewed_proof(&session, &proved)?;
-    let enrolment = second_factor::start_enrolment(&state.accounts, &principal, &proved).await?;
+    let enrolment = second_factor::start_enrolment(&accounts, &principal, &proved).await?;
     Ok(no_store().json(EnrolmentStarted {
         secret: enrolment.secret,
         otpauth_uri: enrolment.otpauth_uri,
@@ -120,12 +120,12 @@ pub struct EnrolmentConfirmed {
 )]
 pub async fn confirm_enrolment(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     BearerOrCookie(principal): BearerOrCookie,
     body: web::Json<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let code = required(body.into_inner().code, "code")?;
-    let recovery_codes = second_factor::confirm_enrolment(&state.accounts, &principal, &code, &origin).await?;
+    let recovery_codes = second_factor::confirm_enrolment(&accounts, &principal, &code, &origin).await?;
     Ok(no_store().json(EnrolmentConfirmed { recovery_codes }))
 }
 
@@ -149,14 +149,14 @@ pub async fn confirm_enrolment(
 )]
 pub async fn disable(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     BearerOrCookie(principal): BearerOrCookie,
     session: Session,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let proved = account::require_recent_proof(&state.accounts, &principal, body.into(), &origin).await?;
+    let proved = account::require_recent_proof(&accounts, &principal, body.into(), &origin).await?;
     browser_session::record_renewed_proof(&session, &proved)?;
-    second_factor::disable(&state.accounts, &principal, &proved, &origin).await?;
+    second_factor::disable(&accounts, &principal, &proved, &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -186,14 +186,14 @@ pub struct RecoveryCodesReplaced {
 )]
 pub async fn replace_recovery_codes(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     BearerOrCookie(principal): BearerOrCookie,
     session: Session,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let proved = account::require_recent_proof(&state.accounts, &principal, body.into(), &origin).await?;
+    let proved = account::require_recent_proof(&accounts, &principal, body.into(), &origin).await?;
     browser_session::record_renewed_proof(&session, &proved)?;
-    let recovery_codes = second_factor::replace_recovery_codes(&state.accounts, &principal, &proved, &origin).await?;
+    let recovery_codes = second_factor::replace_recovery_codes(&accounts, &principal, &proved, &origin).await?;
     Ok(no_store().json(RecoveryCodesReplaced { recovery_codes }))
 }
 

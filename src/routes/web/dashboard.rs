@@ -221,7 +221,7 @@ fn describe_event(event: &SecurityEvent) -> (String, bool) {
 pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, PageError> {
     let principal = &user.0;
     let now = state.revocation.clock().now_millis();
-    let account = find_user(&state, &principal.user_id).await?;
+    let account = find_user(&state.accounts, &principal.user_id).await?;
     let live = login_sessions::list_live(&state.db, &principal.user_id, now).await?;
     let ended = login_sessions::list_ended_since(&state.db, &principal.user_id, now - 30 * 86_400_000, now).await?;
     let recent_events = events::recent(&state.db, &principal.user_id, 50).await?;
@@ -320,7 +320,8 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         events,
         failed_logins: events::failed_logins_since_last_visit(&state.db, &principal.user_id, &principal.session_id)
             .await?,
-        second_factor: crate::routes::web::second_factor::DashboardSection::of(&state, &principal.user_id).await?,
+        second_factor: crate::routes::web::second_factor::DashboardSection::of(&state.accounts, &principal.user_id)
+            .await?,
         email_verified: account.email_verified_at.is_some(),
     })
 }

@@ -8,9 +8,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::account::Accounts;
 use crate::account::Proof;
 use crate::account::second_factor::{self, MAX_WRONG_CODES_PER_LOG_IN};
 use crate::auth::client::ClientAddress;
+use crate::auth::csrf::AnonymousCsrf;
 use crate::error::ApiError;
 use crate::routes::browser_session::{self, put};
 use crate::routes::web::csrf_form::CsrfForm;
@@ -35,12 +37,12 @@ pub struct DashboardSection {
 }
 
 impl DashboardSection {
-    pub async fn of(state: &AppState, user_id: &str) -> Result<Self, ApiError> {
-        let status = second_factor::status(&state.accounts, user_id).await?;
+    pub async fn of(accounts: &Accounts, user_id: &str) -> Result<Self, ApiError> {
+        let status = second_factor::status(accounts, user_id).await?;
         let since = status.enabled_since.unwrap_or(0);
         Ok(Self {
             on: status.enabled_since.is_some(),
-            since_relative: relative_time(since, state.revocation.clock().now_millis()),
+            since_relative: relative_time(since, accounts.now()),
             since_exact: exact_time(since),
             since_iso: iso_time(since),
             recovery_codes_left: status.recovery_codes_left,
@@ -48,8 +50,8 @@ impl DashboardSection {
     }
 }
 
-async fn email_of(state: &AppState, user: &WebUser) -> Result<String, PageError> {
-    Ok(crate::store::users::find_by_id(&state.db, &user.0.user_id)
+async fn email_of(accounts: &Accounts, user: &WebUser) -> Result<String, PageError> {
+    Ok(crate::store::users::find_by_id(&accounts.db, &user.0.user_id)
         .await?
         .ok_or(PageError::LoginRequired)?
         .email)
@@ -81,16 +83,16 @@ impl ProofForm {
 /// `POST /mfa/totp`: after a fresh proof, a new pending enrolment, shown by `enrol_page`.
 pub async fn start(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let (proof, refusal) = form.into_proof();
-    let proved = match crate::account::require_recent_proof(&state.accounts, &user.0, proof, &origin).await {
+    let proved = match crate::account::require_recent_proof(&accounts, &user.0, proof, &origin).await {
         Ok(proved) => proved,
         Err(ApiError::ReauthenticationRequired(_)) => {
             return ask_for_password(
-                &state,
+                &accounts,
                 &user,
                 refusal,
                 "/mfa/totp",
@@ -102,7 +104,7 @@ pub async fn start(
         Err(other) => return Err(other.into()),
     };
     browser_session::record_renewed_proof(user.session(), &proved)?;
-    match second_factor::start_enrolment(&state.accounts, &user.0, &proved).await {
+    match second_factor::start_enrolment(&accounts, &user.0, &proved).await {
         Ok(_) => Ok(redirect("/mfa/totp")),
         Err(ApiError::Conflict(message)) => {
             flash(user.session(), "warning", message);
@@ -122,12 +124,12 @@ struct EnrolPage {
 }
 
 async fn render_enrol_page(
-    state: &AppState,
+    accounts: &Accounts,
     user: &WebUser,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
-    let Some(enrolment) = second_factor::pending_enrolment(&state.accounts, &user.0.user_id).await? else {
+    let Some(enrolment) = second_factor::pending_enrolment(accounts, &user.0.user_id).await? else {
         flash(
             user.session(),
             "warning",
@@ -136,7 +138,7 @@ async fn render_enrol_page(
         return Ok(redirect("/dashboard"));
     };
     let page = EnrolPage {
-        layout: Layout::new(user.session(), Some(email_of(state, user).await?))?,
+        layout: Layout::new(user.session(), Some(email_of(accounts, user).await?))?,
         qr_svg: enrolment.qr_svg()?,
         secret: enrolment.secret,
         error,
@@ -146,8 +148,8 @@ async fn render_enrol_page(
 
 /// `GET /mfa/totp`: the pending enrolment's QR code, its secret as text, and the field for a
 /// first code.
-pub async fn enrol_page(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, PageError> {
-    render_enrol_page(&state, &user, None, StatusCode::OK).await
+pub async fn enrol_page(accounts: web::Data<Accounts>, user: WebUser) -> Result<HttpResponse, PageError> {
+    render_enrol_page(&accounts, &user, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -165,21 +167,21 @@ struct RecoveryCodesPage {
 /// `POST /mfa/totp/confirm`: a right code turns it on and shows the recovery codes, once.
 pub async fn confirm(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
     let code = form.code.unwrap_or_default();
-    match second_factor::confirm_enrolment(&state.accounts, &user.0, &code, &origin).await {
+    match second_factor::confirm_enrolment(&accounts, &user.0, &code, &origin).await {
         Ok(codes) => {
             let page = RecoveryCodesPage {
-                layout: Layout::new(user.session(), Some(email_of(&state, &user).await?))?,
+                layout: Layout::new(user.session(), Some(email_of(&accounts, &user).await?))?,
                 codes,
             };
             render_with_status(&page, StatusCode::OK)
         }
         Err(ApiError::InvalidField { message, .. }) => {
-            render_enrol_page(&state, &user, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await
+            render_enrol_page(&accounts, &user, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(ApiError::Conflict(message)) => {
             flash(user.session(), "warning", message);
@@ -192,16 +194,16 @@ pub async fn confirm(
 /// `POST /mfa/totp/disable`: after a fresh proof, two-step verification is off.
 pub async fn disable(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let (proof, refusal) = form.into_proof();
-    let proved = match crate::account::require_recent_proof(&state.accounts, &user.0, proof, &origin).await {
+    let proved = match crate::account::require_recent_proof(&accounts, &user.0, proof, &origin).await {
         Ok(proved) => proved,
         Err(ApiError::ReauthenticationRequired(_)) => {
             return ask_for_password(
-                &state,
+                &accounts,
                 &user,
                 refusal,
                 "/mfa/totp/disable",
@@ -213,7 +215,7 @@ pub async fn disable(
         Err(other) => return Err(other.into()),
     };
     browser_session::record_renewed_proof(user.session(), &proved)?;
-    match second_factor::disable(&state.accounts, &user.0, &proved, &origin).await {
+    match second_factor::disable(&accounts, &user.0, &proved, &origin).await {
         Ok(()) => flash(user.session(), "success", "Two-step verification is off."),
         Err(ApiError::NotFound) => flash(user.session(), "warning", "Two-step verification was not on."),
         Err(other) => return Err(other.into()),
@@ -225,16 +227,16 @@ pub async fn disable(
 /// earlier ones stop working.
 pub async fn replace_recovery_codes(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let (proof, refusal) = form.into_proof();
-    let proved = match crate::account::require_recent_proof(&state.accounts, &user.0, proof, &origin).await {
+    let proved = match crate::account::require_recent_proof(&accounts, &user.0, proof, &origin).await {
         Ok(proved) => proved,
         Err(ApiError::ReauthenticationRequired(_)) => {
             return ask_for_password(
-                &state,
+                &accounts,
                 &user,
                 refusal,
                 "/mfa/recovery-codes",
@@ -246,10 +248,10 @@ pub async fn replace_recovery_codes(
         Err(other) => return Err(other.into()),
     };
     browser_session::record_renewed_proof(user.session(), &proved)?;
-    match second_factor::replace_recovery_codes(&state.accounts, &user.0, &proved, &origin).await {
+    match second_factor::replace_recovery_codes(&accounts, &user.0, &proved, &origin).await {
         Ok(codes) => {
             let page = RecoveryCodesPage {
-                layout: Layout::new(user.session(), Some(email_of(&state, &user).await?))?,
+                layout: Layout::new(user.session(), Some(email_of(&accounts, &user).await?))?,
                 codes,
             };
             render_with_status(&page, StatusCode::OK)
@@ -294,11 +296,11 @@ fn start_over(session: &Session, message: &str) -> HttpResponse {
 fn render_code_step(
     request: &HttpRequest,
     session: &Session,
-    state: &AppState,
+    anonymous_csrf: &AnonymousCsrf,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
-    let (layout, cookie) = Layout::for_form(request, session, &state.anonymous_csrf)?;
+    let (layout, cookie) = Layout::for_form(request, session, anonymous_csrf)?;
     let page = CodeStepPage {
         layout,
         error,
@@ -310,16 +312,17 @@ fn render_code_step(
 /// `GET /login/mfa`: the code field, while a pending second step is open; else back to `/login`.
 pub async fn code_step(
     request: HttpRequest,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
     let Some(challenge) = pending_challenge(&session) else {
         return Ok(redirect("/login"));
     };
-    if !second_factor::challenge_is_open(&state.accounts, &challenge).await? {
+    if !second_factor::challenge_is_open(&accounts, &challenge).await? {
         return Ok(start_over(&session, "That log-in took too long: log in again."));
     }
-    render_code_step(&request, &session, &state, None, StatusCode::OK)
+    render_code_step(&request, &session, &anonymous_csrf, None, StatusCode::OK)
 }
 
 /// `POST /login/mfa`: a right code starts the browser session (under a new session key); a wrong
@@ -349,7 +352,7 @@ pub async fn submit_code(
             render_code_step(
                 &request,
                 &session,
-                &state,
+                &state.anonymous_csrf,
                 Some("That code is not correct. Try again.".to_owned()),
                 StatusCode::UNAUTHORIZED,
             )
