@@ -91,6 +91,8 @@ impl Application {
         let keys = web::Data::from(state.keys.clone());
         let revocation = web::Data::new(state.revocation.clone());
         let accounts = web::Data::from(state.accounts.clone());
+        let issuer = web::Data::from(state.issuer.clone());
+        let places = web::Data::new(state.places.clone());
         let ssf = web::Data::new(state.ssf.clone());
         let anonymous_csrf = web::Data::new(state.anonymous_csrf.clone());
         let request_settings = web::Data::new(RequestSettings::of(&state.settings));
@@ -107,6 +109,8 @@ impl Application {
                 .app_data(keys.clone())
                 .app_data(revocation.clone())
                 .app_data(accounts.clone())
+                .app_data(issuer.clone())
+                .app_data(places.clone())
                 .app_data(ssf.clone())
                 .app_data(anonymous_csrf.clone())
                 .app_data(request_settings.clone())

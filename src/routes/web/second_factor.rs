@@ -2,7 +2,7 @@
 //! and secret, a first code, the recovery codes shown once), turning it off, and the second step
 //! of the log-in form (`/login/mfa`).
 
-use actix_session::Session;
+use actix_session::{Session, SessionExt};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -11,8 +11,10 @@ use serde::Deserialize;
 use crate::account::Accounts;
 use crate::account::Proof;
 use crate::account::second_factor::{self, MAX_WRONG_CODES_PER_LOG_IN};
+use crate::auth::RequestSettings;
 use crate::auth::client::ClientAddress;
 use crate::auth::csrf::AnonymousCsrf;
+use crate::auth::login::Issuer;
 use crate::error::ApiError;
 use crate::routes::browser_session::{self, put};
 use crate::routes::web::csrf_form::CsrfForm;
@@ -21,7 +23,6 @@ use crate::routes::web::layout::{Layout, flash, redirect, render_form, render_wi
 use crate::routes::web::login::finish_browser_log_in;
 use crate::routes::web::page::{PageError, WebUser};
 use crate::routes::web::sudo::{Sudo, ask_for_password};
-use crate::state::AppState;
 
 /// The state key of a browser whose password was right and whose second step is pending: the
 /// hash of its challenge. The session holds no login session yet, so it is not logged in.
@@ -330,20 +331,34 @@ pub async fn code_step(
 pub async fn submit_code(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
-    session: Session,
+    accounts: web::Data<Accounts>,
+    issuer: web::Data<Issuer>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
+    settings: web::Data<RequestSettings>,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
+    let session = request.get_session();
     let Some(challenge) = pending_challenge(&session) else {
         return Ok(redirect("/login"));
     };
     let code = form.code.unwrap_or_default();
-    let known_browser = state.accounts.known_browsers.presented(&request);
-    match second_factor::finish_log_in(&state.accounts, &challenge, &code, known_browser.as_deref(), &origin).await {
-        Ok(user) => finish_browser_log_in(&state, &session, &user, &origin, known_browser.as_deref()).await,
+    let known_browser = accounts.known_browsers.presented(&request);
+    match second_factor::finish_log_in(&accounts, &challenge, &code, known_browser.as_deref(), &origin).await {
+        Ok(user) => {
+            finish_browser_log_in(
+                &accounts,
+                &issuer,
+                &settings,
+                &session,
+                &user,
+                &origin,
+                known_browser.as_deref(),
+            )
+            .await
+        }
         Err(ApiError::LoginRefused(why)) => Ok(start_over(&session, &why)),
         Err(ApiError::InvalidGrant(_)) => {
-            if !second_factor::challenge_is_open(&state.accounts, &challenge).await? {
+            if !second_factor::challenge_is_open(&accounts, &challenge).await? {
                 return Ok(start_over(
                     &session,
                     "Too many wrong codes, or the log-in took too long: log in again.",
@@ -352,7 +367,7 @@ pub async fn submit_code(
             render_code_step(
                 &request,
                 &session,
-                &state.anonymous_csrf,
+                &anonymous_csrf,
                 Some("That code is not correct. Try again.".to_owned()),
                 StatusCode::UNAUTHORIZED,
             )
