@@ -2,7 +2,7 @@
 //! account rules' `Accounts`, the log-ins' `Issuer`. The layers below take the narrow pieces they
 //! use, never this; so do the extractors and most handlers, which find `JwtKeys`, `Revocation`,
 //! `Accounts`, `Issuer`, `Places`, `Ssf`, `AnonymousCsrf` and `auth::RequestSettings` registered
-//! as app data of their own.
+//! as app data of their own. The attempt limit's middleware finds `LoginLimit` the same way.
 
 use std::sync::Arc;
 
@@ -23,8 +23,9 @@ pub struct AppState {
     pub keys: Arc<JwtKeys>,
     pub revocation: Revocation,
     pub web_sessions: CookieStateStore,
-    /// Log-in, sign-up and password attempts per client address (in Redis when configured).
-    pub login_limit: crate::auth::rate_limit::RateLimit,
+    /// Log-in, sign-up and password attempts per client address (in Redis when configured);
+    /// registered as app data of its own, for the middleware that counts them.
+    pub login_limit: Arc<crate::auth::rate_limit::LoginLimit>,
     /// Failed client authentications on `/oauth/*` per client address (in Redis when configured).
     pub client_auth_limit: crate::auth::rate_limit::RateLimit,
     /// Signs the CSRF tokens of the forms shown before log-in.

@@ -93,6 +93,7 @@ impl Application {
         let accounts = web::Data::from(state.accounts.clone());
         let issuer = web::Data::from(state.issuer.clone());
         let places = web::Data::new(state.places.clone());
+        let login_limit = web::Data::from(state.login_limit.clone());
         let ssf = web::Data::new(state.ssf.clone());
         let anonymous_csrf = web::Data::new(state.anonymous_csrf.clone());
         let request_settings = web::Data::new(RequestSettings::of(&state.settings));
@@ -111,6 +112,7 @@ impl Application {
                 .app_data(accounts.clone())
                 .app_data(issuer.clone())
                 .app_data(places.clone())
+                .app_data(login_limit.clone())
                 .app_data(ssf.clone())
                 .app_data(anonymous_csrf.clone())
                 .app_data(request_settings.clone())

@@ -10,7 +10,7 @@ use rand::Rng;
 use crate::account::Accounts;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::login::{Issuer, Lifetimes};
-use crate::auth::rate_limit::RateLimit;
+use crate::auth::rate_limit::{LoginLimit, RateLimit};
 use crate::auth::throttle::AccountLock;
 use crate::config::Settings;
 use crate::domain::Clock;
@@ -129,12 +129,15 @@ pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow:
         keys,
         revocation,
         web_sessions,
-        login_limit: RateLimit::new(
-            "login",
-            settings.login_rate_per_minute,
-            shared_limits.clone(),
-            clock.clone(),
-        ),
+        login_limit: std::sync::Arc::new(LoginLimit {
+            attempts: RateLimit::new(
+                "login",
+                settings.login_rate_per_minute,
+                shared_limits.clone(),
+                clock.clone(),
+            ),
+            trusted_proxies: settings.trusted_proxies.clone(),
+        }),
         client_auth_limit: RateLimit::new(
             "client-auth",
             settings.client_auth_failures_per_minute,
