@@ -102,6 +102,8 @@ impl Application {
             compare.clone().into_inner().start(&state.settings);
         }
         let redis_probe = web::Data::new(api::health::RedisProbe::new(state.redis.clone()));
+        // The public policy cannot change while the server runs: made once.
+        let policy = web::Data::new(api::health::Policy::of(&state.settings, &state.keys));
         let compare_cache = compare.clone();
         let server = HttpServer::new(move || {
             let sessions = cookie_sessions(&app_state, &session_key);
@@ -118,6 +120,7 @@ impl Application {
                 .app_data(request_settings.clone())
                 .app_data(compare.clone())
                 .app_data(redis_probe.clone())
+                .app_data(policy.clone())
                 .app_data(metrics.clone())
                 .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(api::json_error))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(pages::error_pages::form_error))
