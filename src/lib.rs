@@ -26,7 +26,7 @@
 //!
 //! ```text
 //! cli         -> startup, account, compare, oauth, auth, store, config, domain, telemetry
-//! startup     -> routes, compare, state, web_session, auth, revocation, mail, store, geoip, config, error, domain, telemetry
+//! startup     -> routes, compare, state, oauth, web_session, auth, revocation, mail, store, geoip, config, error, domain, telemetry
 //! routes      -> recovery, account, compare, oauth, state, ssf, auth, revocation, store, geoip, config, error, domain
 //! compare     -> state, web_session, auth, revocation, store, config, error, domain
 //! state       -> account, ssf, web_session, auth, revocation, mail, store, geoip, config

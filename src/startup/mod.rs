@@ -102,8 +102,13 @@ impl Application {
             compare.clone().into_inner().start(&state.settings);
         }
         let redis_probe = web::Data::new(api::health::RedisProbe::new(state.redis.clone()));
-        // The public policy cannot change while the server runs: made once.
+        // The public documents that cannot change while the server runs, made once.
         let policy = web::Data::new(api::health::Policy::of(&state.settings, &state.keys));
+        let oauth_metadata = web::Data::new(crate::oauth::metadata::document(
+            &state.settings.issuer(),
+            &state.settings.public_origin(),
+            state.keys.algorithm_name(),
+        ));
         let compare_cache = compare.clone();
         let server = HttpServer::new(move || {
             let sessions = cookie_sessions(&app_state, &session_key);
@@ -121,6 +126,7 @@ impl Application {
                 .app_data(compare.clone())
                 .app_data(redis_probe.clone())
                 .app_data(policy.clone())
+                .app_data(oauth_metadata.clone())
                 .app_data(metrics.clone())
                 .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(api::json_error))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(pages::error_pages::form_error))
