@@ -2,6 +2,7 @@
 //! the operator supplies with `GEOIP_DB`. Without one, nothing is looked up.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use maxminddb::{Reader, geoip2};
 
@@ -39,6 +40,21 @@ impl Geoip {
             (Some(city), None) => city.to_owned(),
             (None, None) => "unknown location".to_owned(),
         }
+    }
+}
+
+/// The database when `GEOIP_DB` is set, or none: what the new-sign-in email and the dashboard
+/// look places up in, sharing one copy of it in memory.
+#[derive(Clone)]
+pub struct Places(Option<Arc<Geoip>>);
+
+impl Places {
+    pub fn new(geoip: Option<Geoip>) -> Self {
+        Self(geoip.map(Arc::new))
+    }
+
+    pub fn geoip(&self) -> Option<&Geoip> {
+        self.0.as_deref()
     }
 }
 

@@ -1,13 +1,14 @@
-//! What every request handler can reach: settings, database, stores, keys, the revocation layer,
-//! the account rules' `Accounts`. The layers below take the narrow pieces they use, never this;
-//! the extractors find `JwtKeys`, `Revocation`, `Accounts` and `auth::RequestSettings` registered
-//! as app data of their own.
+//! What the app is built from: settings, database, stores, keys, the revocation layer, the
+//! account rules' `Accounts`, the log-ins' `Issuer`. The layers below take the narrow pieces they
+//! use, never this; so do the extractors and most handlers, which find `JwtKeys`, `Revocation`,
+//! `Accounts`, `Issuer`, `Places`, `Ssf`, `AnonymousCsrf` and `auth::RequestSettings` registered
+//! as app data of their own. The attempt limit's middleware finds `LoginLimit` the same way.
 
 use std::sync::Arc;
 
 use crate::account::Accounts;
 use crate::auth::jwt::JwtKeys;
-use crate::auth::login::{Issuer, Lifetimes};
+use crate::auth::login::Issuer;
 use crate::config::Settings;
 use crate::revocation::Revocation;
 use crate::store::{Backend, Db};
@@ -22,14 +23,16 @@ pub struct AppState {
     pub keys: Arc<JwtKeys>,
     pub revocation: Revocation,
     pub web_sessions: CookieStateStore,
-    /// Log-in, sign-up and password attempts per client address (in Redis when configured).
-    pub login_limit: crate::auth::rate_limit::RateLimit,
+    /// Log-in, sign-up and password attempts per client address (in Redis when configured);
+    /// registered as app data of its own, for the middleware that counts them.
+    pub login_limit: Arc<crate::auth::rate_limit::LoginLimit>,
     /// Failed client authentications on `/oauth/*` per client address (in Redis when configured).
     pub client_auth_limit: crate::auth::rate_limit::RateLimit,
     /// Signs the CSRF tokens of the forms shown before log-in.
     pub anonymous_csrf: crate::auth::csrf::AnonymousCsrf,
-    /// Approximate places of addresses, when `GEOIP_DB` is set.
-    pub geoip: Option<crate::geoip::Geoip>,
+    /// Approximate places of addresses, when `GEOIP_DB` is set; registered as app data of its
+    /// own for the dashboard.
+    pub places: crate::geoip::Places,
     /// Turns `true` when the server starts to stop: long-lived responses (the revocation feed)
     /// end, so the graceful shutdown need not wait for them.
     pub stopping: tokio::sync::watch::Sender<bool>,
@@ -40,25 +43,12 @@ pub struct AppState {
     /// What the account rules and recovery use (`account::*` and `recovery::*` take only this);
     /// registered as app data of its own too, for the handlers that need nothing else.
     pub accounts: Arc<Accounts>,
+    /// What opens login sessions and issues tokens (`auth::login`); registered as app data of
+    /// its own, for the handlers that log in or hand out tokens.
+    pub issuer: Arc<Issuer>,
 }
 
 impl AppState {
-    /// What `auth::login` needs to open login sessions and issue tokens.
-    pub fn issuer(&self) -> Issuer<'_> {
-        Issuer {
-            db: &self.db,
-            keys: &self.keys,
-            revocation: &self.revocation,
-            lifetimes: Lifetimes::of(&self.settings),
-            max_sessions_per_user: self.settings.max_sessions_per_user,
-            sign_in_mail: crate::auth::sign_in_mail::SignInMail {
-                mailer: &self.mailer,
-                geoip: self.geoip.as_ref(),
-                clock: self.revocation.clock(),
-            },
-        }
-    }
-
     /// A receiver of `stopping`, for a long-lived response to end by.
     pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
         self.stopping.subscribe()

@@ -1,22 +1,27 @@
 //! Logging in, either way, and the token pair: checking a password, opening a login session,
 //! issuing access + refresh tokens, and rotating a refresh token with reuse detection.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::client;
 use crate::auth::jwt::{IssuedToken, JwtKeys};
+use crate::auth::sign_in_mail::SignInMail;
 use crate::config::Settings;
 use crate::domain::{RandomId, RefreshToken};
 use crate::error::{ApiError, RejectReason};
+use crate::geoip::Places;
+use crate::mail::Mailer;
 use crate::revocation::{MintedAccess, NewRefresh, Revocation, Rotation};
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::login_sessions::{self, EndReason, Kind, LoginSession};
 use crate::store::users::User;
 use crate::store::{self, Db};
 
-/// How long login sessions and refresh tokens live; from `Settings`.
+/// How long access tokens, login sessions and refresh tokens live; from `Settings`.
 #[derive(Clone, Copy)]
 pub struct Lifetimes {
+    pub access_ttl: Duration,
     pub session_ttl: Duration,
     pub session_idle_ttl: Duration,
     pub refresh_ttl: Duration,
@@ -26,6 +31,7 @@ pub struct Lifetimes {
 impl Lifetimes {
     pub fn of(settings: &Settings) -> Self {
         Self {
+            access_ttl: settings.access_ttl,
             session_ttl: settings.session_ttl,
             session_idle_ttl: settings.session_idle_ttl,
             refresh_ttl: settings.refresh_ttl,
@@ -34,18 +40,32 @@ impl Lifetimes {
     }
 }
 
-/// What opening login sessions and issuing tokens works with, borrowed from the caller: the
-/// database, the signing keys, the revocation layer (which records every token), the lifetimes.
-#[derive(Clone, Copy)]
-pub struct Issuer<'a> {
-    pub db: &'a Db,
-    pub keys: &'a JwtKeys,
-    pub revocation: &'a Revocation,
+/// What opening login sessions and issuing tokens works with: the database, the signing keys,
+/// the revocation layer (which records every token), the lifetimes, and what the new-sign-in
+/// email goes out with. Built once with the app's state, and registered as app data of its own
+/// for the handlers that log in or hand out tokens.
+pub struct Issuer {
+    pub db: Db,
+    /// Shared with the app's `JwtKeys`, so a key reload reaches it too.
+    pub keys: Arc<JwtKeys>,
+    pub revocation: Revocation,
     pub lifetimes: Lifetimes,
     /// `MAX_SESSIONS_PER_USER`; `None`: no limit.
     pub max_sessions_per_user: Option<u32>,
     /// Where the new-sign-in email goes out from.
-    pub sign_in_mail: crate::auth::sign_in_mail::SignInMail<'a>,
+    pub mailer: Mailer,
+    /// The places the new-sign-in email names.
+    pub places: Places,
+}
+
+impl Issuer {
+    fn sign_in_mail(&self) -> SignInMail<'_> {
+        SignInMail {
+            mailer: &self.mailer,
+            geoip: self.places.geoip(),
+            clock: self.revocation.clock(),
+        }
+    }
 }
 
 fn millis(duration: std::time::Duration) -> i64 {
@@ -54,7 +74,7 @@ fn millis(duration: std::time::Duration) -> i64 {
 
 /// Opens a login session (a device) and records the log-in.
 pub async fn open_login_session(
-    issuer: &Issuer<'_>,
+    issuer: &Issuer,
     user: &User,
     kind: Kind,
     origin: &Origin,
@@ -66,8 +86,8 @@ pub async fn open_login_session(
     };
     let expires_at = now + millis(issuer.lifetimes.session_ttl);
     let device = crate::auth::client::describe_device(&origin.user_agent);
-    let known = login_sessions::known_devices(issuer.db, &user.id).await?;
-    let reported = store::reported_devices::list(issuer.db, &user.id)
+    let known = login_sessions::known_devices(&issuer.db, &user.id).await?;
+    let reported = store::reported_devices::list(&issuer.db, &user.id)
         .await?
         .contains(&(device.clone(), origin.ip.clone()));
     let new_device = reported
@@ -118,11 +138,11 @@ pub async fn open_login_session(
     )
     .await?;
     if session.new_device {
-        crate::auth::sign_in_mail::enqueue(&mut transaction, issuer.sign_in_mail, user, &session).await?;
+        crate::auth::sign_in_mail::enqueue(&mut transaction, issuer.sign_in_mail(), user, &session).await?;
     }
     transaction.commit().await?;
     if session.new_device {
-        issuer.sign_in_mail.mailer.wake();
+        issuer.mailer.wake();
     }
     end_sessions_past_the_limit(issuer, &session, origin).await?;
     Ok(session)
@@ -132,15 +152,11 @@ pub async fn open_login_session(
 /// active of the others (reason `session_limit`), recorded in the security activity. Activity is
 /// as last written (`LAST_SEEN_INTERVAL`), so two sessions used within that interval of each other
 /// may be taken for one another. Two log-ins at once may each end one: never more are left live.
-async fn end_sessions_past_the_limit(
-    issuer: &Issuer<'_>,
-    opened: &LoginSession,
-    origin: &Origin,
-) -> Result<(), ApiError> {
+async fn end_sessions_past_the_limit(issuer: &Issuer, opened: &LoginSession, origin: &Origin) -> Result<(), ApiError> {
     let Some(limit) = issuer.max_sessions_per_user else {
         return Ok(());
     };
-    let live = login_sessions::list_live(issuer.db, &opened.user_id, issuer.revocation.clock().now_millis()).await?;
+    let live = login_sessions::list_live(&issuer.db, &opened.user_id, issuer.revocation.clock().now_millis()).await?;
     let excess = live.len().saturating_sub(limit as usize);
     // `list_live` is ordered by last activity, most recent first: the least recent are at the end.
     for session in live.iter().rev().filter(|session| session.id != opened.id).take(excess) {
@@ -152,7 +168,7 @@ async fn end_sessions_past_the_limit(
             continue;
         }
         events::record(
-            issuer.db,
+            &issuer.db,
             NewEvent {
                 user_id: &opened.user_id,
                 kind: EventKind::SessionLimitReached,
@@ -179,7 +195,7 @@ pub struct TokenPair {
 /// Signs an access token for the session; the caller has it recorded (through `Revocation`) so
 /// that revoking the session denylists it.
 fn mint_access_token(
-    issuer: &Issuer<'_>,
+    issuer: &Issuer,
     user_id: &str,
     session_id: &str,
     token_version: i64,
@@ -194,7 +210,7 @@ fn mint_access_token(
 
 /// Issues one more access token for the session and records its `jti` until it expires.
 pub async fn issue_access_token(
-    issuer: &Issuer<'_>,
+    issuer: &Issuer,
     user_id: &str,
     session_id: &str,
     token_version: i64,
@@ -205,7 +221,7 @@ pub async fn issue_access_token(
 }
 
 /// A fresh pair for a login session that has just been opened.
-pub async fn issue_pair(issuer: &Issuer<'_>, user: &User, session: &LoginSession) -> Result<TokenPair, ApiError> {
+pub async fn issue_pair(issuer: &Issuer, user: &User, session: &LoginSession) -> Result<TokenPair, ApiError> {
     let now = issuer.revocation.clock().now_millis();
     let refresh = RefreshToken::generate();
     let refresh_hash = refresh.hash();
@@ -228,7 +244,7 @@ pub async fn issue_pair(issuer: &Issuer<'_>, user: &User, session: &LoginSession
 /// A new pair in place of every token the login session holds (after a password change moved
 /// `token_version`): the old ones, including any a concurrent refresh has just minted, stop
 /// working.
-pub async fn reissue_pair(issuer: &Issuer<'_>, session_id: &str) -> Result<TokenPair, ApiError> {
+pub async fn reissue_pair(issuer: &Issuer, session_id: &str) -> Result<TokenPair, ApiError> {
     let now = issuer.revocation.clock().now_millis();
     let refresh = RefreshToken::generate();
     let refresh_hash = refresh.hash();
@@ -263,7 +279,7 @@ fn session_ended() -> ApiError {
 /// reuse (see `reused`). The rotation locks the login session first, as a revocation does, so a
 /// revocation racing it either ends the session before it (and the refresh is refused) or after
 /// it (and revokes what it minted).
-pub async fn rotate(issuer: &Issuer<'_>, presented: &str, origin: &Origin) -> Result<TokenPair, ApiError> {
+pub async fn rotate(issuer: &Issuer, presented: &str, origin: &Origin) -> Result<TokenPair, ApiError> {
     let token = RefreshToken::parse(presented).ok_or_else(|| invalid_grant("the refresh token is not valid"))?;
     let now = issuer.revocation.clock().now_millis();
     let refresh = RefreshToken::generate();
@@ -294,7 +310,7 @@ pub async fn rotate(issuer: &Issuer<'_>, presented: &str, origin: &Origin) -> Re
             used_at,
             used_by,
         } => {
-            let session = store::login_sessions::find(issuer.db, &session_id)
+            let session = store::login_sessions::find(&issuer.db, &session_id)
                 .await?
                 .filter(|session| session.is_live(now))
                 .ok_or_else(session_ended)?;
@@ -309,7 +325,7 @@ pub async fn rotate(issuer: &Issuer<'_>, presented: &str, origin: &Origin) -> Re
 /// address or user agent than the one that spent it — means someone holds a copy of a token that
 /// was rotated away, so the whole login session goes. Every reuse is recorded either way.
 async fn reused(
-    issuer: &Issuer<'_>,
+    issuer: &Issuer,
     session: &LoginSession,
     used_at: i64,
     spent_by_this_client: bool,
@@ -361,14 +377,14 @@ async fn reused(
 }
 
 async fn record_reuse(
-    issuer: &Issuer<'_>,
+    issuer: &Issuer,
     session: &LoginSession,
     kind: EventKind,
     origin: &Origin,
     detail: String,
 ) -> Result<(), ApiError> {
     events::record(
-        issuer.db,
+        &issuer.db,
         NewEvent {
             user_id: &session.user_id,
             kind,

@@ -47,8 +47,8 @@ pub async fn create(state: &AppState) -> Result<Probe, ApiError> {
         ip: "127.0.0.1".into(),
         user_agent: "revocable-compare-probe".into(),
     };
-    let issuer = state.issuer();
-    let token_session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
+    let issuer = &state.issuer;
+    let token_session = login::open_login_session(issuer, &user, Kind::Token, &origin).await?;
     let access = state
         .keys
         .issue_for(&user.id, &token_session.id, user.token_version, 600)?;
@@ -63,7 +63,7 @@ pub async fn create(state: &AppState) -> Result<Probe, ApiError> {
             },
         )
         .await?;
-    let revoked = login::issue_access_token(&issuer, &user.id, &token_session.id, user.token_version).await?;
+    let revoked = login::issue_access_token(issuer, &user.id, &token_session.id, user.token_version).await?;
     state
         .revocation
         .denylist_token(
@@ -73,7 +73,7 @@ pub async fn create(state: &AppState) -> Result<Probe, ApiError> {
             revoked.claims.exp * 1000,
         )
         .await?;
-    let cookie_session = login::open_login_session(&issuer, &user, Kind::Cookie, &origin).await?;
+    let cookie_session = login::open_login_session(issuer, &user, Kind::Cookie, &origin).await?;
     let session_state: HashMap<String, String> = HashMap::from([
         (USER_KEY.to_owned(), serde_json::to_string(&user.id).map_err(internal)?),
         (

@@ -213,6 +213,12 @@ impl Revocation {
         self.inner.sync.renew().await == sync::Renewal::Current
     }
 
+    /// `REVOCATION_MAX_STALENESS`: the longest a check waits on the database once memory cannot
+    /// answer, and how recent a confirmation from the database must be to count it as up.
+    pub fn max_staleness(&self) -> Duration {
+        self.inner.sync.max_staleness()
+    }
+
     pub fn feed_status(&self) -> FeedStatus {
         self.inner.sync.status()
     }

@@ -294,7 +294,8 @@ pub async fn client_token(
         }))
 }
 
-/// RFC 8414 authorization server metadata.
+/// RFC 8414 authorization server metadata: fixed at start-up (`metadata::document`), and
+/// registered as app data of its own.
 #[utoipa::path(
     get,
     path = "/.well-known/oauth-authorization-server",
@@ -305,13 +306,8 @@ pub async fn client_token(
         (status = 200, description = "the metadata; `issuer` is the `iss` of every token", body = metadata::Metadata)
     )
 )]
-pub async fn authorization_server_metadata(state: web::Data<AppState>) -> HttpResponse {
-    let document = metadata::document(
-        &state.settings.issuer(),
-        &state.settings.public_origin(),
-        state.keys.algorithm_name(),
-    );
+pub async fn authorization_server_metadata(document: web::Data<metadata::Metadata>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(document)
+        .json(&**document)
 }

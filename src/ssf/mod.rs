@@ -106,6 +106,11 @@ impl Ssf {
         &self.origin
     }
 
+    /// The RS256 key that signs SETs, once a stream has made it.
+    pub async fn published_key(&self) -> Option<Arc<key::RsaKey>> {
+        self.key.published(&self.db).await
+    }
+
     pub async fn find(&self, client_id: &str, stream_id: &str) -> Result<Stream, ApiError> {
         let stored = ssf_streams::find(&self.db, client_id, stream_id)
             .await?

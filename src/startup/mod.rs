@@ -91,6 +91,9 @@ impl Application {
         let keys = web::Data::from(state.keys.clone());
         let revocation = web::Data::new(state.revocation.clone());
         let accounts = web::Data::from(state.accounts.clone());
+        let issuer = web::Data::from(state.issuer.clone());
+        let places = web::Data::new(state.places.clone());
+        let login_limit = web::Data::from(state.login_limit.clone());
         let ssf = web::Data::new(state.ssf.clone());
         let anonymous_csrf = web::Data::new(state.anonymous_csrf.clone());
         let request_settings = web::Data::new(RequestSettings::of(&state.settings));
@@ -99,6 +102,13 @@ impl Application {
             compare.clone().into_inner().start(&state.settings);
         }
         let redis_probe = web::Data::new(api::health::RedisProbe::new(state.redis.clone()));
+        // The public documents that cannot change while the server runs, made once.
+        let policy = web::Data::new(api::health::Policy::of(&state.settings, &state.keys));
+        let oauth_metadata = web::Data::new(crate::oauth::metadata::document(
+            &state.settings.issuer(),
+            &state.settings.public_origin(),
+            state.keys.algorithm_name(),
+        ));
         let compare_cache = compare.clone();
         let server = HttpServer::new(move || {
             let sessions = cookie_sessions(&app_state, &session_key);
@@ -107,11 +117,16 @@ impl Application {
                 .app_data(keys.clone())
                 .app_data(revocation.clone())
                 .app_data(accounts.clone())
+                .app_data(issuer.clone())
+                .app_data(places.clone())
+                .app_data(login_limit.clone())
                 .app_data(ssf.clone())
                 .app_data(anonymous_csrf.clone())
                 .app_data(request_settings.clone())
                 .app_data(compare.clone())
                 .app_data(redis_probe.clone())
+                .app_data(policy.clone())
+                .app_data(oauth_metadata.clone())
                 .app_data(metrics.clone())
                 .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(api::json_error))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(pages::error_pages::form_error))

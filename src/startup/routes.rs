@@ -9,7 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{ErrorHandlers, Next, from_fn};
 use actix_web::{ResponseError, web};
 
-use crate::auth::rate_limit::Decision;
+use crate::auth::rate_limit::{Decision, LoginLimit};
 use crate::error::ApiError;
 use crate::routes::{api, web as pages};
 use crate::state::AppState;
@@ -299,12 +299,12 @@ async fn limit_attempts(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
+    let Some(limit) = request.app_data::<web::Data<LoginLimit>>().cloned() else {
         return Ok(next.call(request).await?.map_into_left_body());
     };
-    let address = crate::auth::client::client_ip(request.request(), &state.settings.trusted_proxies);
+    let address = crate::auth::client::client_ip(request.request(), &limit.trusted_proxies);
     let key = crate::auth::client::limit_key(&address);
-    if let Decision::Limited { retry_after_seconds } = state.login_limit.attempt(&key).await {
+    if let Decision::Limited { retry_after_seconds } = limit.attempts.attempt(&key).await {
         // The same seconds in `Retry-After` and in the body; HTML routes turn it into a page.
         let response = ApiError::RateLimited { retry_after_seconds }.error_response();
         return Ok(request.into_response(response).map_into_right_body());

@@ -9,7 +9,8 @@ use rand::Rng;
 
 use crate::account::Accounts;
 use crate::auth::jwt::JwtKeys;
-use crate::auth::rate_limit::RateLimit;
+use crate::auth::login::{Issuer, Lifetimes};
+use crate::auth::rate_limit::{LoginLimit, RateLimit};
 use crate::auth::throttle::AccountLock;
 use crate::config::Settings;
 use crate::domain::Clock;
@@ -81,10 +82,10 @@ pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow:
         revocation_settings(&settings, &redis, clock.clone()),
     );
     let web_sessions = CookieStateStore::new(revocation.clone(), settings.session_ttl);
-    let geoip = match &settings.geoip_db {
+    let places = crate::geoip::Places::new(match &settings.geoip_db {
         None => None,
         Some(path) => Some(crate::geoip::Geoip::open(path).map_err(|error| anyhow::anyhow!("GEOIP_DB: {error}"))?),
-    };
+    });
     let totp_sealing = crate::auth::totp::SealingKey::load(&settings, &db).await?;
     let shared_limits = redis.clone().map(|pool| (pool, settings.redis_prefix.clone()));
     let mailer = crate::mail::Mailer::new(db.clone(), &settings)?;
@@ -95,7 +96,18 @@ pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow:
         settings.public_origin(),
         settings.ssf_min_verification_interval,
     );
+    let keys = std::sync::Arc::new(keys);
+    let issuer = Issuer {
+        db: db.clone(),
+        keys: keys.clone(),
+        revocation: revocation.clone(),
+        lifetimes: Lifetimes::of(&settings),
+        max_sessions_per_user: settings.max_sessions_per_user,
+        mailer: mailer.clone(),
+        places: places.clone(),
+    };
     Ok(AppState {
+        issuer: std::sync::Arc::new(issuer),
         accounts: std::sync::Arc::new(Accounts {
             db: db.clone(),
             revocation: revocation.clone(),
@@ -114,15 +126,18 @@ pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow:
         ssf,
         backend,
         redis,
-        keys: std::sync::Arc::new(keys),
+        keys,
         revocation,
         web_sessions,
-        login_limit: RateLimit::new(
-            "login",
-            settings.login_rate_per_minute,
-            shared_limits.clone(),
-            clock.clone(),
-        ),
+        login_limit: std::sync::Arc::new(LoginLimit {
+            attempts: RateLimit::new(
+                "login",
+                settings.login_rate_per_minute,
+                shared_limits.clone(),
+                clock.clone(),
+            ),
+            trusted_proxies: settings.trusted_proxies.clone(),
+        }),
         client_auth_limit: RateLimit::new(
             "client-auth",
             settings.client_auth_failures_per_minute,
@@ -131,7 +146,7 @@ pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow:
         ),
         mailer,
         anonymous_csrf,
-        geoip,
+        places,
         stopping: tokio::sync::watch::Sender::new(false),
         db,
         settings,

@@ -6,12 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{self, Accounts};
 use crate::auth::client::ClientAddress;
-use crate::auth::login;
+use crate::auth::login::{self, Issuer};
 use crate::auth::strategy::{BearerOrCookie, Credential};
 use crate::error::ApiError;
 use crate::routes::api::{required, token::TokenResponse};
 use crate::routes::browser_session;
-use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
@@ -133,25 +132,26 @@ pub struct ChangePasswordRequest {
 pub async fn change_password(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    issuer: web::Data<Issuer>,
     BearerOrCookie(principal): BearerOrCookie,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let current = required(body.current_password, "current_password")?;
     let new = required(body.new_password, "new_password")?;
-    account::change_password(&state.accounts, &principal, current, new, &origin).await?;
+    account::change_password(&accounts, &principal, current, new, &origin).await?;
     match &principal.credential {
         Credential::Bearer(_) => {
             // The caller's tokens carry the old `ver`: all of its login session's tokens are
             // replaced by a new pair, in the same login session.
-            let pair = login::reissue_pair(&state.issuer(), &principal.session_id).await?;
-            Ok(HttpResponse::Ok().json(PasswordChanged::Bearer(TokenResponse::from_pair(&state, pair))))
+            let pair = login::reissue_pair(&issuer, &principal.session_id).await?;
+            Ok(HttpResponse::Ok().json(PasswordChanged::Bearer(TokenResponse::from_pair(&issuer, pair))))
         }
         Credential::Cookie(_) => {
             let session = request.get_session();
             session.renew();
-            let now = state.revocation.clock().now_millis();
+            let now = accounts.now();
             let _ = browser_session::record_password_proved(&session, now);
             let csrf = crate::auth::csrf::rotate(&session)?;
             Ok(HttpResponse::Ok().json(PasswordChanged::Cookie(CookieRenewed {

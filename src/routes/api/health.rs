@@ -4,7 +4,10 @@ use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 
-use crate::state::AppState;
+use crate::auth::jwt::JwtKeys;
+use crate::config::Settings;
+use crate::revocation::Revocation;
+use crate::ssf::Ssf;
 
 #[utoipa::path(
     get,
@@ -87,12 +90,12 @@ impl RedisProbe {
         (status = 503, description = "neither memory nor the database can answer checks", body = crate::error::ErrorResponse)
     )
 )]
-pub async fn readyz(state: web::Data<AppState>, redis: web::Data<RedisProbe>) -> HttpResponse {
+pub async fn readyz(revocation: web::Data<Revocation>, redis: web::Data<RedisProbe>) -> HttpResponse {
     // A lapsed lease is renewed as a check would renew it (one read for every caller at once),
     // within the second readiness promises.
-    let _ = tokio::time::timeout(READY_WITHIN, state.revocation.renew_lease()).await;
-    let feed = state.revocation.feed_status();
-    let staleness = state.settings.revocation_max_staleness.as_millis() as u64;
+    let _ = tokio::time::timeout(READY_WITHIN, revocation.renew_lease()).await;
+    let feed = revocation.feed_status();
+    let staleness = revocation.max_staleness().as_millis() as u64;
     let database_up = feed.confirmed_millis_ago.is_some_and(|ago| ago < staleness);
     let ready = feed.current || database_up;
     let mut body = serde_json::json!({
@@ -105,7 +108,7 @@ pub async fn readyz(state: web::Data<AppState>, redis: web::Data<RedisProbe>) ->
             "head_seq": feed.head_seq,
             "known_seq": feed.known_seq,
             "confirmed_ms_ago": feed.confirmed_millis_ago,
-            "cache": if state.revocation.cache_enabled() { "on" } else { "off" },
+            "cache": if revocation.cache_enabled() { "on" } else { "off" },
             "postgres_listening": feed.postgres_listening,
             "redis_subscribed": feed.redis_subscribed,
         },
@@ -132,19 +135,19 @@ pub async fn readyz(state: web::Data<AppState>, redis: web::Data<RedisProbe>) ->
         (status = 200, description = "a JWK set; empty with HS256", body = Object)
     )
 )]
-pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+pub async fn jwks(keys: web::Data<JwtKeys>, ssf: web::Data<Ssf>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((
             actix_web::http::header::CACHE_CONTROL,
-            format!("public, max-age={}", state.keys.jwks_max_age().as_secs()),
+            format!("public, max-age={}", keys.jwks_max_age().as_secs()),
         ))
-        .json(jwks_with_set_key(&state).await)
+        .json(jwks_with_set_key(&keys, &ssf).await)
 }
 
 /// The access-token keys and, once a stream has made it, the RS256 key that signs SETs.
-async fn jwks_with_set_key(state: &AppState) -> serde_json::Value {
-    let mut jwks = state.keys.jwks();
-    if let Some(key) = state.ssf.key.published(&state.db).await
+async fn jwks_with_set_key(keys: &JwtKeys, ssf: &Ssf) -> serde_json::Value {
+    let mut jwks = keys.jwks();
+    if let Some(key) = ssf.published_key().await
         && let Some(keys) = jwks["keys"].as_array_mut()
     {
         keys.push(key.public_jwk().clone());
@@ -152,7 +155,8 @@ async fn jwks_with_set_key(state: &AppState) -> serde_json::Value {
     jwks
 }
 
-/// The server's public policy (`GET /api/policy`), which tells the scenario how long to wait.
+/// The server's public policy (`GET /api/policy`), which tells the scenario how long to wait:
+/// fixed at start-up, and registered as app data of its own.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Policy {
     pub access_ttl_seconds: u64,
@@ -174,15 +178,20 @@ pub struct Policy {
         (status = 200, description = "the policy", body = Policy)
     )
 )]
-pub async fn policy(state: web::Data<AppState>) -> HttpResponse {
-    let settings = &state.settings;
-    HttpResponse::Ok().json(Policy {
-        access_ttl_seconds: settings.access_ttl.as_secs(),
-        refresh_ttl_seconds: settings.refresh_ttl.as_secs(),
-        session_idle_ttl_seconds: settings.session_idle_ttl.as_secs(),
-        session_ttl_seconds: settings.session_ttl.as_secs(),
-        refresh_reuse_grace_seconds: settings.refresh_reuse_grace.as_secs(),
-        jwt_leeway_seconds: settings.jwt_leeway.as_secs(),
-        jwt_algorithm: state.keys.algorithm_name().to_owned(),
-    })
+pub async fn policy(policy: web::Data<Policy>) -> HttpResponse {
+    HttpResponse::Ok().json(&**policy)
+}
+
+impl Policy {
+    pub fn of(settings: &Settings, keys: &JwtKeys) -> Self {
+        Self {
+            access_ttl_seconds: settings.access_ttl.as_secs(),
+            refresh_ttl_seconds: settings.refresh_ttl.as_secs(),
+            session_idle_ttl_seconds: settings.session_idle_ttl.as_secs(),
+            session_ttl_seconds: settings.session_ttl.as_secs(),
+            refresh_reuse_grace_seconds: settings.refresh_reuse_grace.as_secs(),
+            jwt_leeway_seconds: settings.jwt_leeway.as_secs(),
+            jwt_algorithm: keys.algorithm_name().to_owned(),
+        }
+    }
 }

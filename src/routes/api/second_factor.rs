@@ -7,16 +7,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::account::second_factor;
-use crate::account::{self, Proof};
+use crate::account::{self, Accounts, Proof};
 use crate::auth::client::ClientAddress;
-use crate::auth::login;
+use crate::auth::login::{self, Issuer};
 use crate::auth::strategy::BearerOrCookie;
 use crate::domain::MfaToken;
 use crate::error::ApiError;
 use crate::routes::api::required;
 use crate::routes::api::token::TokenResponse;
 use crate::routes::browser_session;
-use crate::state::AppState;
 use crate::store::login_sessions::Kind;
 
 /// A re-authentication proof: the password, or a code from the authenticator (or a recovery
@@ -73,14 +72,14 @@ fn no_store() -> actix_web::HttpResponseBuilder {
 )]
 pub async fn start_enrolment(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     BearerOrCookie(principal): BearerOrCookie,
     session: Session,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let proved = account::require_recent_proof(&state.accounts, &principal, body.into(), &origin).await?;
+    let proved = account::require_recent_proof(&accounts, &principal, body.into(), &origin).await?;
     browser_session::record_renewed_proof(&session, &proved)?;
-    let enrolment = second_factor::start_enrolment(&state.accounts, &principal, &proved).await?;
+    let enrolment = second_factor::start_enrolment(&accounts, &principal, &proved).await?;
     Ok(no_store().json(EnrolmentStarted {
         secret: enrolment.secret,
         otpauth_uri: enrolment.otpauth_uri,
@@ -120,12 +119,12 @@ pub struct EnrolmentConfirmed {
 )]
 pub async fn confirm_enrolment(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     BearerOrCookie(principal): BearerOrCookie,
     body: web::Json<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let code = required(body.into_inner().code, "code")?;
-    let recovery_codes = second_factor::confirm_enrolment(&state.accounts, &principal, &code, &origin).await?;
+    let recovery_codes = second_factor::confirm_enrolment(&accounts, &principal, &code, &origin).await?;
     Ok(no_store().json(EnrolmentConfirmed { recovery_codes }))
 }
 
@@ -149,14 +148,14 @@ pub async fn confirm_enrolment(
 )]
 pub async fn disable(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     BearerOrCookie(principal): BearerOrCookie,
     session: Session,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let proved = account::require_recent_proof(&state.accounts, &principal, body.into(), &origin).await?;
+    let proved = account::require_recent_proof(&accounts, &principal, body.into(), &origin).await?;
     browser_session::record_renewed_proof(&session, &proved)?;
-    second_factor::disable(&state.accounts, &principal, &proved, &origin).await?;
+    second_factor::disable(&accounts, &principal, &proved, &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -186,14 +185,14 @@ pub struct RecoveryCodesReplaced {
 )]
 pub async fn replace_recovery_codes(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     BearerOrCookie(principal): BearerOrCookie,
     session: Session,
     body: Option<web::Json<ProofRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let proved = account::require_recent_proof(&state.accounts, &principal, body.into(), &origin).await?;
+    let proved = account::require_recent_proof(&accounts, &principal, body.into(), &origin).await?;
     browser_session::record_renewed_proof(&session, &proved)?;
-    let recovery_codes = second_factor::replace_recovery_codes(&state.accounts, &principal, &proved, &origin).await?;
+    let recovery_codes = second_factor::replace_recovery_codes(&accounts, &principal, &proved, &origin).await?;
     Ok(no_store().json(RecoveryCodesReplaced { recovery_codes }))
 }
 
@@ -224,7 +223,8 @@ pub struct MfaLogInRequest {
 pub async fn finish_log_in(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    issuer: web::Data<Issuer>,
     body: web::Json<MfaLogInRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -232,17 +232,13 @@ pub async fn finish_log_in(
     let code = required(body.code, "code")?;
     let token = MfaToken::parse(&mfa_token)
         .ok_or_else(|| ApiError::InvalidGrant("the mfa_token is not valid: log in again".into()))?;
-    let known_client = state.accounts.known_browsers.presented(&request);
-    let user =
-        second_factor::finish_log_in(&state.accounts, &token.hash(), &code, known_client.as_deref(), &origin).await?;
-    let issuer = state.issuer();
+    let known_client = accounts.known_browsers.presented(&request);
+    let user = second_factor::finish_log_in(&accounts, &token.hash(), &code, known_client.as_deref(), &origin).await?;
     let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
     let pair = login::issue_pair(&issuer, &user, &session).await?;
     // Remembered like a password log-in's client (`auth::known_browser`).
-    let known =
-        state
-            .accounts
-            .known_browsers
-            .remember(known_client.as_deref(), &user, state.revocation.clock().now_millis());
-    Ok(no_store().cookie(known).json(TokenResponse::from_pair(&state, pair)))
+    let known = accounts
+        .known_browsers
+        .remember(known_client.as_deref(), &user, accounts.now());
+    Ok(no_store().cookie(known).json(TokenResponse::from_pair(&issuer, pair)))
 }

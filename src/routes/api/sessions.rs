@@ -8,7 +8,6 @@ use crate::account::Accounts;
 use crate::auth::client::ClientAddress;
 use crate::auth::strategy::BearerOrCookie;
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store::login_sessions::{self, LoginSession};
 
 pub fn rfc3339(millis: i64) -> String {
@@ -62,11 +61,10 @@ impl SessionView {
     )
 )]
 pub async fn list(
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     BearerOrCookie(principal): BearerOrCookie,
 ) -> Result<HttpResponse, ApiError> {
-    let sessions =
-        login_sessions::list_live(&state.db, &principal.user_id, state.revocation.clock().now_millis()).await?;
+    let sessions = login_sessions::list_live(&accounts.db, &principal.user_id, accounts.now()).await?;
     let views: Vec<SessionView> = sessions
         .into_iter()
         .map(|session| SessionView::new(session, &principal.session_id))

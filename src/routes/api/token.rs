@@ -6,11 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{self, Accounts};
 use crate::auth::client::ClientAddress;
-use crate::auth::login::{self, TokenPair};
+use crate::auth::login::{self, Issuer, TokenPair};
 use crate::auth::strategy::{Authenticated, Strict};
 use crate::error::ApiError;
 use crate::routes::api::required;
-use crate::state::AppState;
 use crate::store::login_sessions::Kind;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -29,11 +28,11 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
-    pub fn from_pair(state: &AppState, pair: TokenPair) -> Self {
+    pub fn from_pair(issuer: &Issuer, pair: TokenPair) -> Self {
         Self {
             access_token: pair.access.token,
             token_type: "Bearer",
-            expires_in: state.settings.access_ttl.as_secs(),
+            expires_in: issuer.lifetimes.access_ttl.as_secs(),
             refresh_token: pair.refresh.expose().to_owned(),
             session_id: pair.session_id,
         }
@@ -66,31 +65,28 @@ fn no_store(pair: TokenResponse) -> HttpResponse {
 pub async fn issue(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    issuer: web::Data<Issuer>,
     body: web::Json<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = required(body.email, "email")?;
     let password = required(body.password, "password")?;
     // A client that keeps cookies is remembered like a browser (`auth::known_browser`).
-    let known_client = state.accounts.known_browsers.presented(&request);
-    let user = account::authenticate(&state.accounts, &email, &password, &origin, known_client.as_deref()).await?;
+    let known_client = accounts.known_browsers.presented(&request);
+    let user = account::authenticate(&accounts, &email, &password, &origin, known_client.as_deref()).await?;
     // Password verified; a second factor needed? Then nothing is issued until `/api/token/mfa`.
-    if let Some(mfa_token) = account::second_factor::challenge_if_enrolled(&state.accounts, &user).await? {
+    if let Some(mfa_token) = account::second_factor::challenge_if_enrolled(&accounts, &user).await? {
         return Err(ApiError::MfaRequired {
             mfa_token: crate::error::Undisclosed(mfa_token.expose().to_owned()),
         });
     }
-    let issuer = state.issuer();
     let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
     let pair = login::issue_pair(&issuer, &user, &session).await?;
-    let mut response = no_store(TokenResponse::from_pair(&state, pair));
-    state.accounts.known_browsers.remember_on(
-        &mut response,
-        known_client.as_deref(),
-        &user,
-        state.revocation.clock().now_millis(),
-    )?;
+    let mut response = no_store(TokenResponse::from_pair(&issuer, pair));
+    accounts
+        .known_browsers
+        .remember_on(&mut response, known_client.as_deref(), &user, accounts.now())?;
     Ok(response)
 }
 
@@ -117,12 +113,12 @@ pub struct RefreshRequest {
 )]
 pub async fn refresh(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    issuer: web::Data<Issuer>,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let presented = required(body.into_inner().refresh_token, "refresh_token")?;
-    let pair = login::rotate(&state.issuer(), &presented, &origin).await?;
-    Ok(no_store(TokenResponse::from_pair(&state, pair)))
+    let pair = login::rotate(&issuer, &presented, &origin).await?;
+    Ok(no_store(TokenResponse::from_pair(&issuer, pair)))
 }
 
 /// Ends this token's login session: the session and its refresh tokens are revoked and every

@@ -9,11 +9,11 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde_json::Value;
 
+use crate::account::Accounts;
 use crate::routes::api::openapi::document;
 use crate::routes::web::error_pages::logged_in_email;
 use crate::routes::web::layout::{Layout, render};
 use crate::routes::web::page::{PageError, WebUser};
-use crate::state::AppState;
 
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
@@ -111,7 +111,7 @@ struct NamedSchema {
 }
 
 pub async fn show(
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     session: Session,
     user: Option<WebUser>,
 ) -> Result<HttpResponse, PageError> {
@@ -119,7 +119,7 @@ pub async fn show(
     let reference = REFERENCE
         .get_or_init(|| Reference::read(&serde_json::from_str(document()).expect("the OpenAPI document is JSON")));
     render(&ApiDocsPage {
-        layout: Layout::new(&session, logged_in_email(&state.db, user.as_ref()).await)?,
+        layout: Layout::new(&session, logged_in_email(&accounts.db, user.as_ref()).await)?,
         reference,
     })
 }

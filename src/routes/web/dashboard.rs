@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
+use crate::account::Accounts;
 use crate::auth::client::describe_device;
+use crate::geoip::Places;
 use crate::routes::web::format::{exact_time, iso_time, relative_time};
 use crate::routes::web::layout::{Layout, render};
 use crate::routes::web::page::{PageError, WebUser, find_user};
-use crate::state::AppState;
 use crate::store;
 use crate::store::events::{self, EventKind, SecurityEvent};
 use crate::store::login_sessions::{self, EndReason, Kind, LoginSession};
@@ -98,7 +99,7 @@ const NOT_A_PLACE: [&str; 3] = ["unknown location", "private network", "this mac
 const SHORT_ID_LENGTH: usize = 8;
 
 fn device_row(
-    state: &AppState,
+    places: &Places,
     session: &LoginSession,
     current_id: &str,
     reported: &[(String, String)],
@@ -106,7 +107,7 @@ fn device_row(
 ) -> DeviceRow {
     let device = describe_device(&session.user_agent);
     let is_reported = reported.contains(&(device.clone(), session.ip.clone()));
-    let location = state.geoip.as_ref().map(|geoip| geoip.describe(&session.ip));
+    let location = places.geoip().map(|geoip| geoip.describe(&session.ip));
     DeviceRow {
         id: session.id.clone(),
         user_agent: if session.user_agent.is_empty() {
@@ -218,14 +219,18 @@ fn describe_event(event: &SecurityEvent) -> (String, bool) {
     }
 }
 
-pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, PageError> {
+pub async fn show(
+    accounts: web::Data<Accounts>,
+    places: web::Data<Places>,
+    user: WebUser,
+) -> Result<HttpResponse, PageError> {
     let principal = &user.0;
-    let now = state.revocation.clock().now_millis();
-    let account = find_user(&state, &principal.user_id).await?;
-    let live = login_sessions::list_live(&state.db, &principal.user_id, now).await?;
-    let ended = login_sessions::list_ended_since(&state.db, &principal.user_id, now - 30 * 86_400_000, now).await?;
-    let recent_events = events::recent(&state.db, &principal.user_id, 50).await?;
-    let reported = store::reported_devices::list(&state.db, &principal.user_id).await?;
+    let now = accounts.now();
+    let account = find_user(&accounts, &principal.user_id).await?;
+    let live = login_sessions::list_live(&accounts.db, &principal.user_id, now).await?;
+    let ended = login_sessions::list_ended_since(&accounts.db, &principal.user_id, now - 30 * 86_400_000, now).await?;
+    let recent_events = events::recent(&accounts.db, &principal.user_id, 50).await?;
+    let reported = store::reported_devices::list(&accounts.db, &principal.user_id).await?;
 
     let mut devices_by_id: HashMap<String, String> = live
         .iter()
@@ -238,7 +243,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         let by = match (&session.revoked_by_session_id, reason) {
             (Some(by), EndReason::SignedOutFromAnotherDevice | EndReason::ReportedNotYou) => {
                 if !devices_by_id.contains_key(by)
-                    && let Some(found) = login_sessions::find(&state.db, by).await?
+                    && let Some(found) = login_sessions::find(&accounts.db, by).await?
                 {
                     devices_by_id.insert(by.clone(), describe_device(&found.user_agent));
                 }
@@ -261,7 +266,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
     // This device first, then the others by last activity (the order `list_live` returns).
     let mut devices: Vec<DeviceRow> = live
         .iter()
-        .map(|session| device_row(&state, session, &principal.session_id, &reported, now))
+        .map(|session| device_row(&places, session, &principal.session_id, &reported, now))
         .collect();
     devices.sort_by_key(|device| !device.current);
     number_look_alikes(&mut devices);
@@ -279,7 +284,7 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
             continue;
         };
         let seen_before =
-            login_sessions::devices_before(&state.db, &principal.user_id, session.created_at, &session.id).await?;
+            login_sessions::devices_before(&accounts.db, &principal.user_id, session.created_at, &session.id).await?;
         new_devices.push(DeviceRow {
             what_was_new: what_was_new(session, row.reported, &seen_before),
             ..row.clone()
@@ -318,9 +323,9 @@ pub async fn show(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespo
         other_count,
         ended: ended_rows,
         events,
-        failed_logins: events::failed_logins_since_last_visit(&state.db, &principal.user_id, &principal.session_id)
+        failed_logins: events::failed_logins_since_last_visit(&accounts.db, &principal.user_id, &principal.session_id)
             .await?,
-        second_factor: crate::routes::web::second_factor::DashboardSection::of(&state, &principal.user_id).await?,
+        second_factor: crate::routes::web::second_factor::DashboardSection::of(&accounts, &principal.user_id).await?,
         email_verified: account.email_verified_at.is_some(),
     })
 }

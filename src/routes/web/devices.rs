@@ -12,7 +12,6 @@ use crate::routes::web::layout::{Layout, flash, redirect, render};
 use crate::routes::web::login::NoFields;
 use crate::routes::web::page::{PageError, WebUser, find_user};
 use crate::routes::web::sudo::{Sudo, ask_for_password, confirm_sudo};
-use crate::state::AppState;
 use crate::store::login_sessions;
 
 pub async fn revoke_one(
@@ -75,14 +74,14 @@ pub struct SudoForm {
 
 pub async fn revoke_others(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     CsrfForm(form): CsrfForm<SudoForm>,
 ) -> Result<HttpResponse, PageError> {
-    let sudo = confirm_sudo(&state, &user, form.password, form.code, &origin).await?;
+    let sudo = confirm_sudo(&accounts, &user, form.password, form.code, &origin).await?;
     if !matches!(sudo, Sudo::Confirmed) {
         return ask_for_password(
-            &state,
+            &accounts,
             &user,
             sudo,
             "/sessions/revoke-others",
@@ -91,7 +90,7 @@ pub async fn revoke_others(
         )
         .await;
     }
-    let count = crate::account::sign_out_other_devices(&state.accounts, &user.0, &origin).await?;
+    let count = crate::account::sign_out_other_devices(&accounts, &user.0, &origin).await?;
     let signed_out = crate::account::count_devices(count, true);
     flash(user.session(), "info", format!("Signed out of {signed_out}"));
     Ok(redirect("/dashboard"))
@@ -105,9 +104,9 @@ struct LogoutAllPage {
 }
 
 /// The confirmation step before logging out everywhere.
-pub async fn confirm_logout_all(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, PageError> {
-    let account = find_user(&state, &user.0.user_id).await?;
-    let device_count = login_sessions::list_live(&state.db, &user.0.user_id, state.revocation.clock().now_millis())
+pub async fn confirm_logout_all(accounts: web::Data<Accounts>, user: WebUser) -> Result<HttpResponse, PageError> {
+    let account = find_user(&accounts, &user.0.user_id).await?;
+    let device_count = login_sessions::list_live(&accounts.db, &user.0.user_id, accounts.now())
         .await?
         .len();
     render(&LogoutAllPage {
@@ -118,17 +117,17 @@ pub async fn confirm_logout_all(state: web::Data<AppState>, user: WebUser) -> Re
 
 pub async fn logout_all(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     CsrfForm(form): CsrfForm<SudoForm>,
 ) -> Result<HttpResponse, PageError> {
     if form.confirm.as_deref() != Some("yes") {
         return Ok(redirect("/logout-all"));
     }
-    let sudo = confirm_sudo(&state, &user, form.password, form.code, &origin).await?;
+    let sudo = confirm_sudo(&accounts, &user, form.password, form.code, &origin).await?;
     if !matches!(sudo, Sudo::Confirmed) {
         return ask_for_password(
-            &state,
+            &accounts,
             &user,
             sudo,
             "/logout-all",
@@ -137,7 +136,7 @@ pub async fn logout_all(
         )
         .await;
     }
-    crate::account::log_out_everywhere(&state.accounts, &user.0, &origin).await?;
+    crate::account::log_out_everywhere(&accounts, &user.0, &origin).await?;
     user.session().purge();
     Ok(redirect("/login"))
 }

@@ -156,8 +156,8 @@ pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
         let (request, original) = response.into_parts();
         let session = request.get_session();
         let user = WebUser::from_request(&request, &mut Payload::None).await.ok();
-        let email = match request.app_data::<web::Data<crate::state::AppState>>() {
-            Some(state) => logged_in_email(&state.db, user.as_ref()).await,
+        let email = match request.app_data::<web::Data<crate::account::Accounts>>() {
+            Some(accounts) => logged_in_email(&accounts.db, user.as_ref()).await,
             None => None,
         };
         let logged_in = email.is_some();

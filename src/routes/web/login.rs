@@ -6,8 +6,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::account::Accounts;
+use crate::auth::RequestSettings;
 use crate::auth::client::ClientAddress;
-use crate::auth::login::open_login_session;
+use crate::auth::csrf::AnonymousCsrf;
+use crate::auth::login::{Issuer, Lifetimes, open_login_session};
 use crate::auth::strategy::USER_KEY;
 use crate::auth::strategy::{CookieLogin, Credential, Principal};
 use crate::error::{ApiError, LockedOut};
@@ -17,7 +20,6 @@ use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::layout::{Layout, redirect, render_form};
 use crate::routes::web::page::PageError;
 use crate::routes::web::page::WebUser;
-use crate::state::AppState;
 use crate::store::events::Origin;
 use crate::store::login_sessions::{self, EndReason, Kind};
 use crate::store::users::User;
@@ -27,14 +29,19 @@ use crate::store::users::User;
 /// only ever looked up to explain the end of that one session.
 pub const DEVICE_COOKIE: &str = "revocable_device";
 
-pub fn device_cookie(settings: &crate::config::Settings, login_session_id: &str) -> actix_web::cookie::Cookie<'static> {
+/// Sent over HTTPS only with `COOKIE_SECURE`; kept as long as a login session can last.
+pub fn device_cookie(
+    settings: &RequestSettings,
+    lifetimes: &Lifetimes,
+    login_session_id: &str,
+) -> actix_web::cookie::Cookie<'static> {
     actix_web::cookie::Cookie::build(DEVICE_COOKIE, login_session_id.to_owned())
         .path("/")
         .http_only(true)
         .secure(settings.cookie_secure)
         .same_site(actix_web::cookie::SameSite::Lax)
         .max_age(actix_web::cookie::time::Duration::seconds(
-            settings.session_ttl.as_secs().min(i64::MAX as u64) as i64,
+            lifetimes.session_ttl.as_secs().min(i64::MAX as u64) as i64,
         ))
         .finish()
 }
@@ -42,12 +49,13 @@ pub fn device_cookie(settings: &crate::config::Settings, login_session_id: &str)
 /// A redirect after log-in that remembers which login session this browser holds.
 pub fn redirect_remembering_device(
     location: &str,
-    settings: &crate::config::Settings,
+    settings: &RequestSettings,
+    lifetimes: &Lifetimes,
     login_session_id: &str,
 ) -> Result<HttpResponse, PageError> {
     let mut response = redirect(location);
     response
-        .add_cookie(&device_cookie(settings, login_session_id))
+        .add_cookie(&device_cookie(settings, lifetimes, login_session_id))
         .map_err(|error| PageError::Api(ApiError::Internal(anyhow::anyhow!("{error}"))))?;
     Ok(response)
 }
@@ -56,20 +64,19 @@ pub fn redirect_remembering_device(
 /// browser session, a redirect to the dashboard that remembers the device, and the cookie that
 /// makes this browser known to the account (`auth::known_browser`).
 pub async fn finish_browser_log_in(
-    state: &AppState,
+    accounts: &Accounts,
+    issuer: &Issuer,
+    settings: &RequestSettings,
     session: &Session,
     user: &User,
     origin: &Origin,
     known_browser: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
-    let login_session_id = start_browser_session(state, session, user, origin).await?;
-    let mut response = redirect_remembering_device("/dashboard", &state.settings, &login_session_id)?;
-    state.accounts.known_browsers.remember_on(
-        &mut response,
-        known_browser,
-        user,
-        state.revocation.clock().now_millis(),
-    )?;
+    let login_session_id = start_browser_session(issuer, session, user, origin).await?;
+    let mut response = redirect_remembering_device("/dashboard", settings, &issuer.lifetimes, &login_session_id)?;
+    accounts
+        .known_browsers
+        .remember_on(&mut response, known_browser, user, accounts.now())?;
     Ok(response)
 }
 
@@ -88,25 +95,25 @@ struct LoginPage {
 
 /// Why this browser's last login session ended, in words that tell the browser nothing it did not
 /// already know: a report of "this wasn't me" reads like any sign-out from another device.
-async fn ended_notice(state: &AppState, request: &HttpRequest) -> Result<Option<String>, ApiError> {
+async fn ended_notice(issuer: &Issuer, request: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(cookie) = request.cookie(DEVICE_COOKIE) else {
         return Ok(None);
     };
-    let Some(session) = login_sessions::find(&state.db, cookie.value()).await? else {
+    let Some(session) = login_sessions::find(&issuer.db, cookie.value()).await? else {
         return Ok(None);
     };
     if session.kind != Kind::Cookie {
         return Ok(None);
     }
-    let Some(reason) = session.end_reason(state.revocation.clock().now_millis()) else {
+    let Some(reason) = session.end_reason(issuer.revocation.clock().now_millis()) else {
         return Ok(None);
     };
     let by_itself = session.revoked_by_session_id.as_deref() == Some(session.id.as_str());
-    let idle = state.settings.session_idle_ttl.as_secs();
+    let idle = issuer.lifetimes.session_idle_ttl.as_secs();
     let message = match reason {
         EndReason::LoggedOut => "You have been logged out.".to_owned(),
         EndReason::LoggedOutEverywhere if by_itself => {
-            let count = login_sessions::count_ended_by(&state.db, &session.id, EndReason::LoggedOutEverywhere).await?;
+            let count = login_sessions::count_ended_by(&issuer.db, &session.id, EndReason::LoggedOutEverywhere).await?;
             let devices = crate::account::count_devices(count as usize, false);
             format!("Logged out everywhere: {devices}.")
         }
@@ -123,7 +130,7 @@ async fn ended_notice(state: &AppState, request: &HttpRequest) -> Result<Option<
         ),
         EndReason::AbsoluteTimeout => format!(
             "This browser was signed out because a log-in lasts at most {}.",
-            plain_duration(state.settings.session_ttl.as_secs())
+            plain_duration(issuer.lifetimes.session_ttl.as_secs())
         ),
         EndReason::RefreshTokenReused => "This browser was signed out to protect the account.".to_owned(),
         EndReason::RevokedByClient => "This browser was signed out by a service connected to this site.".to_owned(),
@@ -151,11 +158,12 @@ fn plain_duration(seconds: u64) -> String {
 
 pub async fn form(
     request: HttpRequest,
-    state: web::Data<AppState>,
+    issuer: web::Data<Issuer>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
-    let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
-    let notice = ended_notice(&state, &request).await?;
+    let (layout, cookie) = Layout::for_form(&request, &session, &anonymous_csrf)?;
+    let notice = ended_notice(&issuer, &request).await?;
     let told = notice.is_some();
     let page = LoginPage {
         layout,
@@ -187,21 +195,21 @@ pub struct LoginForm {
 /// login session this browser already held ends (reason `replaced`): once the cookie names the
 /// new one, nothing would point at the old one, and it would stay live until its idle limit.
 pub async fn start_browser_session(
-    state: &AppState,
+    issuer: &Issuer,
     session: &Session,
     user: &User,
     origin: &Origin,
 ) -> Result<String, ApiError> {
     if let Ok(Some(previous)) = session.get::<String>(LOGIN_SESSION_KEY) {
-        state
+        issuer
             .revocation
             .revoke_session(&previous, EndReason::Replaced, None)
             .await?;
     }
-    let login_session = open_login_session(&state.issuer(), user, Kind::Cookie, origin).await?;
+    let login_session = open_login_session(issuer, user, Kind::Cookie, origin).await?;
     session.clear();
     session.renew();
-    let now = state.revocation.clock().now_millis();
+    let now = issuer.revocation.clock().now_millis();
     put(session, USER_KEY, &user.id)?;
     put(session, LOGIN_SESSION_KEY, &login_session.id)?;
     browser_session::record_password_proved(session, now)?;
@@ -212,15 +220,18 @@ pub async fn start_browser_session(
 pub async fn submit(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
-    session: Session,
+    accounts: web::Data<Accounts>,
+    issuer: web::Data<Issuer>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
+    settings: web::Data<RequestSettings>,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
+    let session = request.get_session();
     let email = form.email.unwrap_or_default();
     let password = form.password.unwrap_or_default();
-    let known_browser = state.accounts.known_browsers.presented(&request);
+    let known_browser = accounts.known_browsers.presented(&request);
     let page = |error: Option<String>, offer_reset: bool, reset_required: bool, status: StatusCode| {
-        let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
+        let (layout, cookie) = Layout::for_form(&request, &session, &anonymous_csrf)?;
         let page = LoginPage {
             layout,
             email: email.clone(),
@@ -232,15 +243,22 @@ pub async fn submit(
         render_form(&page, status, cookie)
     };
     let refused = |error: String, offer_reset: bool, status: StatusCode| page(Some(error), offer_reset, false, status);
-    match crate::account::authenticate(&state.accounts, &email, &password, &origin, known_browser.as_deref()).await {
+    match crate::account::authenticate(&accounts, &email, &password, &origin, known_browser.as_deref()).await {
         Ok(user) => {
             // Password verified; a second factor needed? Then the code step, not logged in yet.
-            if let Some(challenge) =
-                crate::account::second_factor::challenge_if_enrolled(&state.accounts, &user).await?
-            {
+            if let Some(challenge) = crate::account::second_factor::challenge_if_enrolled(&accounts, &user).await? {
                 return crate::routes::web::second_factor::begin_code_step(&session, challenge.hash());
             }
-            finish_browser_log_in(&state, &session, &user, &origin, known_browser.as_deref()).await
+            finish_browser_log_in(
+                &accounts,
+                &issuer,
+                &settings,
+                &session,
+                &user,
+                &origin,
+                known_browser.as_deref(),
+            )
+            .await
         }
         Err(ApiError::InvalidGrant(_)) => refused(
             "Incorrect email or password.".to_owned(),
@@ -332,29 +350,29 @@ impl actix_web::FromRequest for LoggingOut {
 /// never a silent no-op; without a token to check, it must prove it comes from this site's page.
 pub async fn logout(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     who: LoggingOut,
     form: Result<CsrfForm<NoFields>, PageError>,
 ) -> Result<HttpResponse, PageError> {
     match who {
         LoggingOut::SignedIn(user) => {
             form?;
-            crate::account::log_out(&state.accounts, &user.0, &origin, "browser session").await?;
+            crate::account::log_out(&accounts, &user.0, &origin, "browser session").await?;
             user.session().purge();
         }
         LoggingOut::StateLost {
             login_session_id,
             session,
         } => {
-            let now = state.revocation.clock().now_millis();
-            let found = state.revocation.session(&login_session_id, now).await?;
+            let now = accounts.now();
+            let found = accounts.revocation.session(&login_session_id, now).await?;
             if let Some(found) = found.filter(|found| !found.revoked) {
                 let principal = Principal {
                     user_id: found.user_id.to_string(),
                     session_id: login_session_id,
                     credential: Credential::Cookie(CookieLogin::of(&session)),
                 };
-                crate::account::log_out(&state.accounts, &principal, &origin, "browser session").await?;
+                crate::account::log_out(&accounts, &principal, &origin, "browser session").await?;
             }
             session.purge();
         }

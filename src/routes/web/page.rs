@@ -8,9 +8,9 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
 
+use crate::account::Accounts;
 use crate::auth::strategy::{Cookie, Principal};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Errors of HTML handlers: a page, or a redirect to the log-in form.
 #[derive(Debug, thiserror::Error)]
@@ -108,8 +108,8 @@ impl FromRequest for WebUser {
 }
 
 /// The account of a logged-in browser; a user deleted meanwhile is sent to log in again.
-pub async fn find_user(state: &AppState, user_id: &str) -> Result<crate::store::users::User, PageError> {
-    crate::store::users::find_by_id(&state.db, user_id)
+pub async fn find_user(accounts: &Accounts, user_id: &str) -> Result<crate::store::users::User, PageError> {
+    crate::store::users::find_by_id(&accounts.db, user_id)
         .await?
         .ok_or(PageError::LoginRequired)
 }

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::account::Accounts;
 use crate::auth::client::ClientAddress;
 use crate::error::ApiError;
 use crate::routes::browser_session;
@@ -13,7 +14,6 @@ use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::layout::{Layout, flash, redirect, render, render_with_status};
 use crate::routes::web::page::PageError;
 use crate::routes::web::page::WebUser;
-use crate::state::AppState;
 use crate::store;
 
 #[derive(Template)]
@@ -28,11 +28,11 @@ struct PasswordPage {
 }
 
 async fn page(
-    state: &AppState,
+    accounts: &Accounts,
     user: &WebUser,
     error: Option<(&'static str, String)>,
 ) -> Result<PasswordPage, PageError> {
-    let others = store::login_sessions::list_live(&state.db, &user.0.user_id, state.revocation.clock().now_millis())
+    let others = store::login_sessions::list_live(&accounts.db, &user.0.user_id, accounts.now())
         .await?
         .iter()
         .filter(|session| session.id != user.0.session_id)
@@ -42,7 +42,7 @@ async fn page(
         None => ("", None),
     };
     Ok(PasswordPage {
-        layout: Layout::new(user.session(), Some(email_of(state, user).await?))?,
+        layout: Layout::new(user.session(), Some(email_of(accounts, user).await?))?,
         error,
         error_field,
         other_devices: others,
@@ -73,15 +73,15 @@ fn explain_refusal(field: &str, message: &str) -> String {
     }
 }
 
-async fn email_of(state: &AppState, user: &WebUser) -> Result<String, PageError> {
-    Ok(store::users::find_by_id(&state.db, &user.0.user_id)
+async fn email_of(accounts: &Accounts, user: &WebUser) -> Result<String, PageError> {
+    Ok(store::users::find_by_id(&accounts.db, &user.0.user_id)
         .await?
         .ok_or(PageError::LoginRequired)?
         .email)
 }
 
-pub async fn form(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, PageError> {
-    render(&page(&state, &user, None).await?)
+pub async fn form(accounts: web::Data<Accounts>, user: WebUser) -> Result<HttpResponse, PageError> {
+    render(&page(&accounts, &user, None).await?)
 }
 
 #[derive(Deserialize)]
@@ -94,7 +94,7 @@ pub struct PasswordForm {
 pub async fn submit(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -104,7 +104,7 @@ pub async fn submit(
         .is_some_and(|confirmation| confirmation != new)
     {
         return refuse(
-            &state,
+            &accounts,
             &user,
             "new_password_confirmation",
             "The two new passwords do not match: type the same new password twice.".into(),
@@ -112,12 +112,12 @@ pub async fn submit(
         .await;
     }
     let current = form.current_password.unwrap_or_default();
-    match crate::account::change_password(&state.accounts, &user.0, current, new, &origin).await {
+    match crate::account::change_password(&accounts, &user.0, current, new, &origin).await {
         Ok(signed_out) => {
             // A new session key for this browser: whatever copy of the old cookie exists is dead.
             let session = user.session();
             session.renew();
-            let now = state.revocation.clock().now_millis();
+            let now = accounts.now();
             browser_session::record_password_proved(session, now)?;
             crate::auth::csrf::rotate(session)?;
             let devices = crate::account::count_devices(signed_out, true);
@@ -129,32 +129,32 @@ pub async fn submit(
             // The change ended every browser's standing as known to the account
             // (`auth::known_browser`); the one that made it is known again at once.
             let mut response = redirect("/dashboard");
-            if let Some(account) = crate::store::users::find_by_id(&state.db, &user.0.user_id).await? {
-                let known_browser = state.accounts.known_browsers.presented(&request);
-                state.accounts.known_browsers.remember_on(
+            if let Some(account) = crate::store::users::find_by_id(&accounts.db, &user.0.user_id).await? {
+                let known_browser = accounts.known_browsers.presented(&request);
+                accounts.known_browsers.remember_on(
                     &mut response,
                     known_browser.as_deref(),
                     &account,
-                    state.revocation.clock().now_millis(),
+                    accounts.now(),
                 )?;
             }
             Ok(response)
         }
         Err(ApiError::InvalidField { field, message }) => {
-            refuse(&state, &user, field, explain_refusal(field, &message)).await
+            refuse(&accounts, &user, field, explain_refusal(field, &message)).await
         }
         Err(other) => Err(other.into()),
     }
 }
 
 async fn refuse(
-    state: &AppState,
+    accounts: &Accounts,
     user: &WebUser,
     field: &'static str,
     message: String,
 ) -> Result<HttpResponse, PageError> {
     render_with_status(
-        &page(state, user, Some((field, message))).await?,
+        &page(accounts, user, Some((field, message))).await?,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
 }

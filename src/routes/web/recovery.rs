@@ -21,7 +21,6 @@ use crate::routes::web::format::exact_time;
 use crate::routes::web::layout::{Layout, flash, redirect, render_form};
 use crate::routes::web::login::NoFields;
 use crate::routes::web::page::{PageError, WebUser};
-use crate::state::AppState;
 
 /// A page that says what happened to a link, with a way forward.
 #[derive(Template)]
@@ -37,13 +36,13 @@ struct LinkOutcomePage<'a> {
 fn outcome(
     request: &HttpRequest,
     session: &Session,
-    state: &AppState,
+    anonymous_csrf: &AnonymousCsrf,
     status: StatusCode,
     title: &str,
     message: String,
     next: (&str, &str),
 ) -> Result<HttpResponse, PageError> {
-    let (layout, cookie) = Layout::for_form(request, session, &state.anonymous_csrf)?;
+    let (layout, cookie) = Layout::for_form(request, session, anonymous_csrf)?;
     let page = LinkOutcomePage {
         layout,
         title,
@@ -89,16 +88,17 @@ pub struct ForgotForm {
 pub async fn forgot_submit(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
     session: Session,
     CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> Result<HttpResponse, PageError> {
     let email = form.email.unwrap_or_default();
-    match recovery::request_password_reset(&state.accounts, &email, &origin).await {
+    match recovery::request_password_reset(&accounts, &email, &origin).await {
         Ok(()) => outcome(
             &request,
             &session,
-            &state,
+            &anonymous_csrf,
             StatusCode::OK,
             "Check your email",
             format!(
@@ -108,7 +108,7 @@ pub async fn forgot_submit(
             ("/login", "Back to log in"),
         ),
         Err(ApiError::InvalidField { message, .. }) => {
-            let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
+            let (layout, cookie) = Layout::for_form(&request, &session, &anonymous_csrf)?;
             let page = ForgotPasswordPage {
                 layout,
                 email,
@@ -132,13 +132,13 @@ struct ResetPasswordPage {
 fn link_gone(
     request: &HttpRequest,
     session: &Session,
-    state: &AppState,
+    anonymous_csrf: &AnonymousCsrf,
     what: &str,
 ) -> Result<HttpResponse, PageError> {
     outcome(
         request,
         session,
-        state,
+        anonymous_csrf,
         StatusCode::BAD_REQUEST,
         "This link no longer works",
         format!("This {what} link is unknown, has already been used or has expired."),
@@ -148,14 +148,15 @@ fn link_gone(
 
 pub async fn reset_form(
     request: HttpRequest,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
     session: Session,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
     let token = query.into_inner().token.unwrap_or_default();
-    match recovery::reset_link_owner(&state.accounts, &token).await {
+    match recovery::reset_link_owner(&accounts, &token).await {
         Ok(user) => {
-            let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
+            let (layout, cookie) = Layout::for_form(&request, &session, &anonymous_csrf)?;
             let page = ResetPasswordPage {
                 layout,
                 token,
@@ -164,7 +165,7 @@ pub async fn reset_form(
             };
             render_form(&page, StatusCode::OK, cookie)
         }
-        Err(ApiError::InvalidLinkToken(_)) => link_gone(&request, &session, &state, "password reset"),
+        Err(ApiError::InvalidLinkToken(_)) => link_gone(&request, &session, &anonymous_csrf, "password reset"),
         Err(other) => Err(other.into()),
     }
 }
@@ -179,7 +180,8 @@ pub struct ResetForm {
 pub async fn reset_submit(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
     session: Session,
     query: web::Query<TokenQuery>,
     CsrfForm(form): CsrfForm<ResetForm>,
@@ -187,7 +189,7 @@ pub async fn reset_submit(
     let token = form.token.or(query.into_inner().token).unwrap_or_default();
     let new_password = form.new_password.unwrap_or_default();
     let refuse = |message: String, email: String| {
-        let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
+        let (layout, cookie) = Layout::for_form(&request, &session, &anonymous_csrf)?;
         let page = ResetPasswordPage {
             layout,
             token: token.clone(),
@@ -196,9 +198,9 @@ pub async fn reset_submit(
         };
         render_form(&page, StatusCode::UNPROCESSABLE_ENTITY, cookie)
     };
-    let owner = match recovery::reset_link_owner(&state.accounts, &token).await {
+    let owner = match recovery::reset_link_owner(&accounts, &token).await {
         Ok(user) => user,
-        Err(ApiError::InvalidLinkToken(_)) => return link_gone(&request, &session, &state, "password reset"),
+        Err(ApiError::InvalidLinkToken(_)) => return link_gone(&request, &session, &anonymous_csrf, "password reset"),
         Err(other) => return Err(other.into()),
     };
     if form
@@ -207,14 +209,14 @@ pub async fn reset_submit(
     {
         return refuse("The two passwords do not match.".into(), owner.email);
     }
-    match recovery::reset_password(&state.accounts, &token, new_password, &origin).await {
+    match recovery::reset_password(&accounts, &token, new_password, &origin).await {
         Ok(count) => {
             // This browser's own log-in, if it had one, has just ended with the others.
             session.purge();
             outcome(
                 &request,
                 &session,
-                &state,
+                &anonymous_csrf,
                 StatusCode::OK,
                 "Your password has been changed",
                 format!(
@@ -226,7 +228,7 @@ pub async fn reset_submit(
             )
         }
         Err(ApiError::InvalidField { message, .. }) => refuse(format!("{message}."), owner.email),
-        Err(ApiError::InvalidLinkToken(_)) => link_gone(&request, &session, &state, "password reset"),
+        Err(ApiError::InvalidLinkToken(_)) => link_gone(&request, &session, &anonymous_csrf, "password reset"),
         Err(other) => Err(other.into()),
     }
 }
@@ -234,16 +236,17 @@ pub async fn reset_submit(
 pub async fn verify_email(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
     session: Session,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
     let token = query.into_inner().token.unwrap_or_default();
-    match recovery::verify_email(&state.accounts, &token, &origin).await {
+    match recovery::verify_email(&accounts, &token, &origin).await {
         Ok(email) => outcome(
             &request,
             &session,
-            &state,
+            &anonymous_csrf,
             StatusCode::OK,
             "Email address verified",
             format!("Thank you: {email} is verified."),
@@ -252,7 +255,7 @@ pub async fn verify_email(
         Err(ApiError::InvalidLinkToken(_)) => outcome(
             &request,
             &session,
-            &state,
+            &anonymous_csrf,
             StatusCode::BAD_REQUEST,
             "This link no longer works",
             "This verification link is unknown, has already been used or has expired. Log in and ask for a new one \
@@ -294,11 +297,15 @@ struct NotMePage {
     when: String,
 }
 
-fn not_me_gone(request: &HttpRequest, session: &Session, state: &AppState) -> Result<HttpResponse, PageError> {
+fn not_me_gone(
+    request: &HttpRequest,
+    session: &Session,
+    anonymous_csrf: &AnonymousCsrf,
+) -> Result<HttpResponse, PageError> {
     outcome(
         request,
         session,
-        state,
+        anonymous_csrf,
         StatusCode::BAD_REQUEST,
         "This link no longer works",
         "This \"this wasn't me\" link is unknown, has already been used or has expired. If you think someone else \
@@ -312,14 +319,15 @@ fn not_me_gone(request: &HttpRequest, session: &Session, state: &AppState) -> Re
 /// scanners fetch links), its button does.
 pub async fn not_me_form(
     request: HttpRequest,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
     session: Session,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
     let token = query.into_inner().token.unwrap_or_default();
-    match recovery::reported_sign_in(&state.accounts, &token).await {
+    match recovery::reported_sign_in(&accounts, &token).await {
         Ok(reported) => {
-            let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
+            let (layout, cookie) = Layout::for_form(&request, &session, &anonymous_csrf)?;
             let (device, ip, when) = match &reported.session {
                 Some(login) => (
                     describe_device(&login.user_agent),
@@ -337,7 +345,7 @@ pub async fn not_me_form(
             };
             render_form(&page, StatusCode::OK, cookie)
         }
-        Err(ApiError::InvalidLinkToken(_)) => not_me_gone(&request, &session, &state),
+        Err(ApiError::InvalidLinkToken(_)) => not_me_gone(&request, &session, &anonymous_csrf),
         Err(other) => Err(other.into()),
     }
 }
@@ -350,19 +358,20 @@ pub struct NotMeForm {
 pub async fn not_me_confirm(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
     session: Session,
     query: web::Query<TokenQuery>,
     CsrfForm(form): CsrfForm<NotMeForm>,
 ) -> Result<HttpResponse, PageError> {
     let token = form.token.or(query.into_inner().token).unwrap_or_default();
-    match recovery::report_sign_in(&state.accounts, &token, &origin).await {
+    match recovery::report_sign_in(&accounts, &token, &origin).await {
         Ok(count) => {
             session.purge();
             outcome(
                 &request,
                 &session,
-                &state,
+                &anonymous_csrf,
                 StatusCode::OK,
                 "Your account is secured",
                 format!(
@@ -374,7 +383,7 @@ pub async fn not_me_confirm(
                 ("/password/forgot", "Did not get the link? Ask for another"),
             )
         }
-        Err(ApiError::InvalidLinkToken(_)) => not_me_gone(&request, &session, &state),
+        Err(ApiError::InvalidLinkToken(_)) => not_me_gone(&request, &session, &anonymous_csrf),
         Err(other) => Err(other.into()),
     }
 }

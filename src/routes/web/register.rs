@@ -1,19 +1,21 @@
 //! `GET/POST /register`.
 
-use actix_session::Session;
+use actix_session::{Session, SessionExt};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::account::Accounts;
+use crate::auth::RequestSettings;
 use crate::auth::client::ClientAddress;
 use crate::auth::csrf::AnonymousCsrf;
+use crate::auth::login::Issuer;
 use crate::error::ApiError;
 use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::layout::{Layout, flash, render_form};
 use crate::routes::web::login::start_browser_session;
 use crate::routes::web::page::PageError;
-use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "register.html")]
@@ -47,14 +49,17 @@ pub struct RegisterForm {
 pub async fn submit(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
-    session: Session,
+    accounts: web::Data<Accounts>,
+    issuer: web::Data<Issuer>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
+    settings: web::Data<RequestSettings>,
     CsrfForm(form): CsrfForm<RegisterForm>,
 ) -> Result<HttpResponse, PageError> {
+    let session = request.get_session();
     let email = form.email.unwrap_or_default();
     let password = form.password.unwrap_or_default();
     let refuse = |message: String, status: StatusCode| {
-        let (layout, cookie) = Layout::for_form(&request, &session, &state.anonymous_csrf)?;
+        let (layout, cookie) = Layout::for_form(&request, &session, &anonymous_csrf)?;
         let page = RegisterPage {
             layout,
             email: email.clone(),
@@ -71,16 +76,21 @@ pub async fn submit(
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
-    match crate::account::create(&state.accounts, &email, password, &origin).await {
+    match crate::account::create(&accounts, &email, password, &origin).await {
         Ok(user) => {
-            crate::recovery::send_verification(&state.accounts, &user).await?;
-            let login_session_id = start_browser_session(&state, &session, &user, &origin).await?;
+            crate::recovery::send_verification(&accounts, &user).await?;
+            let login_session_id = start_browser_session(&issuer, &session, &user, &origin).await?;
             flash(
                 &session,
                 "success",
                 "Welcome! Your account is ready. We have sent you a link to confirm your email address.",
             );
-            crate::routes::web::login::redirect_remembering_device("/dashboard", &state.settings, &login_session_id)
+            crate::routes::web::login::redirect_remembering_device(
+                "/dashboard",
+                &settings,
+                &issuer.lifetimes,
+                &login_session_id,
+            )
         }
         Err(error @ (ApiError::InvalidField { .. } | ApiError::Conflict(_))) => {
             let status = actix_web::ResponseError::status_code(&error);

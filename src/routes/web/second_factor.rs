@@ -2,15 +2,19 @@
 //! and secret, a first code, the recovery codes shown once), turning it off, and the second step
 //! of the log-in form (`/login/mfa`).
 
-use actix_session::Session;
+use actix_session::{Session, SessionExt};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::account::Accounts;
 use crate::account::Proof;
 use crate::account::second_factor::{self, MAX_WRONG_CODES_PER_LOG_IN};
+use crate::auth::RequestSettings;
 use crate::auth::client::ClientAddress;
+use crate::auth::csrf::AnonymousCsrf;
+use crate::auth::login::Issuer;
 use crate::error::ApiError;
 use crate::routes::browser_session::{self, put};
 use crate::routes::web::csrf_form::CsrfForm;
@@ -19,7 +23,6 @@ use crate::routes::web::layout::{Layout, flash, redirect, render_form, render_wi
 use crate::routes::web::login::finish_browser_log_in;
 use crate::routes::web::page::{PageError, WebUser};
 use crate::routes::web::sudo::{Sudo, ask_for_password};
-use crate::state::AppState;
 
 /// The state key of a browser whose password was right and whose second step is pending: the
 /// hash of its challenge. The session holds no login session yet, so it is not logged in.
@@ -35,12 +38,12 @@ pub struct DashboardSection {
 }
 
 impl DashboardSection {
-    pub async fn of(state: &AppState, user_id: &str) -> Result<Self, ApiError> {
-        let status = second_factor::status(&state.accounts, user_id).await?;
+    pub async fn of(accounts: &Accounts, user_id: &str) -> Result<Self, ApiError> {
+        let status = second_factor::status(accounts, user_id).await?;
         let since = status.enabled_since.unwrap_or(0);
         Ok(Self {
             on: status.enabled_since.is_some(),
-            since_relative: relative_time(since, state.revocation.clock().now_millis()),
+            since_relative: relative_time(since, accounts.now()),
             since_exact: exact_time(since),
             since_iso: iso_time(since),
             recovery_codes_left: status.recovery_codes_left,
@@ -48,8 +51,8 @@ impl DashboardSection {
     }
 }
 
-async fn email_of(state: &AppState, user: &WebUser) -> Result<String, PageError> {
-    Ok(crate::store::users::find_by_id(&state.db, &user.0.user_id)
+async fn email_of(accounts: &Accounts, user: &WebUser) -> Result<String, PageError> {
+    Ok(crate::store::users::find_by_id(&accounts.db, &user.0.user_id)
         .await?
         .ok_or(PageError::LoginRequired)?
         .email)
@@ -81,16 +84,16 @@ impl ProofForm {
 /// `POST /mfa/totp`: after a fresh proof, a new pending enrolment, shown by `enrol_page`.
 pub async fn start(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let (proof, refusal) = form.into_proof();
-    let proved = match crate::account::require_recent_proof(&state.accounts, &user.0, proof, &origin).await {
+    let proved = match crate::account::require_recent_proof(&accounts, &user.0, proof, &origin).await {
         Ok(proved) => proved,
         Err(ApiError::ReauthenticationRequired(_)) => {
             return ask_for_password(
-                &state,
+                &accounts,
                 &user,
                 refusal,
                 "/mfa/totp",
@@ -102,7 +105,7 @@ pub async fn start(
         Err(other) => return Err(other.into()),
     };
     browser_session::record_renewed_proof(user.session(), &proved)?;
-    match second_factor::start_enrolment(&state.accounts, &user.0, &proved).await {
+    match second_factor::start_enrolment(&accounts, &user.0, &proved).await {
         Ok(_) => Ok(redirect("/mfa/totp")),
         Err(ApiError::Conflict(message)) => {
             flash(user.session(), "warning", message);
@@ -122,12 +125,12 @@ struct EnrolPage {
 }
 
 async fn render_enrol_page(
-    state: &AppState,
+    accounts: &Accounts,
     user: &WebUser,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
-    let Some(enrolment) = second_factor::pending_enrolment(&state.accounts, &user.0.user_id).await? else {
+    let Some(enrolment) = second_factor::pending_enrolment(accounts, &user.0.user_id).await? else {
         flash(
             user.session(),
             "warning",
@@ -136,7 +139,7 @@ async fn render_enrol_page(
         return Ok(redirect("/dashboard"));
     };
     let page = EnrolPage {
-        layout: Layout::new(user.session(), Some(email_of(state, user).await?))?,
+        layout: Layout::new(user.session(), Some(email_of(accounts, user).await?))?,
         qr_svg: enrolment.qr_svg()?,
         secret: enrolment.secret,
         error,
@@ -146,8 +149,8 @@ async fn render_enrol_page(
 
 /// `GET /mfa/totp`: the pending enrolment's QR code, its secret as text, and the field for a
 /// first code.
-pub async fn enrol_page(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, PageError> {
-    render_enrol_page(&state, &user, None, StatusCode::OK).await
+pub async fn enrol_page(accounts: web::Data<Accounts>, user: WebUser) -> Result<HttpResponse, PageError> {
+    render_enrol_page(&accounts, &user, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -165,21 +168,21 @@ struct RecoveryCodesPage {
 /// `POST /mfa/totp/confirm`: a right code turns it on and shows the recovery codes, once.
 pub async fn confirm(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
     let code = form.code.unwrap_or_default();
-    match second_factor::confirm_enrolment(&state.accounts, &user.0, &code, &origin).await {
+    match second_factor::confirm_enrolment(&accounts, &user.0, &code, &origin).await {
         Ok(codes) => {
             let page = RecoveryCodesPage {
-                layout: Layout::new(user.session(), Some(email_of(&state, &user).await?))?,
+                layout: Layout::new(user.session(), Some(email_of(&accounts, &user).await?))?,
                 codes,
             };
             render_with_status(&page, StatusCode::OK)
         }
         Err(ApiError::InvalidField { message, .. }) => {
-            render_enrol_page(&state, &user, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await
+            render_enrol_page(&accounts, &user, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(ApiError::Conflict(message)) => {
             flash(user.session(), "warning", message);
@@ -192,16 +195,16 @@ pub async fn confirm(
 /// `POST /mfa/totp/disable`: after a fresh proof, two-step verification is off.
 pub async fn disable(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let (proof, refusal) = form.into_proof();
-    let proved = match crate::account::require_recent_proof(&state.accounts, &user.0, proof, &origin).await {
+    let proved = match crate::account::require_recent_proof(&accounts, &user.0, proof, &origin).await {
         Ok(proved) => proved,
         Err(ApiError::ReauthenticationRequired(_)) => {
             return ask_for_password(
-                &state,
+                &accounts,
                 &user,
                 refusal,
                 "/mfa/totp/disable",
@@ -213,7 +216,7 @@ pub async fn disable(
         Err(other) => return Err(other.into()),
     };
     browser_session::record_renewed_proof(user.session(), &proved)?;
-    match second_factor::disable(&state.accounts, &user.0, &proved, &origin).await {
+    match second_factor::disable(&accounts, &user.0, &proved, &origin).await {
         Ok(()) => flash(user.session(), "success", "Two-step verification is off."),
         Err(ApiError::NotFound) => flash(user.session(), "warning", "Two-step verification was not on."),
         Err(other) => return Err(other.into()),
@@ -225,16 +228,16 @@ pub async fn disable(
 /// earlier ones stop working.
 pub async fn replace_recovery_codes(
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     user: WebUser,
     CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Result<HttpResponse, PageError> {
     let (proof, refusal) = form.into_proof();
-    let proved = match crate::account::require_recent_proof(&state.accounts, &user.0, proof, &origin).await {
+    let proved = match crate::account::require_recent_proof(&accounts, &user.0, proof, &origin).await {
         Ok(proved) => proved,
         Err(ApiError::ReauthenticationRequired(_)) => {
             return ask_for_password(
-                &state,
+                &accounts,
                 &user,
                 refusal,
                 "/mfa/recovery-codes",
@@ -246,10 +249,10 @@ pub async fn replace_recovery_codes(
         Err(other) => return Err(other.into()),
     };
     browser_session::record_renewed_proof(user.session(), &proved)?;
-    match second_factor::replace_recovery_codes(&state.accounts, &user.0, &proved, &origin).await {
+    match second_factor::replace_recovery_codes(&accounts, &user.0, &proved, &origin).await {
         Ok(codes) => {
             let page = RecoveryCodesPage {
-                layout: Layout::new(user.session(), Some(email_of(&state, &user).await?))?,
+                layout: Layout::new(user.session(), Some(email_of(&accounts, &user).await?))?,
                 codes,
             };
             render_with_status(&page, StatusCode::OK)
@@ -294,11 +297,11 @@ fn start_over(session: &Session, message: &str) -> HttpResponse {
 fn render_code_step(
     request: &HttpRequest,
     session: &Session,
-    state: &AppState,
+    anonymous_csrf: &AnonymousCsrf,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
-    let (layout, cookie) = Layout::for_form(request, session, &state.anonymous_csrf)?;
+    let (layout, cookie) = Layout::for_form(request, session, anonymous_csrf)?;
     let page = CodeStepPage {
         layout,
         error,
@@ -310,16 +313,17 @@ fn render_code_step(
 /// `GET /login/mfa`: the code field, while a pending second step is open; else back to `/login`.
 pub async fn code_step(
     request: HttpRequest,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
     let Some(challenge) = pending_challenge(&session) else {
         return Ok(redirect("/login"));
     };
-    if !second_factor::challenge_is_open(&state.accounts, &challenge).await? {
+    if !second_factor::challenge_is_open(&accounts, &challenge).await? {
         return Ok(start_over(&session, "That log-in took too long: log in again."));
     }
-    render_code_step(&request, &session, &state, None, StatusCode::OK)
+    render_code_step(&request, &session, &anonymous_csrf, None, StatusCode::OK)
 }
 
 /// `POST /login/mfa`: a right code starts the browser session (under a new session key); a wrong
@@ -327,20 +331,34 @@ pub async fn code_step(
 pub async fn submit_code(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
-    session: Session,
+    accounts: web::Data<Accounts>,
+    issuer: web::Data<Issuer>,
+    anonymous_csrf: web::Data<AnonymousCsrf>,
+    settings: web::Data<RequestSettings>,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
+    let session = request.get_session();
     let Some(challenge) = pending_challenge(&session) else {
         return Ok(redirect("/login"));
     };
     let code = form.code.unwrap_or_default();
-    let known_browser = state.accounts.known_browsers.presented(&request);
-    match second_factor::finish_log_in(&state.accounts, &challenge, &code, known_browser.as_deref(), &origin).await {
-        Ok(user) => finish_browser_log_in(&state, &session, &user, &origin, known_browser.as_deref()).await,
+    let known_browser = accounts.known_browsers.presented(&request);
+    match second_factor::finish_log_in(&accounts, &challenge, &code, known_browser.as_deref(), &origin).await {
+        Ok(user) => {
+            finish_browser_log_in(
+                &accounts,
+                &issuer,
+                &settings,
+                &session,
+                &user,
+                &origin,
+                known_browser.as_deref(),
+            )
+            .await
+        }
         Err(ApiError::LoginRefused(why)) => Ok(start_over(&session, &why)),
         Err(ApiError::InvalidGrant(_)) => {
-            if !second_factor::challenge_is_open(&state.accounts, &challenge).await? {
+            if !second_factor::challenge_is_open(&accounts, &challenge).await? {
                 return Ok(start_over(
                     &session,
                     "Too many wrong codes, or the log-in took too long: log in again.",
@@ -349,7 +367,7 @@ pub async fn submit_code(
             render_code_step(
                 &request,
                 &session,
-                &state,
+                &anonymous_csrf,
                 Some("That code is not correct. Try again.".to_owned()),
                 StatusCode::UNAUTHORIZED,
             )

@@ -5,12 +5,12 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use askama::Template;
 
+use crate::account::Accounts;
 use crate::auth::strategy::AUTHENTICATED_AT_KEY;
 use crate::routes::browser_session;
 use crate::routes::web::format::relative_time;
 use crate::routes::web::layout::{Layout, render_with_status};
 use crate::routes::web::page::{PageError, WebUser, find_user};
-use crate::state::AppState;
 
 fn proved_at(user: &WebUser) -> i64 {
     user.session()
@@ -33,7 +33,7 @@ pub enum Sudo {
 /// page: fresh sudo, no password yet, or a wrong one. With two-step verification on, a code
 /// from the authenticator may stand in for the password.
 pub async fn confirm_sudo(
-    state: &AppState,
+    accounts: &Accounts,
     user: &WebUser,
     password_given: Option<String>,
     code_given: Option<String>,
@@ -43,7 +43,7 @@ pub async fn confirm_sudo(
     let code = code_given.filter(|given| !given.trim().is_empty());
     let had_proof = password.is_some() || code.is_some();
     let proof = crate::account::Proof { password, code };
-    match crate::account::require_recent_proof(&state.accounts, &user.0, proof, origin).await {
+    match crate::account::require_recent_proof(accounts, &user.0, proof, origin).await {
         Ok(proved) => {
             browser_session::record_renewed_proof(user.session(), &proved)?;
             Ok(Sudo::Confirmed)
@@ -70,14 +70,14 @@ struct ConfirmPasswordPage {
 
 /// The short step that asks for the password again before a sensitive action, and why.
 pub async fn ask_for_password(
-    state: &AppState,
+    accounts: &Accounts,
     user: &WebUser,
     sudo: Sudo,
     action: &'static str,
     purpose: &'static str,
     carried: Vec<(&'static str, &'static str)>,
 ) -> Result<HttpResponse, PageError> {
-    let account = find_user(state, &user.0.user_id).await?;
+    let account = find_user(accounts, &user.0.user_id).await?;
     let proved_at = proved_at(user);
     let page = ConfirmPasswordPage {
         layout: Layout::new(user.session(), Some(account.email))?,
@@ -86,14 +86,14 @@ pub async fn ask_for_password(
         last_proved: if proved_at > 0 {
             format!(
                 "you last entered your password {}",
-                relative_time(proved_at, state.revocation.clock().now_millis())
+                relative_time(proved_at, accounts.now())
             )
         } else {
             "this browser has not proved your password yet".to_owned()
         },
         error: matches!(sudo, Sudo::Wrong).then_some("That password is not correct. Try again."),
         carried,
-        accepts_code: crate::account::second_factor::is_enabled(&state.accounts, &user.0.user_id).await?,
+        accepts_code: crate::account::second_factor::is_enabled(accounts, &user.0.user_id).await?,
     };
     let status = if matches!(sudo, Sudo::Wrong) {
         StatusCode::UNPROCESSABLE_ENTITY
