@@ -6,7 +6,7 @@
 //! startup, cli              the pools, the app data and the route table; the command line
 //! routes                    the HTTP handlers, JSON and HTML; a page error becomes a page here
 //! compare                   `/compare`'s measuring harness, on instances of the app of its own
-//! state                     AppState: what the app is built from; handlers take its pieces
+//! state                     AppState: what the app is built from; startup registers its pieces
 //! recovery                  account recovery by email: verify the address, reset, "this wasn't me"
 //! account, oauth            what a person and a client service do; `account::Accounts` is all
 //!                           that the account rules and recovery are given
@@ -27,9 +27,9 @@
 //! ```text
 //! cli         -> startup, account, compare, oauth, auth, store, config, domain, telemetry
 //! startup     -> routes, compare, state, oauth, web_session, auth, revocation, mail, store, geoip, config, error, domain, telemetry
-//! routes      -> recovery, account, compare, oauth, state, ssf, auth, revocation, store, geoip, config, error, domain
+//! routes      -> recovery, account, compare, oauth, ssf, auth, revocation, store, geoip, config, error, domain
 //! compare     -> state, web_session, auth, revocation, store, config, error, domain
-//! state       -> account, ssf, web_session, auth, revocation, mail, store, geoip, config
+//! state       -> account, oauth, ssf, web_session, auth, revocation, mail, store, geoip, config
 //! recovery    -> account, auth, mail, store, error, domain
 //! account     -> auth, revocation, mail, store, error, domain
 //! oauth       -> auth, revocation, store, error, domain

@@ -1,8 +1,11 @@
 //! What the app is built from: settings, database, stores, keys, the revocation layer, the
-//! account rules' `Accounts`, the log-ins' `Issuer`. The layers below take the narrow pieces they
-//! use, never this; so do the extractors and most handlers, which find `JwtKeys`, `Revocation`,
-//! `Accounts`, `Issuer`, `Places`, `Ssf`, `AnonymousCsrf` and `auth::RequestSettings` registered
-//! as app data of their own. The attempt limit's middleware finds `LoginLimit` the same way.
+//! account rules' `Accounts`, the log-ins' `Issuer`, the client endpoints' `ClientEndpoints`.
+//! Only `startup` (which builds the server from it), the `/compare` harness (which measures an
+//! instance of it) and the tests hold it. The layers below take the narrow pieces they use, and
+//! so does every handler and extractor: `startup` registers `JwtKeys`, `Revocation`, `Accounts`,
+//! `Issuer`, `Places`, `Ssf`, `AnonymousCsrf`, `oauth::ClientEndpoints`, `LoginLimit`,
+//! `auth::RequestSettings` and `compare::cache::CompareCache` as app data of their own, and not
+//! `AppState` itself.
 
 use std::sync::Arc;
 
@@ -26,15 +29,17 @@ pub struct AppState {
     /// Log-in, sign-up and password attempts per client address (in Redis when configured);
     /// registered as app data of its own, for the middleware that counts them.
     pub login_limit: Arc<crate::auth::rate_limit::LoginLimit>,
-    /// Failed client authentications on `/oauth/*` per client address (in Redis when configured).
-    pub client_auth_limit: crate::auth::rate_limit::RateLimit,
+    /// What the endpoints other services call use (`/oauth/*`, the Shared Signals bearer check);
+    /// registered as app data of its own.
+    pub client_endpoints: Arc<crate::oauth::ClientEndpoints>,
     /// Signs the CSRF tokens of the forms shown before log-in.
     pub anonymous_csrf: crate::auth::csrf::AnonymousCsrf,
     /// Approximate places of addresses, when `GEOIP_DB` is set; registered as app data of its
     /// own for the dashboard.
     pub places: crate::geoip::Places,
-    /// Turns `true` when the server starts to stop: long-lived responses (the revocation feed)
-    /// end, so the graceful shutdown need not wait for them.
+    /// Turns `true` when the server starts to stop: long-lived responses (the revocation feed,
+    /// a long poll) and background deliveries end, so the graceful shutdown need not wait for
+    /// them. `client_endpoints` holds the same sender.
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// The outbox's delivery side: `mail::enqueue` then `mailer.wake()`, or `mailer.send`.
     pub mailer: crate::mail::Mailer,

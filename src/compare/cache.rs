@@ -11,6 +11,7 @@ use super::instance::{self, Launch};
 use super::report::Report;
 use crate::config::Settings;
 use crate::domain::now_millis;
+use crate::store::Backend;
 
 /// How long a report stands before a logged-in user may ask for a new one.
 pub const REPORT_LIFETIME: Duration = Duration::from_secs(60);
@@ -21,6 +22,15 @@ pub struct CompareCache {
     report: RwLock<Option<Arc<Report>>>,
     running: AtomicBool,
     launch: Launch,
+    served: Served,
+}
+
+/// The instance that serves `/compare`: what the page says it runs on, and the settings a
+/// measurement copies for the instance it measures on.
+pub struct Served {
+    pub settings: Settings,
+    pub backend: Backend,
+    pub redis: bool,
 }
 
 /// What a request to measure again came to.
@@ -42,13 +52,18 @@ impl Drop for Running {
 }
 
 impl CompareCache {
-    /// No report yet; measurements start instances with `launch`.
-    pub fn new(launch: Launch) -> Self {
+    /// No report yet; measurements start instances with `launch`, from `served`'s settings.
+    pub fn new(launch: Launch, served: Served) -> Self {
         Self {
             report: RwLock::new(None),
             running: AtomicBool::new(false),
             launch,
+            served,
         }
+    }
+
+    pub fn served(&self) -> &Served {
+        &self.served
     }
 
     /// The last report, and whether a new one is being measured.
@@ -57,7 +72,7 @@ impl CompareCache {
     }
 
     /// Starts a measurement unless one runs or the last report is under a minute old.
-    pub async fn measure_again(self: &Arc<Self>, served: &Settings) -> Started {
+    pub async fn measure_again(self: &Arc<Self>) -> Started {
         if let Some(report) = &*self.report.read().await {
             let age = (now_millis() - report.measured_at).max(0) as u64;
             let lifetime = REPORT_LIFETIME.as_millis() as u64;
@@ -65,15 +80,15 @@ impl CompareCache {
                 return Started::TooSoon((lifetime - age).div_ceil(1000));
             }
         }
-        self.start(served)
+        self.start()
     }
 
     /// Starts a measurement on a thread and runtime of its own, unless one runs already.
-    pub fn start(self: &Arc<Self>, served: &Settings) -> Started {
+    pub fn start(self: &Arc<Self>) -> Started {
         if self.running.swap(true, Ordering::AcqRel) {
             return Started::AlreadyRunning;
         }
-        let served = served.clone();
+        let served = self.served.settings.clone();
         let launch = self.launch;
         let running = Running(Arc::clone(self));
         let spawned = std::thread::Builder::new().name("compare".into()).spawn(move || {

@@ -13,8 +13,7 @@ use crate::auth::rate_limit::Decision;
 use crate::error::ApiError;
 use crate::oauth::clients::{self, Presented};
 use crate::oauth::introspection::Hint;
-use crate::oauth::{feed, introspection, metadata, token};
-use crate::state::AppState;
+use crate::oauth::{ClientEndpoints, feed, introspection, metadata, token};
 use crate::store::oauth_clients::Client;
 
 /// The form body RFC 7662 and RFC 7009 define, with `client_secret_post` credentials.
@@ -96,12 +95,12 @@ fn basic_header(request: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// alone, anyone could lock a real service out of the calls that keep revocation working (an id
 /// is public). A 256-bit secret cannot be guessed either way.
 async fn authenticate_client(
-    state: &AppState,
+    endpoints: &ClientEndpoints,
     request: &HttpRequest,
     form_id: Option<String>,
     form_secret: Option<String>,
 ) -> Result<Client, ApiError> {
-    let address = crate::auth::client::limit_key(&client_ip(request, &state.settings.trusted_proxies));
+    let address = crate::auth::client::limit_key(&client_ip(request, &endpoints.trusted_proxies));
     let presented = basic_header(request).map(|basic| Presented {
         basic,
         form_id,
@@ -111,28 +110,28 @@ async fn authenticate_client(
         .as_ref()
         .map_or_else(|_| String::new(), Presented::client_id_hash);
     let key = format!("{address} {client_id}");
-    if let Decision::Limited { retry_after_seconds } = state.client_auth_limit.check(&key).await {
+    if let Decision::Limited { retry_after_seconds } = endpoints.client_auth_failures.check(&key).await {
         return Err(ApiError::RateLimited { retry_after_seconds });
     }
     let result = match presented {
-        Ok(presented) => clients::authenticate(&state.db, &presented).await,
+        Ok(presented) => clients::authenticate(&endpoints.db, &presented).await,
         Err(error) => Err(error),
     };
     if let Err(ApiError::InvalidClient(_)) = &result {
-        state.client_auth_limit.attempt(&key).await;
+        endpoints.client_auth_failures.attempt(&key).await;
     }
     result
 }
 
 /// Authenticates the client, then returns it, the `token` field and the hint.
 async fn authenticated_token(
-    state: &AppState,
+    endpoints: &ClientEndpoints,
     request: &HttpRequest,
     body: &[u8],
 ) -> Result<(Client, String, Option<Hint>), ApiError> {
     let form: TokenForm = read_form(request, body)?;
     let hint = Hint::parse(form.token_type_hint.as_deref());
-    let client = authenticate_client(state, request, form.client_id, form.client_secret).await?;
+    let client = authenticate_client(endpoints, request, form.client_id, form.client_secret).await?;
     let token = form
         .token
         .filter(|token| !token.is_empty())
@@ -159,11 +158,11 @@ async fn authenticated_token(
 )]
 pub async fn introspect(
     request: HttpRequest,
-    state: web::Data<AppState>,
+    endpoints: web::Data<ClientEndpoints>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, token, hint) = authenticated_token(&state, &request, &body).await?;
-    let answer = introspection::introspect(&state.keys, &state.revocation, &state.db, &token, hint).await?;
+    let (_, token, hint) = authenticated_token(&endpoints, &request, &body).await?;
+    let answer = introspection::introspect(&endpoints.keys, &endpoints.revocation, &endpoints.db, &token, hint).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(answer))
@@ -189,11 +188,19 @@ pub async fn introspect(
 pub async fn revoke(
     request: HttpRequest,
     ClientAddress(origin): ClientAddress,
-    state: web::Data<AppState>,
+    endpoints: web::Data<ClientEndpoints>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (client, token, _) = authenticated_token(&state, &request, &body).await?;
-    let revoked = introspection::revoke(&state.keys, &state.revocation, &state.db, &token, &client, &origin).await?;
+    let (client, token, _) = authenticated_token(&endpoints, &request, &body).await?;
+    let revoked = introspection::revoke(
+        &endpoints.keys,
+        &endpoints.revocation,
+        &endpoints.db,
+        &token,
+        &client,
+        &origin,
+    )
+    .await?;
     tracing::info!(client_id = client.id, revoked = ?revoked, "token revocation requested by a client");
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -216,8 +223,11 @@ pub async fn revoke(
         (status = 503, description = "the database does not answer", body = crate::error::ErrorResponse)
     )
 )]
-pub async fn revocations(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    authenticate_client(&state, &request, None, None).await?;
+pub async fn revocations(
+    request: HttpRequest,
+    endpoints: web::Data<ClientEndpoints>,
+) -> Result<HttpResponse, ApiError> {
+    authenticate_client(&endpoints, &request, None, None).await?;
     let last_event_id = match request.headers().get("last-event-id") {
         None => None,
         Some(value) => Some(
@@ -229,15 +239,14 @@ pub async fn revocations(request: HttpRequest, state: web::Data<AppState>) -> Re
                 .ok_or_else(|| ApiError::BadRequest("Last-Event-ID must be an event id this feed sent".into()))?,
         ),
     };
-    let window = state.settings.access_ttl + state.settings.jwt_leeway;
-    let start = feed::start(&state.db, last_event_id, window).await?;
+    let start = feed::start(&endpoints.db, last_event_id, endpoints.feed_window).await?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<String>(256);
     tokio::spawn(feed::run(
-        state.db.clone(),
-        state.revocation.clone(),
+        endpoints.db.clone(),
+        endpoints.revocation.clone(),
         start,
-        state.settings.feed_heartbeat,
-        state.stopping(),
+        endpoints.feed_heartbeat,
+        endpoints.stopping(),
         sender,
     ));
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
@@ -270,17 +279,17 @@ pub async fn revocations(request: HttpRequest, state: web::Data<AppState>) -> Re
 )]
 pub async fn client_token(
     request: HttpRequest,
-    state: web::Data<AppState>,
+    endpoints: web::Data<ClientEndpoints>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let form: ClientCredentialsForm = read_form(&request, &body)?;
-    let client = authenticate_client(&state, &request, form.client_id, form.client_secret).await?;
+    let client = authenticate_client(&endpoints, &request, form.client_id, form.client_secret).await?;
     let granted = token::grant(
-        &state.keys,
+        &endpoints.keys,
         &client,
         form.grant_type.as_deref(),
         form.scope.as_deref(),
-        token::lifetime(state.settings.access_ttl),
+        token::lifetime(endpoints.access_ttl),
     )?;
     tracing::info!(client_id = client.id, scope = %granted.scope, "client token issued");
     Ok(HttpResponse::Ok()

@@ -15,8 +15,8 @@ use crate::auth::jwt::AccessToken;
 use crate::auth::strategy::bearer_token;
 use crate::domain::{Scope, Scopes};
 use crate::error::{ApiError, RejectReason};
+use crate::oauth::ClientEndpoints;
 use crate::ssf::{Ssf, delivery, metadata};
-use crate::state::AppState;
 use crate::store;
 
 /// The client a client-credentials access token names, with the scopes the token carries. The
@@ -47,12 +47,12 @@ impl FromRequest for ServiceClient {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
         Box::pin(async move {
-            let state = request
-                .app_data::<web::Data<AppState>>()
+            let endpoints = request
+                .app_data::<web::Data<ClientEndpoints>>()
                 .cloned()
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is registered in startup::build")))?;
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("ClientEndpoints is registered in startup")))?;
             let token = bearer_token(&request).map_err(ApiError::bearer)?;
-            let claims = match state.keys.validate_any(token).map_err(ApiError::bearer)? {
+            let claims = match endpoints.keys.validate_any(token).map_err(ApiError::bearer)? {
                 AccessToken::Client(claims) => claims,
                 AccessToken::User(_) => {
                     return Err(ApiError::InsufficientScope(
@@ -60,11 +60,11 @@ impl FromRequest for ServiceClient {
                     ));
                 }
             };
-            let revoked = state.revocation.is_denylisted(&claims.jti).await?;
+            let revoked = endpoints.revocation.is_denylisted(&claims.jti).await?;
             if revoked {
                 return Err(ApiError::bearer(RejectReason::RevokedJti));
             }
-            if store::oauth_clients::find(&state.db, &claims.client_id)
+            if store::oauth_clients::find(&endpoints.db, &claims.client_id)
                 .await?
                 .is_none()
             {
@@ -332,11 +332,12 @@ pub async fn verify(
         (status = 503, description = "a backing service is down; `Retry-After`")))]
 pub async fn poll(
     client: ServiceClient,
-    state: web::Data<AppState>,
+    ssf: web::Data<Ssf>,
+    endpoints: web::Data<ClientEndpoints>,
     path: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     client.require(&[Scope::SsfRead, Scope::SsfManage])?;
-    let answer = delivery::poll(&state.ssf, &client.client_id, &path, &body, state.stopping()).await?;
+    let answer = delivery::poll(&ssf, &client.client_id, &path, &body, endpoints.stopping()).await?;
     Ok(no_store(HttpResponse::Ok(), &answer))
 }

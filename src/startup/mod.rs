@@ -9,7 +9,7 @@ use actix_web::{App, HttpServer, web};
 use futures_util::future::LocalBoxFuture;
 
 use crate::auth::RequestSettings;
-use crate::compare::cache::CompareCache;
+use crate::compare::cache::{CompareCache, Served};
 use crate::compare::instance::Launched;
 use crate::config::Settings;
 use crate::domain::Clock;
@@ -85,9 +85,8 @@ impl Application {
         spawn_ssf_delivery(&state)?;
         let session_key = cookie_key(&state).await?;
         let app_state = state.clone();
-        // What the layers below `state` read on a request, each registered on its own: the
-        // extractors, and the handlers that need nothing more, take one of these, not the whole
-        // `AppState`.
+        // What the handlers and extractors read on a request, each registered on its own; the
+        // whole `AppState` is not app data, so no handler can reach for more than it names.
         let keys = web::Data::from(state.keys.clone());
         let revocation = web::Data::new(state.revocation.clone());
         let accounts = web::Data::from(state.accounts.clone());
@@ -95,11 +94,17 @@ impl Application {
         let places = web::Data::new(state.places.clone());
         let login_limit = web::Data::from(state.login_limit.clone());
         let ssf = web::Data::new(state.ssf.clone());
+        let client_endpoints = web::Data::from(state.client_endpoints.clone());
         let anonymous_csrf = web::Data::new(state.anonymous_csrf.clone());
         let request_settings = web::Data::new(RequestSettings::of(&state.settings));
-        let compare = web::Data::new(CompareCache::new(launch_measuring_instance));
+        let served = Served {
+            settings: state.settings.clone(),
+            backend: state.backend,
+            redis: state.redis.is_some(),
+        };
+        let compare = web::Data::new(CompareCache::new(launch_measuring_instance, served));
         if state.settings.compare_at_start {
-            compare.clone().into_inner().start(&state.settings);
+            compare.clone().into_inner().start();
         }
         let redis_probe = web::Data::new(api::health::RedisProbe::new(state.redis.clone()));
         // The public documents that cannot change while the server runs, made once.
@@ -113,7 +118,6 @@ impl Application {
         let server = HttpServer::new(move || {
             let sessions = cookie_sessions(&app_state, &session_key);
             App::new()
-                .app_data(app_state.clone())
                 .app_data(keys.clone())
                 .app_data(revocation.clone())
                 .app_data(accounts.clone())
@@ -121,6 +125,7 @@ impl Application {
                 .app_data(places.clone())
                 .app_data(login_limit.clone())
                 .app_data(ssf.clone())
+                .app_data(client_endpoints.clone())
                 .app_data(anonymous_csrf.clone())
                 .app_data(request_settings.clone())
                 .app_data(compare.clone())

@@ -14,6 +14,7 @@ use crate::auth::rate_limit::{LoginLimit, RateLimit};
 use crate::auth::throttle::AccountLock;
 use crate::config::Settings;
 use crate::domain::Clock;
+use crate::oauth::ClientEndpoints;
 use crate::revocation::cookie_state::WebSessionStore;
 use crate::revocation::{DenylistCopy, RedisFeed, Revocation, RevocationSettings, SyncSettings};
 use crate::state::AppState;
@@ -106,6 +107,23 @@ pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow:
         mailer: mailer.clone(),
         places: places.clone(),
     };
+    let stopping = tokio::sync::watch::Sender::new(false);
+    let client_endpoints = std::sync::Arc::new(ClientEndpoints {
+        db: db.clone(),
+        keys: keys.clone(),
+        revocation: revocation.clone(),
+        client_auth_failures: RateLimit::new(
+            "client-auth",
+            settings.client_auth_failures_per_minute,
+            shared_limits.clone(),
+            clock.clone(),
+        ),
+        trusted_proxies: settings.trusted_proxies.clone(),
+        access_ttl: settings.access_ttl,
+        feed_window: settings.access_ttl + settings.jwt_leeway,
+        feed_heartbeat: settings.feed_heartbeat,
+        stopping: stopping.clone(),
+    });
     Ok(AppState {
         issuer: std::sync::Arc::new(issuer),
         accounts: std::sync::Arc::new(Accounts {
@@ -138,16 +156,11 @@ pub async fn build_state_with_clock(settings: Settings, clock: Clock) -> anyhow:
             ),
             trusted_proxies: settings.trusted_proxies.clone(),
         }),
-        client_auth_limit: RateLimit::new(
-            "client-auth",
-            settings.client_auth_failures_per_minute,
-            shared_limits,
-            clock,
-        ),
+        client_endpoints,
         mailer,
         anonymous_csrf,
         places,
-        stopping: tokio::sync::watch::Sender::new(false),
+        stopping,
         db,
         settings,
     })

@@ -8,6 +8,7 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
+use crate::account::Accounts;
 use crate::compare::benchmark::{BENCHMARKS, Benchmark, BenchmarkTable, parse_benchmark};
 use crate::compare::cache::{CompareCache, Started};
 use crate::compare::costs::{CHECKS_PER_STRATEGY, CheckCost};
@@ -19,7 +20,6 @@ use crate::routes::web::format::{exact_time, iso_time, relative_time};
 use crate::routes::web::layout::{Layout, flash, redirect, render};
 use crate::routes::web::login::NoFields;
 use crate::routes::web::page::{PageError, WebUser};
-use crate::state::AppState;
 use figures::{
     Bar, BarGroup, MatrixRow, PLAIN_WORDS, PlainWords, StrategyCard, cost_bars, cost_conclusion, differences,
     matrix_rows, other_tables, state_bars, strategy_cards, throughput_groups,
@@ -60,7 +60,7 @@ struct ComparePage {
 }
 
 pub async fn show(
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
     cache: web::Data<CompareCache>,
     session: Session,
     user: Option<WebUser>,
@@ -74,9 +74,10 @@ pub async fn show(
         .as_ref()
         .and_then(|r| r.costs.as_ref().ok().cloned())
         .unwrap_or_default();
-    let access_ttl_minutes = state.settings.access_ttl.as_secs().div_ceil(60).max(1);
+    let served = cache.served();
+    let access_ttl_minutes = served.settings.access_ttl.as_secs().div_ceil(60).max(1);
     let page = ComparePage {
-        layout: Layout::new(&session, logged_in_email(&state.db, user.as_ref()).await)?,
+        layout: Layout::new(&session, logged_in_email(&accounts.db, user.as_ref()).await)?,
         measuring,
         measured: report.is_some(),
         expected: observed.is_none(),
@@ -102,8 +103,8 @@ pub async fn show(
         costs,
         costs_error: report.as_ref().and_then(|r| r.costs.as_ref().err().cloned()),
         checks_per_strategy: CHECKS_PER_STRATEGY,
-        redis: state.redis.is_some(),
-        database: state.backend.name(),
+        redis: served.redis,
+        database: served.backend.name(),
         throughput: throughput_groups(&benchmark),
         other_tables: other_tables(&benchmark),
         benchmark,
@@ -116,12 +117,11 @@ pub async fn show(
 /// "Measure again", for a logged-in user: a new report on a throw-away instance, at most once a
 /// minute per server, however many ask.
 pub async fn measure_again(
-    state: web::Data<AppState>,
     cache: web::Data<CompareCache>,
     user: WebUser,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    match cache.into_inner().measure_again(&state.settings).await {
+    match cache.into_inner().measure_again().await {
         Started::Now | Started::AlreadyRunning => flash(
             user.session(),
             "info",
