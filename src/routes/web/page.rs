@@ -113,3 +113,8 @@ pub async fn find_user(accounts: &Accounts, user_id: &str) -> Result<crate::stor
         .await?
         .ok_or(PageError::LoginRequired)
 }
+
+/// The email of a logged-in browser's account, for the page header.
+pub async fn email_of(accounts: &Accounts, user: &WebUser) -> Result<String, PageError> {
+    Ok(find_user(accounts, &user.0.user_id).await?.email)
+}

@@ -13,7 +13,7 @@ use crate::routes::browser_session;
 use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::layout::{Layout, flash, redirect, render, render_with_status};
 use crate::routes::web::page::PageError;
-use crate::routes::web::page::WebUser;
+use crate::routes::web::page::{WebUser, email_of};
 use crate::store;
 
 #[derive(Template)]
@@ -71,13 +71,6 @@ fn explain_refusal(field: &str, message: &str) -> String {
             format!("The new password was refused: {message}.")
         }
     }
-}
-
-async fn email_of(accounts: &Accounts, user: &WebUser) -> Result<String, PageError> {
-    Ok(store::users::find_by_id(&accounts.db, &user.0.user_id)
-        .await?
-        .ok_or(PageError::LoginRequired)?
-        .email)
 }
 
 pub async fn form(accounts: web::Data<Accounts>, user: WebUser) -> Result<HttpResponse, PageError> {

@@ -21,7 +21,7 @@ use crate::routes::web::csrf_form::CsrfForm;
 use crate::routes::web::format::{exact_time, iso_time, relative_time};
 use crate::routes::web::layout::{Layout, flash, redirect, render_form, render_with_status};
 use crate::routes::web::login::finish_browser_log_in;
-use crate::routes::web::page::{PageError, WebUser};
+use crate::routes::web::page::{PageError, WebUser, email_of};
 use crate::routes::web::sudo::{Sudo, ask_for_password};
 
 /// The state key of a browser whose password was right and whose second step is pending: the
@@ -49,13 +49,6 @@ impl DashboardSection {
             recovery_codes_left: status.recovery_codes_left,
         })
     }
-}
-
-async fn email_of(accounts: &Accounts, user: &WebUser) -> Result<String, PageError> {
-    Ok(crate::store::users::find_by_id(&accounts.db, &user.0.user_id)
-        .await?
-        .ok_or(PageError::LoginRequired)?
-        .email)
 }
 
 #[derive(Deserialize)]
