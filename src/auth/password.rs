@@ -1,17 +1,18 @@
 //! Password hashing: argon2id with OWASP's parameters (m = 19456 KiB, t = 2, p = 1), PHC strings.
 //!
-//! Each hash costs about 14 ms of one core, so it never runs on an async worker: it goes to the
-//! blocking pool, and at most one job per core at a time, so a burst of sign-ups queues here
-//! instead of stalling every other request.
+//! Each hash costs about 16 ms of one core, so it never runs on an async worker: it goes to the
+//! hashing threads, one per core, fed from one queue in arrival order, so a burst of log-ins
+//! queues here instead of stalling every other request, and a core that finishes a hash starts
+//! the next one waiting at once.
 //!
 //! A verification (every log-in) hashes into working memory kept from the previous one (see
 //! `MEMORY`) instead of 19 MiB allocated, zeroed and handed back to the kernel each time.
 
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::cell::RefCell;
+use std::sync::LazyLock;
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher, Version};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 
 use crate::domain::Password;
 
@@ -20,9 +21,18 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-static PERMITS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+/// The hashing threads. With `spawn_blocking` behind a semaphore of one permit per core, the
+/// next hash began only once the async worker of the one that ended had run to give its permit
+/// back, and the worker of the next had run to hand its hash over: on busy cores, milliseconds
+/// per hash in which a core did not hash.
+static HASHERS: LazyLock<Result<rayon::ThreadPool, rayon::ThreadPoolBuildError>> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    Arc::new(Semaphore::new(cores))
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(cores)
+        .thread_name(|index| format!("argon2-{index}"))
+        // A panicking job drops its answer's sender: its caller gets an error, the thread lives on.
+        .panic_handler(|_| tracing::error!("a password hashing job panicked"))
+        .build()
 });
 
 /// A hash of a password nobody knows, verified against when the email is unknown so that a
@@ -34,24 +44,23 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
         .to_string()
 });
 
-/// argon2's working memory (m blocks of 1 KiB: 19 MiB), kept between verifications. Allocating
-/// it zeroed for each one cost a seventh of a verification's instructions, and giving it back
-/// to the kernel hundreds of page faults for the next. At most one buffer per hashing permit
-/// (one per core) exists, since a buffer is only out of here while a verification holds it.
-/// What a buffer held before cannot reach the next hash: argon2's first pass writes every
-/// block before any block is read (RFC 9106, section 3.2).
-static MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+thread_local! {
+    /// argon2's working memory (m blocks of 1 KiB: 19 MiB), kept by each thread that verifies
+    /// (the hashing threads: one per core) for its next verification. Allocating it zeroed for
+    /// each one cost a seventh of a verification's instructions, and giving it back to the
+    /// kernel hundreds of page faults for the next. What it held before cannot reach the next
+    /// hash: argon2's first pass writes every block before any block is read (RFC 9106, 3.2).
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
 
-/// Runs `job` with at least `blocks` blocks of working memory, reused when one is free.
+/// Runs `job` with at least `blocks` blocks of this thread's working memory.
 fn with_memory<T>(blocks: usize, job: impl FnOnce(&mut [Block]) -> T) -> T {
-    let free = MEMORY.lock().unwrap_or_else(PoisonError::into_inner).pop();
-    let mut memory = match free {
-        Some(memory) if memory.len() >= blocks => memory,
-        _ => vec![Block::default(); blocks],
-    };
-    let result = job(&mut memory);
-    MEMORY.lock().unwrap_or_else(PoisonError::into_inner).push(memory);
-    result
+    MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            *memory = vec![Block::default(); blocks];
+        }
+        job(memory)
+    })
 }
 
 /// Whether `password` hashes to the stored PHC string `phc`, with the algorithm, version and
@@ -80,9 +89,22 @@ pub fn verify_blocking(password: &[u8], phc: &str) -> bool {
     hashed.is_ok() && bool::from(computed.ct_eq(expected.as_bytes()))
 }
 
+/// Runs `job` on a hashing thread once the jobs queued before it have started. A job whose
+/// caller has gone (the client hung up while it waited) is skipped, not hashed for nobody.
 async fn off_the_workers<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
-    let _permit = PERMITS.clone().acquire_owned().await?;
-    Ok(tokio::task::spawn_blocking(job).await?)
+    let hashers = HASHERS
+        .as_ref()
+        .map_err(|error| anyhow::anyhow!("cannot start the password hashing threads: {error}"))?;
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    hashers.spawn_fifo(move || {
+        if !answer.is_closed() {
+            // Sending fails only if the caller went away meanwhile: nobody to tell.
+            answer.send(job()).ok();
+        }
+    });
+    answered
+        .await
+        .map_err(|_| anyhow::anyhow!("a password hashing job ended without an answer"))
 }
 
 pub async fn hash(password: Password) -> anyhow::Result<String> {
@@ -177,6 +199,29 @@ mod tests {
         ] {
             assert!(!verify_blocking(b"first password", &broken), "{broken}");
         }
+    }
+
+    #[tokio::test]
+    async fn hashing_runs_on_the_hashing_threads_not_the_callers() {
+        let caller = std::thread::current().id();
+        let (thread, name) = off_the_workers(|| {
+            let current = std::thread::current();
+            (current.id(), current.name().map(str::to_owned))
+        })
+        .await
+        .unwrap();
+        assert_ne!(thread, caller);
+        assert!(
+            name.as_deref().is_some_and(|name| name.starts_with("argon2-")),
+            "{name:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_an_error_and_the_threads_go_on() {
+        let failed = off_the_workers(|| -> u8 { panic!("a job that fails") }).await;
+        assert!(failed.is_err());
+        assert_eq!(off_the_workers(|| 7).await.unwrap(), 7);
     }
 
     #[tokio::test]
