@@ -329,8 +329,9 @@ LUA
     printf '%s' "$rows"
     echo
     echo "Median of the rounds: **$wall×** the bound by the wall clock, **$cpu×** by CPU time. The"
-    echo "wall-clock ratio moves with whatever else shares the cores (other processes, the hypervisor's"
-    echo "steal), the CPU ratio far less; the count that repeats exactly is in *Instructions per log-in*."
+    echo "ratios move from round to round with whatever else shares the cores (other processes, the"
+    echo "hypervisor's steal), the wall-clock one most: CPU time per instruction moves too. The count that"
+    echo "repeats exactly is in *Instructions per log-in*."
     echo
     echo "| \`/api/version/me\`, 4 connections | requests/s | p50 ms | p99 ms |"
     echo "|---|---|---|---|"
