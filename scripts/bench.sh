@@ -206,11 +206,12 @@ throughput() {
 # once. LOGIN_ROUNDS log-in runs alternate with LOGIN_ROUNDS + 1 bound runs, and each log-in run
 # is compared with the mean of the bound runs just before and just after it, so that both see the
 # same machine, shared or not. Two ratios per round:
-# - wall clock: log-ins/s ÷ verifications/s, what the issue's target names;
+# - wall clock: log-ins/s ÷ verifications/s, what the log-in target is stated in;
 # - CPU: the argon2_cost process's CPU time per verification ÷ the server's CPU time per
 #   successful log-in (all its threads, user and system, from /proc): how much of what a log-in
 #   costs the server is the hash itself. Other work on shared cores slows both runs' clocks
-#   unevenly, but charges neither process's CPU time, so this ratio repeats where the first does not.
+#   unevenly and charges neither process's CPU time, so this ratio moves less, but CPU time per
+#   instruction moves with what shares the caches too: only the instruction count repeats.
 LOGIN_ROUNDS="${BENCH_LOGIN_ROUNDS:-3}"
 LOGIN_DURATION="${BENCH_LOGIN_DURATION:-8s}"
 # cpu_ms PID: the CPU time of every thread of PID so far, user and system, in ms.

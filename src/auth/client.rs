@@ -62,15 +62,17 @@ pub fn user_agent(request: &HttpRequest) -> String {
     raw[..end].to_owned()
 }
 
-pub fn origin(request: &HttpRequest, trusted_proxies: &[ipnet::IpNet]) -> Origin {
-    Origin {
-        ip: client_ip(request, trusted_proxies),
-        user_agent: user_agent(request),
-    }
+/// The caller's address, believed through `TRUSTED_PROXIES` as the `RequestSettings` registered
+/// as app data name them (no proxy is trusted where none is registered).
+pub fn address(request: &HttpRequest) -> String {
+    let trusted_proxies = request
+        .app_data::<actix_web::web::Data<crate::auth::RequestSettings>>()
+        .map_or(&[][..], |settings| &settings.trusted_proxies[..]);
+    client_ip(request, trusted_proxies)
 }
 
-/// The caller's address (believed through `TRUSTED_PROXIES`) and user agent, as a handler
-/// argument: `ClientAddress(origin): ClientAddress`.
+/// The caller's address (`address`) and user agent, as a handler argument:
+/// `ClientAddress(origin): ClientAddress`.
 pub struct ClientAddress(pub Origin);
 
 impl actix_web::FromRequest for ClientAddress {
@@ -78,10 +80,10 @@ impl actix_web::FromRequest for ClientAddress {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let trusted_proxies = request
-            .app_data::<actix_web::web::Data<crate::auth::RequestSettings>>()
-            .map_or(&[][..], |settings| &settings.trusted_proxies[..]);
-        std::future::ready(Ok(Self(origin(request, trusted_proxies))))
+        std::future::ready(Ok(Self(Origin {
+            ip: address(request),
+            user_agent: user_agent(request),
+        })))
     }
 }
 

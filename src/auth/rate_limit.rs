@@ -70,11 +70,10 @@ impl Decision {
 }
 
 /// The per-address limit on log-in, sign-up and password attempts (`LOGIN_RATE_PER_MINUTE`),
-/// with the proxies whose forwarded address it believes (`TRUSTED_PROXIES`); registered as app
-/// data of its own for the middleware that counts the attempts.
+/// keyed by `client::address`; registered as app data of its own for the middleware that counts
+/// the attempts.
 pub struct LoginLimit {
     pub attempts: RateLimit,
-    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// One limit: `per_minute` attempts per key, shared through Redis when there is one.

@@ -27,10 +27,9 @@ pub struct ClientEndpoints {
     /// Shared with the app's own `JwtKeys`, so a key reload reaches these endpoints too.
     pub keys: Arc<JwtKeys>,
     pub revocation: Revocation,
-    /// Failed client authentications per client id and address (in Redis when configured).
+    /// Failed client authentications per client id and address (`client::address`; in Redis
+    /// when configured).
     pub client_auth_failures: RateLimit,
-    /// The proxies whose forwarded address the failure count believes (`TRUSTED_PROXIES`).
-    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The lifetime of a client's own access token (`ACCESS_TTL`).
     pub access_ttl: Duration,
     /// How far back a resumed revocation feed replays: an access token's lifetime and the leeway.

@@ -8,7 +8,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::client::ClientAddress;
-use crate::auth::client::client_ip;
 use crate::auth::rate_limit::Decision;
 use crate::error::ApiError;
 use crate::oauth::clients::{self, Presented};
@@ -100,7 +99,7 @@ async fn authenticate_client(
     form_id: Option<String>,
     form_secret: Option<String>,
 ) -> Result<Client, ApiError> {
-    let address = crate::auth::client::limit_key(&client_ip(request, &endpoints.trusted_proxies));
+    let address = crate::auth::client::limit_key(&crate::auth::client::address(request));
     let presented = basic_header(request).map(|basic| Presented {
         basic,
         form_id,

@@ -302,7 +302,7 @@ async fn limit_attempts(
     let Some(limit) = request.app_data::<web::Data<LoginLimit>>().cloned() else {
         return Ok(next.call(request).await?.map_into_left_body());
     };
-    let address = crate::auth::client::client_ip(request.request(), &limit.trusted_proxies);
+    let address = crate::auth::client::address(request.request());
     let key = crate::auth::client::limit_key(&address);
     if let Decision::Limited { retry_after_seconds } = limit.attempts.attempt(&key).await {
         // The same seconds in `Retry-After` and in the body; HTML routes turn it into a page.
