@@ -21,8 +21,10 @@ pub async fn authenticate(
     origin: &Origin,
     known_browser: Option<&str>,
 ) -> Result<User, ApiError> {
+    // One connection for the reads and the count before the hash, given back before it.
+    let mut connection = accounts.db.acquire().await?;
     let account = match Email::parse(email) {
-        Ok(email) => store::users::find_by_email(&accounts.db, &email).await?,
+        Ok(email) => store::users::find_by_email(&mut *connection, &email).await?,
         Err(_) => None,
     };
     let recognised = account
@@ -33,9 +35,10 @@ pub async fn authenticate(
         None => (throttle::account_key(email), LockedOut::UnknownClients),
     };
     let attempt = match key {
-        Some(key) => Some(throttle::begin(&accounts.db, accounts.lock.clone(), key, counted_as).await?),
+        Some(key) => Some(throttle::begin_on(&mut connection, accounts.lock.clone(), key, counted_as).await?),
         None => None,
     };
+    drop(connection);
     let stored = account.as_ref().map(|user| user.password_hash.clone());
     let matches = password::verify(password.to_owned(), stored).await?;
     match account.filter(|_| matches) {

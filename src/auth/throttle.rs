@@ -7,7 +7,7 @@
 //! (`auth::known_browser`) is counted on its own key instead, so failures made elsewhere never lock
 //! the owner's own browsers out. Devices already logged in are not affected either.
 //!
-//! An attempt is counted *before* its password is checked, by one conditional UPDATE
+//! An attempt is counted *before* its password is checked, by one conditional upsert
 //! (`store::login_attempts::count_attempt`), and a right password takes it back
 //! (`Attempt::succeeded`): the 10th failure is the last one checked, however many arrive at once.
 //! The count is kept in the database, which every instance shares in every configuration; it is
@@ -79,9 +79,19 @@ impl Attempt {
 /// Counts an attempt against `key`; `Err(AccountLocked)` with the seconds left when the limit is
 /// reached, in which case the password must not be checked.
 pub async fn begin(db: &Db, lock: AccountLock, key: String, counted_as: LockedOut) -> Result<Attempt, ApiError> {
+    begin_on(&mut *db.acquire().await?, lock, key, counted_as).await
+}
+
+/// `begin` on a connection the caller holds (and may go on using).
+pub async fn begin_on(
+    connection: &mut sqlx::AnyConnection,
+    lock: AccountLock,
+    key: String,
+    counted_as: LockedOut,
+) -> Result<Attempt, ApiError> {
     let window = lock.window.as_millis() as i64;
     let now = lock.clock.now_millis();
-    match store::login_attempts::count_attempt(db, &key, now, window, i64::from(lock.after)).await? {
+    match store::login_attempts::count_attempt(connection, &key, now, window, i64::from(lock.after)).await? {
         None => Ok(Attempt { key }),
         Some(window_started_at) => Err(ApiError::AccountLocked {
             retry_after_seconds: seconds_rounded_up(window_started_at + window - now),

@@ -3,40 +3,37 @@
 
 use sqlx::Executor;
 
-/// Counts one attempt against `key` unless `limit` attempts already failed in the window that
-/// started at most `window` ms before `now` (an older window starts again at `now`). One
-/// conditional UPDATE decides, so concurrent attempts are counted one after the other (PostgreSQL
-/// re-checks the condition on the row a concurrent update left; SQLite has one writer) and no more
-/// than `limit` pass. `Ok(None)` when counted; `Ok(Some(window_started_at))` when the limit is reached.
+/// Counts one attempt against `key` unless `limit` (at least 1) attempts already failed in the
+/// window that started at most `window` ms before `now` (an older window starts again at `now`).
+/// One conditional upsert decides, so concurrent attempts are counted one after the other
+/// (PostgreSQL locks the row it conflicts with and re-checks the condition on it; SQLite has one
+/// writer) and no more than `limit` pass. `Ok(None)` when counted; `Ok(Some(window_started_at))`
+/// when the limit is reached.
 pub async fn count_attempt(
-    db: &super::Db,
+    connection: &mut sqlx::AnyConnection,
     key: &str,
     now: i64,
     window: i64,
     limit: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    // A right password may delete the row between the insert and the update; then count again.
+    // A right password may delete the row between a refused upsert and the read of its window;
+    // then count again.
     loop {
-        sqlx::query(
-            "INSERT INTO login_attempts (attempt_key, window_started_at, failures) VALUES ($1, $2, 0)
-             ON CONFLICT (attempt_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(now)
-        .execute(db)
-        .await?;
-        // Both CASEs read the row as it was before this statement.
+        // The CASEs and the condition read the row as it was before this statement.
         let counted = sqlx::query(
-            "UPDATE login_attempts SET
-                 failures = CASE WHEN window_started_at <= $2 - $3 THEN 1 ELSE failures + 1 END,
-                 window_started_at = CASE WHEN window_started_at <= $2 - $3 THEN $2 ELSE window_started_at END
-             WHERE attempt_key = $1 AND (window_started_at <= $2 - $3 OR failures < $4)",
+            "INSERT INTO login_attempts (attempt_key, window_started_at, failures) VALUES ($1, $2, 1)
+             ON CONFLICT (attempt_key) DO UPDATE SET
+                 failures = CASE WHEN login_attempts.window_started_at <= $2 - $3 THEN 1
+                                 ELSE login_attempts.failures + 1 END,
+                 window_started_at = CASE WHEN login_attempts.window_started_at <= $2 - $3 THEN $2
+                                          ELSE login_attempts.window_started_at END
+             WHERE login_attempts.window_started_at <= $2 - $3 OR login_attempts.failures < $4",
         )
         .bind(key)
         .bind(now)
         .bind(window)
         .bind(limit)
-        .execute(db)
+        .execute(&mut *connection)
         .await?
         .rows_affected();
         if counted == 1 {
@@ -45,7 +42,7 @@ pub async fn count_attempt(
         let started: Option<i64> =
             sqlx::query_scalar("SELECT window_started_at FROM login_attempts WHERE attempt_key = $1")
                 .bind(key)
-                .fetch_optional(db)
+                .fetch_optional(&mut *connection)
                 .await?;
         if let Some(started) = started {
             return Ok(Some(started));

@@ -84,6 +84,7 @@ fn pool_options(backend: Backend, max_connections: u32, acquire_timeout: Duratio
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(acquire_timeout)
+        .test_before_acquire(backend != Backend::Sqlite)
         .after_connect(move |connection, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
