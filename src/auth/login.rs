@@ -16,7 +16,7 @@ use crate::revocation::{MintedAccess, NewRefresh, Revocation, Rotation};
 use crate::store::events::{self, EventKind, NewEvent, Origin};
 use crate::store::login_sessions::{self, EndReason, Kind, LoginSession};
 use crate::store::users::User;
-use crate::store::{self, Db};
+use crate::store::{self, Db, Transaction};
 
 /// How long access tokens, login sessions and refresh tokens live; from `Settings`.
 #[derive(Clone, Copy)]
@@ -79,6 +79,54 @@ pub async fn open_login_session(
     kind: Kind,
     origin: &Origin,
 ) -> Result<LoginSession, ApiError> {
+    let mut connection = issuer.db.acquire().await?;
+    let (session, transaction) = open_in(issuer, &mut connection, user, kind, origin).await?;
+    transaction.commit().await?;
+    drop(connection);
+    opened(issuer, &session, origin).await?;
+    Ok(session)
+}
+
+/// Opens a token login session and issues its first pair, recorded in the same transaction as
+/// the session: a session is never left without the tokens it was opened for.
+pub async fn open_token_session(issuer: &Issuer, user: &User, origin: &Origin) -> Result<TokenPair, ApiError> {
+    let mut connection = issuer.db.acquire().await?;
+    let (session, mut transaction) = open_in(issuer, &mut connection, user, Kind::Token, origin).await?;
+    let now = issuer.revocation.clock().now_millis();
+    let refresh = RefreshToken::generate();
+    let refresh_hash = refresh.hash();
+    let new_refresh = NewRefresh {
+        token_hash: &refresh_hash,
+        expires_at: (now + millis(issuer.lifetimes.refresh_ttl)).min(session.expires_at),
+    };
+    let access = mint_access_token(issuer, &user.id, &session.id, user.token_version)?;
+    issuer
+        .revocation
+        .record_first_pair(&mut transaction, &session.id, new_refresh, &access, now)
+        .await?;
+    transaction.commit().await?;
+    drop(connection);
+    opened(issuer, &session, origin).await?;
+    Ok(TokenPair {
+        access: access.token,
+        refresh,
+        session_id: session.id,
+    })
+}
+
+/// Writes a new login session, its `logged_in` event and (for a new device) the email with its
+/// link in a transaction on `connection`, left open for the caller to add to and commit. One
+/// connection for the read and the writes, since each time a pooled connection is taken and given
+/// back costs a round trip to it of its own. The devices seen before are read ahead of the
+/// transaction: a SQLite transaction that reads and then writes fails at once (`SQLITE_BUSY`)
+/// when another writer committed in between.
+async fn open_in<'c>(
+    issuer: &Issuer,
+    connection: &'c mut sqlx::AnyConnection,
+    user: &User,
+    kind: Kind,
+    origin: &Origin,
+) -> Result<(LoginSession, Transaction<'c>), ApiError> {
     let now = issuer.revocation.clock().now_millis();
     let idle = match kind {
         Kind::Cookie => issuer.lifetimes.session_idle_ttl,
@@ -86,12 +134,11 @@ pub async fn open_login_session(
     };
     let expires_at = now + millis(issuer.lifetimes.session_ttl);
     let device = crate::auth::client::describe_device(&origin.user_agent);
-    let known = login_sessions::known_devices(&issuer.db, &user.id).await?;
-    let reported = store::reported_devices::list(&issuer.db, &user.id)
-        .await?
-        .contains(&(device.clone(), origin.ip.clone()));
+    let seen = login_sessions::devices_seen(&mut *connection, &user.id).await?;
+    let reported = seen.reported.contains(&(device.clone(), origin.ip.clone()));
     let new_device = reported
-        || !known
+        || !seen
+            .logged_in
             .iter()
             .any(|(user_agent, ip)| *ip == origin.ip && crate::auth::client::describe_device(user_agent) == device);
     let session = LoginSession {
@@ -109,10 +156,9 @@ pub async fn open_login_session(
         revoked_by_session_id: None,
         rotation_count: 0,
         // The very first log-in of an account is not news; a pair reported as not the owner's always is.
-        new_device: reported || (new_device && !known.is_empty()),
+        new_device: reported || (new_device && !seen.logged_in.is_empty()),
     };
-    // The row, its event and (for a new device) the email with its link commit together.
-    let mut transaction = issuer.db.begin().await?;
+    let mut transaction = sqlx::Connection::begin(connection).await?;
     login_sessions::insert(&mut *transaction, &session).await?;
     events::record(
         &mut *transaction,
@@ -140,12 +186,16 @@ pub async fn open_login_session(
     if session.new_device {
         crate::auth::sign_in_mail::enqueue(&mut transaction, issuer.sign_in_mail(), user, &session).await?;
     }
-    transaction.commit().await?;
+    Ok((session, transaction))
+}
+
+/// What follows a committed log-in: the new-sign-in email goes out, and a session past the limit
+/// ends.
+async fn opened(issuer: &Issuer, session: &LoginSession, origin: &Origin) -> Result<(), ApiError> {
     if session.new_device {
         issuer.mailer.wake();
     }
-    end_sessions_past_the_limit(issuer, &session, origin).await?;
-    Ok(session)
+    end_sessions_past_the_limit(issuer, session, origin).await
 }
 
 /// With `MAX_SESSIONS_PER_USER` set, a log-in that takes the user past it ends the least recently
@@ -218,27 +268,6 @@ pub async fn issue_access_token(
     let access = mint_access_token(issuer, user_id, session_id, token_version)?;
     issuer.revocation.record_access_token(session_id, &access).await?;
     Ok(access.token)
-}
-
-/// A fresh pair for a login session that has just been opened.
-pub async fn issue_pair(issuer: &Issuer, user: &User, session: &LoginSession) -> Result<TokenPair, ApiError> {
-    let now = issuer.revocation.clock().now_millis();
-    let refresh = RefreshToken::generate();
-    let refresh_hash = refresh.hash();
-    let new_refresh = NewRefresh {
-        token_hash: &refresh_hash,
-        expires_at: (now + millis(issuer.lifetimes.refresh_ttl)).min(session.expires_at),
-    };
-    let access = mint_access_token(issuer, &user.id, &session.id, user.token_version)?;
-    issuer
-        .revocation
-        .record_first_pair(&session.id, new_refresh, &access, now)
-        .await?;
-    Ok(TokenPair {
-        access: access.token,
-        refresh,
-        session_id: session.id.clone(),
-    })
 }
 
 /// A new pair in place of every token the login session holds (after a password change moved

@@ -96,26 +96,25 @@ impl Revocation {
         Ok(store::refresh_tokens::find(&self.inner.db, token_hash).await?)
     }
 
-    /// Records the first pair of a login session that has just been opened (nobody else knows
-    /// its id yet, so nothing can race it).
+    /// Records the first pair of a login session that is being opened, in the transaction that
+    /// opens it (nobody else knows its id yet, so nothing can race it).
     pub async fn record_first_pair<T>(
         &self,
+        transaction: &mut store::Transaction<'_>,
         session_id: &str,
         refresh: NewRefresh<'_>,
         access: &MintedAccess<T>,
         now: i64,
     ) -> Result<(), Error> {
-        let mut transaction = self.inner.db.begin().await?;
         store::refresh_tokens::insert(
-            &mut *transaction,
+            &mut **transaction,
             refresh.token_hash,
             session_id,
             now,
             refresh.expires_at,
         )
         .await?;
-        store::access_tokens::record(&mut *transaction, &access.jti, session_id, access.expires_at).await?;
-        transaction.commit().await?;
+        store::access_tokens::record(&mut **transaction, &access.jti, session_id, access.expires_at).await?;
         Ok(())
     }
 

@@ -385,18 +385,39 @@ pub async fn purge_ended_before<'c>(
     Ok(result.rows_affected())
 }
 
-/// `(user_agent, ip)` of every login session the user has had (live or ended, until purged).
-pub async fn known_devices<'c>(
+/// What a new log-in of a user is compared with, read in one query.
+pub struct DevicesSeen {
+    /// `(user_agent, ip)` of every login session the user has had (live or ended, until purged).
+    pub logged_in: Vec<(String, String)>,
+    /// `(device, ip)` pairs the owner reported as not theirs (`store::reported_devices`).
+    pub reported: Vec<(String, String)>,
+}
+
+pub async fn devices_seen<'c>(
     executor: impl Executor<'c, Database = sqlx::Any>,
     user_id: &str,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT DISTINCT user_agent, ip FROM login_sessions WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_all(executor)
-        .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("user_agent")?, row.try_get("ip")?)))
-        .collect()
+) -> Result<DevicesSeen, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT CAST(0 AS BIGINT) AS reported, user_agent AS device, ip FROM login_sessions WHERE user_id = $1
+         UNION ALL
+         SELECT CAST(1 AS BIGINT) AS reported, device, ip FROM reported_devices WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_all(executor)
+    .await?;
+    let mut seen = DevicesSeen {
+        logged_in: Vec::new(),
+        reported: Vec::new(),
+    };
+    for row in &rows {
+        let pair = (row.try_get("device")?, row.try_get("ip")?);
+        if row.try_get::<i64, _>("reported")? == 1 {
+            seen.reported.push(pair);
+        } else {
+            seen.logged_in.push(pair);
+        }
+    }
+    Ok(seen)
 }
 
 /// The owner recognised the device ("it was me"): it is no longer flagged as new.

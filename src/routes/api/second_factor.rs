@@ -16,7 +16,6 @@ use crate::error::ApiError;
 use crate::routes::api::required;
 use crate::routes::api::token::TokenResponse;
 use crate::routes::browser_session;
-use crate::store::login_sessions::Kind;
 
 /// A re-authentication proof: the password, or a code from the authenticator (or a recovery
 /// code) for an account that has one. Needed once the last proof is older than `SUDO_TTL`.
@@ -234,8 +233,7 @@ pub async fn finish_log_in(
         .ok_or_else(|| ApiError::InvalidGrant("the mfa_token is not valid: log in again".into()))?;
     let known_client = accounts.known_browsers.presented(&request);
     let user = second_factor::finish_log_in(&accounts, &token.hash(), &code, known_client.as_deref(), &origin).await?;
-    let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
-    let pair = login::issue_pair(&issuer, &user, &session).await?;
+    let pair = login::open_token_session(&issuer, &user, &origin).await?;
     // Remembered like a password log-in's client (`auth::known_browser`).
     let known = accounts
         .known_browsers

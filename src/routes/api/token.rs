@@ -10,7 +10,6 @@ use crate::auth::login::{self, Issuer, TokenPair};
 use crate::auth::strategy::{Authenticated, Strict};
 use crate::error::ApiError;
 use crate::routes::api::required;
-use crate::store::login_sessions::Kind;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
@@ -81,8 +80,7 @@ pub async fn issue(
             mfa_token: crate::error::Undisclosed(mfa_token.expose().to_owned()),
         });
     }
-    let session = login::open_login_session(&issuer, &user, Kind::Token, &origin).await?;
-    let pair = login::issue_pair(&issuer, &user, &session).await?;
+    let pair = login::open_token_session(&issuer, &user, &origin).await?;
     let mut response = no_store(TokenResponse::from_pair(&issuer, pair));
     accounts
         .known_browsers
