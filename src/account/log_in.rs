@@ -21,24 +21,24 @@ pub async fn authenticate(
     origin: &Origin,
     known_browser: Option<&str>,
 ) -> Result<User, ApiError> {
-    // One connection for the reads and the count before the hash, given back before it.
-    let mut connection = accounts.db.acquire().await?;
-    let account = match Email::parse(email) {
-        Ok(email) => store::users::find_by_email(&mut *connection, &email).await?,
-        Err(_) => None,
+    // An email that cannot be an account's reads and counts nothing; any other is read and
+    // counted on one connection, given back before the hash.
+    let (account, attempt) = match Email::parse(email) {
+        Err(_) => (None, None),
+        Ok(email) => {
+            let mut connection = accounts.db.acquire().await?;
+            let account = store::users::find_by_email(&mut *connection, &email).await?;
+            let recognised = account
+                .as_ref()
+                .and_then(|user| accounts.known_browsers.recognise(known_browser, user, accounts.now()));
+            let (key, counted_as) = match &recognised {
+                Some(nonce) => (throttle::known_browser_key(nonce), LockedOut::ThisBrowser),
+                None => (throttle::account_key_of(&email), LockedOut::UnknownClients),
+            };
+            let attempt = throttle::begin_on(&mut connection, accounts.lock.clone(), key, counted_as).await?;
+            (account, Some(attempt))
+        }
     };
-    let recognised = account
-        .as_ref()
-        .and_then(|user| accounts.known_browsers.recognise(known_browser, user, accounts.now()));
-    let (key, counted_as) = match &recognised {
-        Some(nonce) => (Some(throttle::known_browser_key(nonce)), LockedOut::ThisBrowser),
-        None => (throttle::account_key(email), LockedOut::UnknownClients),
-    };
-    let attempt = match key {
-        Some(key) => Some(throttle::begin_on(&mut connection, accounts.lock.clone(), key, counted_as).await?),
-        None => None,
-    };
-    drop(connection);
     let stored = account.as_ref().map(|user| user.password_hash.clone());
     let matches = password::verify(password.to_owned(), stored).await?;
     match account.filter(|_| matches) {

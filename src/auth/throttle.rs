@@ -28,8 +28,12 @@ use crate::store::{self, Db};
 
 /// The key under which an email's failures are counted; `None` for what is not an email.
 pub fn account_key(email: &str) -> Option<String> {
-    let email = Email::parse(email).ok()?;
-    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(email.normalized().as_bytes())))
+    Email::parse(email).ok().map(|email| account_key_of(&email))
+}
+
+/// `account_key` of an email already parsed.
+pub fn account_key_of(email: &Email) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(email.normalized().as_bytes()))
 }
 
 /// `ACCOUNT_LOCK_AFTER` failures within `ACCOUNT_LOCK_WINDOW` lock an account; from `Settings`,
